@@ -1,0 +1,16 @@
+/** All API handlers, one module per domain, assembled into the contract's shape. */
+import type { Studio } from '../../studio.js';
+import type { Handlers } from '../dispatch.js';
+import { appHandlers } from './app.js';
+import { datasetHandlers } from './datasets.js';
+import { modelHandlers } from './models.js';
+import { runHandlers } from './runs.js';
+
+export function createHandlers(studio: Studio): Handlers {
+  return {
+    ...appHandlers(studio),
+    ...modelHandlers(studio),
+    ...datasetHandlers(studio),
+    ...runHandlers(studio),
+  };
+}

@@ -1,0 +1,20 @@
+import type { Studio } from '../../studio.js';
+import { ApiError, type Handlers } from '../dispatch.js';
+import { importBuiltinModel, listBuiltinModels } from '../../library/models.js';
+
+export function modelHandlers(studio: Studio): Pick<Handlers, 'models.list' | 'models.get' | 'models.builtins' | 'models.importBuiltin'> {
+  return {
+    'models.list': () => studio.store.models.list(),
+    'models.get': ({ id }) => {
+      const model = studio.store.models.getDetail(id);
+      if (!model) throw new ApiError('not_found', `model ${id} does not exist`);
+      return model;
+    },
+    'models.builtins': async () => {
+      const catalog = await listBuiltinModels(studio.engine);
+      const imported = new Set(studio.store.models.list().filter((m) => m.source === 'builtin').map((m) => m.name));
+      return catalog.map((b) => ({ ...b, imported: imported.has(b.name) }));
+    },
+    'models.importBuiltin': ({ name }) => importBuiltinModel(studio, name),
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * What a run is asked to do, validated at the API boundary and stored as JSON
+ * with the run. Presets and readable names live next to it so the CLI, the
+ * renderer and the store agree on one vocabulary.
+ */
+import { z } from 'zod';
+
+export const Granularity = z.enum(['per-tensor', 'per-channel']);
+export type Granularity = z.infer<typeof Granularity>;
+
+/** How one tensor is quantized. */
+export const QuantSpec = z
+  .object({
+    bits: z.number().int().min(2, 'bits must be between 2 and 16').max(16, 'bits must be between 2 and 16'),
+    symmetric: z.boolean(),
+    narrowRange: z.boolean(),
+    granularity: Granularity,
+    /** Channel axis for per-channel; default is the layer's output-channel axis. */
+    axis: z.number().int().optional(),
+  })
+  .strict();
+export type QuantSpec = z.infer<typeof QuantSpec>;
+
+/**
+ * Range estimators. Keras names in brackets: minmax (AllValues), lastvalue
+ * (LastValue), movingaverage (MovingAverage).
+ */
+export const EstimatorKind = z.enum(['minmax', 'lastvalue', 'movingaverage', 'percentile', 'mse', 'entropy']);
+export type EstimatorKind = z.infer<typeof EstimatorKind>;
+
+export const Estimator = z
+  .object({
+    kind: EstimatorKind,
+    /** movingaverage: weight of the old value per batch. */
+    decay: z.number().gt(0).lt(1).default(0.999),
+    /** percentile: two-sided percentile kept, e.g. 99.99. */
+    percentile: z.number().gt(50).lte(100).default(99.99),
+    /** Histogram bins for percentile / mse / entropy. */
+    bins: z.number().int().min(128).max(16384).default(2048),
+  })
+  .strict();
+export type Estimator = z.infer<typeof Estimator>;
+
+export const LayerOverride = z
+  .object({
+    layer: z.string().min(1),
+    /** Keep this layer in float (no weight or output quantizer). */
+    float: z.boolean().optional(),
+    weightBits: z.number().int().min(2).max(16).optional(),
+    activationBits: z.number().int().min(2).max(16).optional(),
+  })
+  .strict();
+export type LayerOverride = z.infer<typeof LayerOverride>;
+
+export const Split = z
+  .object({
+    count: z.number().int().positive(),
+    seed: z.number().int().default(0),
+  })
+  .strict();
+
+export const Training = z
+  .object({
+    optimizer: z.enum(['adam', 'sgd']).default('adam'),
+    learningRate: z.number().positive('learning rate must be positive').default(1e-3),
+    momentum: z.number().min(0).lt(1).default(0.9),
+    batchSize: z.number().int().positive().default(64),
+    epochs: z.number().positive().default(1),
+    validationSplit: z.number().min(0).lt(1).default(0.1),
+    /** QAT: steps using batch statistics in folded BN before freezing to moving statistics. */
+    bnFreezeStep: z.number().int().min(0).default(200),
+  })
+  .strict();
+export type Training = z.infer<typeof Training>;
+
+export const RunConfig = z
+  .object({
+    modelId: z.number().int().positive(),
+    datasetId: z.number().int().positive(),
+    calibration: Split.default({ count: 1000, seed: 0 }),
+    eval: Split.default({ count: 2000, seed: 1 }),
+    weights: QuantSpec.default({ bits: 8, symmetric: true, narrowRange: true, granularity: 'per-channel' }),
+    activations: QuantSpec.default({ bits: 8, symmetric: false, narrowRange: false, granularity: 'per-tensor' }),
+    estimator: Estimator.default({ kind: 'minmax', decay: 0.999, percentile: 99.99, bins: 2048 }),
+    overrides: z.array(LayerOverride).default([]),
+    /** What to do with a layer the quantizer cannot handle. */
+    unsupported: z.enum(['stop', 'keep-float']).default('stop'),
+    training: Training.optional(),
+  })
+  .strict();
+export type RunConfig = z.infer<typeof RunConfig>;
+export type RunConfigInput = z.input<typeof RunConfig>;
+
+/** A readable default name, e.g. `fashion_cnn_8w8a_sym_narrow_perch_minmax`. */
+export function defaultRunName(kind: 'ptq' | 'qat' | 'float', modelName: string, c: RunConfig): string {
+  const base = modelName.replace(/[^A-Za-z0-9]+/g, '_').toLowerCase();
+  if (kind === 'float') return `${base}_float`;
+  const w = c.weights;
+  const parts = [
+    base,
+    `${w.bits}w${c.activations.bits}a`,
+    w.symmetric ? 'sym' : 'asym',
+    w.narrowRange ? 'narrow' : 'full',
+    w.granularity === 'per-channel' ? 'perch' : 'perten',
+    c.estimator.kind,
+  ];
+  if (kind === 'qat') parts.push('qat');
+  if (c.overrides.length > 0) parts.push(c.overrides.map(overrideLabel).join('_'));
+  return parts.join('_');
+}
+
+function overrideLabel(o: LayerOverride): string {
+  const layer = o.layer.replace(/[^A-Za-z0-9]+/g, '');
+  if (o.float) return `${layer}float`;
+  return `${layer}${o.weightBits ?? ''}w${o.activationBits ?? ''}a`;
+}

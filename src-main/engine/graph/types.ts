@@ -1,0 +1,168 @@
+/**
+ * The studio's own model IR: a topologically ordered list of layers with their
+ * weights as plain typed arrays. Every engine stage (BN folding, calibration,
+ * QAT, export) works on this, not on tfjs-layers objects, so that inserting a
+ * quantizer at a weight or an activation is a plain function of the graph.
+ *
+ * Layout conventions follow Keras / TensorFlow.js: activations are NHWC,
+ * Dense kernels are [in, out], Conv2D kernels [kh, kw, in, out],
+ * DepthwiseConv2D kernels [kh, kw, in, multiplier]. Shapes below omit the batch axis.
+ */
+
+export type Shape = number[];
+
+/** A weight tensor, serialisable across worker threads and into SQLite. */
+export interface WeightData {
+  shape: number[];
+  values: Float32Array;
+}
+
+export type Activation = 'linear' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'softmax';
+export type Padding = 'valid' | 'same';
+
+interface NodeBase {
+  /** Keras layer name, unique in the graph. */
+  name: string;
+  /** Names of the producing nodes, in argument order. */
+  inputs: string[];
+  /** Output shape without the batch axis. */
+  outputShape: Shape;
+}
+
+export interface InputNode extends NodeBase {
+  op: 'input';
+}
+
+export interface DenseNode extends NodeBase {
+  op: 'dense';
+  units: number;
+  activation: Activation;
+  weights: { kernel: WeightData; bias?: WeightData };
+}
+
+export interface Conv2DNode extends NodeBase {
+  op: 'conv2d';
+  filters: number;
+  kernelSize: [number, number];
+  strides: [number, number];
+  padding: Padding;
+  dilation: [number, number];
+  activation: Activation;
+  weights: { kernel: WeightData; bias?: WeightData };
+}
+
+export interface DepthwiseConv2DNode extends NodeBase {
+  op: 'depthwiseConv2d';
+  kernelSize: [number, number];
+  strides: [number, number];
+  padding: Padding;
+  dilation: [number, number];
+  depthMultiplier: number;
+  activation: Activation;
+  weights: { kernel: WeightData; bias?: WeightData };
+}
+
+export interface BatchNormNode extends NodeBase {
+  op: 'batchNorm';
+  epsilon: number;
+  momentum: number;
+  /** Normalised axis; only the channel (last) axis is supported. */
+  weights: { gamma?: WeightData; beta?: WeightData; movingMean: WeightData; movingVariance: WeightData };
+}
+
+export interface ActivationNode extends NodeBase {
+  op: 'activation';
+  activation: Activation;
+}
+
+export interface Pool2DNode extends NodeBase {
+  op: 'maxPool2d' | 'avgPool2d';
+  poolSize: [number, number];
+  strides: [number, number];
+  padding: Padding;
+}
+
+export interface GlobalAvgPoolNode extends NodeBase {
+  op: 'globalAvgPool2d';
+}
+
+export interface FlattenNode extends NodeBase {
+  op: 'flatten';
+}
+
+export interface ReshapeNode extends NodeBase {
+  op: 'reshape';
+  targetShape: Shape;
+}
+
+export interface DropoutNode extends NodeBase {
+  op: 'dropout';
+  rate: number;
+}
+
+export interface AddNode extends NodeBase {
+  op: 'add';
+}
+
+export interface ConcatNode extends NodeBase {
+  op: 'concat';
+  /** Axis counted with the batch axis, as Keras does (-1 = last). */
+  axis: number;
+}
+
+export type GraphNode =
+  | InputNode
+  | DenseNode
+  | Conv2DNode
+  | DepthwiseConv2DNode
+  | BatchNormNode
+  | ActivationNode
+  | Pool2DNode
+  | GlobalAvgPoolNode
+  | FlattenNode
+  | ReshapeNode
+  | DropoutNode
+  | AddNode
+  | ConcatNode;
+
+export type OpKind = GraphNode['op'];
+
+/** Layers that carry a kernel that can be quantized. */
+export type WeightedNode = DenseNode | Conv2DNode | DepthwiseConv2DNode;
+
+export interface Graph {
+  name: string;
+  /** Nodes in topological order; the first is the single input. */
+  nodes: GraphNode[];
+  /** Name of the node whose output is the model output (logits or probabilities). */
+  output: string;
+}
+
+export function isWeighted(node: GraphNode): node is WeightedNode {
+  return node.op === 'dense' || node.op === 'conv2d' || node.op === 'depthwiseConv2d';
+}
+
+export function inputNode(graph: Graph): InputNode {
+  const first = graph.nodes[0];
+  if (!first || first.op !== 'input') throw new Error(`graph ${graph.name} does not start with an input node`);
+  return first;
+}
+
+export function nodeByName(graph: Graph, name: string): GraphNode {
+  const node = graph.nodes.find((n) => n.name === name);
+  if (!node) throw new Error(`graph ${graph.name} has no layer named ${name}`);
+  return node;
+}
+
+/** Number of float parameters (weights and biases, BN statistics included), as Keras counts them. */
+export function parameterCount(node: GraphNode): number {
+  if (!('weights' in node)) return 0;
+  let total = 0;
+  for (const w of Object.values(node.weights) as (WeightData | undefined)[]) if (w) total += w.values.length;
+  return total;
+}
+
+/** Number of float parameters in the whole graph (Keras's "Total params"). */
+export function totalParameterCount(graph: Graph): number {
+  return graph.nodes.reduce((sum, node) => sum + parameterCount(node), 0);
+}
