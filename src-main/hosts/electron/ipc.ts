@@ -1,0 +1,20 @@
+/** Registers every contract method on ipcMain and forwards events to all windows. */
+import { BrowserWindow, ipcMain } from 'electron';
+import { methodNames } from '../../api/contract.js';
+import { dispatch, type Handlers } from '../../api/dispatch.js';
+import type { EventBus } from '../../api/events.js';
+import { IPC_CALL_PREFIX, IPC_EVENT_CHANNEL } from '../../api/wire.js';
+
+export function enableIpc(handlers: Handlers, events: EventBus): () => void {
+  for (const name of methodNames) {
+    // dispatch validates the input against the contract before any handler runs.
+    ipcMain.handle(IPC_CALL_PREFIX + name, (_event, input: unknown) => dispatch(handlers, name, input));
+  }
+  const unsubscribe = events.subscribe((event, payload) => {
+    for (const win of BrowserWindow.getAllWindows()) win.webContents.send(IPC_EVENT_CHANNEL, { event, payload });
+  });
+  return () => {
+    unsubscribe();
+    for (const name of methodNames) ipcMain.removeHandler(IPC_CALL_PREFIX + name);
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * The web host: the same renderer and the same API as the desktop app, served
+ * to a browser on 127.0.0.1 only. A random token is required on every request:
+ * the printed URL carries it once, the server turns it into an HttpOnly,
+ * SameSite=Strict cookie and redirects to a clean URL; the API WebSocket then
+ * also checks that the page's Origin is this server.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { dispatch, type Handlers } from '../../api/dispatch.js';
+import type { EventBus } from '../../api/events.js';
+import { WEB_API_PATH, WEB_TOKEN_COOKIE, type ClientMessage, type ServerMessage } from '../../api/wire.js';
+import { serveStatic } from './static-files.js';
+import { cookieValue, newToken, tokensEqual } from './token.js';
+
+export interface WebHostOptions {
+  handlers: Handlers;
+  events: EventBus;
+  /** Folder of the built renderer (dist/renderer). */
+  rendererDir: string;
+  /** 0 picks a free port. */
+  port?: number;
+  token?: string;
+}
+
+export interface WebHost {
+  url: string;
+  /** The URL to open, with the token. */
+  openUrl: string;
+  port: number;
+  token: string;
+  close(): Promise<void>;
+}
+
+export class PortInUseError extends Error {
+  constructor(readonly port: number) {
+    super(`port ${port} on 127.0.0.1 is already in use; start with --port <other> or --port 0 for any free port`);
+    this.name = 'PortInUseError';
+  }
+}
+
+const HOST = '127.0.0.1';
+
+const SECURITY_HEADERS: Record<string, string> = {
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+};
+
+export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
+  const token = opts.token ?? newToken();
+  const server = createServer((req, res) => handleHttp(req, res, token, opts.rendererDir));
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+  server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, token, server, sockets));
+  sockets.on('connection', (ws) => serveSocket(ws, opts.handlers));
+  const unsubscribe = opts.events.subscribe((event, payload) => {
+    const message = JSON.stringify({ type: 'event', event, payload } satisfies ServerMessage);
+    for (const client of sockets.clients) if (client.readyState === client.OPEN) client.send(message);
+  });
+
+  const port = await listen(server, opts.port ?? 0);
+  const url = `http://${HOST}:${port}/`;
+  return {
+    url,
+    openUrl: `${url}?token=${token}`,
+    port,
+    token,
+    close: async () => {
+      unsubscribe();
+      for (const client of sockets.clients) client.terminate();
+      sockets.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(err.code === 'EADDRINUSE' ? new PortInUseError(port) : new Error(`cannot listen on ${HOST}:${port}: ${err.message}`));
+    };
+    server.once('error', onError);
+    server.listen(port, HOST, () => {
+      server.off('error', onError);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function requestToken(req: IncomingMessage): { fromQuery: string | null; fromCookie: string | null } {
+  const url = new URL(req.url ?? '/', `http://${HOST}`);
+  return { fromQuery: url.searchParams.get('token'), fromCookie: cookieValue(req.headers.cookie, WEB_TOKEN_COOKIE) };
+}
+
+function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, rendererDir: string): void {
+  const url = new URL(req.url ?? '/', `http://${HOST}`);
+  const { fromQuery, fromCookie } = requestToken(req);
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.writeHead(405, { ...SECURITY_HEADERS, Allow: 'GET, HEAD' });
+    res.end();
+    return;
+  }
+  if (fromQuery !== null && tokensEqual(token, fromQuery)) {
+    // Trade the URL token for a cookie, and drop it from the address bar and history.
+    res.writeHead(303, {
+      ...SECURITY_HEADERS,
+      'Set-Cookie': `${WEB_TOKEN_COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`,
+      Location: url.pathname,
+    });
+    res.end();
+    return;
+  }
+  if (!tokensEqual(token, fromCookie)) {
+    res.writeHead(401, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end(
+      fromQuery !== null
+        ? 'Quantization Studio: wrong token. Open the URL printed by `npm start` (it ends with ?token=…).\n'
+        : 'Quantization Studio: missing token. Open the URL printed by `npm start` (it ends with ?token=…).\n',
+    );
+    return;
+  }
+  serveStatic(rendererDir, url.pathname, res, SECURITY_HEADERS);
+}
+
+function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, token: string, server: Server, sockets: WebSocketServer): void {
+  const url = new URL(req.url ?? '/', `http://${HOST}`);
+  const { fromQuery, fromCookie } = requestToken(req);
+  const port = (server.address() as AddressInfo).port;
+  const origin = req.headers.origin;
+  // Browsers always send Origin on WebSocket handshakes; a foreign page must not drive the API.
+  const originOk = origin === undefined || origin === `http://${HOST}:${port}` || origin === `http://localhost:${port}`;
+  const tokenOk = tokensEqual(token, fromCookie) || tokensEqual(token, fromQuery);
+  if (url.pathname !== WEB_API_PATH || !originOk || !tokenOk) {
+    const reason = url.pathname !== WEB_API_PATH ? 'no such endpoint' : !originOk ? `origin ${origin} not allowed` : 'missing or wrong token';
+    socket.write(`HTTP/1.1 ${url.pathname !== WEB_API_PATH ? 404 : 401} ${reason}\r\nConnection: close\r\n\r\n`);
+    socket.destroy();
+    return;
+  }
+  sockets.handleUpgrade(req, socket, head, (ws) => sockets.emit('connection', ws, req));
+}
+
+function serveSocket(ws: WebSocket, handlers: Handlers): void {
+  ws.on('message', async (data) => {
+    let message: ClientMessage;
+    try {
+      message = JSON.parse(String(data)) as ClientMessage;
+    } catch {
+      ws.send(JSON.stringify({ type: 'result', id: -1, ok: false, error: { code: 'invalid_input', message: 'message is not JSON' } }));
+      return;
+    }
+    if (!message || message.type !== 'call' || typeof message.id !== 'number') {
+      ws.send(JSON.stringify({ type: 'result', id: -1, ok: false, error: { code: 'invalid_input', message: 'expected {type:"call", id, method, input}' } }));
+      return;
+    }
+    const result = await dispatch(handlers, message.method, message.input);
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'result', id: message.id, ...result } satisfies ServerMessage));
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * The two ends of a run job on the main thread: what the worker is sent
+ * (model bytes, dataset reference, parsed config, lint) and how its result is
+ * stored. The engine side of each kind is in registry.ts.
+ */
+import { ApiError } from '../api/dispatch.js';
+import type { LintFinding } from '../api/contract.js';
+import { RunConfig, defaultRunName, type RunConfigInput } from '../api/run-config.js';
+import type { RunResults, Store } from '../store/index.js';
+import type { EngineHost } from './engine-host.js';
+
+export type RunKind = 'ptq' | 'qat' | 'float';
+
+/** A dataset as the worker needs it: where it is and how to read it. */
+export interface DatasetRef {
+  name: string;
+  format: string;
+  path: string;
+  preprocessing: Record<string, unknown>;
+}
+
+export interface RunJobPayload {
+  kind: RunKind;
+  config: RunConfig;
+  modelName: string;
+  model: Uint8Array;
+  dataset: DatasetRef;
+}
+
+export interface PreparedRun {
+  payload: RunJobPayload;
+  lint: LintFinding[];
+  defaultName: string;
+}
+
+export function loadModelBytes(store: Store, modelId: number): { name: string; bytes: Uint8Array } {
+  const model = store.models.get(modelId);
+  if (!model) throw new ApiError('not_found', `model ${modelId} does not exist`);
+  const artifact = store.models.artifact(modelId);
+  if (!artifact?.bytes) throw new ApiError('failed', `model ${model.name} has no stored weights`);
+  return { name: model.name, bytes: artifact.bytes };
+}
+
+export function datasetRef(store: Store, datasetId: number): DatasetRef {
+  const dataset = store.datasets.getStored(datasetId);
+  if (!dataset) throw new ApiError('not_found', `dataset ${datasetId} does not exist`);
+  if (!dataset.path) throw new ApiError('failed', `dataset ${dataset.name} has no path`);
+  return { name: dataset.name, format: dataset.format, path: dataset.path, preprocessing: dataset.preprocessing };
+}
+
+/** Validates everything a run needs before a row is written; lint errors stop it here. */
+export async function jobPayloadFor(store: Store, engine: EngineHost, req: { kind: RunKind; config: RunConfigInput }): Promise<PreparedRun> {
+  const config = RunConfig.parse(req.config);
+  const model = loadModelBytes(store, config.modelId);
+  const dataset = datasetRef(store, config.datasetId);
+  const payload: RunJobPayload = { kind: req.kind, config, modelName: model.name, model: model.bytes, dataset };
+  const lint = await engine.call<LintFinding[]>('lint', { kind: req.kind, config, model: model.bytes, dataset });
+  const blocking = lint.filter((f) => f.severity === 'error');
+  if (blocking.length > 0) {
+    throw new ApiError('invalid_input', blocking.map((f) => `${f.layer ? `${f.layer}: ` : ''}${f.message} (${f.fix})`).join('; '));
+  }
+  return { payload, lint, defaultName: defaultRunName(req.kind, model.name, config) };
+}
+
+export function storeJobResult(store: Store, runId: number, _kind: RunKind, result: unknown): void {
+  store.tensors.saveRunResults(runId, { ...(result as RunResults), status: 'done' });
+}

@@ -1,0 +1,80 @@
+/**
+ * One studio: the store, the engine worker, the event bus and the API
+ * handlers over them. Every host (Electron, web, CLI) opens it the same way,
+ * so they all see the same data and the same behaviour.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { AppInfo } from './api/contract.js';
+import type { Handlers } from './api/dispatch.js';
+import { EventBus } from './api/events.js';
+import { createHandlers } from './api/handlers/index.js';
+import { EngineHost } from './jobs/engine-host.js';
+import { RunManager } from './jobs/run-manager.js';
+import { appRoot } from './paths.js';
+import { openStore, type Store } from './store/index.js';
+import { ensureDefaults } from './defaults.js';
+
+export interface StudioOptions {
+  dbPath: string;
+  host: AppInfo['host'];
+  backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** better-sqlite3 binary for Electron's ABI. */
+  nativeBinding?: string;
+  /** Import the bundled sample model and data into an empty store (default true). */
+  defaults?: boolean;
+}
+
+export interface Studio {
+  store: Store;
+  engine: EngineHost;
+  events: EventBus;
+  runs: RunManager;
+  handlers: Handlers;
+  info(): AppInfo;
+  close(): Promise<void>;
+}
+
+export function appVersion(): string {
+  return (JSON.parse(readFileSync(path.join(appRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+export async function openStudio(opts: StudioOptions): Promise<Studio> {
+  const store = openStore(opts.dbPath, opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {});
+  const engine = new EngineHost(opts.backend ?? 'auto');
+  try {
+    const backend = await engine.start();
+    const events = new EventBus();
+    const runs = new RunManager(store, engine, events);
+    const version = appVersion();
+    const info = (): AppInfo => ({
+      version,
+      host: opts.host,
+      backend: engine.activeBackend ?? backend,
+      dbPath: store.path,
+      dataDir: path.dirname(store.path),
+      schemaVersion: store.schemaVersion,
+      node: process.versions.node,
+    });
+    const studio: Studio = {
+      store,
+      engine,
+      events,
+      runs,
+      info,
+      handlers: undefined as unknown as Handlers,
+      close: async () => {
+        await runs.shutdown();
+        await engine.close();
+        store.close();
+      },
+    };
+    studio.handlers = createHandlers(studio);
+    if (opts.defaults !== false) await ensureDefaults(studio);
+    return studio;
+  } catch (err) {
+    await engine.close();
+    store.close();
+    throw err;
+  }
+}
