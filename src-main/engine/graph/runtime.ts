@@ -1,0 +1,263 @@
+/**
+ * Executes a Graph with raw tf ops, holding its weights as tf.Variables.
+ *
+ * Quantization plugs in through ForwardHooks without the runtime knowing about
+ * it: a weight hook sees each kernel/bias before use (to fake-quantize it), an
+ * output hook sees each node's output after its activation (to observe or
+ * fake-quantize activations). Training mode enables dropout and batch
+ * statistics in BatchNormalization, whose moving statistics are then updated
+ * as Keras does: moving = moving·momentum + batch·(1 − momentum), with the
+ * biased batch variance (tfjs-layers and Keras 3 agree on this).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Activation, BatchNormNode, Graph, GraphNode, WeightData, WeightedNode } from './types.js';
+import { inputNode, isWeighted, nodeByName } from './types.js';
+
+export type HookedWeight = 'kernel' | 'bias';
+
+export interface ForwardHooks {
+  /** Called on a kernel or bias before it is used; returns the tensor to use instead. */
+  weight?(node: WeightedNode, weightName: HookedWeight, w: tf.Tensor): tf.Tensor;
+  /** Called on every node's output (the input node included), after its activation. */
+  output?(node: GraphNode, y: tf.Tensor): tf.Tensor;
+}
+
+export interface ApplyOptions {
+  /** Dropout active, BatchNormalization uses and updates batch statistics. Default false. */
+  training?: boolean;
+  hooks?: ForwardHooks;
+  /**
+   * Return logits: when the output node applies softmax (see logitsOf), skip
+   * that softmax and also the output hook on that node (an activation quantizer
+   * calibrated on probabilities must not clip logits). No effect otherwise.
+   */
+  logits?: boolean;
+}
+
+export interface LogitsInfo {
+  /** The output node ends in softmax, so the model outputs probabilities. */
+  appliesSoftmax: boolean;
+  /** 'fused': softmax is the output Dense/Conv's own activation; 'layer': a standalone Activation('softmax'). */
+  where: 'fused' | 'layer' | null;
+}
+
+/** Whether the graph's output is a softmax, so losses can ask for logits instead. */
+export function logitsOf(graph: Graph): LogitsInfo {
+  const out = nodeByName(graph, graph.output);
+  if (out.op === 'activation' && out.activation === 'softmax') return { appliesSoftmax: true, where: 'layer' };
+  if (isWeighted(out) && out.activation === 'softmax') return { appliesSoftmax: true, where: 'fused' };
+  return { appliesSoftmax: false, where: null };
+}
+
+export interface WeightVariable {
+  node: string;
+  /** IR weight name: kernel, bias, gamma, beta, movingMean, movingVariance. */
+  weight: string;
+  variable: tf.Variable;
+}
+
+const TRAINABLE_WEIGHTS = new Set(['kernel', 'bias', 'gamma', 'beta']);
+
+export class GraphRuntime {
+  readonly graph: Graph;
+  readonly logitsOf: LogitsInfo;
+  private readonly vars = new Map<string, Record<string, tf.Variable>>();
+  private disposed = false;
+
+  constructor(graph: Graph, opts: { trainable?: boolean } = {}) {
+    this.graph = graph;
+    this.logitsOf = logitsOf(graph);
+    inputNode(graph);
+    nodeByName(graph, graph.output);
+    const trainable = opts.trainable ?? true;
+    for (const node of graph.nodes) {
+      if (!('weights' in node)) continue;
+      const record: Record<string, tf.Variable> = {};
+      for (const [key, data] of Object.entries(node.weights) as [string, WeightData | undefined][]) {
+        if (!data) continue;
+        // Copy: on the cpu backend a tensor may adopt the array it is given.
+        const init = tf.tensor(data.values.slice(), data.shape, 'float32');
+        record[key] = tf.variable(init, trainable && TRAINABLE_WEIGHTS.has(key));
+        init.dispose();
+      }
+      this.vars.set(node.name, record);
+    }
+  }
+
+  /** The output node's tensor; the caller disposes it. */
+  apply(x: tf.Tensor, opts: ApplyOptions = {}): tf.Tensor {
+    const output = this.graph.output;
+    return tf.tidy(() => this.forward(x, opts).get(output)!);
+  }
+
+  /** Every node's output by node name (for per-layer metrics); the caller disposes them. */
+  applyAll(x: tf.Tensor, opts: ApplyOptions = {}): Map<string, tf.Tensor> {
+    const names = this.graph.nodes.map((n) => n.name);
+    const tensors = tf.tidy(() => {
+      const outs = this.forward(x, opts);
+      return names.map((n) => outs.get(n)!);
+    });
+    return new Map(names.map((n, i) => [n, tensors[i]!]));
+  }
+
+  /** Kernels, biases, gammas and betas (empty when built with trainable: false); pass as varList to optimizers. */
+  trainableVariables(): tf.Variable[] {
+    return this.weightVariables()
+      .map((w) => w.variable)
+      .filter((v) => v.trainable);
+  }
+
+  /** All variables, moving statistics included, in graph order. */
+  weightVariables(): WeightVariable[] {
+    const out: WeightVariable[] = [];
+    for (const [node, record] of this.vars) for (const [weight, variable] of Object.entries(record)) out.push({ node, weight, variable });
+    return out;
+  }
+
+  /** A copy of the graph holding the variables' current values. */
+  toGraph(): Graph {
+    this.assertAlive();
+    const nodes = this.graph.nodes.map((node) => {
+      if (!('weights' in node)) return structuredClone(node);
+      const { weights: _old, ...rest } = node;
+      const weights: Record<string, WeightData> = {};
+      for (const [key, v] of Object.entries(this.vars.get(node.name)!)) {
+        weights[key] = { shape: [...v.shape], values: new Float32Array(v.dataSync() as Float32Array) };
+      }
+      return { ...structuredClone(rest), weights } as GraphNode;
+    });
+    return { name: this.graph.name, nodes, output: this.graph.output };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const record of this.vars.values()) for (const v of Object.values(record)) v.dispose();
+    this.vars.clear();
+  }
+
+  private assertAlive(): void {
+    if (this.disposed) throw new Error(`runtime for graph ${this.graph.name} was disposed`);
+  }
+
+  /** Runs every node; call inside tf.tidy. */
+  private forward(x: tf.Tensor, opts: ApplyOptions): Map<string, tf.Tensor> {
+    this.assertAlive();
+    const expected = inputNode(this.graph).outputShape;
+    const got = x.shape.slice(1);
+    if (got.length !== expected.length || got.some((d, i) => d !== expected[i])) {
+      throw new Error(`graph ${this.graph.name} expects inputs of shape [batch,${expected.join(',')}] but got [${x.shape.join(',')}]`);
+    }
+    const hooks = opts.hooks ?? {};
+    const training = opts.training ?? false;
+    const outs = new Map<string, tf.Tensor>();
+    for (const node of this.graph.nodes) {
+      const logitsHere = !!opts.logits && node.name === this.graph.output && this.logitsOf.appliesSoftmax;
+      const args = node.inputs.map((name) => outs.get(name)!);
+      let y: tf.Tensor;
+      if (node.op === 'input') {
+        // A clone, so that disposing applyAll's results never disposes the caller's x.
+        y = x.clone();
+      } else if (logitsHere && node.op === 'activation') {
+        y = args[0]!;
+      } else {
+        y = this.run(node, args, training, hooks, logitsHere);
+      }
+      if (hooks.output && !logitsHere) y = hooks.output(node, y);
+      outs.set(node.name, y);
+    }
+    return outs;
+  }
+
+  private run(node: Exclude<GraphNode, { op: 'input' }>, args: tf.Tensor[], training: boolean, hooks: ForwardHooks, logits: boolean): tf.Tensor {
+    const x = args[0]!;
+    switch (node.op) {
+      case 'dense':
+      case 'conv2d':
+      case 'depthwiseConv2d': {
+        const kernel = this.hookedWeight(node, 'kernel', hooks)!;
+        const bias = this.hookedWeight(node, 'bias', hooks);
+        let y = linearOp(node, x, kernel);
+        if (bias) y = tf.add(y, bias);
+        return activate(y, logits ? 'linear' : node.activation);
+      }
+      case 'batchNorm':
+        return this.batchNorm(node, x, training);
+      case 'activation':
+        return activate(x, node.activation);
+      case 'maxPool2d':
+        return tf.maxPool(x as tf.Tensor4D, node.poolSize, node.strides, node.padding);
+      case 'avgPool2d':
+        return tf.avgPool(x as tf.Tensor4D, node.poolSize, node.strides, node.padding);
+      case 'globalAvgPool2d':
+        return tf.mean(x, [1, 2]);
+      case 'flatten':
+        return tf.reshape(x, [x.shape[0]!, -1]);
+      case 'reshape':
+        // outputShape has the inferred (-1) dimension resolved.
+        return tf.reshape(x, [x.shape[0]!, ...node.outputShape]);
+      case 'dropout':
+        return training && node.rate > 0 ? tf.dropout(x, node.rate) : x;
+      case 'add':
+        // Left to right, as tfjs-layers' Add does, so results match bit for bit.
+        return args.slice(1).reduce((sum, t) => tf.add(sum, t), x);
+      case 'concat':
+        return tf.concat(args, node.axis);
+    }
+  }
+
+  private hookedWeight(node: WeightedNode, name: HookedWeight, hooks: ForwardHooks): tf.Tensor | undefined {
+    const v = this.vars.get(node.name)![name];
+    if (!v) return undefined;
+    return hooks.weight ? hooks.weight(node, name, v) : v;
+  }
+
+  private batchNorm(node: BatchNormNode, x: tf.Tensor, training: boolean): tf.Tensor {
+    const w = this.vars.get(node.name)!;
+    const gamma = w['gamma'];
+    const beta = w['beta'];
+    const movingMean = w['movingMean']!;
+    const movingVariance = w['movingVariance']!;
+    if (!training) return tf.batchNorm(x, movingMean, movingVariance, beta, gamma, node.epsilon);
+    const axes = x.shape.map((_, i) => i).slice(0, -1);
+    const { mean, variance } = tf.moments(x, axes);
+    const m = node.momentum;
+    // Assignments are not differentiable, so these updates stay out of any gradient.
+    movingMean.assign(tf.add(tf.mul(movingMean, m), tf.mul(mean, 1 - m)));
+    movingVariance.assign(tf.add(tf.mul(movingVariance, m), tf.mul(variance, 1 - m)));
+    return tf.batchNorm(x, mean, variance, beta, gamma, node.epsilon);
+  }
+}
+
+function linearOp(node: WeightedNode, x: tf.Tensor, kernel: tf.Tensor): tf.Tensor {
+  switch (node.op) {
+    case 'dense': {
+      if (x.rank === 2) return tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D);
+      // Keras Dense acts on the last axis of higher-rank inputs.
+      const lead = x.shape.slice(0, -1);
+      const flat = tf.reshape(x, [-1, x.shape[x.rank - 1]!]) as tf.Tensor2D;
+      return tf.reshape(tf.matMul(flat, kernel as tf.Tensor2D), [...lead, node.units]);
+    }
+    case 'conv2d':
+      return tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, node.strides, node.padding, 'NHWC', node.dilation);
+    case 'depthwiseConv2d':
+      return tf.depthwiseConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, node.strides, node.padding, 'NHWC', node.dilation);
+  }
+}
+
+export function activate(x: tf.Tensor, activation: Activation): tf.Tensor {
+  switch (activation) {
+    case 'linear':
+      return x;
+    case 'relu':
+      return tf.relu(x);
+    case 'relu6':
+      return tf.clipByValue(x, 0, 6);
+    case 'sigmoid':
+      return tf.sigmoid(x);
+    case 'tanh':
+      return tf.tanh(x);
+    case 'softmax':
+      return tf.softmax(x, -1);
+  }
+}

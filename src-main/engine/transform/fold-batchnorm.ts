@@ -1,0 +1,83 @@
+/**
+ * Folds every foldable BatchNormalization into the Dense / Conv2D /
+ * DepthwiseConv2D before it (conditions in bn-foldability.ts, arithmetic in
+ * fold-scale.ts), so the quantized model has one integer op where the float
+ * model had two and the BN needs no range of its own.
+ *
+ * BNs are visited in graph order on the graph folded so far, so a chain
+ * Conv → BN → BN folds both into the Conv.
+ */
+import type { BatchNormNode, Graph, GraphNode, WeightedNode } from '../graph/types.js';
+import { isWeighted, nodeByName } from '../graph/types.js';
+import { bnFoldBlocker } from './bn-foldability.js';
+import { foldBias, foldScale, scaleKernel } from './fold-scale.js';
+
+/** One BN folded into one layer. */
+export interface FoldRecord {
+  /** The removed BatchNormalization. */
+  batchNorm: string;
+  /** The layer that absorbed it (keeps its name). */
+  layer: string;
+  op: WeightedNode['op'];
+  channels: number;
+  /** The layer had no bias and got one (b' = β − μ·s). */
+  biasAdded: boolean;
+}
+
+/**
+ * The graph with every foldable BN folded, and which BN went where. The input
+ * graph is not modified; nodes the fold does not touch are shared with it.
+ */
+export function foldBatchNorm(graph: Graph): { graph: Graph; folded: FoldRecord[] } {
+  let current = graph;
+  const folded: FoldRecord[] = [];
+  for (const node of graph.nodes) {
+    if (node.op !== 'batchNorm' || bnFoldBlocker(current, node.name) !== null) continue;
+    const step = foldOne(current, node.name);
+    current = step.graph;
+    folded.push(step.record);
+  }
+  return { graph: current, folded };
+}
+
+/** Folds the BN named `bn` (which must be foldable) into its producer. */
+function foldOne(graph: Graph, bn: string): { graph: Graph; record: FoldRecord } {
+  const norm = nodeByName(graph, bn) as BatchNormNode;
+  const producer = nodeByName(graph, norm.inputs[0]!);
+  if (!isWeighted(producer)) throw new Error(`BN ${bn} does not follow a Dense or convolution`);
+  const merged = foldedLayer(producer, norm);
+  const repoint = (names: string[]) => names.map((n) => (n === bn ? producer.name : n));
+  const nodes: GraphNode[] = [];
+  for (const node of graph.nodes) {
+    if (node.name === bn) continue;
+    if (node.name === producer.name) nodes.push(merged);
+    else nodes.push(node.inputs.includes(bn) ? { ...node, inputs: repoint(node.inputs) } : node);
+  }
+  return {
+    graph: { ...graph, nodes, output: graph.output === bn ? producer.name : graph.output },
+    record: {
+      batchNorm: bn,
+      layer: producer.name,
+      op: producer.op,
+      channels: norm.weights.movingMean.values.length,
+      biasAdded: !producer.weights.bias,
+    },
+  };
+}
+
+/** The layer with W' = W·s and b' = (b − μ)·s + β from the BN's moving statistics. */
+function foldedLayer(layer: WeightedNode, norm: BatchNormNode): WeightedNode {
+  const w = norm.weights;
+  const affine = foldScale({
+    ...(w.gamma ? { gamma: w.gamma.values } : {}),
+    ...(w.beta ? { beta: w.beta.values } : {}),
+    mean: w.movingMean.values,
+    variance: w.movingVariance.values,
+    epsilon: norm.epsilon,
+  });
+  return {
+    ...layer,
+    outputShape: [...norm.outputShape],
+    weights: { kernel: scaleKernel(layer.weights.kernel, affine.scale), bias: foldBias(layer.weights.bias, affine) },
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * The renderer's root state: the API client and one store per concern.
+ * Created once in main.ts and handed to components through context.
+ */
+import type { AppInfo } from '../../../src-main/api/contract.js';
+import type { ApiClient } from '../api.js';
+import { ConnectionStore } from './connection.svelte.js';
+import { ModelsStore } from './models.svelte.js';
+import { Navigation } from './navigation.svelte.js';
+import { Resource } from './resource.svelte.js';
+import { RunsStore } from './runs.svelte.js';
+
+export class AppState {
+  readonly api: ApiClient;
+  readonly connection: ConnectionStore;
+  readonly info: Resource<AppInfo>;
+  readonly runs: RunsStore;
+  readonly models: ModelsStore;
+  readonly nav: Navigation;
+
+  /** Set when the link went down: data may be stale and events were missed. */
+  #stale = false;
+
+  constructor(api: ApiClient) {
+    this.api = api;
+    this.connection = new ConnectionStore(api);
+    this.info = new Resource(() => api.call('app.info', {}));
+    this.runs = new RunsStore(api);
+    this.models = new ModelsStore(api);
+    this.nav = new Navigation();
+  }
+
+  /** Loads everything and follows the host; returns the cleanup. */
+  start(): () => void {
+    const offConnection = this.api.onConnection((state) => {
+      this.connection.state = state;
+      if (state.status === 'reconnecting' || state.status === 'unavailable') this.#stale = true;
+      else if (state.status === 'open' && this.#stale) {
+        this.#stale = false;
+        void this.refreshAll();
+      }
+    });
+    const offRuns = this.runs.listen();
+    void this.refreshAll();
+    return () => {
+      offConnection();
+      offRuns();
+    };
+  }
+
+  refreshAll(): Promise<unknown> {
+    return Promise.all([this.info.refresh(), this.runs.list.refresh(), this.models.refresh()]);
+  }
+}
