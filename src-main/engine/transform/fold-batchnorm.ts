@@ -9,7 +9,7 @@
  */
 import type { BatchNormNode, Graph, GraphNode, WeightedNode } from '../graph/types.js';
 import { isWeighted, nodeByName } from '../graph/types.js';
-import { bnFoldBlocker } from './bn-foldability.js';
+import { bnFoldBlocker, type FoldBlocker } from './bn-foldability.js';
 import { foldBias, foldScale, scaleKernel } from './fold-scale.js';
 
 /** One BN folded into one layer. */
@@ -24,20 +24,40 @@ export interface FoldRecord {
   biasAdded: boolean;
 }
 
+/** One BN left in the graph, and why (it stays float: see plan.ts). */
+export interface KeptBatchNorm {
+  batchNorm: string;
+  blocker: FoldBlocker;
+}
+
+export interface FoldResult {
+  graph: Graph;
+  folded: FoldRecord[];
+  /** BNs that could not be folded, in graph order. */
+  kept: KeptBatchNorm[];
+}
+
 /**
- * The graph with every foldable BN folded, and which BN went where. The input
- * graph is not modified; nodes the fold does not touch are shared with it.
+ * The graph with every foldable BN folded, which BN went where, and which BNs
+ * stayed and why. The input graph is not modified; nodes the fold does not
+ * touch are shared with it.
  */
-export function foldBatchNorm(graph: Graph): { graph: Graph; folded: FoldRecord[] } {
+export function foldBatchNorm(graph: Graph): FoldResult {
   let current = graph;
   const folded: FoldRecord[] = [];
+  const kept: KeptBatchNorm[] = [];
   for (const node of graph.nodes) {
-    if (node.op !== 'batchNorm' || bnFoldBlocker(current, node.name) !== null) continue;
+    if (node.op !== 'batchNorm') continue;
+    const blocker = bnFoldBlocker(current, node.name);
+    if (blocker) {
+      kept.push({ batchNorm: node.name, blocker });
+      continue;
+    }
     const step = foldOne(current, node.name);
     current = step.graph;
     folded.push(step.record);
   }
-  return { graph: current, folded };
+  return { graph: current, folded, kept };
 }
 
 /** Folds the BN named `bn` (which must be foldable) into its producer. */

@@ -34,3 +34,14 @@ export function resolveKernelAxis(node: WeightedNode, axis?: number): AxisResolu
   const resolved = given < 0 ? given + rank : given;
   return { ok: true, axis: resolved, channels: view[resolved]!, view };
 }
+
+/** The layer's output channel count: Dense units, Conv2D filters, DepthwiseConv2D in·mult (the last axis of kernelView). */
+export function outputChannels(node: WeightedNode): number {
+  const view = kernelView(node);
+  return view[view.length - 1]!;
+}
+
+/** The axis of kernelView holding the output channels (always its last). */
+export function outputChannelAxis(node: WeightedNode): number {
+  return kernelView(node).length - 1;
+}

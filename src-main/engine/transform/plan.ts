@@ -28,7 +28,7 @@ import type { LayerOverride, QuantSpec, RunConfig } from '../../api/run-config.j
 import type { Activation, Graph, GraphNode, OpKind, WeightedNode } from '../graph/types.js';
 import { isWeighted, nodeByName } from '../graph/types.js';
 import { consumersOf, shapeText } from './graph-queries.js';
-import { resolveKernelAxis } from './kernel-axis.js';
+import { outputChannels, resolveKernelAxis } from './kernel-axis.js';
 import { overridesByLayer, withBits } from './overrides.js';
 
 /** A layer of the model file the IR could not represent (reported by the model reader). */
@@ -188,8 +188,33 @@ const ROLE: Record<Exclude<OpGroupKind, 'batchNorm' | 'pass'>, ActivationRole> =
   activation: 'activation',
 };
 
-/** What gets quantized in `graph` under `config` (see the module comment). Throws on a per-channel axis a kernel does not have. */
+/** Thrown by planQuantization when the run must not go on; lintModel reports the same conditions before a run starts. */
+export class PlanError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'unsupported-layer' | 'axis-missing' | 'axis-single-channel',
+    readonly layer: string,
+  ) {
+    super(message);
+    this.name = 'PlanError';
+  }
+}
+
+/**
+ * What gets quantized in `graph` under `config` (see the module comment).
+ * Throws a PlanError on an unsupported layer when config.unsupported is
+ * 'stop', and on a per-channel axis a kernel does not have or that holds a
+ * single channel while the kernel has several output channels.
+ */
 export function planQuantization(graph: Graph, config: RunConfig, opts: PlanOptions = {}): QuantPlan {
+  const stopAt = config.unsupported === 'stop' ? opts.unsupportedLayers?.[0] : undefined;
+  if (stopAt) {
+    throw new PlanError(
+      `layer ${stopAt.name} (${stopAt.className}) cannot be quantized and config.unsupported is 'stop'; set unsupported: 'keep-float' to run it in float`,
+      'unsupported-layer',
+      stopAt.name,
+    );
+  }
   const consumers = consumersOf(graph);
   const overrides = overridesByLayer(config);
   const unsupported = new Map(config.unsupported === 'keep-float' ? (opts.unsupportedLayers ?? []).map((u) => [u.name, u.className]) : []);
@@ -251,7 +276,15 @@ function weightQuantizer(node: WeightedNode, config: RunConfig, weightBits: numb
   const resolved = resolveKernelAxis(node, config.weights.axis);
   if (config.weights.granularity === 'per-tensor') return { ...common, spec: base, view: resolved.view, axis: null, channels: 1 };
   if (!resolved.ok) {
-    throw new Error(`per-channel axis ${resolved.axis} does not exist for the kernel of ${node.name} (quantized as ${shapeText(resolved.view)})`);
+    throw new PlanError(`per-channel axis ${resolved.axis} does not exist for the kernel of ${node.name} (quantized as ${shapeText(resolved.view)})`, 'axis-missing', node.name);
+  }
+  const out = outputChannels(node);
+  if (resolved.channels === 1 && out > 1) {
+    throw new PlanError(
+      `per-channel axis ${resolved.axis} of the kernel of ${node.name} (quantized as ${shapeText(resolved.view)}) holds 1 channel, but the layer has ${out} output channels: that would be per-tensor under another name`,
+      'axis-single-channel',
+      node.name,
+    );
   }
   return { ...common, spec: { ...base, axis: resolved.axis }, view: resolved.view, axis: resolved.axis, channels: resolved.channels };
 }
