@@ -4,42 +4,17 @@
  * dispatch, so inputs are validated exactly as from the UI).
  */
 import { Command, Option } from 'commander';
-import type { MethodName, MethodOutput } from './api/contract.js';
-import { dispatch } from './api/dispatch.js';
 import { rendererDir, resolveDbPath } from './paths.js';
-import { openStudio, type Studio } from './studio.js';
+import { openStudio } from './studio.js';
 import { formatTable } from './cli/format.js';
 import { startWebHost } from './hosts/web/server.js';
 
-interface GlobalOptions {
-  db?: string;
-  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-}
-
-class CliError extends Error {}
-
-async function withStudio<T>(cmd: Command, fn: (studio: Studio) => Promise<T>): Promise<T> {
-  const opts = cmd.optsWithGlobals() as GlobalOptions;
-  const studio = await openStudio({ dbPath: resolveDbPath(opts.db), host: 'cli', backend: opts.backend });
-  try {
-    return await fn(studio);
-  } finally {
-    await studio.close();
-  }
-}
-
-/** Calls the API as a host would; an error envelope becomes a CLI error. */
-export async function callApi<M extends MethodName>(studio: Studio, method: M, input: unknown): Promise<MethodOutput<M>> {
-  const result = await dispatch(studio.handlers, method, input);
-  if (!result.ok) throw new CliError(result.error.message);
-  return result.output as MethodOutput<M>;
-}
-
-function print(json: boolean, value: unknown, text: () => string): void {
-  process.stdout.write(json ? JSON.stringify(value, null, 2) + '\n' : text() + '\n');
-}
+import { callApi, CliError, print, withStudio, type GlobalOptions } from './cli/common.js';
+import { registerRunCommands } from './cli/run-commands.js';
 
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
+
+export { callApi } from './cli/common.js';
 
 export function buildCli(): Command {
   const program = new Command('studio')
@@ -120,6 +95,8 @@ export function buildCli(): Command {
         );
       }),
     );
+
+  registerRunCommands(program);
 
   program
     .command('serve')

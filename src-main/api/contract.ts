@@ -143,6 +143,24 @@ export const RunDetail = RunSummary.extend({
 });
 export type RunDetail = z.infer<typeof RunDetail>;
 
+export const QuantVariable = z.object({
+  layer: z.string(),
+  name: z.string(),
+  shape: z.array(z.number().int()),
+  trainable: z.boolean(),
+  role: z.string(),
+});
+export type QuantVariable = z.infer<typeof QuantVariable>;
+const ParamTotals = z.object({ trainable: z.number().int(), nonTrainable: z.number().int(), total: z.number().int() });
+
+/** Every quantization variable a QAT model carries: tfmot's defaults beside the studio's own for a config. */
+export const VariableExplanation = z.object({
+  float: ParamTotals,
+  keras: z.object({ variables: z.array(QuantVariable), totals: ParamTotals }),
+  studio: z.object({ variables: z.array(QuantVariable), totals: ParamTotals, folded: z.array(z.object({ bn: z.string(), into: z.string() })) }),
+});
+export type VariableExplanation = z.infer<typeof VariableExplanation>;
+
 export const JobProgress = z.object({
   runId: Id,
   phase: z.string(),
@@ -154,6 +172,38 @@ export const JobProgress = z.object({
 });
 export type JobProgress = z.infer<typeof JobProgress>;
 
+/** One run as the Compare view needs it: its detail plus how many curve points it has. */
+export const CompareRun = RunDetail.extend({ curvePoints: z.number().int() });
+export type CompareRun = z.infer<typeof CompareRun>;
+
+/** Per-channel vectors of one tensor of one run (null if the tensor is per-tensor or absent); numbers rounded to float32 precision. */
+export const RunChannels = z.object({
+  runId: Id,
+  channels: z
+    .object({ min: z.array(z.number()), max: z.array(z.number()), scale: z.array(z.number()), zeroPoint: z.array(z.number()), sqnr: z.array(z.number()).nullable() })
+    .nullable(),
+});
+export type RunChannels = z.infer<typeof RunChannels>;
+
+/** The histogram a tensor's range was chosen from, per run (null if the run stored none). */
+export const RunHistogram = z.object({
+  runId: Id,
+  histogram: z.object({ lo: z.number(), hi: z.number(), rangeMin: z.number(), rangeMax: z.number(), counts: z.array(z.number()) }).nullable(),
+});
+export type RunHistogram = z.infer<typeof RunHistogram>;
+
+export const RunCurvePoint = z.object({
+  step: z.number(),
+  epoch: z.number(),
+  split: z.enum(['train', 'val']),
+  loss: z.number().nullable(),
+  accuracy: z.number().nullable(),
+  ranges: z.record(z.string(), z.object({ min: z.number(), max: z.number() })).nullable().optional(),
+});
+export type RunCurvePoint = z.infer<typeof RunCurvePoint>;
+
+const TensorRef = { ids: z.array(Id).min(1).max(16), layer: z.string().min(1), role: z.string().min(1) };
+
 const Empty = z.object({}).strict();
 
 /** Every call: name -> input and output schemas. */
@@ -163,6 +213,11 @@ export const methods = {
   'models.get': { input: z.object({ id: Id }).strict(), output: ModelDetail },
   'models.builtins': { input: Empty, output: z.array(BuiltinModel) },
   'models.importBuiltin': { input: z.object({ name: z.string().min(1) }).strict(), output: ModelSummary },
+  /** The quantization variables of a QAT model of this model under a config (defaults when omitted). */
+  'models.explain': {
+    input: z.object({ id: Id, config: RunConfig.partial().optional() }).strict(),
+    output: VariableExplanation,
+  },
   'datasets.list': { input: Empty, output: z.array(DatasetSummary) },
   'runs.list': { input: Empty, output: z.array(RunSummary) },
   'runs.get': { input: z.object({ id: Id }).strict(), output: RunDetail },
@@ -170,9 +225,30 @@ export const methods = {
     input: z.object({ kind: RunKind, name: z.string().min(1).max(200).optional(), config: RunConfig, parentId: Id.optional() }).strict(),
     output: RunSummary,
   },
+  /** Lint a run config before starting it: what will lack a range, BN folding, unsupported layers. */
+  'runs.lint': {
+    input: z.object({ kind: RunKind, config: RunConfig }).strict(),
+    output: z.object({ findings: z.array(LintFinding), defaultName: z.string() }),
+  },
   'runs.cancel': { input: z.object({ id: Id }).strict(), output: z.object({ cancelled: z.boolean() }) },
   'runs.rename': { input: z.object({ id: Id, name: z.string().min(1).max(200) }).strict(), output: RunSummary },
   'runs.delete': { input: z.object({ id: Id }).strict(), output: z.object({ deleted: z.boolean() }) },
+  /** Everything Compare shows at once for 1..16 runs: details, tensor rows, lint; ids that no longer exist come back in `missing`. */
+  'runs.compare': {
+    input: z.object({ ids: z.array(Id).min(1).max(16), layer: z.string().min(1).optional(), role: z.string().min(1).optional() }).strict(),
+    output: z.object({
+      runs: z.array(CompareRun),
+      missing: z.array(Id),
+      /** Channel vectors (of the weights) and histograms (of `role`) of `layer`, default the first layer with weights; null without one. */
+      focus: z.object({ layer: z.string(), role: z.string(), channels: z.array(RunChannels), histograms: z.array(RunHistogram) }).nullable(),
+    }),
+  },
+  'runs.channels': { input: z.object(TensorRef).strict(), output: z.array(RunChannels) },
+  'runs.histograms': { input: z.object(TensorRef).strict(), output: z.array(RunHistogram) },
+  'runs.curves': {
+    input: z.object({ ids: z.array(Id).min(1).max(16) }).strict(),
+    output: z.array(z.object({ runId: Id, points: z.array(RunCurvePoint) })),
+  },
 } as const;
 
 /** Every event pushed from the Node side to the renderer. */

@@ -4,10 +4,37 @@
  * engine function; the engine itself knows nothing about workers.
  */
 import type { JobContext } from './protocol.js';
+import { RunConfig } from '../api/run-config.js';
+import { builtinModels, builtinModel } from '../io/models/builtins.js';
+import { readModelFile } from '../io/models/registry.js';
+import { describeDataset } from '../io/data/dataset.js';
+import { deserializeGraph, serializeGraph } from '../engine/graph/serialize.js';
+import { lintModel } from '../engine/transform/lint.js';
+import { explainVariables } from '../engine/qat/variables.js';
+import { runPtq, type PtqPayload } from '../engine/ptq/run.js';
+import { runQat } from '../engine/qat/run.js';
+import { runFloatTraining } from '../engine/train/float-run.js';
 
 export type JobRunner = (payload: any, ctx: JobContext) => Promise<unknown>;
 export type CallRunner = (args: any) => Promise<unknown>;
 
-export const jobs: Record<string, JobRunner> = {};
+export const jobs: Record<string, JobRunner> = {
+  ptq: (payload: PtqPayload, ctx) => runPtq(payload, ctx),
+  float: (payload, ctx) => runFloatTraining(payload, ctx),
+  qat: (payload, ctx) => runQat(payload, ctx),
+};
 
-export const calls: Record<string, CallRunner> = {};
+export const calls: Record<string, CallRunner> = {
+  builtinCatalog: async () => builtinModels.map((m) => ({ name: m.name, description: m.description })),
+  buildBuiltin: async ({ name }: { name: string }) => serializeGraph(builtinModel(name).build()),
+  readModel: async ({ path }: { path: string }) => {
+    const read = await readModelFile(path);
+    return { bytes: serializeGraph(read.graph), format: read.format, name: read.name };
+  },
+  describeDataset: async ({ path, preprocessing }: { path: string; preprocessing: Record<string, unknown> }) => describeDataset(path, preprocessing),
+  explain: async ({ model, config }: { model: Uint8Array; config: unknown }) => explainVariables(deserializeGraph(model), RunConfig.parse(config)),
+  lint: async ({ kind, config, model }: { kind: 'ptq' | 'qat' | 'float'; config: unknown; model: Uint8Array }) => {
+    // lintModel folds BatchNorm itself, so it can say which BN folds where.
+    return lintModel(deserializeGraph(model), RunConfig.parse(config), { kind });
+  },
+};

@@ -8,6 +8,7 @@ import type { LintFinding } from '../api/contract.js';
 import { RunConfig, defaultRunName, type RunConfigInput } from '../api/run-config.js';
 import type { RunResults, Store } from '../store/index.js';
 import type { EngineHost } from './engine-host.js';
+import { storeModel } from '../library/models.js';
 
 export type RunKind = 'ptq' | 'qat' | 'float';
 
@@ -48,20 +49,38 @@ export function datasetRef(store: Store, datasetId: number): DatasetRef {
   return { name: dataset.name, format: dataset.format, path: dataset.path, preprocessing: dataset.preprocessing };
 }
 
-/** Validates everything a run needs before a row is written; lint errors stop it here. */
-export async function jobPayloadFor(store: Store, engine: EngineHost, req: { kind: RunKind; config: RunConfigInput }): Promise<PreparedRun> {
+/** Reads model and dataset and lints the config; nothing is stored. */
+export async function prepareRun(store: Store, engine: EngineHost, req: { kind: RunKind; config: RunConfigInput }): Promise<PreparedRun> {
   const config = RunConfig.parse(req.config);
   const model = loadModelBytes(store, config.modelId);
   const dataset = datasetRef(store, config.datasetId);
   const payload: RunJobPayload = { kind: req.kind, config, modelName: model.name, model: model.bytes, dataset };
   const lint = await engine.call<LintFinding[]>('lint', { kind: req.kind, config, model: model.bytes, dataset });
-  const blocking = lint.filter((f) => f.severity === 'error');
-  if (blocking.length > 0) {
-    throw new ApiError('invalid_input', blocking.map((f) => `${f.layer ? `${f.layer}: ` : ''}${f.message} (${f.fix})`).join('; '));
-  }
   return { payload, lint, defaultName: defaultRunName(req.kind, model.name, config) };
 }
 
+/** Validates everything a run needs before a row is written; lint errors stop it here. */
+export async function jobPayloadFor(store: Store, engine: EngineHost, req: { kind: RunKind; config: RunConfigInput }): Promise<PreparedRun> {
+  const prepared = await prepareRun(store, engine, req);
+  const blocking = prepared.lint.filter((f) => f.severity === 'error');
+  if (blocking.length > 0) {
+    throw new ApiError('invalid_input', blocking.map((f) => `${f.layer ? `${f.layer}: ` : ''}${f.message} (${f.fix})`).join('; '));
+  }
+  return prepared;
+}
+
+/**
+ * Stores a finished job. A float-training (or QAT) run that returns a trained
+ * model puts it in the library first (deduplicated by content), named after
+ * the run, so the next run can start from it.
+ */
 export function storeJobResult(store: Store, runId: number, _kind: RunKind, result: unknown): void {
-  store.tensors.saveRunResults(runId, { ...(result as RunResults), status: 'done' });
+  const { trainedModel, ...rest } = result as RunResults & { trainedModel?: Uint8Array };
+  let summary = rest.summary;
+  if (trainedModel) {
+    const run = store.runs.get(runId);
+    const model = storeModel(store, { name: run?.name ?? `run_${runId}`, source: 'imported', format: 'trained', path: null, description: `trained by run ${runId}${run ? ` (${run.name})` : ''}` }, trainedModel);
+    summary = { ...(summary ?? {}), trainedModelId: model.id, trainedModelName: model.name };
+  }
+  store.tensors.saveRunResults(runId, { ...rest, ...(summary ? { summary } : {}), status: 'done' });
 }

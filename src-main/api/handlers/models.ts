@@ -1,8 +1,11 @@
 import type { Studio } from '../../studio.js';
 import { ApiError, type Handlers } from '../dispatch.js';
 import { importBuiltinModel, listBuiltinModels } from '../../library/models.js';
+import { loadModelBytes } from '../../jobs/run-jobs.js';
+import { RunConfig } from '../run-config.js';
+import type { VariableExplanation } from '../contract.js';
 
-export function modelHandlers(studio: Studio): Pick<Handlers, 'models.list' | 'models.get' | 'models.builtins' | 'models.importBuiltin'> {
+export function modelHandlers(studio: Studio): Pick<Handlers, 'models.list' | 'models.get' | 'models.builtins' | 'models.importBuiltin' | 'models.explain'> {
   return {
     'models.list': () => studio.store.models.list(),
     'models.get': ({ id }) => {
@@ -16,5 +19,11 @@ export function modelHandlers(studio: Studio): Pick<Handlers, 'models.list' | 'm
       return catalog.map((b) => ({ ...b, imported: imported.has(b.name) }));
     },
     'models.importBuiltin': ({ name }) => importBuiltinModel(studio, name),
+    'models.explain': async ({ id, config }) => {
+      const { bytes } = loadModelBytes(studio.store, id);
+      // Any dataset id validates the config; explaining does not read data.
+      const full = RunConfig.parse({ datasetId: 1, ...config, modelId: id });
+      return studio.engine.call<VariableExplanation>('explain', { model: bytes, config: full });
+    },
   };
 }

@@ -2,8 +2,9 @@ import { rmSync } from 'node:fs';
 import type { Studio } from '../../studio.js';
 import { ApiError, type Handlers } from '../dispatch.js';
 import { StoreConflictError } from '../../store/index.js';
+import { prepareRun } from '../../jobs/run-jobs.js';
 
-type RunMethods = 'runs.list' | 'runs.get' | 'runs.start' | 'runs.cancel' | 'runs.rename' | 'runs.delete';
+type RunMethods = 'runs.list' | 'runs.get' | 'runs.start' | 'runs.lint' | 'runs.cancel' | 'runs.rename' | 'runs.delete';
 
 export function runHandlers(studio: Studio): Pick<Handlers, RunMethods> {
   return {
@@ -14,6 +15,10 @@ export function runHandlers(studio: Studio): Pick<Handlers, RunMethods> {
       return run;
     },
     'runs.start': (req) => studio.runs.start(req),
+    'runs.lint': async (req) => {
+      const prepared = await prepareRun(studio.store, studio.engine, req);
+      return { findings: prepared.lint, defaultName: prepared.defaultName };
+    },
     'runs.cancel': ({ id }) => ({ cancelled: studio.runs.cancel(id) }),
     'runs.rename': ({ id, name }) => {
       const run = studio.store.runs.rename(id, name);

@@ -27,6 +27,11 @@ export interface ApplyOptions {
   training?: boolean;
   hooks?: ForwardHooks;
   /**
+   * With training: BatchNormalization uses (and no longer updates) its moving
+   * statistics, as after QAT's BatchNorm freeze; dropout stays active.
+   */
+  freezeBatchNorm?: boolean;
+  /**
    * Return logits: when the output node applies softmax (see logitsOf), skip
    * that softmax and also the output hook on that node (an activation quantizer
    * calibrated on probabilities must not clip logits). No effect otherwise.
@@ -150,6 +155,7 @@ export class GraphRuntime {
     }
     const hooks = opts.hooks ?? {};
     const training = opts.training ?? false;
+    const bnTraining = training && !opts.freezeBatchNorm;
     const outs = new Map<string, tf.Tensor>();
     for (const node of this.graph.nodes) {
       const logitsHere = !!opts.logits && node.name === this.graph.output && this.logitsOf.appliesSoftmax;
@@ -161,7 +167,7 @@ export class GraphRuntime {
       } else if (logitsHere && node.op === 'activation') {
         y = args[0]!;
       } else {
-        y = this.run(node, args, training, hooks, logitsHere);
+        y = this.run(node, args, training, bnTraining, hooks, logitsHere);
       }
       if (hooks.output && !logitsHere) y = hooks.output(node, y);
       outs.set(node.name, y);
@@ -169,7 +175,7 @@ export class GraphRuntime {
     return outs;
   }
 
-  private run(node: Exclude<GraphNode, { op: 'input' }>, args: tf.Tensor[], training: boolean, hooks: ForwardHooks, logits: boolean): tf.Tensor {
+  private run(node: Exclude<GraphNode, { op: 'input' }>, args: tf.Tensor[], training: boolean, bnTraining: boolean, hooks: ForwardHooks, logits: boolean): tf.Tensor {
     const x = args[0]!;
     switch (node.op) {
       case 'dense':
@@ -182,7 +188,7 @@ export class GraphRuntime {
         return activate(y, logits ? 'linear' : node.activation);
       }
       case 'batchNorm':
-        return this.batchNorm(node, x, training);
+        return this.batchNorm(node, x, bnTraining);
       case 'activation':
         return activate(x, node.activation);
       case 'maxPool2d':

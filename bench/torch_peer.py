@@ -1,0 +1,96 @@
+"""PyTorch torch.ao peer for the studio's benchmarks (run with /usr/bin/python3).
+
+Same network as the studio's fashion_cnn (conv32-BN-ReLU-pool, conv64-BN-ReLU-
+pool, dense128, dense10) on the same Fashion-MNIST IDX files, measured on the
+same machine:
+  calibrate: samples/s through eager-mode PTQ observers (per-channel MinMax
+             weights, per-tensor MinMax activations, conv-BN-ReLU fused) --
+             the studio's minmax per-channel config;
+  train / qat: samples/s of float training and of QAT (FakeQuantize with the
+             same observers), Adam, batch 64.
+Prints one JSON object.  Weights are random: throughput does not depend on them.
+"""
+import gzip, json, sys, time
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.ao.quantization as tq
+
+def load_idx(path):
+    with gzip.open(path, 'rb') as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], 'big') for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.quant = tq.QuantStub()
+        self.c1, self.b1, self.r1 = nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU()
+        self.c2, self.b2, self.r2 = nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.fc1, self.r3 = nn.Linear(7 * 7 * 64, 128), nn.ReLU()
+        self.fc2 = nn.Linear(128, 10)
+        self.dequant = tq.DeQuantStub()
+    def forward(self, x):
+        x = self.quant(x)
+        x = self.pool(self.r1(self.b1(self.c1(x))))
+        x = self.pool(self.r2(self.b2(self.c2(x))))
+        x = torch.flatten(x, 1)
+        x = self.fc2(self.r3(self.fc1(x)))
+        return self.dequant(x)
+
+FUSE = [['c1', 'b1', 'r1'], ['c2', 'b2', 'r2'], ['fc1', 'r3']]
+
+def qconfig(qat):
+    act = tq.MinMaxObserver.with_args(dtype=torch.quint8)
+    wt = tq.PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
+    if qat:
+        return tq.QConfig(activation=tq.FakeQuantize.with_args(observer=tq.MovingAverageMinMaxObserver, dtype=torch.quint8),
+                          weight=tq.FakeQuantize.with_args(observer=tq.MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127,
+                                                           dtype=torch.qint8, qscheme=torch.per_channel_symmetric))
+    return tq.QConfig(activation=act, weight=wt)
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else '/usr/share/datasets/fashion-mnist'
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    x = torch.from_numpy(load_idx(f'{root}/train-images-idx3-ubyte.gz')[:6400].astype(np.float32) / 255.0).unsqueeze(1)
+    y = torch.from_numpy(load_idx(f'{root}/train-labels-idx1-ubyte.gz')[:6400].astype(np.int64))
+    out = {'torch': torch.__version__, 'threads': torch.get_num_threads()}
+
+    # PTQ calibration throughput.
+    m = Net().eval()
+    m = tq.fuse_modules(m, FUSE)
+    m.qconfig = qconfig(False)
+    tq.prepare(m, inplace=True)
+    with torch.no_grad():
+        for i in range(0, 1000, 100):  # warm-up
+            m(x[i:i + 100])
+        t = time.perf_counter(); n = 0
+        for i in range(0, 6400, 100):
+            m(x[i:i + 100]); n += 100
+        out['calibrate_samples_per_s'] = n / (time.perf_counter() - t)
+
+    def train(model, steps_samples):
+        opt = torch.optim.Adam(model.parameters(), 1e-3)
+        loss_fn = nn.CrossEntropyLoss()
+        model.train()
+        for i in range(0, 640, 64):  # warm-up
+            opt.zero_grad(); loss_fn(model(x[i:i + 64]), y[i:i + 64]).backward(); opt.step()
+        t = time.perf_counter(); n = 0
+        for i in range(0, steps_samples, 64):
+            opt.zero_grad(); loss_fn(model(x[i:i + 64]), y[i:i + 64]).backward(); opt.step(); n += 64
+        return n / (time.perf_counter() - t)
+
+    out['train_samples_per_s'] = train(Net(), 3200)
+    q = Net().train()
+    q = tq.fuse_modules_qat(q, FUSE)
+    q.qconfig = qconfig(True)
+    tq.prepare_qat(q, inplace=True)
+    out['qat_samples_per_s'] = train(q, 3200)
+    print(json.dumps(out))
+
+if __name__ == '__main__':
+    main()

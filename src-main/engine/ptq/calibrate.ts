@@ -1,0 +1,117 @@
+/**
+ * Calibration: run the float model over the calibration split with an
+ * observer at every planned activation, and observe every planned kernel once.
+ * Observers only watch (the output hook returns y unchanged), so calibration
+ * sees exactly the float model's tensors.
+ *
+ * Which estimator watches what:
+ *  - activations: the run's estimator (minmax, lastvalue, movingaverage,
+ *    percentile, mse, entropy); histogram estimators take two passes over the
+ *    split (range, then histograms), as TensorRT's entropy calibrator does;
+ *  - weights: their exact min/max (Keras's LastValue on a constant tensor),
+ *    except with the mse estimator, which also searches each kernel's clipping
+ *    range — the one estimator that pays off on weights at low bit widths.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { Estimator } from '../../api/run-config.js';
+import type { GraphRuntime } from '../graph/runtime.js';
+import { createObserver, type Observer } from '../quant/observers/index.js';
+import type { QParams } from '../quant/qparams.js';
+import type { QuantPlan } from '../transform/plan.js';
+import { withKernelView } from './sim-hooks.js';
+
+/** Lets quick engine calls (lint, model reads) be answered between batches of a long job. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export interface CalibrationBatch {
+  x: tf.Tensor;
+  size: number;
+}
+
+export interface Calibration {
+  /** Qparams by quantizer name (weights `<layer>/kernel`, activations by their own name). */
+  qparams: Map<string, QParams>;
+  /** The activation observers (by quantizer name; shared concat inputs point at one observer). */
+  observers: Map<string, Observer>;
+  weightObservers: Map<string, Observer>;
+  samples: number;
+  seconds: number;
+}
+
+export interface CalibrateOptions {
+  /** Called before each batch; throws to cancel. */
+  onBatch?(pass: number, passes: number, samplesDone: number): void;
+}
+
+/** Estimator for kernels (see module comment). */
+export function weightEstimator(estimator: Estimator): Estimator {
+  return estimator.kind === 'mse' ? estimator : { ...estimator, kind: 'minmax' };
+}
+
+export async function calibrate(
+  runtime: GraphRuntime,
+  plan: QuantPlan,
+  estimator: Estimator,
+  batches: () => Iterable<CalibrationBatch>,
+  opts: CalibrateOptions = {},
+): Promise<Calibration> {
+  const started = performance.now();
+  const observers = new Map<string, Observer>();
+  const atNode = new Map<string, Observer>();
+  for (const a of plan.activations) {
+    if (a.sharedWith) continue;
+    // Activations are NHWC / [batch, features]: per-channel means the last axis unless the spec names one.
+    const axis = a.spec.granularity === 'per-channel' ? (a.spec.axis ?? -1) : undefined;
+    observers.set(a.name, createObserver(estimator, a.spec, { name: a.name, ...(axis !== undefined ? { axis } : {}) }));
+  }
+  for (const a of plan.activations) {
+    const obs = observers.get(a.sharedWith ?? a.name);
+    if (!obs) throw new Error(`activation quantizer ${a.name} shares the range of ${a.sharedWith}, which is not planned`);
+    if (a.sharedWith) observers.set(a.name, obs);
+    atNode.set(a.at, obs);
+  }
+  const passes = Math.max(1, ...[...observers.values()].map((o) => o.passes));
+  let samples = 0;
+  for (let pass = 0; pass < passes; pass++) {
+    let done = 0;
+    for (const batch of batches()) {
+      opts.onBatch?.(pass, passes, done);
+      await yieldToEventLoop();
+      // Not logits: the integer model quantizes the softmax output too, so its quantizer must see probabilities.
+      const out = runtime.apply(batch.x, {
+        hooks: {
+          output(node, y) {
+            const obs = atNode.get(node.name);
+            if (obs && pass < obs.passes) obs.observe(y, pass);
+            return y;
+          },
+        },
+      });
+      out.dispose();
+      batch.x.dispose();
+      (batch as { y?: tf.Tensor }).y?.dispose();
+      done += batch.size;
+    }
+    if (pass === 0) samples = done;
+  }
+  if (samples === 0) throw new Error('the calibration split is empty: nothing to calibrate on');
+
+  const qparams = new Map<string, QParams>();
+  for (const a of plan.activations) qparams.set(a.name, observers.get(a.name)!.qparams());
+
+  const weightObservers = new Map<string, Observer>();
+  const kernels = new Map(runtime.weightVariables().filter((w) => w.weight === 'kernel').map((w) => [w.node, w.variable]));
+  for (const wq of plan.weights) {
+    const kernel = kernels.get(wq.layer);
+    if (!kernel) throw new Error(`layer ${wq.layer} has no kernel to quantize`);
+    const obs = createObserver(weightEstimator(estimator), wq.spec, { name: wq.name, ...(wq.axis !== null ? { axis: wq.axis } : {}) });
+    withKernelView(kernel, wq, (view) => {
+      for (let pass = 0; pass < obs.passes; pass++) obs.observe(view, pass);
+    });
+    weightObservers.set(wq.name, obs);
+    qparams.set(wq.name, obs.qparams());
+  }
+  return { qparams, observers, weightObservers, samples, seconds: (performance.now() - started) / 1000 };
+}

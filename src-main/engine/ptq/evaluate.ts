@@ -1,0 +1,125 @@
+/**
+ * Float against simulated-quantized, on the same eval batches: accuracy and
+ * loss of both, and per planned tensor how far the quantized model has
+ * drifted from the float one there.
+ *
+ * - Activation SQNR of a quantizer: float model's tensor at its hook point
+ *   against the quantized model's tensor at the same point (so it includes
+ *   the error carried in from earlier layers: the number that says where
+ *   accuracy is lost).
+ * - Clip rate: share of the float model's values outside the nudged range.
+ * - Histograms of the float tensors over fixed bins spanning the calibration
+ *   range and the chosen range (values beyond fall into the edge bins).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { GraphRuntime } from '../graph/runtime.js';
+import { ClassificationAccumulator, ClipCounter, HistogramAccumulator, SqnrAccumulator } from '../metrics.js';
+import type { QParams } from '../quant/qparams.js';
+import type { QuantPlan } from '../transform/plan.js';
+import { yieldToEventLoop } from './calibrate.js';
+import { activationQParamsAt, simulationHooks, type QParamsByName } from './sim-hooks.js';
+
+export interface EvalBatch {
+  x: tf.Tensor;
+  y: tf.Tensor1D;
+  size: number;
+}
+
+export interface ActivationStats {
+  quantizer: string;
+  at: string;
+  sqnr: number;
+  perChannelSqnr: Float32Array | null;
+  clipRate: number;
+  histogram: { lo: number; hi: number; counts: Uint32Array };
+}
+
+export interface Comparison {
+  float: { accuracy: number; loss: number };
+  quant: { accuracy: number; loss: number };
+  count: number;
+  activations: Map<string, ActivationStats>;
+}
+
+export interface CompareOptions {
+  /** Histogram edges per activation quantizer (from calibration); the chosen range is added. */
+  histogramSpan: ReadonlyMap<string, { lo: number; hi: number }>;
+  bins?: number;
+  onBatch?(samplesDone: number): void;
+}
+
+export async function compareFloatAndQuant(
+  runtime: GraphRuntime,
+  plan: QuantPlan,
+  qparams: QParamsByName,
+  batches: Iterable<EvalBatch>,
+  opts: CompareOptions,
+): Promise<Comparison> {
+  const hooks = simulationHooks(plan, qparams);
+  // The simulated integer model ends as the float one does (softmax output quantized too), so compare model outputs.
+  const fromLogits = !runtime.logitsOf.appliesSoftmax;
+  const floatAcc = new ClassificationAccumulator();
+  const quantAcc = new ClassificationAccumulator();
+  const at = activationQParamsAt(plan, qparams);
+  const perTensor = new Map<string, { at: string; qp: QParams; sqnr: SqnrAccumulator; clip: ClipCounter; hist: HistogramAccumulator }>();
+  for (const [node, { name, qp }] of at) {
+    const axis = qp.granularity === 'per-channel' ? -1 : undefined;
+    const span = opts.histogramSpan.get(name) ?? { lo: qp.nudgedMin[0]!, hi: qp.nudgedMax[0]! };
+    const lo = Math.min(span.lo, ...qp.nudgedMin);
+    const hi = Math.max(span.hi, ...qp.nudgedMax);
+    perTensor.set(name, {
+      at: node,
+      qp,
+      sqnr: new SqnrAccumulator(axis !== undefined ? { axis } : {}),
+      clip: new ClipCounter(qp, axis),
+      hist: new HistogramAccumulator(lo, hi > lo ? hi : lo + 1e-6, opts.bins ?? 256),
+    });
+  }
+  let count = 0;
+  for (const batch of batches) {
+    opts.onBatch?.(count);
+    await yieldToEventLoop();
+    const floatOuts = runtime.applyAll(batch.x);
+    const quantOuts = runtime.applyAll(batch.x, { hooks });
+    try {
+      floatAcc.add(floatOuts.get(runtime.graph.output)! as tf.Tensor2D, batch.y, { fromLogits });
+      quantAcc.add(quantOuts.get(runtime.graph.output)! as tf.Tensor2D, batch.y, { fromLogits });
+      for (const t of perTensor.values()) {
+        const f = floatOuts.get(t.at)!;
+        t.sqnr.add(f, quantOuts.get(t.at)!);
+        t.clip.add(f);
+        t.hist.add(f);
+      }
+    } finally {
+      for (const m of [floatOuts, quantOuts]) for (const v of m.values()) v.dispose();
+      batch.x.dispose();
+      batch.y.dispose();
+    }
+    count += batch.size;
+  }
+  const activations = new Map<string, ActivationStats>();
+  for (const [name, t] of perTensor) {
+    activations.set(name, {
+      quantizer: name,
+      at: t.at,
+      sqnr: t.sqnr.value(),
+      perChannelSqnr: t.sqnr.perChannel(),
+      clipRate: t.clip.rate(),
+      histogram: { lo: t.hist.lo, hi: t.hist.hi, counts: countsWithEdges(t.hist) },
+    });
+  }
+  return {
+    float: { accuracy: floatAcc.accuracy(), loss: floatAcc.loss() },
+    quant: { accuracy: quantAcc.accuracy(), loss: quantAcc.loss() },
+    count,
+    activations,
+  };
+}
+
+/** Histogram counts with the values beyond the edges added into the edge bins (so no sample is lost from the picture). */
+export function countsWithEdges(h: HistogramAccumulator): Uint32Array {
+  const counts = h.counts().slice();
+  counts[0]! += h.underflow;
+  counts[counts.length - 1]! += h.overflow;
+  return counts;
+}

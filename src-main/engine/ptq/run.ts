@@ -1,0 +1,215 @@
+/**
+ * A PTQ run from start to stored result:
+ *   read model → check weights → fold BatchNorm → plan → calibrate on the
+ *   calibration split → simulate the quantized model on the eval split
+ *   against the float model → records (tensors, channels, histograms).
+ * Everything is checked before the first batch (shapes, labels, NaN weights,
+ * empty splits), so a bad input fails fast and nothing is half-written.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { RunConfig } from '../../api/run-config.js';
+import type { Histogram, RunResults, TensorResult } from '../../store/tensors.js';
+import type { JobContext } from '../../jobs/protocol.js';
+import { backendInfo } from '../backend.js';
+import { deserializeGraph } from '../graph/serialize.js';
+import { GraphRuntime } from '../graph/runtime.js';
+import { inputNode, type Graph } from '../graph/types.js';
+import { SqnrAccumulator, ClipCounter, HistogramAccumulator } from '../metrics.js';
+import { foldBatchNorm } from '../transform/fold-batchnorm.js';
+import { planQuantization, type QuantPlan } from '../transform/plan.js';
+import { loadDataset, sampleSplit, makeBatches, checkFitsModel, type LoadedDataset } from '../../io/data/dataset.js';
+import { calibrate } from './calibrate.js';
+import { compareFloatAndQuant, countsWithEdges, type Comparison } from './evaluate.js';
+import type { Observer } from '../quant/observers/index.js';
+import type { QParams } from '../quant/qparams.js';
+import { fakeQuantKernel, withKernelView } from './sim-hooks.js';
+import { histogramRecord, tensorRecord, finiteOrNull } from './records.js';
+
+export interface PtqPayload {
+  config: RunConfig;
+  modelName: string;
+  model: Uint8Array;
+  dataset: { name?: string; path: string; format: string; preprocessing: Record<string, unknown> };
+}
+
+export const BATCH_SIZE = 100;
+const HISTOGRAM_BINS = 256;
+
+/** Throws naming the layer when a weight holds NaN or ±Inf. */
+export function checkFiniteWeights(graph: Graph, modelName: string): void {
+  for (const node of graph.nodes) {
+    if (!('weights' in node)) continue;
+    for (const [key, w] of Object.entries(node.weights)) {
+      if (!w) continue;
+      const bad = w.values.findIndex((v: number) => !Number.isFinite(v));
+      if (bad >= 0) throw new Error(`model ${modelName}: weight ${node.name}/${key} holds ${w.values[bad]} at index ${bad}; fix or retrain the model`);
+    }
+  }
+}
+
+export interface PreparedPtq {
+  graph: Graph;
+  folded: ReturnType<typeof foldBatchNorm>['folded'];
+  plan: QuantPlan;
+  data: LoadedDataset;
+  calibIdx: Int32Array;
+  evalIdx: Int32Array;
+  notes: string[];
+}
+
+/** Everything that can fail on bad input, before any work. */
+export function preparePtq(payload: PtqPayload): PreparedPtq {
+  const { config } = payload;
+  const source = deserializeGraph(payload.model, payload.modelName);
+  checkFiniteWeights(source, payload.modelName);
+  const { graph, folded } = foldBatchNorm(source);
+  const plan = planQuantization(graph, config);
+  const data = loadDataset(payload.dataset);
+  const logits = graph.nodes.find((n) => n.name === graph.output)!.outputShape;
+  checkFitsModel(data, inputNode(graph).outputShape, logits[logits.length - 1]!);
+  const notes: string[] = [];
+  const split = (what: string, part: { labels: Int32Array }, count: number, seed: number) => {
+    const available = part.labels.length;
+    if (available === 0) throw new Error(`dataset ${payload.dataset.path}: the ${what} split is empty`);
+    if (count > available) notes.push(`${what} split asked for ${count} samples; the dataset has ${available}, all used`);
+    return sampleSplit(Math.min(count, available), available, seed);
+  };
+  const calibIdx = split('calibration', data.parts.train, config.calibration.count, config.calibration.seed);
+  const evalIdx = split('eval', data.parts.test, config.eval.count, config.eval.seed);
+  return { graph, folded, plan, data, calibIdx, evalIdx, notes };
+}
+
+export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunResults> {
+  const { config } = payload;
+  const prep = preparePtq(payload);
+  const { graph, plan, data } = prep;
+  const inputShape = inputNode(graph).outputShape;
+  const runtime = new GraphRuntime(graph, { trainable: false });
+  try {
+    const calibTotal = prep.calibIdx.length;
+    const calibration = await calibrate(runtime, plan, config.estimator, () => makeBatches(data.parts.train, prep.calibIdx, BATCH_SIZE, inputShape), {
+      onBatch(pass, passes, done) {
+        ctx.checkCancelled();
+        ctx.progress('calibrate', pass * calibTotal + done, passes * calibTotal, passes > 1 ? `pass ${pass + 1} of ${passes}` : undefined);
+      },
+    });
+    ctx.progress('calibrate', 1, 1);
+
+    // Histogram span per activation: the calibration envelope of its observer.
+    const span = new Map<string, { lo: number; hi: number }>();
+    for (const [name, obs] of calibration.observers) {
+      const r = obs.range();
+      span.set(name, { lo: Math.min(...r.min), hi: Math.max(...r.max) });
+    }
+    const evalTotal = prep.evalIdx.length;
+    const comparison = await compareFloatAndQuant(runtime, plan, calibration.qparams, makeBatches(data.parts.test, prep.evalIdx, BATCH_SIZE, inputShape), {
+      histogramSpan: span,
+      bins: HISTOGRAM_BINS,
+      onBatch(done) {
+        ctx.checkCancelled();
+        ctx.progress('evaluate', done, evalTotal);
+      },
+    });
+    ctx.progress('evaluate', evalTotal, evalTotal);
+
+    const { tensors, histograms, layers } = buildRecords(runtime, graph, plan, calibration.qparams, calibration.weightObservers, calibration.observers, comparison);
+    const backend = backendInfo();
+    return {
+      floatAccuracy: comparison.float.accuracy,
+      floatLoss: comparison.float.loss,
+      quantAccuracy: comparison.quant.accuracy,
+      quantLoss: comparison.quant.loss,
+      tensors,
+      histograms,
+      summary: {
+        backend: backend.name,
+        calibration: {
+          count: calibration.samples,
+          seconds: calibration.seconds,
+          samplesPerSecond: calibration.samples / Math.max(calibration.seconds, 1e-9),
+          estimator: config.estimator.kind,
+        },
+        eval: { count: comparison.count },
+        folded: prep.folded,
+        float: plan.float,
+        layers,
+        notes: prep.notes,
+        nonFinite: [...calibration.observers.entries()].filter(([, o]) => o.sawNonFinite).map(([n]) => n),
+      },
+    };
+  } finally {
+    runtime.dispose();
+  }
+}
+
+
+export interface LayerLine {
+  name: string;
+  op: string;
+  weightSqnr: number | null;
+  activationSqnr: number | null;
+  clipRate: number | null;
+  channels: number;
+}
+
+/**
+ * The stored records of a quantized model (PTQ or after QAT): weight rows with
+ * SQNR of the fake-quantized kernel against the float one, activation rows
+ * from the float-vs-quantized comparison, histograms, and one line per layer.
+ */
+export function buildRecords(
+  runtime: GraphRuntime,
+  graph: Graph,
+  plan: QuantPlan,
+  qparams: ReadonlyMap<string, QParams>,
+  weightObservers: ReadonlyMap<string, Observer>,
+  activationObservers: ReadonlyMap<string, Observer>,
+  comparison: Comparison,
+): { tensors: TensorResult[]; histograms: Histogram[]; layers: LayerLine[] } {
+    const tensors: TensorResult[] = [];
+    const histograms: Histogram[] = [];
+    const layers: LayerLine[] = [];
+    const kernels = new Map(runtime.weightVariables().filter((w) => w.weight === 'kernel').map((w) => [w.node, w.variable]));
+    const weightStats = new Map<string, { sqnr: number; perChannelSqnr: Float32Array | null; clipRate: number }>();
+    for (const wq of plan.weights) {
+      const kernel = kernels.get(wq.layer)!;
+      const qp = qparams.get(wq.name)!;
+      const obs = weightObservers.get(wq.name)!;
+      const q = fakeQuantKernel(kernel, wq, qp);
+      const sqnr = new SqnrAccumulator(wq.axis !== null ? { axis: wq.axis } : {});
+      const clip = new ClipCounter(qp, wq.axis ?? undefined);
+      const range = obs.range();
+      const hist = new HistogramAccumulator(Math.min(...range.min, ...qp.nudgedMin), Math.max(...range.max, ...qp.nudgedMax), HISTOGRAM_BINS);
+      withKernelView(kernel, wq, (view) => {
+        const qView = tf.reshape(q, wq.view);
+        sqnr.add(view, qView);
+        qView.dispose();
+        clip.add(view);
+        hist.add(view);
+      });
+      q.dispose();
+      const stats = { sqnr: sqnr.value(), perChannelSqnr: sqnr.perChannel(), clipRate: clip.rate() };
+      weightStats.set(wq.layer, stats);
+      tensors.push(tensorRecord(wq.layer, 'weight', wq.spec, obs, qp, stats));
+      histograms.push(histogramRecord(wq.layer, 'weight', { lo: hist.lo, hi: hist.hi, counts: countsWithEdges(hist) }, qp));
+    }
+    for (const a of plan.activations) {
+      const stats = comparison.activations.get(a.name)!;
+      const obs = activationObservers.get(a.name)!;
+      const qp = qparams.get(a.sharedWith ?? a.name)!;
+      const layer = a.role === 'input' ? a.at : a.layers[0]!;
+      const role = a.role === 'input' ? 'input' : 'activation';
+      tensors.push(tensorRecord(layer, role, a.spec, obs, qp, stats));
+      histograms.push(histogramRecord(layer, role, stats.histogram, qp));
+      const w = weightStats.get(layer);
+      layers.push({
+        name: layer,
+        op: graph.nodes.find((n) => n.name === layer)!.op,
+        weightSqnr: w ? finiteOrNull(w.sqnr) : null,
+        activationSqnr: finiteOrNull(stats.sqnr),
+        clipRate: stats.clipRate,
+        channels: w ? (plan.weights.find((x) => x.layer === layer)?.channels ?? 1) : obs.range().min.length,
+      });
+    }
+  return { tensors, histograms, layers };
+}

@@ -1,0 +1,218 @@
+/**
+ * A QAT run: start from a float model, train it with fake quantization in the
+ * forward pass (STE gradients) and BatchNorm folded as the integer model will
+ * compute it, then store the same records as a PTQ run.
+ *
+ *   1. fold-plan on the folded graph (what gets quantized), train the unfolded
+ *      graph with hooks that simulate the folding (hooks.ts);
+ *   2. quantizers with Keras's names: weights LastValue (range of the current,
+ *      BN-scaled kernel each step), activations MovingAverage (or AllValues /
+ *      LastValue when chosen), all honouring per-axis;
+ *   3. activation ranges are initialised by observing the calibration split,
+ *      then follow training; the ranges are logged with the curves;
+ *   4. after training: fold BN for real, take the final ranges, and compare
+ *      the quantized model with its float self on the eval split (records as
+ *      PTQ); the starting float model's accuracy is the baseline.
+ */
+import { Training, type Estimator, type RunConfig } from '../../api/run-config.js';
+import { checkFitsModel, loadDataset, makeBatches, sampleSplit } from '../../io/data/dataset.js';
+import type { JobContext } from '../../jobs/protocol.js';
+import type { RunResults } from '../../store/tensors.js';
+import type { QuantizerRange } from '../../store/curves.js';
+import { backendInfo } from '../backend.js';
+import { GraphRuntime } from '../graph/runtime.js';
+import { deserializeGraph, serializeGraph } from '../graph/serialize.js';
+import { inputNode } from '../graph/types.js';
+import { createObserver, type Observer } from '../quant/observers/index.js';
+import { FakeQuantizer } from '../quant/fake-quantizer.js';
+import type { QParams } from '../quant/qparams.js';
+import { foldBatchNorm } from '../transform/fold-batchnorm.js';
+import { planQuantization, type QuantPlan } from '../transform/plan.js';
+import { evaluate, outputClasses, yieldToEventLoop } from '../train/evaluate.js';
+import { holdOut } from '../train/float-run.js';
+import { trainLoop } from '../train/loop.js';
+import { compareFloatAndQuant } from '../ptq/evaluate.js';
+import { buildRecords, checkFiniteWeights } from '../ptq/run.js';
+import { withKernelView } from '../ptq/sim-hooks.js';
+import { qatHooks, type QatQuantizers } from './hooks.js';
+
+export interface QatPayload {
+  config: RunConfig;
+  modelName: string;
+  model: Uint8Array;
+  dataset: { name?: string; path: string; format: string; preprocessing: Record<string, unknown> };
+  seed?: number;
+}
+
+/** Batches used to initialise activation ranges before the first step. */
+const INIT_SAMPLES = 512;
+
+/** Activations in QAT follow training: MovingAverage by default; AllValues (minmax) and LastValue on request. */
+export function activationEstimator(e: Estimator): Estimator {
+  return e.kind === 'minmax' || e.kind === 'lastvalue' || e.kind === 'movingaverage' ? e : { ...e, kind: 'movingaverage' };
+}
+
+export function makeQuantizers(plan: QuantPlan, config: RunConfig): QatQuantizers {
+  const weights = new Map<string, { wq: QuantPlan['weights'][number]; fq: FakeQuantizer }>();
+  for (const wq of plan.weights) {
+    const obs = createObserver({ ...config.estimator, kind: 'lastvalue' }, wq.spec, { name: wq.name, ...(wq.axis !== null ? { axis: wq.axis } : {}) });
+    weights.set(wq.layer, { wq, fq: new FakeQuantizer(obs) });
+  }
+  const activations = new Map<string, FakeQuantizer>();
+  const est = activationEstimator(config.estimator);
+  for (const a of plan.activations) {
+    if (a.sharedWith) continue;
+    const axis = a.spec.granularity === 'per-channel' ? (a.spec.axis ?? -1) : undefined;
+    activations.set(a.name, new FakeQuantizer(createObserver(est, a.spec, { name: a.name, ...(axis !== undefined ? { axis } : {}) })));
+  }
+  for (const a of plan.activations) if (a.sharedWith) activations.set(a.name, activations.get(a.sharedWith)!);
+  return { weights, activations };
+}
+
+function envelope(obs: Observer): QuantizerRange | null {
+  if (obs.batches === 0) return null;
+  const r = obs.range();
+  return { min: Math.min(...r.min), max: Math.max(...r.max) };
+}
+
+/** Quantizer ranges for the curves: input and activations as they are, per-channel kernels as their envelope. */
+export function currentRanges(q: QatQuantizers): Record<string, QuantizerRange> {
+  const out: Record<string, QuantizerRange> = {};
+  for (const [name, fq] of q.activations) {
+    const r = envelope(fq.observer);
+    if (r) out[name] = r;
+  }
+  for (const { wq, fq } of q.weights.values()) {
+    const r = envelope(fq.observer);
+    if (r) out[wq.name] = r;
+  }
+  return out;
+}
+
+export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunResults & { trainedModel: Uint8Array }> {
+  const { config } = payload;
+  const training = config.training ?? Training.parse({});
+  const seed = payload.seed ?? 0;
+  const source = deserializeGraph(payload.model, payload.modelName);
+  checkFiniteWeights(source, payload.modelName);
+  const { graph: foldedSource, folded } = foldBatchNorm(source);
+  const plan = planQuantization(foldedSource, config);
+  const data = loadDataset(payload.dataset);
+  const inputShape = inputNode(source).outputShape;
+  const runtime = new GraphRuntime(source, { trainable: true });
+  try {
+    checkFitsModel(data, inputShape, outputClasses(runtime));
+    const notes = [...data.notes];
+    const train = data.parts.train;
+    const test = data.parts.test;
+    const { trainIdx, valIdx } = holdOut(train.count, training.validationSplit, seed, train.imagesFile);
+    const evalIdx = sampleSplit(config.eval.count, test.count, config.eval.seed, test.imagesFile);
+    if (evalIdx.clipped) notes.push(`eval split asked for ${config.eval.count} samples; the test part has ${test.count}, all used`);
+    const baseline = await evaluate(runtime, test, evalIdx, { batchSize: 256, ctx, phase: 'float baseline' });
+
+    // Quantizers; activation ranges start from the calibration split.
+    const q = makeQuantizers(plan, config);
+    const all = [...new Set([...q.activations.values(), ...[...q.weights.values()].map((w) => w.fq)])];
+    for (const fq of all) fq.setMode('calibrate');
+    const hooks = qatHooks(source, runtime, plan, folded, q);
+    const initIdx = sampleSplit(Math.min(config.calibration.count, INIT_SAMPLES), trainIdx.length, config.calibration.seed, train.imagesFile).map((i) => trainIdx[i]!);
+    for (const batch of makeBatches(train, initIdx, 128, inputShape)) {
+      ctx.checkCancelled();
+      runtime.apply(batch.x, { logits: true, hooks }).dispose();
+      batch.x.dispose();
+      batch.y.dispose();
+      await yieldToEventLoop();
+    }
+    for (const fq of all) fq.setMode('qat');
+
+    // Train. Validation passes (hooks() not preceded by beforeStep) leave the activation ranges alone.
+    let stepComing = false;
+    const loop = await trainLoop({
+      runtime,
+      data,
+      trainIdx,
+      valIdx,
+      training,
+      ctx,
+      seed,
+      beforeStep: () => {
+        stepComing = true;
+      },
+      hooks: () => {
+        for (const fq of q.activations.values()) fq.observerEnabled = stepComing;
+        stepComing = false;
+        return hooks;
+      },
+      freezeBatchNorm: (step) => step >= training.bnFreezeStep,
+      curveRanges: () => currentRanges(q),
+    });
+
+    // The trained model, folded for real, with its final ranges.
+    const trainedGraph = runtime.toGraph();
+    const { graph: foldedTrained } = foldBatchNorm(trainedGraph);
+    const finalPlan = planQuantization(foldedTrained, config);
+    const quantRuntime = new GraphRuntime(foldedTrained, { trainable: false });
+    try {
+      const qparams = new Map<string, QParams>();
+      const activationObservers = new Map<string, Observer>();
+      for (const [name, fq] of q.activations) {
+        activationObservers.set(name, fq.observer);
+        qparams.set(name, fq.observer.qparams());
+      }
+      const weightObservers = new Map<string, Observer>();
+      const kernels = new Map(quantRuntime.weightVariables().filter((w) => w.weight === 'kernel').map((w) => [w.node, w.variable]));
+      for (const wq of finalPlan.weights) {
+        const obs = createObserver({ ...config.estimator, kind: 'lastvalue' }, wq.spec, { name: wq.name, ...(wq.axis !== null ? { axis: wq.axis } : {}) });
+        withKernelView(kernels.get(wq.layer)!, wq, (view) => obs.observe(view));
+        weightObservers.set(wq.name, obs);
+        qparams.set(wq.name, obs.qparams());
+      }
+      const span = new Map<string, { lo: number; hi: number }>();
+      for (const [name, obs] of activationObservers) {
+        const r = envelope(obs);
+        if (r) span.set(name, { lo: r.min, hi: r.max });
+      }
+      const comparison = await compareFloatAndQuant(quantRuntime, finalPlan, qparams, makeBatches(test, evalIdx, 256, inputShape), {
+        histogramSpan: span,
+        onBatch(done) {
+          ctx.checkCancelled();
+          ctx.progress('evaluate', done, evalIdx.length);
+        },
+      });
+      const { tensors, histograms, layers } = buildRecords(quantRuntime, foldedTrained, finalPlan, qparams, weightObservers, activationObservers, comparison);
+      return {
+        floatAccuracy: baseline.accuracy,
+        floatLoss: baseline.loss,
+        quantAccuracy: comparison.quant.accuracy,
+        quantLoss: comparison.quant.loss,
+        tensors,
+        histograms,
+        summary: {
+          backend: backendInfo().name,
+          training: { ...training, seed },
+          train: {
+            count: trainIdx.length,
+            validationCount: valIdx.length,
+            steps: loop.steps,
+            seconds: loop.seconds,
+            samplesPerSecond: loop.samplesPerSecond,
+            bestStep: loop.bestStep,
+            bestValAccuracy: loop.bestValAccuracy,
+          },
+          qatFloatAccuracy: comparison.float.accuracy,
+          eval: { count: comparison.count },
+          folded,
+          float: finalPlan.float,
+          layers,
+          quantizers: { weights: 'lastvalue', activations: activationEstimator(config.estimator).kind },
+          notes,
+        },
+        trainedModel: serializeGraph(trainedGraph),
+      };
+    } finally {
+      quantRuntime.dispose();
+    }
+  } finally {
+    runtime.dispose();
+  }
+}
