@@ -118,7 +118,9 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
     const initIdx = sampleSplit(Math.min(config.calibration.count, INIT_SAMPLES), trainIdx.length, config.calibration.seed, train.imagesFile).map((i) => trainIdx[i]!);
     for (const batch of makeBatches(train, initIdx, 128, inputShape)) {
       ctx.checkCancelled();
-      runtime.apply(batch.x, { logits: true, hooks }).dispose();
+      // Probabilities, not logits: the output quantizer (softmax output in the integer model) is set here;
+      // training steps compute the loss on logits and leave it alone.
+      runtime.apply(batch.x, { hooks }).dispose();
       batch.x.dispose();
       batch.y.dispose();
       await yieldToEventLoop();

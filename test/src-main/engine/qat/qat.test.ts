@@ -1,0 +1,129 @@
+/**
+ * QAT: the simulated BatchNorm folding computes what the folded integer model
+ * computes, per-channel quantizers stay per-channel during training, ranges
+ * are logged with the curves, and the variable explanation matches Keras's
+ * count for the 784-256-128-10 Dense model of the users' question
+ * (235,146 → 235,164).
+ */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../../../src-main/engine/backend.js';
+import { GraphRuntime } from '../../../../src-main/engine/graph/runtime.js';
+import { serializeGraph } from '../../../../src-main/engine/graph/serialize.js';
+import type { Graph } from '../../../../src-main/engine/graph/types.js';
+import { simulationHooks } from '../../../../src-main/engine/ptq/sim-hooks.js';
+import { qatHooks } from '../../../../src-main/engine/qat/hooks.js';
+import { makeQuantizers, runQat } from '../../../../src-main/engine/qat/run.js';
+import { explainVariables } from '../../../../src-main/engine/qat/variables.js';
+import { createObserver } from '../../../../src-main/engine/quant/observers/index.js';
+import type { QParams } from '../../../../src-main/engine/quant/qparams.js';
+import { foldBatchNorm } from '../../../../src-main/engine/transform/fold-batchnorm.js';
+import { planQuantization } from '../../../../src-main/engine/transform/plan.js';
+import { builtinModel } from '../../../../src-main/io/models/builtins.js';
+import type { CurvePoint } from '../../../../src-main/store/curves.js';
+import { SAMPLE_DATA, config, context } from '../ptq/ptq-fixtures.js';
+
+before(async () => {
+  await initBackend('wasm');
+});
+
+/** fashion_cnn with non-trivial BatchNorm statistics, so folding changes the numbers. */
+function cnnWithBnStats(): Graph {
+  const g = builtinModel('fashion_cnn').build();
+  let seed = 1;
+  const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  for (const n of g.nodes) {
+    if (n.op !== 'batchNorm') continue;
+    const w = n.weights as Record<string, { values: Float32Array } | undefined>;
+    w['gamma']?.values.forEach((_, i, a) => (a[i] = 0.5 + rand() * 1.5));
+    w['beta']?.values.forEach((_, i, a) => (a[i] = rand() - 0.5));
+    w['movingMean']!.values.forEach((_, i, a) => (a[i] = (rand() - 0.5) * 0.2));
+    w['movingVariance']!.values.forEach((_, i, a) => (a[i] = 0.05 + rand() * 0.5));
+  }
+  return g;
+}
+
+describe('QAT forward with simulated BatchNorm folding', () => {
+  test('with frozen BN it equals the folded model with the same fake quantization', () => {
+    const graph = cnnWithBnStats();
+    const cfg = config();
+    const { graph: folded, folded: records } = foldBatchNorm(graph);
+    const plan = planQuantization(folded, cfg);
+    const runtime = new GraphRuntime(graph, { trainable: false });
+    const foldedRuntime = new GraphRuntime(folded, { trainable: false });
+    const q = makeQuantizers(plan, cfg);
+    const hooks = qatHooks(graph, runtime, plan, records, q);
+    const x = tf.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 3);
+    // Observe (calibrate), then freeze the ranges and fake-quantize.
+    for (const fq of [...q.activations.values(), ...[...q.weights.values()].map((w) => w.fq)]) fq.setMode('calibrate');
+    runtime.apply(x, { hooks }).dispose();
+    for (const fq of [...q.activations.values(), ...[...q.weights.values()].map((w) => w.fq)]) fq.setMode('frozen');
+    const qat = runtime.apply(x, { hooks });
+
+    // The same ranges on the folded graph: activations from the QAT quantizers, kernels from the folded kernels.
+    const qparams = new Map<string, QParams>();
+    for (const [name, fq] of q.activations) qparams.set(name, fq.observer.qparams());
+    for (const wq of plan.weights) {
+      const node = folded.nodes.find((n) => n.name === wq.layer)!;
+      if (!('weights' in node)) throw new Error('fixture');
+      const k = (node.weights as { kernel: { values: Float32Array; shape: number[] } }).kernel;
+      const view = tf.tensor(k.values, wq.view);
+      const obs = createObserver({ kind: 'lastvalue', decay: 0.999, percentile: 99.99, bins: 2048 }, wq.spec, wq.axis !== null ? { axis: wq.axis } : {});
+      obs.observe(view);
+      view.dispose();
+      qparams.set(wq.name, obs.qparams());
+      // The QAT weight quantizer saw W·s: the same per-channel scales as the folded kernel.
+      const seen = q.weights.get(wq.layer)!.fq.observer.qparams();
+      assert.equal(seen.scale.length, wq.channels);
+      for (let c = 0; c < wq.channels; c++) assert.ok(Math.abs(seen.scale[c]! - qparams.get(wq.name)!.scale[c]!) <= 1e-6 * Math.abs(seen.scale[c]!) + 1e-12, `${wq.layer} channel ${c} scale`);
+    }
+    const ref = foldedRuntime.apply(x, { hooks: simulationHooks(plan, qparams) });
+    const diff = tf.max(tf.abs(tf.sub(qat, ref))).dataSync()[0]!;
+    console.log(`QAT-with-frozen-BN vs folded integer simulation: max |diff| = ${diff.toExponential(2)}`);
+    // Outputs are softmax probabilities quantized to 1/255 steps: allow at most one step where a rounding tie flips.
+    assert.ok(diff <= 1 / 255 + 1e-6, `max diff ${diff}`);
+    for (const t of [x, qat, ref]) t.dispose();
+    runtime.dispose();
+    foldedRuntime.dispose();
+  });
+});
+
+describe('a QAT run', () => {
+  test('trains, keeps per-channel vectors, logs quantizer ranges with the curves, returns the trained model', async () => {
+    const graph = cnnWithBnStats();
+    const points: CurvePoint[] = [];
+    const ctx = { ...context(), emit: (name: string, data: unknown) => (name === 'curves' ? points.push(...(data as CurvePoint[])) : undefined) };
+    const cfg = config({ training: { epochs: 1, batchSize: 64, validationSplit: 0.1, bnFreezeStep: 10 }, eval: { count: 300, seed: 1 } });
+    const r = await runQat({ config: cfg, modelName: 'cnn', model: serializeGraph(graph), dataset: SAMPLE_DATA }, ctx);
+    const weights = r.tensors.filter((t) => t.role === 'weight');
+    assert.deepEqual(
+      weights.map((t) => [t.layer, t.channels, t.perChannel?.scale.length]),
+      [['conv2d', 32, 32], ['conv2d_1', 64, 64], ['dense', 128, 128], ['dense_1', 10, 10]],
+    );
+    const train = points.filter((p) => p.split === 'train');
+    assert.ok(train.length > 3, 'train curve points streamed');
+    const ranges = train.at(-1)!.ranges!;
+    assert.ok(ranges['input'] && ranges['input'].max > 0.9 && ranges['input'].min <= 0.01, `input range logged: ${JSON.stringify(ranges['input'])}`);
+    assert.ok(ranges['conv2d/kernel'], 'kernel range envelope logged');
+    assert.ok(train.at(-1)!.loss! < train[0]!.loss!, 'loss went down');
+    assert.ok(r.trainedModel.length > 1000);
+    assert.ok(r.quantAccuracy! > 0.5, `QAT accuracy ${r.quantAccuracy} on the subset after one short epoch`);
+  });
+});
+
+describe('quantization variables explained', () => {
+  test('the 784-256-128-10 Dense model: 235,146 float, 235,164 under Keras QAT', () => {
+    const graph = builtinModel('dense_784_256_128_10').build();
+    const e = explainVariables(graph, config({ weights: { bits: 8, symmetric: true, narrowRange: true, granularity: 'per-channel' } }));
+    assert.equal(e.float.total, 235146);
+    assert.equal(e.keras.totals.total, 235164);
+    assert.equal(e.keras.variables.filter((v) => v.layer === 'quantize_layer').length, 3);
+    // Studio, per-channel: kernel ranges are vectors of the output channel count.
+    const kernelMax = e.studio.variables.filter((v) => v.name.endsWith('/kernel_max'));
+    assert.deepEqual(kernelMax.map((v) => v.shape), [[256], [128], [10]]);
+    assert.ok(e.studio.variables.every((v) => !v.trainable && v.role.length > 10));
+    // 2 input + 3×2 activation scalars + 2×(256+128+10) kernel values + 1 step.
+    assert.equal(e.studio.totals.total - e.float.total, 2 + 6 + 2 * 394 + 1);
+  });
+});
