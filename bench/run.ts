@@ -8,12 +8,14 @@ import { initBackend } from '../src-main/engine/backend.js';
 import { benchPtq, torchPeer } from './ptq.js';
 import { benchObservers } from './observers.js';
 import { benchCompare } from './compare.js';
+import { benchQat } from './qat.js';
 
 type Section = (peer: Record<string, number | string> | null) => Promise<Record<string, number>>;
 
 const sections: Record<string, Section> = {
   ptq: (peer) => benchPtq(peer),
   observers: () => benchObservers(),
+  qat: (peer) => benchQat(peer),
   compare: () => benchCompare(),
 };
 

@@ -1,0 +1,88 @@
+/**
+ * QAT quality and speed on the real Fashion-MNIST (Debian's files), through
+ * the engine code a QAT run uses:
+ *  - 1 epoch of QAT from the bundled float CNN: W8A8 per-channel (goal within
+ *    0.2 points of float top-1) and W4A8 per-channel (goal within 1.0 point),
+ *    on the full 10k test set;
+ *  - training throughput of QAT and of float training of the same model on
+ *    the same backend (goal: overhead ≤ 1.3x), beside torch.ao's QAT.
+ * BENCH_QAT_SAMPLES limits the training samples of the quality runs (default:
+ * the whole 60k train set, several minutes per run on wasm).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RunConfig, Training } from '../src-main/api/run-config.js';
+import { backendInfo } from '../src-main/engine/backend.js';
+import { GraphRuntime } from '../src-main/engine/graph/runtime.js';
+import { serializeGraph } from '../src-main/engine/graph/serialize.js';
+import { qatHooks } from '../src-main/engine/qat/hooks.js';
+import { makeQuantizers, runQat } from '../src-main/engine/qat/run.js';
+import { foldBatchNorm } from '../src-main/engine/transform/fold-batchnorm.js';
+import { planQuantization } from '../src-main/engine/transform/plan.js';
+import { trainLoop } from '../src-main/engine/train/loop.js';
+import { loadDataset, sampleSplit } from '../src-main/io/data/dataset.js';
+import { readTfjsLayersModel } from '../src-main/io/models/tfjs-layers.js';
+import { FASHION, quietContext } from './ptq.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(here, '..', '..');
+const DATASET = { path: FASHION, format: 'idx', preprocessing: {} };
+
+async function throughput(qat: boolean, samples: number): Promise<number> {
+  const graph = await readTfjsLayersModel(path.join(ROOT, 'assets', 'sample', 'models', 'fashion_cnn', 'model.json'));
+  const config = RunConfig.parse({ modelId: 1, datasetId: 1 });
+  const data = loadDataset(DATASET);
+  const runtime = new GraphRuntime(graph);
+  try {
+    const training = Training.parse({ epochs: 1, batchSize: 64, validationSplit: 0 });
+    const trainIdx = sampleSplit(samples, data.parts.train.count, 5);
+    const { graph: folded, folded: records } = foldBatchNorm(graph);
+    const plan = planQuantization(folded, config);
+    const q = makeQuantizers(plan, config);
+    const hooks = qat ? qatHooks(graph, runtime, plan, records, q) : undefined;
+    if (qat) {
+      for (const fq of [...q.activations.values(), ...[...q.weights.values()].map((w) => w.fq)]) fq.setMode('qat');
+    }
+    const r = await trainLoop({ runtime, data, trainIdx, valIdx: new Int32Array(0), training, ctx: quietContext, ...(hooks ? { hooks: () => hooks } : {}) });
+    return r.samplesPerSecond;
+  } finally {
+    runtime.dispose();
+  }
+}
+
+export async function benchQat(peer: Record<string, number | string> | null): Promise<Record<string, number>> {
+  const figures: Record<string, number> = {};
+  const backend = backendInfo().name;
+  const floatRate = await throughput(false, 3200);
+  const qatRate = await throughput(true, 3200);
+  figures.float_train_samples_per_s = floatRate;
+  figures.qat_train_samples_per_s = qatRate;
+  console.log(`  training throughput (${backend}, batch 64): float ${Math.round(floatRate)} samples/s, QAT ${Math.round(qatRate)} samples/s, overhead ${(floatRate / qatRate).toFixed(2)}x (goal ≤ 1.3x)`);
+  if (peer && typeof peer.qat_samples_per_s === 'number') {
+    console.log(`  torch.ao ${peer.torch} (${peer.threads} threads): float ${Math.round(peer.train_samples_per_s as number)} samples/s, QAT ${Math.round(peer.qat_samples_per_s)} samples/s; studio QAT / torch QAT = ${(qatRate / peer.qat_samples_per_s).toFixed(2)}x (goal ≥ 1x)`);
+  }
+
+  const sample = await readTfjsLayersModel(path.join(ROOT, 'assets', 'sample', 'models', 'fashion_cnn', 'model.json'));
+  const model = serializeGraph(sample);
+  const samples = Number(process.env.BENCH_QAT_SAMPLES ?? 60000);
+  const validationSplit = 1 - Math.min(1, samples / 60000) + 0.01;
+  for (const bits of [8, 4]) {
+    const config = RunConfig.parse({
+      modelId: 1,
+      datasetId: 1,
+      eval: { count: 10000, seed: 1 },
+      weights: { bits, symmetric: true, narrowRange: true, granularity: 'per-channel' },
+      estimator: { kind: 'movingaverage' },
+      training: { epochs: 1, batchSize: 64, learningRate: 1e-4, validationSplit: Math.min(0.99, validationSplit), bnFreezeStep: 200 },
+    });
+    const t0 = performance.now();
+    const r = await runQat({ config, modelName: 'fashion_cnn', model, dataset: DATASET }, quietContext);
+    const delta = (r.quantAccuracy! - r.floatAccuracy!) * 100;
+    const goal = bits === 8 ? 0.2 : 1.0;
+    console.log(
+      `  QAT W${bits}A8 per-channel, 1 epoch (${Math.round(((performance.now() - t0) / 1000))} s): float ${(r.floatAccuracy! * 100).toFixed(2)}%  quant ${(r.quantAccuracy! * 100).toFixed(2)}%  delta ${delta >= 0 ? '+' : ''}${delta.toFixed(2)} points (goal within ${goal}: ${delta >= -goal ? 'met' : 'MISSED'})`,
+    );
+    figures[`qat_w${bits}a8_pc_delta`] = delta;
+  }
+  return figures;
+}
