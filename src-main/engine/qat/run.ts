@@ -89,6 +89,12 @@ export function currentRanges(q: QatQuantizers): Record<string, QuantizerRange> 
   return out;
 }
 
+/** Bad training setups, refused before any work. */
+export function checkTrainable(runtime: GraphRuntime, modelName: string, batchSize: number, samples: number, file: string): void {
+  if (runtime.trainableVariables().length === 0) throw new Error(`model ${modelName} has no trainable layers (Dense, Conv2D, DepthwiseConv2D, BatchNormalization): nothing for QAT to train`);
+  if (batchSize > samples) throw new Error(`batch size ${batchSize} is larger than the ${samples} training samples of ${file}; lower the batch size or the validation split`);
+}
+
 export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunResults & { trainedModel: Uint8Array }> {
   const { config } = payload;
   const training = config.training ?? Training.parse({});
@@ -106,6 +112,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
     const train = data.parts.train;
     const test = data.parts.test;
     const { trainIdx, valIdx } = holdOut(train.count, training.validationSplit, seed, train.imagesFile);
+    checkTrainable(runtime, payload.modelName, training.batchSize, trainIdx.length, train.imagesFile);
     const evalIdx = sampleSplit(config.eval.count, test.count, config.eval.seed, test.imagesFile);
     if (evalIdx.clipped) notes.push(`eval split asked for ${config.eval.count} samples; the test part has ${test.count}, all used`);
     const baseline = await evaluate(runtime, test, evalIdx, { batchSize: 256, ctx, phase: 'float baseline' });

@@ -127,3 +127,21 @@ describe('quantization variables explained', () => {
     assert.equal(e.studio.totals.total - e.float.total, 2 + 6 + 2 * 394 + 1);
   });
 });
+
+describe('QAT bad input is refused before training', () => {
+  test('a batch larger than the training samples names the file', async () => {
+    const cfg = config({ training: { epochs: 1, batchSize: 5000 } });
+    await assert.rejects(
+      runQat({ config: cfg, modelName: 'cnn', model: serializeGraph(builtinModel('fashion_cnn').build()), dataset: SAMPLE_DATA }, context()),
+      /batch size 5000 is larger than the \d+ training samples of .*train-images/,
+    );
+  });
+
+  test('a NaN weight is named before training', async () => {
+    const g = builtinModel('fashion_cnn').build();
+    const conv = g.nodes.find((n) => n.name === 'conv2d')!;
+    if (!('weights' in conv)) throw new Error('fixture');
+    (conv.weights as { kernel: { values: Float32Array } }).kernel.values[0] = Infinity;
+    await assert.rejects(runQat({ config: config({ training: {} }), modelName: 'cnn', model: serializeGraph(g), dataset: SAMPLE_DATA }, context()), /weight conv2d\/kernel holds Infinity/);
+  });
+});
