@@ -204,6 +204,10 @@ export type RunCurvePoint = z.infer<typeof RunCurvePoint>;
 
 const TensorRef = { ids: z.array(Id).min(1).max(16), layer: z.string().min(1), role: z.string().min(1) };
 
+/** A written export with its audit and verification (see src-main/export). */
+export const ExportRecord = z.object({ id: Id, runId: Id, format: z.string(), path: z.string(), size: z.number().int(), sha256: z.string(), verification: z.record(z.string(), z.unknown()), audit: z.record(z.string(), z.unknown()), createdAt: z.string() });
+export type ExportRecord = z.infer<typeof ExportRecord>;
+
 const Empty = z.object({}).strict();
 
 /** Every call: name -> input and output schemas. */
@@ -244,6 +248,12 @@ export const methods = {
     }),
   },
   'runs.channels': { input: z.object(TensorRef).strict(), output: z.array(RunChannels) },
+  /** Write a run to a file (absolute path), audit it and verify it in its runtime; stored in the exports table. */
+  'exports.create': {
+    input: z.object({ runId: Id, format: z.enum(['onnx', 'tfjs', 'params']), path: z.string().min(1), verify: z.boolean().optional(), overwrite: z.boolean().optional() }).strict(),
+    output: ExportRecord,
+  },
+  'exports.list': { input: z.object({ runId: Id }).strict(), output: z.array(ExportRecord) },
   'runs.histograms': { input: z.object(TensorRef).strict(), output: z.array(RunHistogram) },
   'runs.curves': {
     input: z.object({ ids: z.array(Id).min(1).max(16) }).strict(),

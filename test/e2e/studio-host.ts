@@ -17,9 +17,10 @@ export interface RunningHost {
   stop(): Promise<void>;
 }
 
-export async function startStudioHost(extraArgs: string[] = []): Promise<RunningHost> {
+/** `opts.dbPath`: serve an existing database (e.g. a synthetic one) instead of a fresh one. */
+export async function startStudioHost(extraArgs: string[] = [], opts: { dbPath?: string } = {}): Promise<RunningHost> {
   mkdirSync(artifactsDir, { recursive: true });
-  const dbPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-db-')), 'studio.sqlite');
+  const dbPath = opts.dbPath ?? path.join(mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-db-')), 'studio.sqlite');
   const child: ChildProcess = spawn(process.execPath, [path.join(root, 'bin', 'studio.js'), '--db', dbPath, 'serve', '--port', '0', ...extraArgs], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,6 +5,8 @@ import { appHandlers } from './app.js';
 import { datasetHandlers } from './datasets.js';
 import { modelHandlers } from './models.js';
 import { runHandlers } from './runs.js';
+import { runDetailHandlers } from './run-details.js';
+import { exportHandlers } from './exports.js';
 
 export function createHandlers(studio: Studio): Handlers {
   return {
@@ -12,5 +14,7 @@ export function createHandlers(studio: Studio): Handlers {
     ...modelHandlers(studio),
     ...datasetHandlers(studio),
     ...runHandlers(studio),
+    ...runDetailHandlers(studio),
+    ...exportHandlers(studio),
   };
 }

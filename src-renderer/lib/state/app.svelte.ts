@@ -2,11 +2,13 @@
  * The renderer's root state: the API client and one store per concern.
  * Created once in main.ts and handed to components through context.
  */
-import type { AppInfo } from '../../../src-main/api/contract.js';
+import type { AppInfo, DatasetSummary } from '../../../src-main/api/contract.js';
 import type { ApiClient } from '../api.js';
+import { CompareStore } from './compare.svelte.js';
 import { ConnectionStore } from './connection.svelte.js';
 import { ModelsStore } from './models.svelte.js';
 import { Navigation } from './navigation.svelte.js';
+import { NewRunStore } from './new-run.svelte.js';
 import { Resource } from './resource.svelte.js';
 import { RunsStore } from './runs.svelte.js';
 
@@ -16,6 +18,9 @@ export class AppState {
   readonly info: Resource<AppInfo>;
   readonly runs: RunsStore;
   readonly models: ModelsStore;
+  readonly datasets: Resource<DatasetSummary[]>;
+  readonly compare: CompareStore;
+  readonly newRun: NewRunStore;
   readonly nav: Navigation;
 
   /** Set when the link went down: data may be stale and events were missed. */
@@ -27,6 +32,9 @@ export class AppState {
     this.info = new Resource(() => api.call('app.info', {}));
     this.runs = new RunsStore(api);
     this.models = new ModelsStore(api);
+    this.datasets = new Resource(() => api.call('datasets.list', {}));
+    this.compare = new CompareStore(api);
+    this.newRun = new NewRunStore(api);
     this.nav = new Navigation();
   }
 
@@ -41,14 +49,18 @@ export class AppState {
       }
     });
     const offRuns = this.runs.listen();
+    const offCompare = this.compare.listen();
     void this.refreshAll();
     return () => {
       offConnection();
       offRuns();
+      offCompare();
     };
   }
 
   refreshAll(): Promise<unknown> {
-    return Promise.all([this.info.refresh(), this.runs.list.refresh(), this.models.refresh()]);
+    const jobs: Promise<unknown>[] = [this.info.refresh(), this.runs.list.refresh(), this.models.refresh(), this.datasets.refresh()];
+    if (this.compare.ids.length > 0) jobs.push(this.compare.load(true));
+    return Promise.all(jobs);
   }
 }

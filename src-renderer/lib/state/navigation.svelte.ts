@@ -1,6 +1,6 @@
 /** Which view is showing; kept in the URL hash so a reload comes back to it. */
 
-export type ViewId = 'runs' | 'compare' | 'model' | 'export';
+export type ViewId = 'runs' | 'new' | 'compare' | 'model' | 'export';
 
 export interface NavItem {
   id: ViewId;
@@ -9,9 +9,10 @@ export interface NavItem {
   hint: string;
 }
 
-/** In navigation order; Alt+1..4 follow it. */
+/** In navigation order; Alt+1..5 follow it. */
 export const NAV_ITEMS: readonly NavItem[] = [
   { id: 'runs', label: 'Runs', hint: 'Calibration and QAT runs with their accuracy' },
+  { id: 'new', label: 'New run', hint: 'Calibrate (PTQ), train with quantization (QAT) or train a float baseline' },
   { id: 'compare', label: 'Compare', hint: 'Runs side by side, layer by layer' },
   { id: 'model', label: 'Model', hint: 'Models in the store and the built-in catalog' },
   { id: 'export', label: 'Export', hint: 'Quantized models and reports' },
@@ -40,7 +41,7 @@ export class Navigation {
     history.replaceState(history.state, '', `#${id}`);
   }
 
-  /** Alt+1..4 -> the nth view. */
+  /** Alt+1..5 -> the nth view. */
   goToIndex(index: number): void {
     const item = NAV_ITEMS[index];
     if (item) this.go(item.id);

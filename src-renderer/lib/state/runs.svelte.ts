@@ -1,6 +1,7 @@
 /** The runs table: the list from the host, its sort, the selection for Compare, and live progress. */
 import type { JobProgress, RunSummary } from '../../../src-main/api/contract.js';
-import type { ApiClient } from '../api.js';
+import { toApiError, type ApiClient, type ApiError } from '../api.js';
+import { filterRuns } from '../data/progress.js';
 import { DEFAULT_RUN_SORT, nextRunSort, sortRuns, type RunSortKey, type SortState } from '../data/sort.js';
 import { Resource } from './resource.svelte.js';
 
@@ -13,9 +14,14 @@ export class RunsStore {
   /** Latest progress per running run, from job.progress events. */
   progress = $state.raw<ReadonlyMap<number, JobProgress>>(new Map());
 
-  readonly rows = $derived(sortRuns(this.list.value ?? [], this.sort));
-  /** Selected runs that still exist, in table order. */
-  readonly selectedRuns = $derived(this.rows.filter((run) => this.selected.has(run.id)));
+  /** Words every shown run must contain (name, model, dataset, kind, status, config). */
+  query = $state('');
+  /** The last rename / delete failure. */
+  actionError = $state.raw<ApiError | null>(null);
+
+  readonly rows = $derived(sortRuns(filterRuns(this.list.value ?? [], this.query), this.sort));
+  /** Selected runs that still exist, in table order (filtered out or not). */
+  readonly selectedRuns = $derived(sortRuns(this.list.value ?? [], this.sort).filter((run) => this.selected.has(run.id)));
 
   constructor(api: ApiClient) {
     this.#api = api;
@@ -55,5 +61,47 @@ export class RunsStore {
 
   clearSelection(): void {
     this.selected = new Set();
+  }
+
+  async rename(id: number, name: string): Promise<boolean> {
+    const trimmed = name.trim();
+    if (trimmed === '') return false;
+    this.actionError = null;
+    try {
+      await this.#api.call('runs.rename', { id, name: trimmed });
+      await this.list.refresh();
+      return true;
+    } catch (err) {
+      this.actionError = toApiError(err, 'runs.rename');
+      return false;
+    }
+  }
+
+  /** Deletes a run with its rows and the files it owns (the host refuses a queued or running run). */
+  async remove(id: number): Promise<boolean> {
+    this.actionError = null;
+    try {
+      await this.#api.call('runs.delete', { id });
+      if (this.selected.has(id)) {
+        const next = new Set(this.selected);
+        next.delete(id);
+        this.selected = next;
+      }
+      await this.list.refresh();
+      return true;
+    } catch (err) {
+      this.actionError = toApiError(err, 'runs.delete');
+      return false;
+    }
+  }
+
+  cancel(id: number): Promise<unknown> {
+    return this.#api.call('runs.cancel', { id }).catch((err: unknown) => {
+      this.actionError = toApiError(err, 'runs.cancel');
+    });
+  }
+
+  dismissActionError(): void {
+    this.actionError = null;
   }
 }
