@@ -11,6 +11,7 @@ import { callApi, CliError, print, withStudio } from './common.js';
 import { formatTable } from './format.js';
 import { progressLine } from './progress.js';
 import { registerExplain } from './explain.js';
+import { registerExport } from './export.js';
 
 export interface RunOptions {
   model: string;
@@ -168,6 +169,7 @@ export function formatLint(findings: LintFinding[]): string {
 
 export function registerRunCommands(program: Command): void {
   registerExplain(program, (c) => runOptions(c, false));
+  registerExport(program);
 
   runOptions(program.command('calibrate').description('post-training quantization: calibrate ranges, simulate the quantized model, report what it loses and where')).action(
     async (o: RunOptions, cmd: Command) =>

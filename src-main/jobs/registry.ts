@@ -14,6 +14,7 @@ import { explainVariables } from '../engine/qat/variables.js';
 import { runPtq, type PtqPayload } from '../engine/ptq/run.js';
 import { runQat } from '../engine/qat/run.js';
 import { runFloatTraining } from '../engine/train/float-run.js';
+import { runExport, type ExportPayload } from '../export/index.js';
 
 export type JobRunner = (payload: any, ctx: JobContext) => Promise<unknown>;
 export type CallRunner = (args: any) => Promise<unknown>;
@@ -25,6 +26,7 @@ export const jobs: Record<string, JobRunner> = {
 };
 
 export const calls: Record<string, CallRunner> = {
+  export: async (payload: ExportPayload) => runExport(payload),
   builtinCatalog: async () => builtinModels.map((m) => ({ name: m.name, description: m.description })),
   buildBuiltin: async ({ name }: { name: string }) => serializeGraph(builtinModel(name).build()),
   readModel: async ({ path }: { path: string }) => {

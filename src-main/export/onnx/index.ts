@@ -1,0 +1,50 @@
+/** The ONNX (QDQ) format: build, write atomically, audit the file read back, verify in onnxruntime-node. */
+import { readFile } from 'node:fs/promises';
+import { ExportError } from '../errors.js';
+import { exportSimulationHooks } from '../simulate.js';
+import type { ExportInput, ExportOptions, ExportResult } from '../types.js';
+import { simulate } from '../verify.js';
+import { fileDigest, writeFileAtomic } from '../write-file.js';
+import { assertAudit, auditOnnx } from './audit.js';
+import { buildOnnx, encodeOnnx } from './build.js';
+import { verifyOnnx } from './verify.js';
+
+export async function exportOnnx(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  const model = buildOnnx({
+    graph: input.graph,
+    plan: input.plan,
+    qparams: input.qparams,
+    metadata: {
+      'studio.model': input.modelName,
+      ...(input.runId !== undefined ? { 'studio.run': String(input.runId) } : {}),
+      'studio.config': JSON.stringify(input.config),
+      'studio.layout': 'input float NHWC, output float; NCHW inside',
+    },
+  });
+  await writeFileAtomic(dest, encodeOnnx(model), opts);
+  return finishOnnx(input, dest, opts);
+}
+
+/** Audit and verification of an ONNX file already at `dest` (also used to re-check a file). */
+export async function finishOnnx(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(dest);
+  } catch (e) {
+    throw new ExportError(`cannot read back ${dest}: ${(e as Error).message}`, 'verify', { path: dest, format: 'onnx' }, { cause: e });
+  }
+  let audit;
+  try {
+    audit = auditOnnx(bytes, input.graph, input.plan, input.qparams);
+  } catch (e) {
+    throw new ExportError(`audit of ${dest} failed: the file does not decode as ONNX (${(e as Error).message})`, 'audit', { path: dest, format: 'onnx' }, { cause: e });
+  }
+  assertAudit(audit, dest);
+  let verification = null;
+  if ((opts.verify ?? true) && input.samples) {
+    const sim = simulate(input.graph, exportSimulationHooks(input.graph, input.plan, input.qparams, { rounding: 'half-even' }), input.samples);
+    verification = await verifyOnnx(dest, input.graph, input.samples, sim, opts.onnxOptimization ?? 'disabled');
+  }
+  const digest = await fileDigest(dest);
+  return { format: 'onnx', path: dest, extraPaths: [], ...digest, audit: audit as unknown as Record<string, unknown>, verification: verification as unknown as Record<string, unknown> | null };
+}

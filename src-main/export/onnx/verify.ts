@@ -1,0 +1,74 @@
+/**
+ * Runs a written ONNX file in onnxruntime-node (CPU) on the eval samples and
+ * compares it with the studio's 'half-even' simulation of the same export.
+ *
+ * Numerics of the session: graphOptimizationLevel 'disabled' (default) runs
+ * the QDQ graph as written — QuantizeLinear rounds half to even and saturates,
+ * DequantizeLinear multiplies back, Conv/Gemm run in float32 — exactly the
+ * fake-quant arithmetic of the simulation. 'basic' only folds constants
+ * (DequantizeLinear of initializers is kept). Both also set
+ * session.qdq_matmulnbits_accuracy_level = 0 (no int8-activation MatMul
+ * fusion, which moved outputs by 2.5%), and one intra-op thread so results
+ * do not depend on the machine.
+ */
+import * as ort from 'onnxruntime-node';
+import type { Graph } from '../../engine/graph/types.js';
+import { ExportError } from '../errors.js';
+import { compareOutputs, type EvalSamples, type Verification } from '../verify.js';
+import { ONNX_INPUT, ONNX_OUTPUT } from './build.js';
+
+export function onnxSessionOptions(level: 'disabled' | 'basic' = 'disabled'): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: level,
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    extra: { session: { qdq_matmulnbits_accuracy_level: '0' } },
+  };
+}
+
+/** The model's outputs on the samples, back to back. */
+export async function runOnnx(file: string, samples: EvalSamples, level: 'disabled' | 'basic' = 'disabled', batchSize = 100): Promise<Float32Array> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(file, onnxSessionOptions(level));
+  } catch (e) {
+    throw new ExportError(`onnxruntime could not load ${file}: ${(e as Error).message}`, 'verify', { path: file, format: 'onnx' }, { cause: e });
+  }
+  const per = samples.inputShape.reduce((a, b) => a * b, 1);
+  const n = samples.labels.length;
+  const parts: Float32Array[] = [];
+  try {
+    for (let start = 0; start < n; start += batchSize) {
+      const size = Math.min(batchSize, n - start);
+      const x = new ort.Tensor('float32', samples.images.slice(start * per, (start + size) * per), [size, ...samples.inputShape]);
+      const out = await session.run({ [ONNX_INPUT]: x });
+      parts.push(Float32Array.from(out[ONNX_OUTPUT]!.data as Float32Array));
+    }
+  } catch (e) {
+    throw new ExportError(`onnxruntime failed running ${file}: ${(e as Error).message}`, 'verify', { path: file, format: 'onnx' }, { cause: e });
+  } finally {
+    await session.release();
+  }
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export async function verifyOnnx(file: string, graph: Graph, samples: EvalSamples, simulation: Float32Array, level: 'disabled' | 'basic' = 'disabled'): Promise<Verification> {
+  const started = performance.now();
+  const out = await runOnnx(file, samples, level);
+  const classes = out.length / samples.labels.length;
+  const cmp = compareOutputs(out, simulation, samples.labels, classes);
+  return {
+    runtime: `onnxruntime-node ${ort.env.versions?.common ?? ''}`.trim(),
+    settings: { executionProvider: 'cpu', graphOptimizationLevel: level, intraOpNumThreads: 1, 'session.qdq_matmulnbits_accuracy_level': '0' },
+    simulation: `studio fake-quant, rounding half-even, int32 biases (graph ${graph.name})`,
+    ...cmp,
+    seconds: (performance.now() - started) / 1000,
+  };
+}

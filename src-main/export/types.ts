@@ -1,0 +1,45 @@
+/** What every export format is given, and what it gives back. */
+import type { RunConfig } from '../api/run-config.js';
+import type { Graph } from '../engine/graph/types.js';
+import type { QParams } from '../engine/quant/qparams.js';
+import type { QuantPlan } from '../engine/transform/plan.js';
+import type { QuantRecord } from './qparams-from-record.js';
+import type { EvalSamples, Verification } from './verify.js';
+
+export type ExportFormat = 'onnx' | 'tfjs' | 'params';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['onnx', 'tfjs', 'params'];
+
+export interface ExportInput {
+  runId?: number;
+  modelName: string;
+  config: RunConfig;
+  /** The folded graph the plan was made on (float weights). */
+  graph: Graph;
+  plan: QuantPlan;
+  /** Qparams by quantizer name (see qparamsFromRecords). */
+  qparams: ReadonlyMap<string, QParams>;
+  /** The run's stored records (for the parameters sidecar's ranges and SQNR). */
+  records?: readonly (QuantRecord & { min?: number; max?: number; sqnr?: number | null; clipRate?: number | null; perChannel?: { min?: Float32Array; max?: Float32Array; scale: Float32Array; zeroPoint: Int32Array } | null })[];
+  /** The run's eval samples, for verification. */
+  samples?: EvalSamples;
+}
+
+export interface ExportOptions {
+  overwrite?: boolean;
+  /** Run the written file in its runtime on the samples. Default true when samples are given. */
+  verify?: boolean;
+  /** ONNX: the onnxruntime graph optimization level for verification. Default 'disabled'. */
+  onnxOptimization?: 'disabled' | 'basic';
+}
+
+export interface ExportResult {
+  format: ExportFormat;
+  /** The file (or folder, for tfjs) written. */
+  path: string;
+  /** Other files written beside it (params CSV). */
+  extraPaths: string[];
+  size: number;
+  sha256: string;
+  audit: Record<string, unknown>;
+  verification: (Verification & Record<string, unknown>) | Record<string, unknown> | null;
+}

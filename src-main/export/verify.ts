@@ -1,0 +1,115 @@
+/**
+ * Comparison of a runtime's outputs with the studio's simulation of the same
+ * export on the same eval samples: accuracy of both, top-1 agreement and the
+ * largest absolute output difference. Top-1 is the first index of the largest
+ * output in both, so tied quantized probabilities break the same way.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { GraphRuntime, type ForwardHooks } from '../engine/graph/runtime.js';
+import type { Graph } from '../engine/graph/types.js';
+import { inputNode } from '../engine/graph/types.js';
+
+/** Eval samples as plain arrays: N·sampleSize float values NHWC, N labels. */
+export interface EvalSamples {
+  images: Float32Array;
+  labels: Int32Array;
+  /** Without the batch axis. */
+  inputShape: number[];
+}
+
+export interface Verification {
+  runtime: string;
+  /** The runtime's settings that decide its numerics. */
+  settings: Record<string, unknown>;
+  /** Rounding mode of the studio simulation compared against. */
+  simulation: string;
+  count: number;
+  runtimeAccuracy: number;
+  simulationAccuracy: number;
+  /** Share of samples with the same top-1 class. */
+  agreement: number;
+  maxAbsDiff: number;
+  meanAbsDiff: number;
+  /** First few sample indices (in the eval split) whose top-1 differs. */
+  disagreements: number[];
+  /** Goal: agreement ≥ 0.995 and |accuracy difference| ≤ 0.001. */
+  passed: boolean;
+  seconds: number;
+}
+
+export const AGREEMENT_GOAL = 0.995;
+export const ACCURACY_TOLERANCE = 0.001;
+
+function argmax(v: Float32Array, start: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (v[start + i]! > v[start + best]!) best = i;
+  return best;
+}
+
+export function compareOutputs(runtime: Float32Array, simulation: Float32Array, labels: Int32Array, classes: number): Omit<Verification, 'runtime' | 'settings' | 'simulation' | 'seconds'> {
+  const count = labels.length;
+  if (runtime.length !== count * classes || simulation.length !== count * classes) {
+    throw new Error(`output sizes differ: runtime ${runtime.length}, simulation ${simulation.length}, expected ${count}×${classes}`);
+  }
+  let rc = 0;
+  let sc = 0;
+  let agree = 0;
+  let maxAbs = 0;
+  let sumAbs = 0;
+  const disagreements: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const r = argmax(runtime, i * classes, classes);
+    const s = argmax(simulation, i * classes, classes);
+    if (r === labels[i]) rc++;
+    if (s === labels[i]) sc++;
+    if (r === s) agree++;
+    else if (disagreements.length < 20) disagreements.push(i);
+    for (let c = 0; c < classes; c++) {
+      const d = Math.abs(runtime[i * classes + c]! - simulation[i * classes + c]!);
+      sumAbs += d;
+      if (d > maxAbs) maxAbs = d;
+    }
+  }
+  const runtimeAccuracy = rc / count;
+  const simulationAccuracy = sc / count;
+  const agreement = agree / count;
+  return {
+    count,
+    runtimeAccuracy,
+    simulationAccuracy,
+    agreement,
+    maxAbsDiff: maxAbs,
+    meanAbsDiff: sumAbs / (count * classes),
+    disagreements,
+    passed: agreement >= AGREEMENT_GOAL && Math.abs(runtimeAccuracy - simulationAccuracy) <= ACCURACY_TOLERANCE + 1e-12,
+  };
+}
+
+/** Runs `graph` with `hooks` over the samples in batches; returns the outputs back to back. */
+export function simulate(graph: Graph, hooks: ForwardHooks | undefined, samples: EvalSamples, batchSize = 100): Float32Array {
+  const runtime = new GraphRuntime(graph, { trainable: false });
+  const per = samples.inputShape.reduce((a, b) => a * b, 1);
+  const n = samples.labels.length;
+  const parts: Float32Array[] = [];
+  try {
+    const expected = inputNode(graph).outputShape;
+    if (expected.reduce((a, b) => a * b, 1) !== per) throw new Error(`samples of ${per} values do not fit the model input [${expected.join(',')}]`);
+    for (let start = 0; start < n; start += batchSize) {
+      const size = Math.min(batchSize, n - start);
+      const x = tf.tensor(samples.images.subarray(start * per, (start + size) * per), [size, ...expected], 'float32');
+      const y = runtime.apply(x, hooks ? { hooks } : {});
+      parts.push(new Float32Array(y.dataSync() as Float32Array));
+      x.dispose();
+      y.dispose();
+    }
+  } finally {
+    runtime.dispose();
+  }
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

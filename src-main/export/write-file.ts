@@ -1,0 +1,99 @@
+/**
+ * Writing export files safely: never over an existing path unless asked,
+ * always to a temporary name in the destination folder first and renamed into
+ * place, so a failure (disk full, permission) leaves no partial file behind.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { access, constants, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ExportError } from './errors.js';
+
+export interface WriteOptions {
+  /** Replace an existing file (or, for folder outputs, an existing folder). Default false. */
+  overwrite?: boolean;
+}
+
+function why(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+      return 'its folder does not exist';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOSPC':
+      return 'the disk is full';
+    case 'EROFS':
+      return 'the file system is read-only';
+    case 'EISDIR':
+      return 'it is a folder';
+    case 'ENOTDIR':
+      return 'a part of the path is not a folder';
+    default:
+      return (e as Error).message;
+  }
+}
+
+/** Throws ExportError('exists') if `dest` exists and overwrite is off, ('unwritable') if its folder cannot take files. */
+export async function checkDestination(dest: string, opts: WriteOptions = {}): Promise<void> {
+  const info = await stat(dest).catch(() => null);
+  if (info && !opts.overwrite) throw new ExportError(`${dest} already exists; choose another path or allow overwriting`, 'exists', { path: dest });
+  const dir = path.dirname(dest);
+  try {
+    const d = await stat(dir);
+    if (!d.isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    throw new ExportError(`cannot write ${dest}: ${why(e)}`, 'unwritable', { path: dest }, { cause: e });
+  }
+}
+
+function tempName(dest: string): string {
+  return path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** Writes bytes to dest through a temporary file and a rename. */
+export async function writeFileAtomic(dest: string, bytes: Uint8Array | string, opts: WriteOptions = {}): Promise<void> {
+  await checkDestination(dest, opts);
+  const tmp = tempName(dest);
+  try {
+    await writeFile(tmp, bytes, { flag: 'wx' });
+    await rename(tmp, dest);
+  } catch (e) {
+    await rm(tmp, { force: true }).catch(() => {});
+    throw new ExportError(`cannot write ${dest}: ${why(e)}`, 'unwritable', { path: dest }, { cause: e });
+  }
+}
+
+/** Writes several files into a new folder `dest`, built under a temporary name and renamed into place. */
+export async function writeFolderAtomic(dest: string, files: Record<string, Uint8Array | string>, opts: WriteOptions = {}): Promise<void> {
+  await checkDestination(dest, opts);
+  const tmp = tempName(dest);
+  try {
+    await mkdir(tmp);
+    for (const [name, data] of Object.entries(files)) await writeFile(path.join(tmp, name), data, { flag: 'wx' });
+    if (opts.overwrite) await rm(dest, { recursive: true, force: true });
+    await rename(tmp, dest);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    throw new ExportError(`cannot write ${dest}: ${why(e)}`, 'unwritable', { path: dest }, { cause: e });
+  }
+}
+
+/** Size and sha256 of a file, or of a folder's files (sizes summed, hashes over names and contents in name order). */
+export async function fileDigest(p: string): Promise<{ size: number; sha256: string }> {
+  const info = await stat(p);
+  const hash = createHash('sha256');
+  if (!info.isDirectory()) {
+    const data = await readFile(p);
+    hash.update(data);
+    return { size: data.byteLength, sha256: hash.digest('hex') };
+  }
+  let size = 0;
+  for (const name of (await readdir(p)).sort()) {
+    const data = await readFile(path.join(p, name));
+    hash.update(name).update(data);
+    size += data.byteLength;
+  }
+  return { size, sha256: hash.digest('hex') };
+}
