@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RunConfig, type RunConfigInput } from '../src-main/api/run-config.js';
+import { RunConfig, Training, type RunConfigInput } from '../src-main/api/run-config.js';
 import { backendInfo } from '../src-main/engine/backend.js';
 import { serializeGraph } from '../src-main/engine/graph/serialize.js';
 import { GraphRuntime } from '../src-main/engine/graph/runtime.js';
@@ -87,7 +87,7 @@ export async function benchPtq(peer: Record<string, number | string> | null): Pr
   const trainIdx = sampleSplit(samples, data.parts.train.labels.length, 3);
   const valIdx = sampleSplit(1000, data.parts.test.labels.length, 4);
   const t0 = performance.now();
-  await trainLoop({ runtime, data, trainIdx, valIdx, training: RunConfig.shape.training.unwrap().parse({ epochs: 1, batchSize: 64 }), ctx: quietContext });
+  await trainLoop({ runtime, data, trainIdx, valIdx, valPart: 'test', training: Training.parse({ epochs: 1, batchSize: 64 }), ctx: quietContext });
   console.log(`  fashion_dwsep trained on ${samples} samples in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   const dw = serializeGraph(runtime.toGraph());
   runtime.dispose();

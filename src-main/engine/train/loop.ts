@@ -1,0 +1,272 @@
+/**
+ * The training loop for float training and, with forward hooks, QAT.
+ *
+ * Per epoch the training indices are shuffled with a seeded PRNG (seed +
+ * epoch), cut into batches (the last may be short), and each batch takes one
+ * optimizer step on the mean sparse softmax cross-entropy of the logits.
+ * Validation runs at each epoch end, at evenly spaced points inside long
+ * epochs (at most VALIDATE_EVERY_MAX steps apart) and after the last step.
+ * The best weights by validation accuracy (ties: lower validation loss) are
+ * copied, and restored when training ends; without validation samples the
+ * final weights are kept.
+ *
+ * Steps are counted from 1: "step k" is the k-th optimizer update; beforeStep
+ * receives the number of steps done before the coming one.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Training } from '../../api/run-config.js';
+import type { LoadedDataset } from '../../io/data/dataset.js';
+import { DatasetError } from '../../io/data/errors.js';
+import { makeBatches, shuffled, type Batch } from '../../io/data/split.js';
+import type { JobContext } from '../../jobs/protocol.js';
+import type { CurvePoint, QuantizerRange } from '../../store/curves.js';
+import type { ForwardHooks, GraphRuntime } from '../graph/runtime.js';
+import { inputNode } from '../graph/types.js';
+import { countCorrect, crossEntropy, evaluate, outputClasses, yieldToEventLoop } from './evaluate.js';
+
+/** Longest stretch of steps between two validations. */
+export const VALIDATE_EVERY_MAX = 500;
+/** Train curve points per epoch (each the mean of the steps since the last). */
+const TRAIN_POINTS_PER_EPOCH = 50;
+/** Curve points are sent in chunks of at most this many. */
+const EMIT_CHUNK = 20;
+
+export class TrainingError extends Error {
+  constructor(
+    message: string,
+    readonly step: number,
+  ) {
+    super(message);
+    this.name = 'TrainingError';
+  }
+}
+
+export interface StepReport {
+  step: number;
+  /** Fractional: step / steps per epoch. */
+  epoch: number;
+  loss: number;
+  accuracy: number;
+}
+
+export interface EvalReport {
+  step: number;
+  epoch: number;
+  valLoss: number;
+  valAccuracy: number;
+}
+
+export interface TrainLoopOptions {
+  runtime: GraphRuntime;
+  data: LoadedDataset;
+  /** Indices into data.parts.train. */
+  trainIdx: Int32Array;
+  /** Indices into data.parts[valPart]; may be empty (no validation, final weights kept). */
+  valIdx: Int32Array;
+  /** Which part valIdx indexes; default 'train' (a held-out slice of it). */
+  valPart?: 'train' | 'test';
+  training: Training;
+  /** Forward hooks for the coming step (and for validation); called once per step. */
+  hooks?: () => ForwardHooks;
+  /** Called before each step with the number of steps done so far. */
+  beforeStep?(step: number): void;
+  /** From which step BatchNorm uses its moving statistics (QAT's BN freeze); default never. */
+  freezeBatchNorm?(step: number): boolean;
+  /** More variables to train beside the runtime's (e.g. learned quantizer ranges). */
+  extraTrainable?: tf.Variable[];
+  /** More variables to save with the best checkpoint. */
+  extraState?: tf.Variable[];
+  /** Quantizer ranges to log with each train curve point. */
+  curveRanges?(): Record<string, QuantizerRange> | null;
+  ctx: JobContext;
+  onStep?(p: StepReport): void;
+  onEval?(p: EvalReport): void;
+  /** Shuffling seed; default 0. */
+  seed?: number;
+  /** Validate every this many steps inside an epoch (epoch ends always validate). */
+  validateEvery?: number;
+  /** Batch size for validation; default max(training.batchSize, 256). */
+  evalBatchSize?: number;
+}
+
+export interface TrainLoopResult {
+  steps: number;
+  stepsPerEpoch: number;
+  /** Null without validation samples. */
+  bestValAccuracy: number | null;
+  bestValLoss: number | null;
+  /** Step whose weights were restored (the last step without validation). */
+  bestStep: number;
+  /** Mean training loss over the last epoch's steps (or all steps when under one epoch). */
+  finalTrainLoss: number;
+  curves: CurvePoint[];
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+function makeOptimizer(t: Training): tf.Optimizer {
+  if (t.optimizer === 'adam') return tf.train.adam(t.learningRate);
+  return t.momentum > 0 ? tf.train.momentum(t.learningRate, t.momentum) : tf.train.sgd(t.learningRate);
+}
+
+/** Evenly spaced validation points inside an epoch, at most `max` steps apart. */
+function validationSteps(stepsPerEpoch: number, max: number): Set<number> {
+  const chunks = Math.ceil(stepsPerEpoch / max);
+  const at = new Set<number>();
+  for (let k = 1; k <= chunks; k++) at.add(Math.round((k * stepsPerEpoch) / chunks));
+  return at;
+}
+
+/** Says why a step's loss is not finite: bad inputs (named by sample), bad weights, or divergence. */
+function explainNonFinite(step: number, epoch: number, loss: number, batch: Batch, indices: Int32Array, offset: number, opts: TrainLoopOptions): TrainingError {
+  const part = opts.data.parts.train;
+  const xs = batch.x.dataSync();
+  const per = part.sampleSize;
+  for (let i = 0; i < xs.length; i++) {
+    if (!Number.isFinite(xs[i]!)) {
+      const sample = indices[offset + Math.floor(i / per)]!;
+      return new TrainingError(`training stopped at step ${step} (epoch ${epoch + 1}): the loss is ${loss} because training sample ${sample} of ${part.imagesFile} holds ${xs[i]}`, step);
+    }
+  }
+  for (const w of opts.runtime.weightVariables()) {
+    const v = w.variable.dataSync();
+    const bad = v.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) {
+      return new TrainingError(`training stopped at step ${step} (epoch ${epoch + 1}): the loss is ${loss} and weight ${w.node}/${w.weight} holds ${v[bad]}; training diverged, try a lower learning rate (now ${opts.training.learningRate})`, step);
+    }
+  }
+  return new TrainingError(`training stopped at step ${step} (epoch ${epoch + 1}): the loss is ${loss}; training diverged, try a lower learning rate (now ${opts.training.learningRate})`, step);
+}
+
+export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult> {
+  const { runtime, data, training, ctx } = opts;
+  const part = data.parts.train;
+  const valPart = data.parts[opts.valPart ?? 'train'];
+  if (opts.trainIdx.length === 0) throw new DatasetError(part.imagesFile, 'the training split is empty: nothing to train on');
+  const inputShape = inputNode(runtime.graph).outputShape;
+  const classes = outputClasses(runtime);
+  const batchSize = training.batchSize;
+  const stepsPerEpoch = Math.ceil(opts.trainIdx.length / batchSize);
+  const totalSteps = Math.max(1, Math.ceil(training.epochs * stepsPerEpoch));
+  const epochs = Math.ceil(totalSteps / stepsPerEpoch);
+  const validateAt = validationSteps(stepsPerEpoch, Math.max(1, opts.validateEvery ?? VALIDATE_EVERY_MAX));
+  const logEvery = Math.max(1, Math.floor(stepsPerEpoch / TRAIN_POINTS_PER_EPOCH));
+  const evalBatchSize = opts.evalBatchSize ?? Math.max(batchSize, 256);
+  const seed = opts.seed ?? 0;
+
+  const vars = [...runtime.trainableVariables(), ...(opts.extraTrainable ?? [])];
+  if (vars.length === 0) throw new Error(`model ${runtime.graph.name} has no trainable variables (was its runtime built with trainable: false?)`);
+  const stateVars = [...runtime.weightVariables().map((w) => w.variable), ...(opts.extraState ?? [])];
+  const optimizer = makeOptimizer(training);
+
+  const curves: CurvePoint[] = [];
+  let pending: CurvePoint[] = [];
+  const record = (p: CurvePoint, flush = false) => {
+    curves.push(p);
+    pending.push(p);
+    if (flush || pending.length >= EMIT_CHUNK) {
+      ctx.emit('curves', pending);
+      pending = [];
+    }
+  };
+
+  let best: { accuracy: number; loss: number; step: number; weights: tf.Tensor[] } | null = null;
+  const validate = async (step: number) => {
+    if (opts.valIdx.length === 0) return;
+    const hooks = opts.hooks?.();
+    const r = await evaluate(runtime, valPart, opts.valIdx, { batchSize: evalBatchSize, ctx, ...(hooks ? { hooks } : {}) });
+    const epoch = step / stepsPerEpoch;
+    record({ step, epoch, split: 'val', loss: r.loss, accuracy: r.accuracy }, true);
+    opts.onEval?.({ step, epoch, valLoss: r.loss, valAccuracy: r.accuracy });
+    if (!best || r.accuracy > best.accuracy || (r.accuracy === best.accuracy && r.loss < best.loss)) {
+      if (best) tf.dispose(best.weights);
+      best = { accuracy: r.accuracy, loss: r.loss, step, weights: stateVars.map((v) => tf.clone(v)) };
+    }
+  };
+
+  const started = performance.now();
+  let step = 0;
+  let window = { loss: 0, correct: 0, samples: 0, steps: 0 };
+  let epochLoss = { sum: 0, steps: 0 };
+  let lastEpochLoss = NaN;
+  let samplesSeen = 0;
+  try {
+    for (let epoch = 0; epoch < epochs && step < totalSteps; epoch++) {
+      const order = shuffled(opts.trainIdx, (seed + epoch * 0x9e3779b1) >>> 0);
+      let offset = 0;
+      epochLoss = { sum: 0, steps: 0 };
+      for (const batch of makeBatches(part, order, batchSize, inputShape)) {
+        if (step >= totalSteps) {
+          tf.dispose([batch.x, batch.y]);
+          break;
+        }
+        let lossValue: number;
+        let correctValue: number;
+        try {
+          ctx.checkCancelled();
+          opts.beforeStep?.(step);
+          const hooks = opts.hooks?.();
+          const freeze = opts.freezeBatchNorm?.(step) ?? false;
+          let correct: tf.Scalar | null = null;
+          const cost = optimizer.minimize(
+            () => {
+              const logits = runtime.apply(batch.x, { training: true, logits: true, freezeBatchNorm: freeze, ...(hooks ? { hooks } : {}) });
+              correct = tf.keep(countCorrect(logits, batch.y));
+              return crossEntropy(logits, batch.y, classes);
+            },
+            true,
+            vars,
+          )!;
+          lossValue = (await cost.data())[0]!;
+          correctValue = (await correct!.data())[0]!;
+          tf.dispose([cost, correct!]);
+          step++;
+          if (!Number.isFinite(lossValue)) throw explainNonFinite(step, epoch, lossValue, batch, order, offset, opts);
+        } finally {
+          tf.dispose([batch.x, batch.y]);
+        }
+        offset += batch.size;
+        samplesSeen += batch.size;
+        const epochAt = step / stepsPerEpoch;
+        opts.onStep?.({ step, epoch: epochAt, loss: lossValue, accuracy: correctValue / batch.size });
+        ctx.progress('train', step, totalSteps, `epoch ${epoch + 1} of ${epochs}`);
+        window.loss += lossValue;
+        window.correct += correctValue;
+        window.samples += batch.size;
+        window.steps++;
+        epochLoss.sum += lossValue;
+        epochLoss.steps++;
+        const inEpoch = step - epoch * stepsPerEpoch;
+        const last = step === totalSteps;
+        if (window.steps >= logEvery || inEpoch === stepsPerEpoch || last) {
+          const ranges = opts.curveRanges?.() ?? null;
+          record({ step, epoch: epochAt, split: 'train', loss: window.loss / window.steps, accuracy: window.correct / window.samples, ...(ranges ? { ranges } : {}) });
+          window = { loss: 0, correct: 0, samples: 0, steps: 0 };
+        }
+        if (validateAt.has(inEpoch) || last) await validate(step);
+        await yieldToEventLoop();
+      }
+      if (epochLoss.steps > 0) lastEpochLoss = epochLoss.sum / epochLoss.steps;
+    }
+    const b = best as { accuracy: number; loss: number; step: number; weights: tf.Tensor[] } | null;
+    if (b) stateVars.forEach((v, i) => v.assign(b.weights[i]!));
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      steps: step,
+      stepsPerEpoch,
+      bestValAccuracy: b?.accuracy ?? null,
+      bestValLoss: b?.loss ?? null,
+      bestStep: b?.step ?? step,
+      finalTrainLoss: lastEpochLoss,
+      curves,
+      seconds,
+      samplesPerSecond: samplesSeen / Math.max(seconds, 1e-9),
+    };
+  } finally {
+    // Points logged before a failure or cancellation still reach the store.
+    if (pending.length > 0) ctx.emit('curves', pending);
+    const b = best as { weights: tf.Tensor[] } | null;
+    if (b) tf.dispose(b.weights);
+    optimizer.dispose();
+  }
+}
