@@ -109,12 +109,14 @@ export class ChannelHistograms {
     const counts = this.counts;
     const abs = this.abs;
     const lo = this.lo;
-    const inv = new Float64Array(channels);
+    // Bin index by division, as binOf does: v·(1/w) can land a value on a bin edge one bin low,
+    // and histograms merged on a widened grid must bin edges exactly as a direct fill does.
+    const div = new Float64Array(channels);
     const set = new Uint8Array(channels);
     for (let c = 0; c < channels; c++) {
       const w = this.width[c]!;
       set[c] = Number.isNaN(w) ? 0 : 1;
-      inv[c] = w > 0 ? 1 / w : 0;
+      div[c] = w > 0 ? w : Infinity;
     }
     let nonFinite = false;
     let i = 0;
@@ -128,7 +130,7 @@ export class ChannelHistograms {
           }
           if (set[c] === 0) continue;
           if (abs && v < 0) v = -v;
-          const t = (v - lo[c]!) * inv[c]!;
+          const t = (v - lo[c]!) / div[c]!;
           counts[c * n + (t >= last ? last : t > 0 ? t | 0 : 0)]!++;
         }
       }
@@ -138,7 +140,7 @@ export class ChannelHistograms {
       for (let c = 0; c < channels; c++) {
         const base = c * n;
         const l = lo[c]!;
-        const iv = inv[c]!;
+        const dv = div[c]!;
         const on = set[c] === 1;
         for (let j = 0; j < inner; j++, i++) {
           let v = data[i]!;
@@ -148,7 +150,7 @@ export class ChannelHistograms {
           }
           if (!on) continue;
           if (abs && v < 0) v = -v;
-          const t = (v - l) * iv;
+          const t = (v - l) / dv;
           counts[base + (t >= last ? last : t > 0 ? t | 0 : 0)]!++;
         }
       }

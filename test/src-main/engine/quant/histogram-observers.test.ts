@@ -163,7 +163,7 @@ test('coarseToFineArgmin finds the exact minimum of unimodal scores with ~300 ev
       assert.equal(k, m);
       assert.ok(calls <= COARSE_CANDIDATES + 2 * Math.ceil(K / COARSE_CANDIDATES) + 1, `${calls} scores for ${K} candidates`);
     }),
-    { numRuns: 300 },
+    { numRuns: Number(process.env.FC_RUNS ?? 300) },
   );
   assert.equal(coarseToFineArgmin(5, () => 1), 0, 'ties keep the lowest index');
   assert.equal(coarseToFineArgmin(0, () => 0), -1);
@@ -258,7 +258,7 @@ test('streaming histograms grow exactly: the merged counts equal a direct histog
       for (let i = 0; i < 64; i++) l1 += Math.abs(h.channel(0)[i]! - direct.channel(0)[i]!);
       assert.ok(l1 <= 2 * onTop, `merged and direct histograms differ by ${l1} counts, ${onTop} values on old top edges`);
     }),
-    { numRuns: 300 },
+    { numRuns: Number(process.env.FC_RUNS ?? 300) },
   );
 });
 
