@@ -97,6 +97,7 @@ export async function calibrate(
     if (pass === 0) samples = done;
   }
   if (samples === 0) throw new Error('the calibration split is empty: nothing to calibrate on');
+  opts.onBatch?.(passes - 1, passes, samples);
 
   const qparams = new Map<string, QParams>();
   for (const a of plan.activations) qparams.set(a.name, observers.get(a.name)!.qparams());

@@ -93,7 +93,6 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
         ctx.progress('calibrate', pass * calibTotal + done, passes * calibTotal, passes > 1 ? `pass ${pass + 1} of ${passes}` : undefined);
       },
     });
-    ctx.progress('calibrate', 1, 1);
 
     // Histogram span per activation: the calibration envelope of its observer.
     const span = new Map<string, { lo: number; hi: number }>();
