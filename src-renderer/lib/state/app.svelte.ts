@@ -6,6 +6,8 @@ import type { AppInfo, DatasetSummary } from '../../../src-main/api/contract.js'
 import type { ApiClient } from '../api.js';
 import { CompareStore } from './compare.svelte.js';
 import { ConnectionStore } from './connection.svelte.js';
+import { ExplainStore } from './explain.svelte.js';
+import { LiveCurvesStore } from './live-curves.svelte.js';
 import { ModelsStore } from './models.svelte.js';
 import { Navigation } from './navigation.svelte.js';
 import { NewRunStore } from './new-run.svelte.js';
@@ -21,6 +23,8 @@ export class AppState {
   readonly datasets: Resource<DatasetSummary[]>;
   readonly compare: CompareStore;
   readonly newRun: NewRunStore;
+  readonly explain: ExplainStore;
+  readonly live: LiveCurvesStore;
   readonly nav: Navigation;
 
   /** Set when the link went down: data may be stale and events were missed. */
@@ -35,6 +39,8 @@ export class AppState {
     this.datasets = new Resource(() => api.call('datasets.list', {}));
     this.compare = new CompareStore(api);
     this.newRun = new NewRunStore(api);
+    this.explain = new ExplainStore(api);
+    this.live = new LiveCurvesStore(api);
     this.nav = new Navigation();
   }
 
@@ -50,17 +56,20 @@ export class AppState {
     });
     const offRuns = this.runs.listen();
     const offCompare = this.compare.listen();
+    const offLive = this.live.listen();
     void this.refreshAll();
     return () => {
       offConnection();
       offRuns();
       offCompare();
+      offLive();
     };
   }
 
   refreshAll(): Promise<unknown> {
     const jobs: Promise<unknown>[] = [this.info.refresh(), this.runs.list.refresh(), this.models.refresh(), this.datasets.refresh()];
     if (this.compare.ids.length > 0) jobs.push(this.compare.load(true));
+    this.live.reloadAll();
     return Promise.all(jobs);
   }
 }

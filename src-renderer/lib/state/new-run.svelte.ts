@@ -45,8 +45,13 @@ export class NewRunStore {
   overrides = $state<OverrideForm[]>([]);
   optimizer = $state<'adam' | 'sgd'>('adam');
   learningRate = $state(0.001);
+  momentum = $state(0.9);
   batchSize = $state(64);
   epochs = $state(1);
+  /** Fraction of the train part held out for validation. */
+  validationSplit = $state(0.1);
+  /** QAT: steps with batch statistics in folded BatchNorm before the moving statistics are frozen in. */
+  bnFreezeStep = $state(200);
 
   /** The chosen model's layers (for the overrides' layer picker). */
   model = $state.raw<ModelDetail | null>(null);
@@ -169,7 +174,15 @@ export class NewRunStore {
       overrides,
     };
     if (this.kind !== 'ptq') {
-      config.training = { optimizer: this.optimizer, learningRate: this.learningRate, batchSize: Math.round(this.batchSize), epochs: this.epochs };
+      config.training = {
+        optimizer: this.optimizer,
+        learningRate: this.learningRate,
+        momentum: this.momentum,
+        batchSize: Math.round(this.batchSize),
+        epochs: this.epochs,
+        validationSplit: this.validationSplit,
+        bnFreezeStep: Math.max(0, Math.round(this.bnFreezeStep)),
+      };
     }
     return config;
   }
