@@ -4,14 +4,21 @@
  * graphFromLayersModel walks the model's symbolic tensors from its output back
  * to its input (so layers reused across models or unused branches do not
  * confuse it), converts each layer by class name, and copies the weights out as
- * Float32Arrays. layersModelFromGraph rebuilds an equivalent functional model,
- * used for TF.js export and as the reference in tests.
+ * Float32Arrays. A layer the IR does not model (its class, or one of its
+ * options) becomes an opaque 'layer' node holding its class name, tfjs config
+ * and weights, provided tfjs-layers can rebuild it from those (see
+ * buildOpaqueLayer); the planner then stops or keeps it float. Only a layer
+ * tfjs cannot rebuild, or a structure the IR cannot hold (several inputs or
+ * outputs, shared layers, unknown dimensions), throws. layersModelFromGraph
+ * rebuilds an equivalent functional model, used for TF.js export and as the
+ * reference in tests.
  */
 import * as tf from '@tensorflow/tfjs';
 import type {
   Activation,
   Graph,
   GraphNode,
+  OpaqueLayerNode,
   Padding,
   Shape,
   WeightData,
@@ -31,7 +38,11 @@ export class UnsupportedModelError extends Error {
   }
 }
 
-/** A layer whose class (or one of whose options) the studio does not handle. */
+/**
+ * A layer the studio cannot hold: tfjs-layers cannot rebuild it from its
+ * config, or it is used in a way the IR cannot express (shared, several
+ * outputs, unknown dimensions). Layers tfjs can rebuild become opaque nodes instead.
+ */
 export class UnsupportedLayerError extends UnsupportedModelError {
   constructor(
     modelName: string,
@@ -44,12 +55,13 @@ export class UnsupportedLayerError extends UnsupportedModelError {
       modelName,
       reason
         ? `layer ${layerName} (${className}) is not supported: ${reason}`
-        : `layer ${layerName} has unsupported class ${className}; supported: ${SUPPORTED_CLASSES.join(', ')}`,
+        : `layer ${layerName} has unsupported class ${className}; modelled: ${SUPPORTED_CLASSES.join(', ')}`,
     );
     this.name = 'UnsupportedLayerError';
   }
 }
 
+/** Keras classes the IR models op by op (other classes tfjs can build become opaque 'layer' nodes). */
 export const SUPPORTED_CLASSES = [
   'InputLayer',
   'Dense',
@@ -166,7 +178,24 @@ function nodeFromLayer(modelName: string, layer: Layer, inputs: string[], inputS
   const unsupported = (reason?: string) => new UnsupportedLayerError(modelName, name, className, reason);
   if (className === 'Reshape') return reshapeNode(name, inputs, inputShapes[0]!, config['targetShape'] as (number | null)[], unsupported);
   const outputShape = shapeWithoutBatch(layer.outputShape, () => unsupported('its output shape has unknown dimensions (give the model a fixed input shape)'));
-  const base = { name, inputs, outputShape };
+  try {
+    return modelledNode(layer, className, config, { name, inputs, outputShape }, unsupported);
+  } catch (e) {
+    // The IR does not model this class or one of its options: keep the layer as tfjs builds it.
+    if (e instanceof UnsupportedLayerError && e.layerName === name) return opaqueNode(modelName, layer, inputs, outputShape, e.reason);
+    throw e;
+  }
+}
+
+/** The IR node of a class the IR models; throws an UnsupportedLayerError (from `unsupported`) for a class or option it does not. */
+function modelledNode(
+  layer: Layer,
+  className: string,
+  config: Config,
+  base: { name: string; inputs: string[]; outputShape: Shape },
+  unsupported: (reason?: string) => UnsupportedLayerError,
+): GraphNode {
+  const outputShape = base.outputShape;
   const channelsLast = () => {
     if (config['dataFormat'] !== undefined && config['dataFormat'] !== 'channelsLast') throw unsupported(`data format ${String(config['dataFormat'])} (only channels-last)`);
   };
@@ -263,6 +292,42 @@ function nodeFromLayer(modelName: string, layer: Layer, inputs: string[], inputS
     default:
       throw unsupported();
   }
+}
+
+/**
+ * An opaque node for a layer tfjs-layers built but the IR does not model.
+ * Checks here, at import, that tfjs can rebuild the layer from the stored
+ * class name and JSON config, so the runtime and the writer cannot fail later.
+ */
+function opaqueNode(modelName: string, layer: Layer, inputs: string[], outputShape: Shape, reason: string | undefined): OpaqueLayerNode {
+  const className = layer.getClassName();
+  const config = JSON.parse(JSON.stringify(layer.getConfig())) as Config;
+  try {
+    // Unbuilt, it holds no tensors: nothing to dispose.
+    buildOpaqueLayer(className, config, layer.name);
+  } catch (e) {
+    throw new UnsupportedLayerError(modelName, layer.name, className, `TensorFlow.js cannot rebuild it from its config (${(e as Error).message})`);
+  }
+  const keys = layer.weights.map((v) => weightKey(v.originalName));
+  const dup = keys.find((k, i) => keys.indexOf(k) !== i);
+  if (dup) throw new UnsupportedLayerError(modelName, layer.name, className, `it has two weights named ${dup}`);
+  return { name: layer.name, inputs, outputShape, op: 'layer', className, config, weights: weightsOf(layer), ...(reason ? { reason } : {}) };
+}
+
+/**
+ * A new, unbuilt tfjs-layers layer of `className` from its tfjs config (as
+ * layer.getConfig() gives it), the way tf.loadLayersModel deserialises each
+ * layer: through the class registry tf.serialization.SerializationMap and the
+ * class's fromConfig. `name` overrides the config's name.
+ */
+export function buildOpaqueLayer(className: string, config: Record<string, unknown>, name: string): Layer {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
+  if (!entry) throw new Error(`TensorFlow.js has no layer class ${className}`);
+  const [cls, fromConfig] = entry;
+  // fromConfig may keep references into the config: give it a copy.
+  const layer = fromConfig(cls, { ...structuredClone(config), name }) as unknown;
+  if (!(layer instanceof tf.layers.Layer)) throw new Error(`${className} is not a layer class`);
+  return layer;
 }
 
 /**
@@ -373,6 +438,7 @@ function sameShape(a: (number | null)[], b: number[]): boolean {
 
 function layerForNode(node: Exclude<GraphNode, { op: 'input' }>): Layer {
   const name = node.name;
+  if (node.op === 'layer') return buildOpaqueLayer(node.className, node.config, name);
   // Weights are overwritten right after building; zeros is the cheapest initializer.
   const init = { kernelInitializer: 'zeros', biasInitializer: 'zeros' } as const;
   switch (node.op) {
@@ -438,6 +504,8 @@ function layerForNode(node: Exclude<GraphNode, { op: 'input' }>): Layer {
 function graphWeightFor(node: GraphNode, key: string): WeightData | undefined {
   if (!('weights' in node)) return undefined;
   const w = node.weights as Record<string, WeightData | undefined>;
+  // Opaque layers keep their Keras weight names.
+  if (node.op === 'layer') return w[key];
   switch (key) {
     case 'kernel':
     case 'depthwise_kernel':

@@ -8,9 +8,20 @@
  * statistics in BatchNormalization, whose moving statistics are then updated
  * as Keras does: moving = moving·momentum + batch·(1 − momentum), with the
  * biased batch variance (tfjs-layers and Keras 3 agree on this).
+ *
+ * Opaque 'layer' nodes (classes the IR does not model) run as tfjs-layers
+ * layers: each is rebuilt once from its class name and config, and its own
+ * LayerVariables' tf.Variables ARE the runtime's variables for that node
+ * (written once from the graph's weights). layer.apply on concrete tensors
+ * reads those variables, so the tape records them: gradients reach them and
+ * optimizers given trainableVariables() update exactly what the layer uses.
+ * Which of its weights train is the layer's own decision (Keras trainable
+ * weights; none when its config says trainable: false). The weight hook never
+ * sees an opaque layer's weights (they stay float); the output hook does.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Activation, BatchNormNode, Graph, GraphNode, WeightData, WeightedNode } from './types.js';
+import { buildOpaqueLayer } from './from-layers.js';
+import type { Activation, BatchNormNode, Graph, GraphNode, OpaqueLayerNode, WeightData, WeightedNode } from './types.js';
 import { inputNode, isWeighted, nodeByName } from './types.js';
 
 export type HookedWeight = 'kernel' | 'bias';
@@ -56,7 +67,7 @@ export function logitsOf(graph: Graph): LogitsInfo {
 
 export interface WeightVariable {
   node: string;
-  /** IR weight name: kernel, bias, gamma, beta, movingMean, movingVariance. */
+  /** IR weight name: kernel, bias, gamma, beta, movingMean, movingVariance; an opaque layer's Keras weight names. */
   weight: string;
   variable: tf.Variable;
 }
@@ -67,6 +78,8 @@ export class GraphRuntime {
   readonly graph: Graph;
   readonly logitsOf: LogitsInfo;
   private readonly vars = new Map<string, Record<string, tf.Variable>>();
+  /** The tfjs layer of each opaque node, built and holding the runtime's variables for it. */
+  private readonly layers = new Map<string, tf.layers.Layer>();
   private disposed = false;
 
   constructor(graph: Graph, opts: { trainable?: boolean } = {}) {
@@ -75,7 +88,12 @@ export class GraphRuntime {
     inputNode(graph);
     nodeByName(graph, graph.output);
     const trainable = opts.trainable ?? true;
+    const shapes = new Map(graph.nodes.map((n) => [n.name, n.outputShape]));
     for (const node of graph.nodes) {
+      if (node.op === 'layer') {
+        this.vars.set(node.name, this.buildLayer(node, node.inputs.map((i) => shapes.get(i)!), trainable));
+        continue;
+      }
       if (!('weights' in node)) continue;
       const record: Record<string, tf.Variable> = {};
       for (const [key, data] of Object.entries(node.weights) as [string, WeightData | undefined][]) {
@@ -87,6 +105,41 @@ export class GraphRuntime {
       }
       this.vars.set(node.name, record);
     }
+  }
+
+  /**
+   * Builds the opaque node's tfjs layer on symbolic inputs of the graph's
+   * shapes (as tf.loadLayersModel does), writes the graph's weights into its
+   * variables and returns those variables by weight name.
+   */
+  private buildLayer(node: OpaqueLayerNode, inputShapes: number[][], trainable: boolean): Record<string, tf.Variable> {
+    const layer = buildOpaqueLayer(node.className, node.config, node.name);
+    const inputs = inputShapes.map((shape) => tf.input({ shape }));
+    const out = layer.apply(inputs.length === 1 ? inputs[0]! : inputs);
+    if (Array.isArray(out)) throw new Error(`layer ${node.name} (${node.className}) gives several outputs; only single-output layers are supported`);
+    const got = (out as tf.SymbolicTensor).shape.slice(1);
+    if (got.length !== node.outputShape.length || got.some((d, i) => d !== node.outputShape[i])) {
+      throw new Error(`layer ${node.name} (${node.className}) gives shape [${got.join(',')}] but the graph says [${node.outputShape.join(',')}]`);
+    }
+    const keys = layer.weights.map((v) => v.originalName.slice(v.originalName.lastIndexOf('/') + 1));
+    const missing = keys.filter((k) => !node.weights[k]);
+    if (missing.length > 0 || keys.length !== Object.keys(node.weights).length) {
+      throw new Error(`layer ${node.name} (${node.className}) has weights [${keys.join(', ')}] but the graph holds [${Object.keys(node.weights).join(', ')}]`);
+    }
+    // Copy: on the cpu backend a tensor may adopt the array it is given.
+    const values = keys.map((k) => tf.tensor(node.weights[k]!.values.slice(), node.weights[k]!.shape, 'float32'));
+    layer.setWeights(values);
+    tf.dispose(values);
+    this.layers.set(node.name, layer);
+    const trainableWeights = new Set(layer.trainable ? layer.trainableWeights : []);
+    const record: Record<string, tf.Variable> = {};
+    layer.weights.forEach((lv, i) => {
+      // LayerVariable.read() returns the tf.Variable itself, the one layer.call reads.
+      const v = lv.read() as tf.Variable;
+      v.trainable = trainable && trainableWeights.has(lv);
+      record[keys[i]!] = v;
+    });
+    return record;
   }
 
   /** The output node's tensor; the caller disposes it. */
@@ -137,8 +190,9 @@ export class GraphRuntime {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const record of this.vars.values()) for (const v of Object.values(record)) v.dispose();
+    for (const record of this.vars.values()) for (const v of Object.values(record)) if (!v.isDisposed) v.dispose();
     this.vars.clear();
+    this.layers.clear();
   }
 
   private assertAlive(): void {
@@ -209,6 +263,13 @@ export class GraphRuntime {
         return args.slice(1).reduce((sum, t) => tf.add(sum, t), x);
       case 'concat':
         return tf.concat(args, node.axis);
+      case 'layer': {
+        // A BatchNormalization the IR could not take still follows freezeBatchNorm.
+        const layerTraining = node.className === 'BatchNormalization' ? bnTraining : training;
+        const y = this.layers.get(node.name)!.apply(args.length === 1 ? x : args, { training: layerTraining });
+        if (Array.isArray(y)) throw new Error(`layer ${node.name} (${node.className}) gave several outputs`);
+        return y as tf.Tensor;
+      }
     }
   }
 

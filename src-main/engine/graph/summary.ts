@@ -18,7 +18,8 @@ export function summarizeGraph(graph: Graph): GraphSummary {
     }
     return {
       name: node.name,
-      op: node.op,
+      // An opaque layer shows its Keras class (LayerNormalization…), which says more than 'layer'.
+      op: node.op === 'layer' ? node.className : node.op,
       inputs: node.inputs,
       outputShape: node.outputShape,
       params: parameterCount(node),

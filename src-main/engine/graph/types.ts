@@ -110,6 +110,25 @@ export interface ConcatNode extends NodeBase {
   axis: number;
 }
 
+/**
+ * A layer the IR does not model (LayerNormalization, LeakyReLU, Conv2DTranspose,
+ * a Dense with an ELU activation…), kept as tfjs-layers builds it: the runtime
+ * rebuilds the tfjs layer from className + config and calls it, and the planner
+ * treats it as an unsupported layer (stop, or keep it float). Its weights are
+ * keyed by Keras weight name ("gamma", "kernel"…) in the layer's getWeights()
+ * order, which is the order setWeights expects.
+ */
+export interface OpaqueLayerNode extends NodeBase {
+  op: 'layer';
+  /** The tfjs-layers / Keras class name, e.g. LayerNormalization. */
+  className: string;
+  /** The layer's tfjs config (layer.getConfig(): camelCase keys, initializers serialised), plain JSON. */
+  config: Record<string, unknown>;
+  weights: Record<string, WeightData>;
+  /** Why the IR does not model it, when the class is one it knows but an option is not (e.g. activation "elu"). */
+  reason?: string;
+}
+
 export type GraphNode =
   | InputNode
   | DenseNode
@@ -123,7 +142,8 @@ export type GraphNode =
   | ReshapeNode
   | DropoutNode
   | AddNode
-  | ConcatNode;
+  | ConcatNode
+  | OpaqueLayerNode;
 
 export type OpKind = GraphNode['op'];
 
@@ -140,6 +160,10 @@ export interface Graph {
 
 export function isWeighted(node: GraphNode): node is WeightedNode {
   return node.op === 'dense' || node.op === 'conv2d' || node.op === 'depthwiseConv2d';
+}
+
+export function isOpaque(node: GraphNode): node is OpaqueLayerNode {
+  return node.op === 'layer';
 }
 
 export function inputNode(graph: Graph): InputNode {

@@ -29,11 +29,12 @@ const KERAS_CLASS: Record<OpKind, string> = {
   dropout: 'Dropout',
   add: 'Add',
   concat: 'Concatenate',
+  layer: 'Layer',
 };
 
-/** The Keras class name of a node, e.g. Conv2D; ReLU layers read as Activation. */
+/** The Keras class name of a node, e.g. Conv2D; ReLU layers read as Activation; an opaque layer gives its own class. */
 export function kerasClassOf(node: GraphNode): string {
-  return KERAS_CLASS[node.op];
+  return node.op === 'layer' ? node.className : KERAS_CLASS[node.op];
 }
 
 /** A node by name, or undefined (nodeByName throws). */

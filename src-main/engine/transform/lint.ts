@@ -36,10 +36,10 @@ import { foldBatchNorm, type FoldRecord, type KeptBatchNorm } from './fold-batch
 import { consumersOf, findNode, kerasClassOf } from './graph-queries.js';
 import { outputChannelAxis, outputChannels, resolveKernelAxis } from './kernel-axis.js';
 import { overridesByLayer } from './overrides.js';
-import { planQuantization, type FloatLayer, type QuantPlan, type TensorRange, type UnsupportedLayer } from './plan.js';
+import { planQuantization, unsupportedLayersOf, type FloatLayer, type QuantPlan, type TensorRange, type UnsupportedLayer } from './plan.js';
 
 export interface LintOptions {
-  /** Layers the model reader could not represent (see UnsupportedLayer). */
+  /** More unsupported layers besides the graph's opaque 'layer' nodes, which are always reported (see UnsupportedLayer). */
   unsupportedLayers?: UnsupportedLayer[];
   /** Default 'ptq'. 'float' runs get no findings. */
   kind?: 'ptq' | 'qat' | 'float';
@@ -61,7 +61,7 @@ export function lintModel(graph: Graph, config: RunConfig, opts: LintOptions = {
   const fold = foldBatchNorm(graph);
   const folded = fold.graph;
 
-  findings.push(...unsupportedFindings(config, opts.unsupportedLayers ?? []));
+  findings.push(...unsupportedFindings(config, unsupportedLayersOf(graph, opts.unsupportedLayers)));
   for (const kept of fold.kept) findings.push(bnNotFoldable(graph, kept));
 
   // The plan for tensor ranges and float layers: weight granularity and the
@@ -121,14 +121,14 @@ function unsupportedFindings(config: RunConfig, layers: UnsupportedLayer[]): Lin
           severity: 'error' as const,
           layer: u.name,
           code: 'unsupported-layer',
-          message: `${u.name} (${u.className}) cannot be quantized, and with unsupported: stop the run stops here.`,
+          message: `${u.name} (${u.className}) cannot be quantized${u.reason ? ` (${u.reason})` : ''}, and with unsupported: stop the run stops here.`,
           fix: `Set unsupported: keep-float to run ${u.name} in float and quantize the rest, or replace the ${u.className} layer in the model.`,
         }
       : {
           severity: 'warning' as const,
           layer: u.name,
           code: 'unsupported-layer',
-          message: `${u.name} (${u.className}) cannot be quantized; it will run in float (unsupported: keep-float), so its output has no range.`,
+          message: `${u.name} (${u.className}) cannot be quantized${u.reason ? ` (${u.reason})` : ''}; it will run in float (unsupported: keep-float), so its output has no range.`,
           fix: `Nothing is needed for the simulation; for a fully integer model replace the ${u.className} layer with supported layers.`,
         },
   );

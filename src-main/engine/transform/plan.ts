@@ -31,15 +31,30 @@ import { consumersOf, shapeText } from './graph-queries.js';
 import { outputChannels, resolveKernelAxis } from './kernel-axis.js';
 import { overridesByLayer, withBits } from './overrides.js';
 
-/** A layer of the model file the IR could not represent (reported by the model reader). */
+/** A layer of the model the studio cannot quantize: an opaque 'layer' node of the graph, or one a caller reports. */
 export interface UnsupportedLayer {
   name: string;
   className: string;
+  /** Why, when the class is one the IR models but an option is not (e.g. activation "elu"). */
+  reason?: string;
 }
 
 export interface PlanOptions {
-  /** Layers read from the file that the studio cannot quantize; kept float when config.unsupported is 'keep-float'. */
+  /**
+   * More layers the studio cannot quantize, besides the graph's opaque 'layer'
+   * nodes (always included); kept float when config.unsupported is 'keep-float'.
+   */
   unsupportedLayers?: UnsupportedLayer[];
+}
+
+/** The graph's opaque 'layer' nodes in graph order, then any `extra` ones not already named. */
+export function unsupportedLayersOf(graph: Graph, extra: readonly UnsupportedLayer[] = []): UnsupportedLayer[] {
+  const out: UnsupportedLayer[] = graph.nodes.flatMap((n) =>
+    n.op === 'layer' ? [{ name: n.name, className: n.className, ...(n.reason ? { reason: n.reason } : {}) }] : [],
+  );
+  const named = new Set(out.map((u) => u.name));
+  for (const u of extra) if (!named.has(u.name)) out.push(u);
+  return out;
 }
 
 export interface WeightQuantizer {
@@ -133,7 +148,7 @@ export const PASS_THROUGH_OPS: ReadonlySet<OpKind> = new Set<OpKind>(['maxPool2d
 /** Activations TFLite fuses into Conv / FullyConnected / Add (fused_activation_function NONE, RELU, RELU6). */
 export const FUSIBLE_ACTIVATIONS: ReadonlySet<Activation> = new Set<Activation>(['linear', 'relu', 'relu6']);
 
-type OpGroupKind = 'input' | 'weighted' | 'add' | 'concat' | 'activation' | 'batchNorm' | 'pass';
+type OpGroupKind = 'input' | 'weighted' | 'add' | 'concat' | 'activation' | 'batchNorm' | 'pass' | 'layer';
 
 /** One op of the integer model: a node, or a weighted layer / Add with its fused activation. */
 export interface OpGroup {
@@ -165,7 +180,7 @@ export function groupOps(graph: Graph, consumers: Map<string, string[]> = consum
 function groupKind(node: GraphNode): OpGroupKind {
   if (PASS_THROUGH_OPS.has(node.op)) return 'pass';
   if (isWeighted(node)) return 'weighted';
-  if (node.op === 'input' || node.op === 'add' || node.op === 'concat' || node.op === 'activation' || node.op === 'batchNorm') return node.op;
+  if (node.op === 'input' || node.op === 'add' || node.op === 'concat' || node.op === 'activation' || node.op === 'batchNorm' || node.op === 'layer') return node.op;
   throw new Error(`layer ${node.name}: no quantization rule for op ${node.op}`);
 }
 
@@ -180,7 +195,7 @@ function fusibleActivation(graph: Graph, consumers: Map<string, string[]>, node:
   return next.name;
 }
 
-const ROLE: Record<Exclude<OpGroupKind, 'batchNorm' | 'pass'>, ActivationRole> = {
+const ROLE: Record<Exclude<OpGroupKind, 'batchNorm' | 'pass' | 'layer'>, ActivationRole> = {
   input: 'input',
   weighted: 'layer',
   add: 'add',
@@ -207,17 +222,19 @@ export class PlanError extends Error {
  * single channel while the kernel has several output channels.
  */
 export function planQuantization(graph: Graph, config: RunConfig, opts: PlanOptions = {}): QuantPlan {
-  const stopAt = config.unsupported === 'stop' ? opts.unsupportedLayers?.[0] : undefined;
+  const unsupportedLayers = unsupportedLayersOf(graph, opts.unsupportedLayers);
+  const stopAt = config.unsupported === 'stop' ? unsupportedLayers[0] : undefined;
   if (stopAt) {
+    const why = stopAt.reason ? ` (${stopAt.reason})` : '';
     throw new PlanError(
-      `layer ${stopAt.name} (${stopAt.className}) cannot be quantized and config.unsupported is 'stop'; set unsupported: 'keep-float' to run it in float`,
+      `layer ${stopAt.name} (${stopAt.className}) cannot be quantized${why} and config.unsupported is 'stop'; set unsupported: 'keep-float' to run it in float`,
       'unsupported-layer',
       stopAt.name,
     );
   }
   const consumers = consumersOf(graph);
   const overrides = overridesByLayer(config);
-  const unsupported = new Map(config.unsupported === 'keep-float' ? (opts.unsupportedLayers ?? []).map((u) => [u.name, u.className]) : []);
+  const unsupported = new Map(config.unsupported === 'keep-float' ? unsupportedLayers.map((u) => [u.name, u.className]) : []);
   const weights: WeightQuantizer[] = [];
   const activations: ActivationQuantizer[] = [];
   const float: FloatLayer[] = [];
@@ -267,6 +284,8 @@ function floatReason(
   const overridden = group.layers.find((l) => overrides.get(l)?.float);
   if (overridden) return { reason: 'override', carrier: overridden };
   if (group.kind === 'batchNorm') return { reason: 'batchnorm-not-folded', carrier: group.layers[0]! };
+  // Not reached: planQuantization stops at or keeps float every opaque layer; kept as a guard.
+  if (group.kind === 'layer') return { reason: 'unsupported', carrier: group.layers[0]! };
   return null;
 }
 

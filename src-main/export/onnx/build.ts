@@ -346,6 +346,8 @@ export function buildOnnx(input: OnnxBuildInput): ModelProto {
         nodes.push(node('Concat', n.name, args.map((a) => layout(a, nchw).name), [n.name], { axis }));
         return { name: n.name, rank, nchw };
       }
+      case 'layer':
+        throw new ExportError(`layer ${n.name} (${n.className}) is not modelled by the studio and has no ONNX mapping`, 'unsupported', { tensor: n.name, format: 'onnx' });
     }
   };
 

@@ -98,7 +98,7 @@ test('a Sequential model gets its implicit input layer first, named like Keras',
   assert.deepEqual(graph.nodes[0]!.outputShape, [784]);
 });
 
-test('ReLU layers become relu / relu6 activations; other max values are refused', () => {
+test('ReLU layers become relu / relu6 activations; other max values stay opaque layers with the reason', () => {
   const make = (maxValue?: number) =>
     tf.sequential({ layers: [tf.layers.reLU({ name: 'r', inputShape: [3], ...(maxValue === undefined ? {} : { maxValue }) })] });
   for (const [maxValue, expected] of [
@@ -112,35 +112,37 @@ test('ReLU layers become relu / relu6 activations; other max values are refused'
     assert.equal(node.activation, expected);
   }
   const m = make(3);
-  assert.throws(() => graphFromLayersModel(m), (e: unknown) => e instanceof UnsupportedLayerError && e.layerName === 'r' && /max_value 3/.test(e.message));
+  const r = graphFromLayersModel(m).nodes[1]!;
+  assert.ok(r.op === 'layer' && r.className === 'ReLU' && r.config['maxValue'] === 3);
+  assert.match(r.reason ?? '', /max_value 3/);
   m.dispose();
 });
 
-test('an unsupported layer class is named with its class', () => {
+test('a layer class the IR does not model becomes an opaque node named with its class', () => {
   const model = tf.sequential({
     layers: [tf.layers.dense({ name: 'dense', units: 4, inputShape: [3] }), tf.layers.leakyReLU({ name: 'leaky' })],
   });
-  assert.throws(
-    () => graphFromLayersModel(model),
-    (e: unknown) => {
-      assert.ok(e instanceof UnsupportedLayerError);
-      assert.ok(e instanceof UnsupportedModelError);
-      assert.equal(e.layerName, 'leaky');
-      assert.equal(e.className, 'LeakyReLU');
-      assert.match(e.message, /layer leaky has unsupported class LeakyReLU/);
-      return true;
-    },
-  );
+  const node = graphFromLayersModel(model).nodes[2]!;
+  assert.ok(node.op === 'layer');
+  assert.equal(node.name, 'leaky');
+  assert.equal(node.className, 'LeakyReLU');
+  assert.deepEqual(node.inputs, ['dense']);
+  assert.equal(node.reason, undefined);
   model.dispose();
 });
 
-test('unsupported options and structures are refused with the reason', () => {
+test('unsupported options become opaque nodes with the reason; unsupported structures are refused', () => {
   const bnAxis1 = tf.sequential({ layers: [tf.layers.batchNormalization({ name: 'bn', axis: 1, inputShape: [4, 4, 2] })] });
-  assert.throws(() => graphFromLayersModel(bnAxis1), /layer bn \(BatchNormalization\) is not supported: normalises axis 1/);
+  const bn = graphFromLayersModel(bnAxis1).nodes[1]!;
+  assert.ok(bn.op === 'layer' && bn.className === 'BatchNormalization');
+  assert.match(bn.reason ?? '', /normalises axis 1/);
+  assert.deepEqual(Object.keys(bn.weights), ['gamma', 'beta', 'moving_mean', 'moving_variance']);
   bnAxis1.dispose();
 
   const elu = tf.sequential({ layers: [tf.layers.dense({ name: 'd', units: 2, inputShape: [3], activation: 'elu' })] });
-  assert.throws(() => graphFromLayersModel(elu), /layer d \(Dense\) is not supported: activation "elu"/);
+  const d = graphFromLayersModel(elu).nodes[1]!;
+  assert.ok(d.op === 'layer' && d.className === 'Dense');
+  assert.match(d.reason ?? '', /activation "elu"/);
   elu.dispose();
 
   const shared = tf.layers.dense({ name: 'shared', units: 3 });
