@@ -101,7 +101,9 @@ export function fashionDwsepLayers(): tf.LayersModel {
   const name = kerasNamer();
   const init = seeder(28_616);
   const bnRelu6 = (): tf.layers.Layer[] => [
-    tf.layers.batchNormalization({ name: name('batch_normalization') }),
+    // Momentum 0.9 (PyTorch's 0.1): its activations have variances near 1e-3, so Keras's 0.99
+    // leaves the moving variance dominated by its initial 1 for thousands of steps.
+    tf.layers.batchNormalization({ name: name('batch_normalization'), momentum: 0.9 }),
     tf.layers.reLU({ name: name('re_lu'), maxValue: 6 }),
   ];
   const block = (filters: number, stride: number): tf.layers.Layer[] => [
