@@ -52,7 +52,9 @@ if (!unitOnly) {
     env: { ...process.env, PLAYWRIGHT_JSON_OUTPUT_NAME: report },
   });
   if (existsSync(report)) {
-    const stats = JSON.parse(readFileSync(report, 'utf8')).stats ?? {};
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    const stats = json.stats ?? {};
+    for (const line of skippedWithReasons(json.suites ?? [])) console.log(`skipped: ${line}`);
     totals.passed += (stats.expected ?? 0) + (stats.flaky ?? 0);
     totals.failed += stats.unexpected ?? 0;
     totals.skipped += stats.skipped ?? 0;
@@ -62,3 +64,20 @@ if (!unitOnly) {
 
 console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(failedStep || totals.failed > 0 ? 1 : 0);
+
+/** "title — reason" for every skipped end-to-end test, from Playwright's JSON report. */
+function skippedWithReasons(suites) {
+  const out = [];
+  const walk = (suite) => {
+    for (const spec of suite.specs ?? []) {
+      for (const t of spec.tests ?? []) {
+        if (t.status !== 'skipped') continue;
+        const reason = (t.annotations ?? []).filter((a) => a.type === 'skip').map((a) => a.description).filter(Boolean).join('; ');
+        out.push(`${spec.title}${reason ? ` — ${reason}` : ''}`);
+      }
+    }
+    for (const child of suite.suites ?? []) walk(child);
+  };
+  for (const s of suites) walk(s);
+  return out;
+}
