@@ -66,13 +66,13 @@ export function preparePtq(payload: PtqPayload): PreparedPtq {
   const plan = planQuantization(graph, config);
   const data = loadDataset(payload.dataset);
   const logits = graph.nodes.find((n) => n.name === graph.output)!.outputShape;
-  checkFitsModel(data, inputNode(graph).outputShape, logits[logits.length - 1]!);
-  const notes: string[] = [];
-  const split = (what: string, part: { labels: Int32Array }, count: number, seed: number) => {
-    const available = part.labels.length;
-    if (available === 0) throw new Error(`dataset ${payload.dataset.path}: the ${what} split is empty`);
-    if (count > available) notes.push(`${what} split asked for ${count} samples; the dataset has ${available}, all used`);
-    return sampleSplit(Math.min(count, available), available, seed);
+  const fit = checkFitsModel(data, inputNode(graph).outputShape, logits[logits.length - 1]!);
+  const notes = [...data.notes];
+  if (fit.reshape) notes.push(`images [${fit.from.join(',')}] are reshaped to the model input [${fit.to.join(',')}]`);
+  const split = (what: string, part: LoadedDataset['parts']['train'], count: number, seed: number) => {
+    const idx = sampleSplit(count, part.count, seed, part.imagesFile);
+    if (idx.clipped) notes.push(`${what} split asked for ${count} samples; the dataset has ${part.count}, all used`);
+    return idx;
   };
   const calibIdx = split('calibration', data.parts.train, config.calibration.count, config.calibration.seed);
   const evalIdx = split('eval', data.parts.test, config.eval.count, config.eval.seed);
