@@ -1,17 +1,9 @@
 /** Shared test models and helpers for the graph tests (no test cases here). */
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../../../../src-main/io/data/split.js';
 
-/** Small deterministic PRNG (mulberry32) so tests do not depend on tf's random state. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small deterministic PRNG (the studio's own mulberry32) so tests do not depend on tf's random state. */
+export const rng = mulberry32;
 
 /**
  * Fresh models have zero biases and identity BN statistics, which would hide
