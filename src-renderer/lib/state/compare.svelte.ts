@@ -4,7 +4,7 @@
  * the culprit loop (re-run a run with one layer fixed; the child joins the
  * comparison). Derived chart data lives in lib/data (pure, unit-tested).
  */
-import type { CompareRun, RunChannels, RunCurvePoint, RunHistogram } from '../../../src-main/api/contract.js';
+import type { CompareRun, MethodOutput, RunChannels, RunCurvePoint, RunHistogram } from '../../../src-main/api/contract.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
 import { configDiff } from '../data/config-diff.js';
 import { withOverride, type CulpritFix } from '../data/culprit.js';
@@ -17,11 +17,23 @@ export const MARK_CLICK = 'compare:click';
 export const MARK_PAINTED = 'compare:painted';
 export const MEASURE_OPEN = 'compare:open';
 
+/** A prefetched comparison is used only this soon after it was asked for (runs may have changed since). */
+const PREFETCH_FRESH_MS = 30_000;
+
+type CompareResult = MethodOutput<'runs.compare'>;
+
+/** The key of a set of runs: the comparison's content does not depend on the order chosen. */
+function keyOf(ids: readonly number[]): string {
+  return [...new Set(ids)].sort((a, b) => a - b).join(',');
+}
+
 export class CompareStore {
   #api: ApiClient;
   #loadSeq = 0;
   #focusSeq = 0;
   #reloadTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The comparison of the runs ticked in Runs, fetched while the user reaches for Compare. */
+  #prefetched: { key: string; at: number; result: Promise<CompareResult | null> } | null = null;
 
   /** Run ids being compared, in the order chosen. */
   ids = $state.raw<number[]>([]);
@@ -71,6 +83,26 @@ export class CompareStore {
     return this.load();
   }
 
+  /**
+   * Starts fetching the comparison of these runs before the user opens it
+   * (Runs calls this as runs are ticked), so Compare paints without waiting
+   * for the host. A failure here is ignored: opening asks again and shows it.
+   */
+  prefetch(ids: readonly number[]): void {
+    const key = keyOf(ids);
+    if (new Set(ids).size < 2 || (this.#prefetched?.key === key && Date.now() - this.#prefetched.at < PREFETCH_FRESH_MS)) return;
+    const result = this.#api.call('runs.compare', { ids: [...new Set(ids)] }).catch(() => null);
+    this.#prefetched = { key, at: Date.now(), result };
+  }
+
+  /** The prefetched comparison of exactly these runs, if fresh; used once. */
+  #takePrefetched(ids: readonly number[]): Promise<CompareResult | null> | null {
+    const p = this.#prefetched;
+    this.#prefetched = null;
+    if (!p || p.key !== keyOf(ids) || Date.now() - p.at >= PREFETCH_FRESH_MS) return null;
+    return p.result;
+  }
+
   remove(id: number): Promise<void> {
     this.ids = this.ids.filter((x) => x !== id);
     return this.load();
@@ -79,6 +111,7 @@ export class CompareStore {
   /** Listens for run changes of compared runs (a culprit child finishing) and reloads; returns the unsubscribe. */
   listen(): () => void {
     return this.#api.on('runs.changed', (change) => {
+      if (this.#prefetched?.key.split(',').includes(String(change.id))) this.#prefetched = null;
       if (!this.ids.includes(change.id)) return;
       if (this.#reloadTimer !== null) clearTimeout(this.#reloadTimer);
       this.#reloadTimer = setTimeout(() => {
@@ -102,7 +135,8 @@ export class CompareStore {
     this.error = null;
     try {
       const keep = keepFocus && this.layer !== null;
-      const out = await this.#api.call('runs.compare', keep ? { ids, layer: this.layer!, role: this.role } : { ids });
+      const prefetched = keep ? null : await this.#takePrefetched(ids);
+      const out = prefetched ?? (await this.#api.call('runs.compare', keep ? { ids, layer: this.layer!, role: this.role } : { ids }));
       if (seq !== this.#loadSeq) return;
       performance.mark('compare:data');
       // Keep the order the user chose.
