@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
-import { checkFitsModel, clearDatasetCache, DatasetError, describeDataset, loadDataset, makeBatches, sampleSplit } from '../../../../src-main/io/data/dataset.js';
+import { checkFitsModel, clearDatasetCache, DatasetError, describeDataset, detectFormat, loadDataset, makeBatches, sampleSplit } from '../../../../src-main/io/data/dataset.js';
 import { encodeIdx, type IdxArray } from '../../../../src-main/io/data/idx.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..');
@@ -139,7 +139,7 @@ test('errors name the file: missing files, count mismatch, labels out of range',
   throwsDatasetError(() => describeDataset(missing), missing, /not found/);
 
   const empty = tmp();
-  throwsDatasetError(() => describeDataset(empty), empty, /holds no IDX dataset/);
+  throwsDatasetError(() => describeDataset(empty), empty, /holds no dataset: no IDX dataset/);
 
   const noLabels = tmp();
   const f = writePair(noLabels, 'train', u8images(3), u8labels([0, 1, 2]));
@@ -203,7 +203,7 @@ test('errors name the file: NaN / Inf in float images, corrupt gzip, bad IDX hea
   const s = writePair(shapes, 't10k', u8images(2, 5, 5), u8labels([0, 1]));
   throwsDatasetError(() => describeDataset(shapes), s.images, /images are 5x5x1 but train-images-idx3-ubyte.gz has 4x4x1/);
 
-  throwsDatasetError(() => loadDataset({ path: shapes, format: 'csv', preprocessing: {} }), shapes, /format csv is not supported/);
+  throwsDatasetError(() => loadDataset({ path: shapes, format: 'csv', preprocessing: {} }), shapes, /format csv is not supported \(supported: idx, cifar10, image-folder, npy, npz\)/);
 });
 
 test('checkFitsModel: same shape, flattened [784], unit axes, and mismatches with both shapes', () => {
@@ -262,4 +262,42 @@ test('copies of the sample under another name load the same data', () => {
   for (const f of ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']) copyFileSync(path.join(SAMPLE, f), path.join(dir, f));
   const d = describeDataset(dir);
   assert.deepEqual(d.parts.map((p) => [p.name, p.count]), [['test', 2000]]);
+});
+
+test('detectFormat: by file name for files, by entries for folders; what cannot be told apart is an error', () => {
+  assert.equal(detectFormat(SAMPLE), 'idx');
+  assert.equal(detectFormat(path.join(SAMPLE, 't10k-images-idx3-ubyte.gz')), 'idx');
+  const dir = tmp();
+  const file = (name: string) => {
+    const p = path.join(dir, name);
+    writeFileSync(p, '');
+    return p;
+  };
+  assert.equal(detectFormat(file('data.npz')), 'npz');
+  assert.equal(detectFormat(file('x_train.npy')), 'npy');
+  assert.equal(detectFormat(file('test_batch.bin')), 'cifar10');
+  const csv = file('data.csv');
+  throwsDatasetError(() => detectFormat(csv), csv, /is not a dataset file the studio can tell apart by its name/);
+  assert.equal(detectFormat(dir), 'cifar10', 'a folder with test_batch.bin');
+  const npz = tmp();
+  writeFileSync(path.join(npz, 'mnist.npz'), '');
+  throwsDatasetError(() => detectFormat(npz), npz, new RegExp(`holds no dataset: .*for an .npz archive give the file itself, e.g. ${path.join(npz, 'mnist.npz').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  const images = tmp();
+  mkdirSync(path.join(images, 'cats'));
+  mkdirSync(path.join(images, '.git'));
+  assert.equal(detectFormat(images), 'image-folder');
+  const hidden = tmp();
+  mkdirSync(path.join(hidden, '.cache'));
+  throwsDatasetError(() => detectFormat(hidden), hidden, /holds no dataset/);
+});
+
+test('IDX takes mean/std and channel order too (on top of scale/offset)', () => {
+  const dir = tmp();
+  const images: IdxArray = { dims: [1, 1, 2, 3], type: 'uint8', data: Uint8Array.from([0, 51, 102, 153, 204, 255]) };
+  writePair(dir, 'train', images, u8labels([1]));
+  const ds = loadDataset({ path: dir, format: 'idx', preprocessing: { mean: [0.1, 0.2, 0.3], std: [0.5, 0.5, 2], channelOrder: 'bgr', numClasses: 2 } });
+  // Pixel 0 is (0, 51, 102) → BGR (102, 51, 0)/255 = (0.4, 0.2, 0) → ((0.4−0.1)/0.5, (0.2−0.2)/0.5, (0−0.3)/2).
+  const expected = [0.6, 0, -0.15, (1 - 0.1) / 0.5, (0.8 - 0.2) / 0.5, (0.6 - 0.3) / 2];
+  Array.from(ds.parts.train.images).forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-6, `value ${i}: ${v} vs ${expected[i]}`));
+  throwsDatasetError(() => describeDataset(SAMPLE, { channelOrder: 'bgr' }), SAMPLE, /channelOrder "bgr" needs 3-channel samples; these have 1 channel/);
 });

@@ -1,0 +1,154 @@
+/**
+ * What .npy and .npz datasets share: an x array (samples) and a y array
+ * (labels) per part, read as streams (npy.ts), checked, and turned into a
+ * description or loaded parts. Sample shapes: (N, H, W, C) as is, (N, H, W)
+ * gets a channel axis of 1, (N, D) stays flat. Labels: (N,) or (N, 1), integer.
+ * Raw values are the array's values; integer arrays default to scale 1/255.
+ */
+import { DatasetError } from './errors.js';
+import { checkLabelRange } from './labels.js';
+import { decodeValues, isFloatDtype, type NpyConsumer, type NpyHeader } from './npy.js';
+import { allocateSamples, MAX_LOADED_VALUES, preprocessInPlace, resolvePreprocessing, type Preprocessing } from './preprocess.js';
+import type { LoadedPart, PartDescription, PartName } from './types.js';
+
+export type Mode = 'describe' | 'load';
+
+/** Takes an x array: checks its header and values; in load mode keeps them as float32. */
+export class SamplesConsumer implements NpyConsumer {
+  h: NpyHeader | null = null;
+  sampleShape: number[] = [];
+  data: Float32Array | null = null;
+  private scratch = new Float64Array(0);
+
+  constructor(
+    readonly file: string,
+    private readonly mode: Mode,
+  ) {}
+
+  header(h: NpyHeader): void {
+    const s = h.shape;
+    if (s.length < 2 || s.length > 4) {
+      throw new DatasetError(this.file, `samples must have 2 to 4 dimensions (count, [height, width,] [channels] or count, features); this array has shape (${s.join(', ')})`);
+    }
+    if (s[0] === 0) throw new DatasetError(this.file, `holds no samples: shape (${s.join(', ')})`);
+    if (s.slice(1).some((d) => d === 0)) throw new DatasetError(this.file, `samples have an empty dimension: shape (${s.join(', ')})`);
+    this.sampleShape = s.length === 3 ? [s[1]!, s[2]!, 1] : s.slice(1);
+    this.h = h;
+    if (this.mode === 'load') this.data = allocateSamples(h.count, this.file);
+  }
+
+  values(bytes: Uint8Array, at: number): void {
+    const h = this.h!;
+    if (this.data) {
+      decodeValues(h.dtype, bytes, this.data, at);
+      if (isFloatDtype(h.dtype)) this.checkFinite(this.data.subarray(at, at + bytes.length / h.itemBytes), at);
+    } else if (isFloatDtype(h.dtype)) {
+      const n = bytes.length / h.itemBytes;
+      if (this.scratch.length < n) this.scratch = new Float64Array(n);
+      decodeValues(h.dtype, bytes, this.scratch, 0);
+      this.checkFinite(this.scratch.subarray(0, n), at);
+    }
+  }
+
+  private checkFinite(values: Float32Array | Float64Array, at: number): void {
+    const per = this.sampleShape.reduce((a, b) => a * b, 1);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      if (!Number.isFinite(v)) {
+        const k = at + i;
+        throw new DatasetError(this.file, `sample ${Math.floor(k / per)} holds ${v} (value ${k % per} of the sample); samples must be finite numbers`);
+      }
+    }
+  }
+}
+
+/** Takes a y array: one integer class label per sample, 0..255. */
+export class LabelsConsumer implements NpyConsumer {
+  h: NpyHeader | null = null;
+  labels = new Int32Array(0);
+  private scratch = new Float64Array(0);
+
+  constructor(readonly file: string) {}
+
+  header(h: NpyHeader): void {
+    const s = h.shape;
+    if (!(s.length === 1 || (s.length === 2 && s[1] === 1))) {
+      throw new DatasetError(this.file, `labels must be one class index per sample, shape (N,) or (N, 1); this array has shape (${s.join(', ')})${s.length === 2 ? ' (one-hot labels: save np.argmax(y, axis=1))' : ''}`);
+    }
+    if (isFloatDtype(h.dtype)) throw new DatasetError(this.file, `labels must be integers; this array holds ${h.dtype === 'f4' ? 'float32' : 'float64'} (save y.astype(np.int64))`);
+    if (s[0]! > MAX_LOADED_VALUES) throw new DatasetError(this.file, `declares ${s[0]} labels, above the studio's limit of ${MAX_LOADED_VALUES} samples`);
+    this.h = h;
+    this.labels = new Int32Array(s[0]!);
+  }
+
+  values(bytes: Uint8Array, at: number): void {
+    const n = bytes.length / this.h!.itemBytes;
+    if (this.scratch.length < n) this.scratch = new Float64Array(n);
+    decodeValues(this.h!.dtype, bytes, this.scratch, 0);
+    for (let i = 0; i < n; i++) {
+      const v = this.scratch[i]!;
+      if (v < 0 || v > 255) throw new DatasetError(this.file, `label ${at + i} is ${v}; class labels must be between 0 and 255`);
+      this.labels[at + i] = v;
+    }
+  }
+}
+
+export interface ArrayPart {
+  name: PartName;
+  x: SamplesConsumer;
+  y: LabelsConsumer;
+}
+
+export interface AssembledArrays {
+  inputShape: number[];
+  numClasses: number;
+  preprocessing: Preprocessing;
+  notes: string[];
+  parts: PartDescription[];
+  loaded: Partial<Record<PartName, LoadedPart>>;
+}
+
+/** Checks the parts against each other, resolves preprocessing, and (load mode) normalises the samples. */
+export function assembleArrays(parts: ArrayPart[], where: string, given: Record<string, unknown> | undefined): AssembledArrays {
+  const first = parts[0]!;
+  for (const q of parts) {
+    const n = q.x.h!.shape[0]!;
+    const m = q.y.h!.shape[0]!;
+    if (n !== m) throw new DatasetError(q.y.file, `holds ${m} labels but ${q.x.file} holds ${n} samples; the counts must match`);
+    if (q.x.sampleShape.join(',') !== first.x.sampleShape.join(',')) {
+      throw new DatasetError(q.x.file, `samples are ${q.x.sampleShape.join('x')} but ${first.x.file} has ${first.x.sampleShape.join('x')}; all parts must share one shape`);
+    }
+  }
+  const inputShape = first.x.sampleShape;
+  const channels = inputShape.length === 3 ? inputShape[2]! : 1;
+  const integerData = parts.every((q) => !isFloatDtype(q.x.h!.dtype));
+  const preprocessing = resolvePreprocessing(given, integerData, where, channels);
+  let maxLabel = -1;
+  for (const q of parts) maxLabel = Math.max(maxLabel, checkLabelRange(q.y.labels, q.y.file, preprocessing.numClasses));
+  const numClasses = preprocessing.numClasses ?? Math.max(maxLabel + 1, 1);
+  const notes: string[] = [];
+  if (parts.length === 1) notes.push(`only the ${first.name} part (${first.x.file}) exists; it serves as both train and test split`);
+  if (inputShape.length === 3 && (inputShape[0] === 1 || inputShape[0] === 3) && inputShape[2] !== 1 && inputShape[2] !== 3) {
+    notes.push(`samples are ${inputShape.join('x')}, which looks channels-first; the studio reads them as height x width x channels (transpose to (N, H, W, C) if the first axis is channels)`);
+  }
+  const loaded: Partial<Record<PartName, LoadedPart>> = {};
+  const sampleSize = inputShape.reduce((a, b) => a * b, 1);
+  for (const q of parts) {
+    if (!q.x.data) continue;
+    preprocessInPlace(q.x.data, channels, preprocessing);
+    loaded[q.name] = { images: q.x.data, labels: q.y.labels, count: q.y.labels.length, sampleSize, imagesFile: q.x.file, labelsFile: q.y.file };
+  }
+  return {
+    inputShape,
+    numClasses,
+    preprocessing,
+    notes,
+    parts: parts.map((q) => ({ name: q.name, count: q.y.labels.length, images: q.x.file, labels: q.y.file })),
+    loaded,
+  };
+}
+
+/** The part an array key names: x / x_train → train, x_test → test (also -test, test in the name). */
+export function partOfKey(key: string): PartName {
+  return /test/i.test(key) ? 'test' : 'train';
+}
