@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import type { Graph } from '../../engine/graph/types.js';
+import { readKerasModel } from './keras/read.js';
 import { readTfjsLayersModel } from './tfjs-layers.js';
 
 export interface ModelRead {
@@ -19,7 +20,14 @@ interface ModelReader {
   read(file: string): Promise<Graph>;
 }
 
-const readers: ModelReader[] = [{ format: 'tfjs-layers', matches: (f) => f.endsWith('.json'), read: readTfjsLayersModel }];
+const hasExtension = (file: string, ...exts: string[]) => exts.includes(path.extname(file).toLowerCase());
+
+const readers: ModelReader[] = [
+  { format: 'tfjs-layers', matches: (f) => f.endsWith('.json'), read: readTfjsLayersModel },
+  // The Keras reader tells HDF5 from zip by the file's first bytes, whatever the extension.
+  { format: 'keras-h5', matches: (f) => hasExtension(f, '.h5', '.hdf5'), read: readKerasModel },
+  { format: 'keras', matches: (f) => hasExtension(f, '.keras'), read: readKerasModel },
+];
 
 export class UnknownModelFormatError extends Error {
   constructor(file: string) {

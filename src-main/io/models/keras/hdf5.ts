@@ -1,0 +1,145 @@
+/**
+ * Reading HDF5 with h5wasm (the HDF5 C library compiled to wasm). Its node
+ * build reads files straight from disk, so only the datasets asked for are
+ * held in memory. HDF5 errors become KerasModelErrors naming the file.
+ */
+import { open } from 'node:fs/promises';
+import h5wasm from 'h5wasm/node';
+import type { WeightData } from '../../../engine/graph/types.js';
+import { KerasModelError } from './errors.js';
+
+type H5File = InstanceType<typeof h5wasm.File>;
+type H5Group = InstanceType<typeof h5wasm.Group>;
+
+export type { H5File, H5Group };
+
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+const ZIP_SIGNATURE = Buffer.from([0x50, 0x4b, 0x03, 0x04]);
+
+/** What the file's first bytes say it is (Keras names both kinds .keras at times). */
+export async function sniffContainer(file: string): Promise<'hdf5' | 'zip' | 'other'> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new KerasModelError(file, code === 'ENOENT' ? 'file not found' : `cannot be read: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    const head = Buffer.alloc(8);
+    const { bytesRead } = await handle.read(head, 0, 8, 0);
+    if (bytesRead === 8 && head.equals(HDF5_SIGNATURE)) return 'hdf5';
+    if (bytesRead >= 4 && head.subarray(0, 4).equals(ZIP_SIGNATURE)) return 'zip';
+    return 'other';
+  } finally {
+    await handle.close();
+  }
+}
+
+let throwing = false;
+
+/**
+ * Opens an HDF5 file read-only; `shownAs` is the file named in errors. HDF5
+ * errors are made to throw (with HDF5's own error stack) instead of being
+ * printed to stderr and leaving an invalid handle.
+ */
+export async function openHdf5(path: string, shownAs: string): Promise<H5File> {
+  const module = await h5wasm.ready;
+  if (!throwing) {
+    module.activate_throwing_error_handler();
+    throwing = true;
+  }
+  try {
+    const f = new h5wasm.File(path, 'r');
+    if (!f.file_id || f.file_id < 0n) throw new Error('HDF5 could not open it');
+    return f;
+  } catch (e) {
+    throw new KerasModelError(shownAs, `is not a readable HDF5 file: ${hdf5Problem(e)}`, { cause: e });
+  }
+}
+
+/** Runs reads of an open file, turning HDF5's errors (corrupt metadata) into KerasModelErrors. */
+export function readingHdf5<T>(file: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof KerasModelError || !String((e as Error)?.message ?? e).includes('HDF5')) throw e;
+    throw new KerasModelError(file, `HDF5 data could not be read: ${hdf5Problem(e)}`, { cause: e });
+  }
+}
+
+/** The innermost message of an HDF5 error stack, which says what is wrong ("truncated file: eof = …"). */
+export function hdf5Problem(e: unknown): string {
+  const text = String((e as Error)?.message ?? e);
+  const reasons = [...text.matchAll(/#\d+: .* in [\w.]+\(\): (.*)$/gm)].map((m) => m[1]!.trim());
+  const innermost = reasons.at(-1) ?? text.trim().split('\n')[0] ?? 'unknown error';
+  const truncated = /truncated file: eof = (\d+).*stored_eof = (\d+)/.exec(innermost);
+  if (truncated) return `it is truncated (${truncated[1]} bytes on disk, ${truncated[2]} expected)`;
+  return `${innermost} (corrupt?)`;
+}
+
+export function isGroup(entity: unknown): entity is H5Group {
+  return entity instanceof h5wasm.Group;
+}
+
+/**
+ * The entity at a relative path, or null when any part of it is missing
+ * (asked of HDF5 directly, a missing intermediate group is an error).
+ */
+export function entityAt(group: H5Group, path: string): ReturnType<H5Group['get']> {
+  let at: ReturnType<H5Group['get']> = group;
+  for (const part of path.split('/').filter((p) => p !== '')) {
+    if (!isGroup(at) || !at.keys().includes(part)) return null;
+    at = at.get(part);
+  }
+  return at;
+}
+
+/** A string (or string list) attribute, or undefined when absent. */
+export function stringAttr(group: H5Group, name: string): string | undefined {
+  if (!(name in group.attrs)) return undefined;
+  const value = group.attrs[name]!.value;
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
+  return undefined;
+}
+
+/** A string-list attribute (layer_names, weight_names); one string counts as a list of one. */
+export function stringListAttr(group: H5Group, name: string): string[] | undefined {
+  if (!(name in group.attrs)) return undefined;
+  const value = group.attrs[name]!.value as unknown;
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  // An empty list is stored as an empty float array by h5py.
+  if (ArrayBuffer.isView(value) && (value as Float64Array).length === 0) return [];
+  return undefined;
+}
+
+/** A float dataset as float32 (Keras may store float64 or float16 weights). */
+export function readWeight(group: H5Group, path: string, file: string): WeightData {
+  let entity;
+  try {
+    entity = entityAt(group, path);
+  } catch (e) {
+    throw new KerasModelError(file, `weight ${path} could not be read: ${hdf5Problem(e)}`, { cause: e });
+  }
+  if (!(entity instanceof h5wasm.Dataset)) throw new KerasModelError(file, `weight ${path} is missing`);
+  const shape = entity.shape ?? [];
+  let value;
+  try {
+    value = entity.value;
+  } catch (e) {
+    throw new KerasModelError(file, `weight ${path} could not be read: ${hdf5Problem(e)}`, { cause: e });
+  }
+  if (!(value instanceof Float32Array || value instanceof Float64Array || isFloat16Array(value))) {
+    throw new KerasModelError(file, `weight ${path} has data type ${JSON.stringify(entity.dtype)}; only float weights can be read`);
+  }
+  const values = value instanceof Float32Array ? value : Float32Array.from(value as ArrayLike<number>);
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (values.length !== count) throw new KerasModelError(file, `weight ${path} holds ${values.length} values for shape [${shape.join(',')}]`);
+  return { shape: [...shape], values };
+}
+
+function isFloat16Array(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && value.constructor?.name === 'Float16Array';
+}

@@ -1,0 +1,52 @@
+/**
+ * tfjs-layers builds a layer from a Keras config by reading the options it
+ * knows and silently ignoring the rest. An ignored option that changes what
+ * the layer computes (Conv2D groups=2, a Keras 3 renamed argument) would give
+ * a model that imports cleanly and computes something else, so every option
+ * tfjs dropped must be one that does not change inference.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { KerasModelError } from './errors.js';
+
+type Json = Record<string, unknown>;
+
+/** Options tfjs drops that never change inference: dtypes (tfjs is float32), seeds, autocast. */
+const HARMLESS = new Set(['dtype', 'seed', 'autocast', 'trainable']);
+
+/** Keras 3 names tfjs knows by their Keras 2 names, by layer class. */
+const RENAMED: Record<string, Record<string, string>> = {
+  LeakyReLU: { negative_slope: 'alpha' },
+};
+
+/** Renames Keras 3 arguments in place to the names tfjs reads. */
+export function renameKeras3Options(className: string, config: Json): void {
+  for (const [from, to] of Object.entries(RENAMED[className] ?? {})) {
+    if (from in config && !(to in config)) config[to] = config[from];
+    delete config[from];
+  }
+}
+
+export function checkIgnoredOptions(topologyLayers: { class_name: string; config: Json }[], model: tf.LayersModel, file: string): void {
+  for (const l of topologyLayers) {
+    const name = String(l.config['name']);
+    const kept = new Set(Object.keys(model.getLayer(name).getConfig()));
+    for (const [key, value] of Object.entries(l.config)) {
+      if (kept.has(camel(key)) || harmless(key, value, l.config)) continue;
+      throw new KerasModelError(
+        file,
+        `layer ${name} (${l.class_name}) sets ${key}=${JSON.stringify(value)}, which TensorFlow.js does not support; the imported layer would compute something else`,
+      );
+    }
+  }
+}
+
+function harmless(key: string, value: unknown, config: Json): boolean {
+  if (value === null || value === undefined || value === false || HARMLESS.has(key)) return true;
+  if (key === 'groups') return value === 1;
+  // LoRA scaling only matters when LoRA is on (lora_rank set).
+  if (key === 'lora_alpha') return config['lora_rank'] == null;
+  return false;
+}
+
+/** As tfjs-layers' toCamelCase. */
+export const camel = (s: string): string => (s.length <= 1 || !s.includes('_') ? s : s.replace(/_+(\w|$)/g, (_, c: string) => c.toUpperCase()));
