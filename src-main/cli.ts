@@ -11,6 +11,8 @@ import { startWebHost } from './hosts/web/server.js';
 
 import { callApi, CliError, print, withStudio, type GlobalOptions } from './cli/common.js';
 import { registerRunCommands } from './cli/run-commands.js';
+import { registerImportCommands } from './cli/import.js';
+import { libraryFolders } from './library/folders.js';
 
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
 
@@ -97,20 +99,22 @@ export function buildCli(): Command {
     );
 
   registerRunCommands(program);
+  registerImportCommands(program);
 
   program
     .command('serve')
     .description('start the web host on 127.0.0.1 and print the URL (with its token) to open in a browser')
     .option('--port <n>', 'port (0 = any free port)', '0')
     .option('--token <t>', 'use this token instead of a random one (for scripted tests)')
-    .action(async (o: { port: string; token?: string }, cmd: Command) => {
+    .option('--export-dir <dir>', 'the one folder the browser may export into (default: <user data folder>/exports, created on demand)')
+    .action(async (o: { port: string; token?: string; exportDir?: string }, cmd: Command) => {
       const opts = cmd.optsWithGlobals() as GlobalOptions;
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be an integer 0..65535, got "${o.port}"`);
-      const studio = await openStudio({ dbPath: resolveDbPath(opts.db), host: 'web', backend: opts.backend });
+      const studio = await openStudio({ dbPath: resolveDbPath(opts.db), host: 'web', backend: opts.backend, ...(o.exportDir ? { exportDir: o.exportDir } : {}) });
       let host;
       try {
-        host = await startWebHost({ handlers: studio.handlers, events: studio.events, rendererDir: rendererDir(), port, ...(o.token ? { token: o.token } : {}) });
+        host = await startWebHost({ handlers: studio.handlers, events: studio.events, rendererDir: rendererDir(), port, importsDir: libraryFolders(studio.store.path).imports, ...(o.token ? { token: o.token } : {}) });
       } catch (err) {
         await studio.close();
         throw err;
@@ -118,6 +122,7 @@ export function buildCli(): Command {
       const info = studio.info();
       process.stdout.write(
         `Quantization Calibration Studio ${info.version} — backend ${info.backend.name}, database ${info.dbPath}\n` +
+          `Exports go to ${studio.exports.policy.folder}\n` +
           `Open in your browser: ${host.openUrl}\n`,
       );
       const stop = async () => {

@@ -11,7 +11,8 @@ import { EventBus } from './api/events.js';
 import { createHandlers } from './api/handlers/index.js';
 import { EngineHost } from './jobs/engine-host.js';
 import { RunManager } from './jobs/run-manager.js';
-import { appRoot } from './paths.js';
+import { ExportJobs } from './jobs/export-job-manager.js';
+import { appRoot, userDataDir } from './paths.js';
 import { openStore, type Store } from './store/index.js';
 import { ensureDefaults } from './defaults.js';
 
@@ -23,6 +24,11 @@ export interface StudioOptions {
   nativeBinding?: string;
   /** Import the bundled sample model and data into an empty store (default true). */
   defaults?: boolean;
+  /**
+   * The one folder exports may be written to. Default: `<user data folder>/exports`
+   * on the web host (a browser must not name arbitrary files), none elsewhere.
+   */
+  exportDir?: string;
 }
 
 export interface Studio {
@@ -30,6 +36,7 @@ export interface Studio {
   engine: EngineHost;
   events: EventBus;
   runs: RunManager;
+  exports: ExportJobs;
   handlers: Handlers;
   info(): AppInfo;
   close(): Promise<void>;
@@ -46,6 +53,8 @@ export async function openStudio(opts: StudioOptions): Promise<Studio> {
     const backend = await engine.start();
     const events = new EventBus();
     const runs = new RunManager(store, engine, events);
+    const exportDir = opts.exportDir ?? (opts.host === 'web' ? path.join(userDataDir(), 'exports') : undefined);
+    const exports = new ExportJobs(store, engine, events, { folder: exportDir === undefined ? null : path.resolve(exportDir) });
     const version = appVersion();
     const info = (): AppInfo => ({
       version,
@@ -61,10 +70,12 @@ export async function openStudio(opts: StudioOptions): Promise<Studio> {
       engine,
       events,
       runs,
+      exports,
       info,
       handlers: undefined as unknown as Handlers,
       close: async () => {
         await runs.shutdown();
+        await exports.shutdown();
         await engine.close();
         store.close();
       },

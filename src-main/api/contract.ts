@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { RunConfig } from './run-config.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../export/types.js';
 
 export const BackendName = z.enum(['tensorflow', 'wasm', 'cpu']);
 
@@ -208,21 +209,66 @@ const TensorRef = { ids: z.array(Id).min(1).max(16), layer: z.string().min(1), r
 export const ExportRecord = z.object({ id: Id, runId: Id, format: z.string(), path: z.string(), size: z.number().int(), sha256: z.string(), verification: z.record(z.string(), z.unknown()), audit: z.record(z.string(), z.unknown()), createdAt: z.string() });
 export type ExportRecord = z.infer<typeof ExportRecord>;
 
+/** The export formats the host can write (export/types.ts EXPORT_FORMATS). */
+export const ExportFormatName = z.enum(EXPORT_FORMATS as unknown as [ExportFormat, ...ExportFormat[]]);
+
+export const ExportFormatInfo = z.object({
+  format: z.string(),
+  description: z.string(),
+  /** A file with this extension, or a folder. */
+  target: z.union([z.object({ kind: z.literal('file'), extension: z.string() }), z.object({ kind: z.literal('folder') })]),
+});
+export type ExportFormatInfo = z.infer<typeof ExportFormatInfo>;
+
+/** One export job as events name it; `path` is the resolved destination. */
+const ExportJobRef = { exportJobId: Id, runId: Id, format: z.string(), path: z.string() };
+
+/** Steps: queued, rebuild, write, audit, verify (done/total count eval samples of the pass named in `message`), store. */
+export const ExportProgress = z.object({ ...ExportJobRef, phase: z.string(), done: z.number(), total: z.number(), etaSeconds: z.number().nullable(), message: z.string().optional() });
+export type ExportProgress = z.infer<typeof ExportProgress>;
+export const ExportFinished = z.object({ ...ExportJobRef, export: ExportRecord });
+export type ExportFinished = z.infer<typeof ExportFinished>;
+/** The job stopped: a clear message naming the file; nothing was stored and no file was left. */
+export const ExportFailed = z.object({ ...ExportJobRef, cancelled: z.boolean(), message: z.string() });
+export type ExportFailed = z.infer<typeof ExportFailed>;
+
 const Empty = z.object({}).strict();
 
 /** Every call: name -> input and output schemas. */
 export const methods = {
   'app.info': { input: Empty, output: AppInfo },
+  /** A native file dialog where the host has one (Electron); elsewhere supported:false and the renderer shows a path field. */
+  'app.pickPath': {
+    input: z
+      .object({
+        mode: z.enum(['open-file', 'open-folder', 'save']),
+        title: z.string().max(200).optional(),
+        filters: z.array(z.object({ name: z.string().max(100), extensions: z.array(z.string().regex(/^[\w*.-]+$/).max(20)).max(20) }).strict()).max(20).optional(),
+        defaultPath: z.string().max(4096).optional(),
+      })
+      .strict(),
+    output: z.object({ supported: z.boolean(), path: z.string().nullable() }),
+  },
   'models.list': { input: Empty, output: z.array(ModelSummary) },
   'models.get': { input: z.object({ id: Id }).strict(), output: ModelDetail },
   'models.builtins': { input: Empty, output: z.array(BuiltinModel) },
   'models.importBuiltin': { input: z.object({ name: z.string().min(1) }).strict(), output: ModelSummary },
+  /** A model file (absolute path; a folder holding model.json stands for it), copied into the user data folder or referenced where it is; identified by the sha256 of its files. */
+  'models.import': {
+    input: z.object({ path: z.string().min(1).max(4096), mode: z.enum(['copy', 'reference']), name: z.string().max(200).optional() }).strict(),
+    output: ModelSummary,
+  },
   /** The quantization variables of a QAT model of this model under a config (defaults when omitted). */
   'models.explain': {
     input: z.object({ id: Id, config: RunConfig.partial().optional() }).strict(),
     output: VariableExplanation,
   },
   'datasets.list': { input: Empty, output: z.array(DatasetSummary) },
+  /** A dataset file or folder (absolute path), referenced where it is; preprocessing (scale, offset, mean, std, channelOrder, size, …) is checked by the reader. */
+  'datasets.import': {
+    input: z.object({ path: z.string().min(1).max(4096), name: z.string().max(200).optional(), preprocessing: z.record(z.string(), z.unknown()).optional() }).strict(),
+    output: DatasetSummary,
+  },
   'runs.list': { input: Empty, output: z.array(RunSummary) },
   'runs.get': { input: z.object({ id: Id }).strict(), output: RunDetail },
   'runs.start': {
@@ -250,9 +296,24 @@ export const methods = {
   'runs.channels': { input: z.object(TensorRef).strict(), output: z.array(RunChannels) },
   /** Write a run to a file (absolute path), audit it and verify it in its runtime; stored in the exports table. */
   'exports.create': {
-    input: z.object({ runId: Id, format: z.enum(['onnx', 'tfjs', 'params']), path: z.string().min(1), verify: z.boolean().optional(), overwrite: z.boolean().optional() }).strict(),
+    input: z.object({ runId: Id, format: ExportFormatName, path: z.string().min(1), verify: z.boolean().optional(), overwrite: z.boolean().optional() }).strict(),
     output: ExportRecord,
   },
+  /**
+   * The same as a job: queued at once, followed by exports.progress events,
+   * ending in exports.finished or exports.failed. On the web host `path` must
+   * be inside the export folder (a bare name goes into it).
+   */
+  'exports.start': {
+    input: z.object({ runId: Id, format: ExportFormatName, path: z.string().min(1).max(4096), verify: z.boolean().optional(), overwrite: z.boolean().optional() }).strict(),
+    output: z.object({ exportJobId: Id, path: z.string() }),
+  },
+  'exports.cancel': { input: z.object({ exportJobId: Id }).strict(), output: z.object({ cancelled: z.boolean() }) },
+  /** Export jobs queued or running now (after a reload, the Export view finds them here). */
+  'exports.running': { input: Empty, output: z.array(z.object(ExportJobRef)) },
+  'exports.formats': { input: Empty, output: z.array(ExportFormatInfo) },
+  /** Where exports may go: restricted to `folder` on the web host; anywhere (absolute) elsewhere. */
+  'exports.destination': { input: Empty, output: z.object({ restricted: z.boolean(), folder: z.string().nullable() }) },
   'exports.list': { input: z.object({ runId: Id }).strict(), output: z.array(ExportRecord) },
   'runs.histograms': { input: z.object(TensorRef).strict(), output: z.array(RunHistogram) },
   'runs.curves': {
@@ -265,6 +326,9 @@ export const methods = {
 export const events = {
   'job.progress': JobProgress,
   'runs.changed': z.object({ id: Id, status: RunStatus }),
+  'exports.progress': ExportProgress,
+  'exports.finished': ExportFinished,
+  'exports.failed': ExportFailed,
 } as const;
 
 export type Methods = typeof methods;

@@ -1,15 +1,19 @@
 /**
- * `studio export RUN --format onnx|tfjs|params --out PATH [--verify] [--overwrite] [--json]`:
- * writes a finished run through the API (exports.create), then prints the
- * audit and the verification against the studio's simulation.
+ * `studio export RUN --format onnx|tflite|tfjs|params --out PATH [--verify] [--overwrite] [--json]`:
+ * starts an export job through the API (exports.start), draws its progress
+ * on one line, cancels it on Ctrl-C (no file left, nothing stored), then
+ * prints the audit and the verification against the studio's simulation.
  */
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import type { ExportRecord } from '../api/contract.js';
+import type { EventName, ExportFailed, ExportProgress, ExportRecord } from '../api/contract.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../export/types.js';
+import type { Studio } from '../studio.js';
 import { callApi, CliError, print, withStudio } from './common.js';
+import { progressLine } from './progress.js';
 
 interface ExportCliOptions {
-  format: 'onnx' | 'tfjs' | 'params';
+  format: ExportFormat;
   out: string;
   verify?: boolean;
   overwrite?: boolean;
@@ -35,7 +39,7 @@ export function registerExport(program: Command): void {
     .command('export')
     .description('write a finished run as a quantized model file, audit it and verify it in its runtime')
     .argument('<run>', 'run id')
-    .addOption(new Option('--format <format>', 'output format').choices(['onnx', 'tfjs', 'params']).makeOptionMandatory())
+    .addOption(new Option('--format <format>', 'output format').choices([...EXPORT_FORMATS]).makeOptionMandatory())
     .requiredOption('--out <path>', 'file to write (a folder for tfjs); never overwritten unless --overwrite')
     .option('--verify', 'run the written file in its runtime on the run eval split (default on; --no-verify to skip)', true)
     .option('--no-verify', 'skip the runtime verification')
@@ -45,10 +49,44 @@ export function registerExport(program: Command): void {
       withStudio(cmd, async (studio) => {
         const runId = Number(run);
         if (!Number.isInteger(runId) || runId <= 0) throw new CliError(`run must be a positive integer id, got "${run}"`);
-        const record = await callApi(studio, 'exports.create', { runId, format: o.format, path: path.resolve(o.out), verify: o.verify !== false, overwrite: !!o.overwrite });
+        const record = await exportWithProgress(studio, { runId, format: o.format, path: path.resolve(o.out), verify: o.verify !== false, overwrite: !!o.overwrite }, !!o.json);
         print(!!o.json, record, () => formatExport(record));
         const v = record.verification as { passed?: boolean };
         if (v.passed === false) process.exitCode = 2;
       }),
     );
+}
+
+/** Starts the export job, draws its progress on stderr, cancels it on Ctrl-C; resolves with the stored record. */
+async function exportWithProgress(studio: Studio, req: { runId: number; format: ExportFormat; path: string; verify: boolean; overwrite: boolean }, quiet: boolean): Promise<ExportRecord> {
+  const tty = process.stderr.isTTY && !quiet;
+  let jobId = 0;
+  let lastPhase = '';
+  const off = studio.events.subscribe((event: EventName, payload: unknown) => {
+    if (event !== 'exports.progress' || quiet) return;
+    const p = payload as ExportProgress;
+    if (p.exportJobId !== jobId) return;
+    const line = progressLine(p);
+    if (tty) process.stderr.write(`\r${line}\x1b[K`);
+    // Without a terminal: one line a step, and one at the end of each verification pass.
+    else if (p.phase === 'verify' ? p.total > 1 && p.done === p.total : p.phase !== lastPhase) process.stderr.write(line + '\n');
+    lastPhase = p.phase;
+  });
+  const onSigint = () => {
+    process.stderr.write(`\ncancelling the export…\n`);
+    void callApi(studio, 'exports.cancel', { exportJobId: jobId }).catch(() => {});
+  };
+  try {
+    const job = await callApi(studio, 'exports.start', req);
+    jobId = job.exportJobId;
+    process.once('SIGINT', onSigint);
+    const outcome = await studio.exports.outcome(jobId);
+    if (!outcome) throw new CliError(`export job ${jobId} ended before it could be followed`);
+    if (!outcome.ok) throw new CliError((outcome satisfies Pick<ExportFailed, 'cancelled' | 'message'>).message);
+    return outcome.record;
+  } finally {
+    off();
+    process.off('SIGINT', onSigint);
+    if (tty) process.stderr.write('\n');
+  }
 }

@@ -14,7 +14,8 @@ import { explainVariables } from '../engine/qat/variables.js';
 import { runPtq, type PtqPayload } from '../engine/ptq/run.js';
 import { runQat } from '../engine/qat/run.js';
 import { runFloatTraining } from '../engine/train/float-run.js';
-import { runExport, type ExportPayload } from '../export/index.js';
+import type { ExportPayload } from '../export/index.js';
+import { runExportJob } from './export-job.js';
 
 export type JobRunner = (payload: any, ctx: JobContext) => Promise<unknown>;
 export type CallRunner = (args: any) => Promise<unknown>;
@@ -23,10 +24,10 @@ export const jobs: Record<string, JobRunner> = {
   ptq: (payload: PtqPayload, ctx) => runPtq(payload, ctx),
   float: (payload, ctx) => runFloatTraining(payload, ctx),
   qat: (payload, ctx) => runQat(payload, ctx),
+  export: (payload: ExportPayload, ctx) => runExportJob(payload, ctx),
 };
 
 export const calls: Record<string, CallRunner> = {
-  export: async (payload: ExportPayload) => runExport(payload),
   builtinCatalog: async () => builtinModels.map((m) => ({ name: m.name, description: m.description })),
   buildBuiltin: async ({ name }: { name: string }) => serializeGraph(builtinModel(name).build()),
   readModel: async ({ path }: { path: string }) => {

@@ -1,8 +1,10 @@
 import type { Studio } from '../../studio.js';
 import type { Handlers } from '../dispatch.js';
+import { importDataset } from '../../library/import-dataset.js';
 
-export function datasetHandlers(studio: Studio): Pick<Handlers, 'datasets.list'> {
+export function datasetHandlers(studio: Studio): Pick<Handlers, 'datasets.list' | 'datasets.import'> {
   return {
     'datasets.list': () => studio.store.datasets.list(),
+    'datasets.import': (req) => importDataset(studio, req),
   };
 }

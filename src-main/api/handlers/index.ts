@@ -2,6 +2,7 @@
 import type { Studio } from '../../studio.js';
 import type { Handlers } from '../dispatch.js';
 import { appHandlers } from './app.js';
+import { pickPathHandlers } from './pick-path.js';
 import { datasetHandlers } from './datasets.js';
 import { modelHandlers } from './models.js';
 import { runHandlers } from './runs.js';
@@ -11,6 +12,7 @@ import { exportHandlers } from './exports.js';
 export function createHandlers(studio: Studio): Handlers {
   return {
     ...appHandlers(studio),
+    ...pickPathHandlers(),
     ...modelHandlers(studio),
     ...datasetHandlers(studio),
     ...runHandlers(studio),

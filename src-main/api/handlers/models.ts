@@ -1,11 +1,11 @@
 import type { Studio } from '../../studio.js';
 import { ApiError, type Handlers } from '../dispatch.js';
-import { importBuiltinModel, listBuiltinModels } from '../../library/models.js';
+import { importBuiltinModel, importModel, listBuiltinModels } from '../../library/models.js';
 import { loadModelBytes } from '../../jobs/run-jobs.js';
 import { RunConfig } from '../run-config.js';
 import type { VariableExplanation } from '../contract.js';
 
-export function modelHandlers(studio: Studio): Pick<Handlers, 'models.list' | 'models.get' | 'models.builtins' | 'models.importBuiltin' | 'models.explain'> {
+export function modelHandlers(studio: Studio): Pick<Handlers, 'models.list' | 'models.get' | 'models.builtins' | 'models.importBuiltin' | 'models.import' | 'models.explain'> {
   return {
     'models.list': () => studio.store.models.list(),
     'models.get': ({ id }) => {
@@ -19,6 +19,7 @@ export function modelHandlers(studio: Studio): Pick<Handlers, 'models.list' | 'm
       return catalog.map((b) => ({ ...b, imported: imported.has(b.name) }));
     },
     'models.importBuiltin': ({ name }) => importBuiltinModel(studio, name),
+    'models.import': (req) => importModel(studio, req),
     'models.explain': async ({ id, config }) => {
       const { bytes } = loadModelBytes(studio.store, id);
       // Any dataset id validates the config; explaining does not read data.

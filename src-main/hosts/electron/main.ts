@@ -7,6 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { rendererDir, resolveDbPath } from '../../paths.js';
 import { openStudio, type Studio } from '../../studio.js';
+import { withDialogs } from './dialogs.js';
 import { enableIpc } from './ipc.js';
 import { electronSqliteBinding } from './native-binding.js';
 import { enableSecurityGuards } from './security.js';
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
     app.exit(1);
     return;
   }
-  enableIpc(studio.handlers, studio.events);
+  enableIpc(withDialogs(studio.handlers), studio.events);
   createMainWindow(indexHtml);
   app.on('window-all-closed', () => app.quit());
   app.on('before-quit', (event) => {

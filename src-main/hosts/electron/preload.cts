@@ -3,8 +3,10 @@
  * require 'electron'. It exposes one function per API method (the names come
  * from the main process through additionalArguments, so this file needs no
  * other module) and one event subscription — never ipcRenderer itself.
+ * `window.studioFiles.pathForFile` gives a dropped File's path on disk
+ * (Electron's webUtils; a sandboxed page cannot read File.path any more).
  */
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
 
 const CALL_PREFIX = 'studio:call:';
 const EVENT_CHANNEL = 'studio:event';
@@ -26,5 +28,11 @@ contextBridge.exposeInMainWorld('studio', {
     return () => {
       ipcRenderer.removeListener(EVENT_CHANNEL, forward);
     };
+  },
+});
+
+contextBridge.exposeInMainWorld('studioFiles', {
+  pathForFile(file: File): string {
+    return webUtils.getPathForFile(file);
   },
 });

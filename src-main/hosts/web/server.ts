@@ -13,6 +13,7 @@ import { dispatch, type Handlers } from '../../api/dispatch.js';
 import type { EventBus } from '../../api/events.js';
 import { WEB_API_PATH, WEB_TOKEN_COOKIE, type ClientMessage, type ServerMessage } from '../../api/wire.js';
 import { serveStatic } from './static-files.js';
+import { handleUpload, UPLOAD_PATH } from './upload.js';
 import { cookieValue, newToken, tokensEqual } from './token.js';
 
 export interface WebHostOptions {
@@ -23,6 +24,8 @@ export interface WebHostOptions {
   /** 0 picks a free port. */
   port?: number;
   token?: string;
+  /** Where POST /api/upload writes dropped files (imports/ in the user data folder); without it uploads are refused. */
+  importsDir?: string;
 }
 
 export interface WebHost {
@@ -52,7 +55,7 @@ const SECURITY_HEADERS: Record<string, string> = {
 
 export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   const token = opts.token ?? newToken();
-  const server = createServer((req, res) => handleHttp(req, res, token, opts.rendererDir));
+  const server = createServer((req, res) => handleHttp(req, res, token, opts.rendererDir, opts.importsDir));
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, token, server, sockets));
   sockets.on('connection', (ws) => serveSocket(ws, opts.handlers));
@@ -95,10 +98,11 @@ function requestToken(req: IncomingMessage): { fromQuery: string | null; fromCoo
   return { fromQuery: url.searchParams.get('token'), fromCookie: cookieValue(req.headers.cookie, WEB_TOKEN_COOKIE) };
 }
 
-function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, rendererDir: string): void {
+function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, rendererDir: string, importsDir: string | undefined): void {
   const url = new URL(req.url ?? '/', `http://${HOST}`);
   const { fromQuery, fromCookie } = requestToken(req);
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
+  const upload = req.method === 'POST' && url.pathname === UPLOAD_PATH && importsDir !== undefined;
+  if (req.method !== 'GET' && req.method !== 'HEAD' && !upload) {
     res.writeHead(405, { ...SECURITY_HEADERS, Allow: 'GET, HEAD' });
     res.end();
     return;
@@ -120,6 +124,19 @@ function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, re
         ? 'Quantization Studio: wrong token. Open the URL printed by `npm start` (it ends with ?token=…).\n'
         : 'Quantization Studio: missing token. Open the URL printed by `npm start` (it ends with ?token=…).\n',
     );
+    return;
+  }
+  if (upload) {
+    // Only this page may upload (the cookie is SameSite=Strict too).
+    const port = req.socket.localPort;
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== `http://${HOST}:${port}` && origin !== `http://localhost:${port}`) {
+      res.writeHead(403, { ...SECURITY_HEADERS, 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: `origin ${origin} not allowed` }));
+      req.resume();
+      return;
+    }
+    void handleUpload(req, res, importsDir!, SECURITY_HEADERS);
     return;
   }
   serveStatic(rendererDir, url.pathname, res, SECURITY_HEADERS);

@@ -7,6 +7,7 @@ import type { ApiClient } from '../api.js';
 import { CompareStore } from './compare.svelte.js';
 import { ConnectionStore } from './connection.svelte.js';
 import { ExplainStore } from './explain.svelte.js';
+import { ExportStore } from './exports.svelte.js';
 import { LiveCurvesStore } from './live-curves.svelte.js';
 import { ModelsStore } from './models.svelte.js';
 import { Navigation } from './navigation.svelte.js';
@@ -25,6 +26,7 @@ export class AppState {
   readonly newRun: NewRunStore;
   readonly explain: ExplainStore;
   readonly live: LiveCurvesStore;
+  readonly exports: ExportStore;
   readonly nav: Navigation;
 
   /** Set when the link went down: data may be stale and events were missed. */
@@ -41,6 +43,7 @@ export class AppState {
     this.newRun = new NewRunStore(api);
     this.explain = new ExplainStore(api);
     this.live = new LiveCurvesStore(api);
+    this.exports = new ExportStore(api, () => this.info.value?.dataDir ?? null);
     this.nav = new Navigation();
   }
 
@@ -57,12 +60,14 @@ export class AppState {
     const offRuns = this.runs.listen();
     const offCompare = this.compare.listen();
     const offLive = this.live.listen();
+    const offExports = this.exports.listen();
     void this.refreshAll();
     return () => {
       offConnection();
       offRuns();
       offCompare();
       offLive();
+      offExports();
     };
   }
 

@@ -2,6 +2,7 @@
 import type { MethodOutput, ModelDetail, ModelSummary } from '../../../src-main/api/contract.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
 import { sortModels } from '../data/sort.js';
+import { ImportStore } from './import.svelte.js';
 import { Resource } from './resource.svelte.js';
 
 export type BuiltinModel = MethodOutput<'models.builtins'>[number];
@@ -23,8 +24,12 @@ export class ModelsStore {
   adding = $state.raw<ReadonlySet<string>>(new Set());
   addError = $state.raw<ApiError | null>(null);
 
+  /** The Import panel and the window's drop zone. */
+  readonly importer: ImportStore;
+
   constructor(api: ApiClient) {
     this.#api = api;
+    this.importer = new ImportStore(api, this);
   }
 
   refresh(): Promise<unknown> {

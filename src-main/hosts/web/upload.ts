@@ -1,0 +1,93 @@
+/**
+ * File upload for the web host: a browser cannot tell the server where a
+ * dropped file is, so it sends the bytes. POST /api/upload?batch=B&name=N
+ * streams the body to imports/B/N in the user data folder (memory stays flat
+ * whatever the size), written as N.part and renamed once complete, so an
+ * interrupted upload leaves nothing that looks whole. Files sent with the
+ * same batch land in one folder (model.json beside its weight shards).
+ * The server checks the token and the origin before calling this.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+export const UPLOAD_PATH = '/api/upload';
+
+export interface UploadResult {
+  /** Absolute path of the stored file, for models.import / datasets.import. */
+  path: string;
+  size: number;
+}
+
+const BATCH = /^[A-Za-z0-9_-]{6,64}$/;
+
+class UploadRefused extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A plain file name: no folders, no hidden files, no control characters. */
+export function checkUploadName(name: string | null): string {
+  if (!name) throw new UploadRefused(400, 'the file name is missing (?name=…)');
+  // eslint-disable-next-line no-control-regex
+  if (name.length > 255 || name !== path.basename(name) || name.includes('\\') || name.startsWith('.') || /[\u0000-\u001f]/.test(name)) {
+    throw new UploadRefused(400, `"${name}" is not a plain file name`);
+  }
+  return name;
+}
+
+export async function handleUpload(req: IncomingMessage, res: ServerResponse, importsDir: string, headers: Record<string, string>): Promise<void> {
+  const reply = (status: number, body: unknown) => {
+    if (res.headersSent) return;
+    res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+    res.end(JSON.stringify(body));
+  };
+  try {
+    const result = await receive(req, importsDir);
+    reply(200, result);
+  } catch (err) {
+    if (err instanceof UploadRefused) reply(err.status, { error: err.message });
+    else reply(500, { error: `upload failed: ${err instanceof Error ? err.message : String(err)}` });
+    // Whatever the client still sends is not wanted.
+    req.resume();
+  }
+}
+
+async function receive(req: IncomingMessage, importsDir: string): Promise<UploadResult> {
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const batch = url.searchParams.get('batch') ?? '';
+  if (!BATCH.test(batch)) throw new UploadRefused(400, `batch must be 6 to 64 letters, digits, "-" or "_", got "${batch}"`);
+  const name = checkUploadName(url.searchParams.get('name'));
+  const dir = path.join(importsDir, batch);
+  const dest = path.join(dir, name);
+  if (await stat(dest).catch(() => null)) throw new UploadRefused(409, `${name} was already uploaded in this batch`);
+  await mkdir(dir, { recursive: true });
+  const partial = `${dest}.part`;
+  const declared = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length']);
+  let size = 0;
+  const count = async function* (source: AsyncIterable<Buffer>) {
+    for await (const chunk of source) {
+      size += chunk.length;
+      yield chunk;
+    }
+  };
+  try {
+    await pipeline(req, count, createWriteStream(partial, { flags: 'wx' }));
+    if (declared !== null && size !== declared) throw new UploadRefused(400, `${name}: received ${size} of ${declared} bytes; the upload was cut short`);
+    await rename(partial, dest);
+  } catch (err) {
+    await rm(partial, { force: true });
+    if (err instanceof UploadRefused) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new UploadRefused(409, `${name} is being uploaded in this batch already`);
+    if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET') throw new UploadRefused(400, `${name}: the upload was interrupted`);
+    throw err;
+  }
+  return { path: dest, size };
+}

@@ -1,0 +1,139 @@
+/**
+ * Export jobs from request to stored record: checks what can be checked at
+ * once (the run is finished, the path is allowed, the destination does not
+ * exist unless overwriting, its folder takes files) so the caller hears it
+ * before anything is queued; then queues the job in the engine worker,
+ * turns its steps and batches into `exports.progress` events with time
+ * left, and stores the result. A failure or a cancel stores nothing and
+ * leaves no file (export-job.ts cleans up in the worker).
+ *
+ * Engine job ids of exports are negative (-exportJobId) so they never meet a
+ * run's id in the engine's queue or its cancel flag.
+ */
+import { rm } from 'node:fs/promises';
+import type { EventBus } from '../api/events.js';
+import type { ExportProgress as ExportProgressEvent } from '../api/contract.js';
+import { ApiError } from '../api/dispatch.js';
+import { ExportError, exportPayloadFromStore, storeExport, type ExportFormat, type ExportResult } from '../export/index.js';
+import { checkDestination } from '../export/write-file.js';
+import type { Store } from '../store/index.js';
+import type { ExportRecord } from '../store/exports.js';
+import { JobCancelledError, type EngineHost } from './engine-host.js';
+import { EtaClock } from './eta.js';
+import { exportOutputPaths } from './export-job.js';
+import { resolveExportPath, type ExportDestinationPolicy } from './export-job-paths.js';
+
+export interface StartExport {
+  runId: number;
+  format: ExportFormat;
+  path: string;
+  verify?: boolean;
+  overwrite?: boolean;
+}
+
+export interface ExportJobInfo {
+  exportJobId: number;
+  runId: number;
+  format: ExportFormat;
+  path: string;
+}
+
+/** How an export job ended, for callers that wait on it (exports.create, the CLI). */
+export type ExportOutcome = { ok: true; record: ExportRecord } | { ok: false; cancelled: boolean; message: string };
+
+/** A missing run is not_found; a run not finished or a path that exists is a conflict (the UI asks about overwriting); the rest is bad input. */
+function apiCodeOf(e: ExportError): ApiError['code'] {
+  if (e.code === 'run') return / does not exist$/.test(e.message) ? 'not_found' : 'conflict';
+  return e.code === 'exists' ? 'conflict' : 'invalid_input';
+}
+
+export class ExportJobs {
+  private nextId = 1;
+  private readonly active = new Map<number, { info: ExportJobInfo; done: Promise<ExportOutcome> }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly engine: EngineHost,
+    private readonly events: EventBus,
+    readonly policy: ExportDestinationPolicy,
+  ) {}
+
+  /** Validates and queues an export; resolves as soon as it is queued. */
+  async start(req: StartExport): Promise<ExportJobInfo> {
+    const dest = await resolveExportPath(this.policy, req.path);
+    const options = { verify: req.verify ?? true, overwrite: req.overwrite ?? false };
+    let payload;
+    try {
+      payload = exportPayloadFromStore(this.store, req.runId, req.format, dest, options);
+      for (const out of exportOutputPaths(req.format, dest)) await checkDestination(out, options);
+    } catch (e) {
+      if (!(e instanceof ExportError)) throw e;
+      throw new ApiError(apiCodeOf(e), e.message);
+    }
+    const info: ExportJobInfo = { exportJobId: this.nextId++, runId: req.runId, format: req.format, path: dest };
+    const done = this.execute(info, payload).finally(() => this.active.delete(info.exportJobId));
+    this.active.set(info.exportJobId, { info, done });
+    return info;
+  }
+
+  /** How the job ended; undefined for an id that is not running (finished jobs are in exports.list). */
+  outcome(exportJobId: number): Promise<ExportOutcome> | undefined {
+    return this.active.get(exportJobId)?.done;
+  }
+
+  running(): ExportJobInfo[] {
+    return [...this.active.values()].map((j) => j.info);
+  }
+
+  /** A queued export is dropped at once; a running one stops after its current batch. False if it is not running. */
+  cancel(exportJobId: number): boolean {
+    if (!this.active.has(exportJobId)) return false;
+    return this.engine.cancel(-exportJobId);
+  }
+
+  async shutdown(): Promise<void> {
+    for (const id of this.active.keys()) this.engine.cancel(-id);
+    await Promise.race([Promise.allSettled([...this.active.values()].map((j) => j.done)), new Promise((r) => setTimeout(r, 2000))]);
+  }
+
+  private progress(info: ExportJobInfo, p: Omit<ExportProgressEvent, 'exportJobId' | 'runId' | 'format' | 'path'>): void {
+    this.events.emit('exports.progress', { ...info, ...p });
+  }
+
+  private async execute(info: ExportJobInfo, payload: ReturnType<typeof exportPayloadFromStore>): Promise<ExportOutcome> {
+    const eta = new EtaClock();
+    this.progress(info, { phase: 'queued', done: 0, total: 1, etaSeconds: null });
+    let result: ExportResult;
+    try {
+      result = (await this.engine.runJob(-info.exportJobId, 'export', payload, {
+        onProgress: (p) => {
+          const etaSeconds = eta.update(p.phase, p.done, p.total);
+          this.progress(info, { phase: p.phase, done: p.done, total: p.total, etaSeconds, ...(p.message ? { message: p.message } : {}) });
+        },
+      })) as ExportResult;
+    } catch (err) {
+      const cancelled = err instanceof JobCancelledError;
+      const reason = err instanceof Error ? err.message : String(err);
+      // Every message names the file, also when the writer's names only the tensor.
+      const message = cancelled
+        ? `export of run ${info.runId} to ${info.path} was cancelled; nothing was written`
+        : reason.includes(info.path)
+          ? reason
+          : `cannot export run ${info.runId} to ${info.path}: ${reason}`;
+      this.events.emit('exports.failed', { ...info, cancelled, message });
+      return { ok: false, cancelled, message };
+    }
+    this.progress(info, { phase: 'store', done: 0, total: 1, etaSeconds: null });
+    try {
+      const record = storeExport(this.store, info.runId, result);
+      this.events.emit('exports.finished', { ...info, export: record });
+      return { ok: true, record };
+    } catch (err) {
+      // The run went away meanwhile (deleted): a file no row points to is removed.
+      for (const p of [result.path, ...result.extraPaths]) await rm(p, { recursive: true, force: true }).catch(() => {});
+      const message = `export of run ${info.runId} could not be stored: ${err instanceof Error ? err.message : String(err)}; ${info.path} was removed`;
+      this.events.emit('exports.failed', { ...info, cancelled: false, message });
+      return { ok: false, cancelled: false, message };
+    }
+  }
+}
