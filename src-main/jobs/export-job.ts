@@ -8,9 +8,11 @@
  *
  * A destination that existed before and was not replaced (overwrite off, so
  * the writer refused) is never touched: only paths whose inode changed
- * during the job are removed.
+ * during the job are removed. One the user asked to overwrite is moved aside
+ * first and put back if the export fails, so a failed replacement loses
+ * nothing; it is deleted only once the new file is written and verified.
  */
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstat, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { runExport, type ExportPayload, type ExportResult } from '../export/index.js';
 import { csvPathOf } from '../export/params.js';
@@ -40,12 +42,36 @@ export async function removeExportLeftovers(outputs: string[], before: ReadonlyM
   }
 }
 
+/** Where an output being replaced waits until the export succeeds. */
+export function setAsidePath(out: string): string {
+  return path.join(path.dirname(out), `.${path.basename(out)}.${process.pid}.previous`);
+}
+
+/** Moves existing outputs aside (overwrite on); returns the ones moved. */
+async function setAside(outputs: string[]): Promise<string[]> {
+  const moved: string[] = [];
+  for (const out of outputs) {
+    if ((await identity(out)) === null) continue;
+    await rename(out, setAsidePath(out));
+    moved.push(out);
+  }
+  return moved;
+}
+
+async function putBack(moved: string[]): Promise<void> {
+  for (const out of moved) {
+    await rm(out, { recursive: true, force: true }).catch(() => {});
+    await rename(setAsidePath(out), out).catch(() => {});
+  }
+}
+
 export async function runExportJob(p: ExportPayload, ctx: JobContext): Promise<ExportResult> {
   const outputs = exportOutputPaths(p.format, p.path);
+  const moved = p.options.overwrite ? await setAside(outputs) : [];
   const before = new Map<string, string | null>();
   for (const out of outputs) before.set(out, await identity(out));
   try {
-    return await runExport(p, {
+    const result = await runExport(p, {
       phase: (phase) => {
         ctx.checkCancelled();
         ctx.progress(phase, 0, 1);
@@ -55,8 +81,11 @@ export async function runExportJob(p: ExportPayload, ctx: JobContext): Promise<E
         ctx.checkCancelled();
       },
     });
+    for (const out of moved) await rm(setAsidePath(out), { recursive: true, force: true }).catch(() => {});
+    return result;
   } catch (err) {
     await removeExportLeftovers(outputs, before);
+    await putBack(moved);
     // A runtime may wrap the cancel in its own error; the flag says what happened.
     if (ctx.cancelled()) throw new CancelledError();
     throw err;

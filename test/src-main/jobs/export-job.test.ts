@@ -119,6 +119,30 @@ describe('export job', () => {
     assert.equal((await call<ExportRecord[]>('exports.list', { runId })).length, before);
   });
 
+  test('overwrite asked for, then cancelled after the new file was written: the old file is back, unchanged', async () => {
+    const dir = tempDir('studio-export-replace-');
+    const previous = path.join(dir, 'shipped.onnx');
+    writeFileSync(previous, 'the model shipped last week');
+    let id = 0;
+    let sawNewFile = false;
+    const off = studio.events.subscribe((event, payload) => {
+      const p = payload as ExportProgress;
+      if (event === 'exports.progress' && p.exportJobId === id && p.phase === 'verify' && !sawNewFile) {
+        // The new file is in place by now; the old one is set aside until the export succeeds.
+        sawNewFile = readFileSync(previous).subarray(0, 27).toString() !== 'the model shipped last week';
+        studio.exports.cancel(id);
+      }
+    });
+    const { end } = follow(() => id);
+    id = (await call<{ exportJobId: number }>('exports.start', { runId, format: 'onnx', path: previous, overwrite: true })).exportJobId;
+    const outcome = (await end) as ExportFailed;
+    off();
+    assert.equal(outcome.cancelled, true, outcome.message);
+    assert.ok(sawNewFile, 'the cancel came after the new file was written');
+    assert.equal(readFileSync(previous, 'utf8'), 'the model shipped last week');
+    assert.deepEqual(filesIn(dir), ['shipped.onnx']);
+  });
+
   test('a run still running is refused, and so is an existing path; neither writes or stores', async () => {
     const running = await call<{ id: number }>('runs.start', { kind: 'ptq', config: { modelId, datasetId, calibration: { count: 100, seed: 0 }, eval: { count: 100, seed: 1 } } });
     await assert.rejects(call('exports.start', { runId: running.id, format: 'params', path: path.join(out, 'busy.json') }), (e: Error & { code?: string }) => {
@@ -167,6 +191,7 @@ describe('a run the format cannot express', () => {
     assert.deepEqual(await call<ExportRecord[]>('exports.list', { runId: run.id }), []);
     // exports.create reports the same failure as an API error.
     await assert.rejects(call('exports.create', { runId: run.id, format: 'onnx', path: dest }), /failed: .*has 16 bits/);
+
   });
 });
 
