@@ -1,6 +1,6 @@
 /**
  * Export of a finished run: one writer per format, registered in one table
- * (onnx: QDQ .onnx file; tfjs: folder with model.json + shard; params: JSON +
+ * (onnx: QDQ .onnx file; tflite: full-integer .tflite file; tfjs: folder with model.json + shard; params: JSON +
  * CSV sidecar), each writing atomically, auditing the file read back, and
  * verifying it in its runtime on the run's eval split.
  *
@@ -14,7 +14,7 @@ import { deserializeGraph } from '../engine/graph/serialize.js';
 import { inputNode } from '../engine/graph/types.js';
 import { foldBatchNorm } from '../engine/transform/fold-batchnorm.js';
 import { planQuantization } from '../engine/transform/plan.js';
-import { loadDataset, sampleSplit } from '../io/data/dataset.js';
+import { loadDataset, sampleSplit, type LoadedPart } from '../io/data/dataset.js';
 import type { Store } from '../store/index.js';
 import type { TensorResult } from '../store/tensors.js';
 import type { ExportRecord } from '../store/exports.js';
@@ -23,11 +23,12 @@ import { exportOnnx } from './onnx/index.js';
 import { exportParams } from './params.js';
 import { qparamsFromRecords } from './qparams-from-record.js';
 import { exportTfjs } from './tfjs.js';
-import { EXPORT_FORMATS, type ExportFormat, type ExportInput, type ExportOptions, type ExportResult } from './types.js';
+import { exportTflite } from './tflite/index.js';
+import { EXPORT_FORMATS, type ExportFormat, type ExportInput, type ExportOptions, type ExportPhase, type ExportResult } from './types.js';
 import type { EvalSamples } from './verify.js';
 
 export { ExportError } from './errors.js';
-export type { ExportFormat, ExportInput, ExportOptions, ExportResult } from './types.js';
+export type { ExportFormat, ExportInput, ExportOptions, ExportPhase, ExportResult } from './types.js';
 
 export interface FormatEntry {
   format: ExportFormat;
@@ -39,6 +40,7 @@ export interface FormatEntry {
 
 export const exportFormats: Record<ExportFormat, FormatEntry> = {
   onnx: { format: 'onnx', description: 'ONNX QDQ (opset 13), verified in onnxruntime-node', target: { kind: 'file', extension: '.onnx' }, write: exportOnnx },
+  tflite: { format: 'tflite', description: 'TensorFlow Lite full-integer int8 (float input/output), verified in the TFLite interpreter (wasm)', target: { kind: 'file', extension: '.tflite' }, write: exportTflite },
   tfjs: { format: 'tfjs', description: 'TensorFlow.js layers model with uint8/uint16 weights, verified with tf.loadLayersModel', target: { kind: 'folder' }, write: exportTfjs },
   params: { format: 'params', description: 'scales and zero points as JSON (+ CSV beside it)', target: { kind: 'file', extension: '.json' }, write: exportParams },
 };
@@ -90,34 +92,53 @@ export function exportPayloadFromStore(store: Store, runId: number, format: Expo
   };
 }
 
-/** Rebuilds the export input of a stored run (in the worker): folded graph, plan, qparams from the records, eval samples of the run's split. */
-export function exportInputFromPayload(p: ExportPayload, withSamples: boolean): ExportInput {
+/** The samples of `part` at `idx`, gathered into one batch-major array. */
+function gather(part: LoadedPart, idx: ArrayLike<number>, inputShape: number[]): EvalSamples {
+  const per = part.sampleSize;
+  const images = new Float32Array(idx.length * per);
+  const labels = new Int32Array(idx.length);
+  for (let i = 0; i < idx.length; i++) {
+    const k = idx[i]!;
+    images.set(part.images.subarray(k * per, (k + 1) * per), i * per);
+    labels[i] = part.labels[k]!;
+  }
+  return { images, labels, inputShape };
+}
+
+/**
+ * Rebuilds the export input of a stored run (in the worker): folded graph,
+ * plan, qparams from the records, and on request the run's eval split
+ * (verification) and its calibration split (formats that must range a tensor
+ * the run did not, such as TFLite's logits before a fused softmax).
+ */
+export function exportInputFromPayload(p: ExportPayload, withSamples: boolean, withCalibration = false): ExportInput {
   const config = RunConfig.parse(p.config);
   const { graph } = foldBatchNorm(deserializeGraph(p.model, p.modelName));
   const plan = planQuantization(graph, config);
   const qparams = qparamsFromRecords(plan, p.records);
-  let samples: EvalSamples | undefined;
-  if (withSamples) {
-    const data = loadDataset(p.dataset);
-    const part = data.parts.test;
-    const idx = sampleSplit(Math.min(config.eval.count, part.labels.length), part.labels.length, config.eval.seed);
-    const per = part.sampleSize;
-    const images = new Float32Array(idx.length * per);
-    const labels = new Int32Array(idx.length);
-    idx.forEach((k: number, i: number) => {
-      images.set(part.images.subarray(k * per, (k + 1) * per), i * per);
-      labels[i] = part.labels[k]!;
-    });
-    samples = { images, labels, inputShape: inputNode(graph).outputShape };
-  }
-  return { runId: p.runId, modelName: p.modelName, config, graph, plan, qparams, records: p.records, ...(samples ? { samples } : {}) };
+  const shape = inputNode(graph).outputShape;
+  const data = withSamples || withCalibration ? loadDataset(p.dataset) : null;
+  // The same splits the run used (sampleSplit with the run's counts and seeds).
+  const split = (part: LoadedPart, count: number, seed: number) => gather(part, sampleSplit(count, part.count, seed, part.imagesFile), shape);
+  const samples = data && withSamples ? split(data.parts.test, config.eval.count, config.eval.seed) : undefined;
+  const calibration = data && withCalibration ? split(data.parts.train, config.calibration.count, config.calibration.seed) : undefined;
+  return { runId: p.runId, modelName: p.modelName, config, graph, plan, qparams, records: p.records, ...(samples ? { samples } : {}), ...(calibration ? { calibration } : {}) };
 }
 
-export async function runExport(p: ExportPayload): Promise<ExportResult> {
+/** What an export job hears of runExport: each step as it starts, and each verification batch; either may throw to stop it. */
+export interface ExportHooks {
+  phase?(phase: ExportPhase): void;
+  batch?(stage: string, done: number, total: number): void;
+}
+
+export async function runExport(p: ExportPayload, hooks: ExportHooks = {}): Promise<ExportResult> {
   const entry = exportFormats[p.format];
   if (!entry) throw new ExportError(`unknown export format ${p.format}; one of ${EXPORT_FORMATS.join(', ')}`, 'unsupported');
-  const input = exportInputFromPayload(p, p.options.verify ?? true);
-  return entry.write(input, p.path, p.options);
+  hooks.phase?.('rebuild');
+  // TFLite ranges the logits of a fused softmax on the run's calibration split.
+  const input = exportInputFromPayload(p, p.options.verify ?? true, p.format === 'tflite');
+  if (input.samples && hooks.batch) input.samples.onBatch = hooks.batch;
+  return entry.write(input, p.path, { ...p.options, ...(hooks.phase ? { onPhase: hooks.phase } : {}) });
 }
 
 /** Stores a finished export; the audit and verification go in as JSON. */

@@ -6,8 +6,8 @@ import type { QuantPlan } from '../engine/transform/plan.js';
 import type { QuantRecord } from './qparams-from-record.js';
 import type { EvalSamples, Verification } from './verify.js';
 
-export type ExportFormat = 'onnx' | 'tfjs' | 'params';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['onnx', 'tfjs', 'params'];
+export type ExportFormat = 'onnx' | 'tflite' | 'tfjs' | 'params';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['onnx', 'tflite', 'tfjs', 'params'];
 
 export interface ExportInput {
   runId?: number;
@@ -22,14 +22,24 @@ export interface ExportInput {
   records?: readonly (QuantRecord & { min?: number; max?: number; sqnr?: number | null; clipRate?: number | null; perChannel?: { min?: Float32Array; max?: Float32Array; scale: Float32Array; zeroPoint: Int32Array } | null })[];
   /** The run's eval samples, for verification. */
   samples?: EvalSamples;
+  /** The run's calibration samples, for a tensor the format needs a range of that the run did not observe. */
+  calibration?: EvalSamples;
 }
+
+/** Steps of an export, in order; the writers report write, audit and verify through ExportOptions.onPhase. */
+export type ExportPhase = 'rebuild' | 'write' | 'audit' | 'verify' | 'store';
+export const EXPORT_PHASES: readonly ExportPhase[] = ['rebuild', 'write', 'audit', 'verify', 'store'];
 
 export interface ExportOptions {
   overwrite?: boolean;
   /** Run the written file in its runtime on the samples. Default true when samples are given. */
   verify?: boolean;
+  /** Told when a step of the writer starts (an export job turns it into progress; it may throw to stop). */
+  onPhase?(phase: ExportPhase): void;
   /** ONNX: the onnxruntime graph optimization level for verification. Default 'disabled'. */
   onnxOptimization?: 'disabled' | 'basic';
+  /** TFLite: float input/output with QUANTIZE/DEQUANTIZE at the ends (default), or the int8 tensors themselves. */
+  tfliteIo?: 'float' | 'int8';
 }
 
 export interface ExportResult {

@@ -1,0 +1,119 @@
+/**
+ * What a full-integer TFLite file stores for each activation quantizer of the
+ * run, where TFLite asks for something the run's plan does not hold:
+ *
+ *  - int8 SOFTMAX requires its output at scale 1/256, zero point −128
+ *    (TFLite's int8 spec; the kernel refuses anything else). The run's softmax
+ *    range ([0, 1] → scale 1/255) is replaced by that grid: TF's unsigned
+ *    domain scale 1/256, zero point 0, i.e. [0, 255/256].
+ *  - A softmax fused into the output Dense/Conv (Keras activation='softmax')
+ *    has no integer logits in the plan (the studio quantizes after the
+ *    softmax), but TFLite computes FULLY_CONNECTED → int8 logits → SOFTMAX.
+ *    The logits get the run's activation spec (per-tensor) with a range
+ *    observed by the TFLite simulation itself (the run's quantizers up to the
+ *    layer, logits unquantized) on the export's samples, the way the TFLite
+ *    converter ranges every tensor on a representative dataset.
+ * Everything else keeps the run's qparams as they are.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { QuantSpec } from '../../api/run-config.js';
+import { GraphRuntime, type ForwardHooks } from '../../engine/graph/runtime.js';
+import type { Graph } from '../../engine/graph/types.js';
+import { inputNode, isWeighted, nodeByName } from '../../engine/graph/types.js';
+import { computeQParams, type QParams } from '../../engine/quant/qparams.js';
+import type { ActivationQuantizer, QuantPlan } from '../../engine/transform/plan.js';
+import { ExportError } from '../errors.js';
+import type { EvalSamples } from '../verify.js';
+
+/** TFLite's int8 softmax output grid, in TF's unsigned domain: scale 1/256, zero point 0 (signed −128). */
+export function softmaxQParams(): QParams {
+  return computeQParams([0], [255 / 256], { bits: 8, symmetric: false, narrowRange: false, granularity: 'per-tensor' });
+}
+
+/** Where the model's softmax sits: fused in the output weighted layer, a standalone output Activation, or none. */
+export type SoftmaxAt = { kind: 'fused'; layer: string; quantizer: string } | { kind: 'layer'; layer: string; quantizer: string } | null;
+
+export interface TfliteQuant {
+  /** Qparams by activation quantizer name as the file stores them (shared ranges resolved). */
+  act: Map<string, QParams>;
+  softmax: SoftmaxAt;
+  /** Qparams of the integer logits before a fused softmax (null without one). */
+  logits: QParams | null;
+  /** Tensors whose qparams TFLite decides, not the run, and why. */
+  forced: { tensor: string; reason: string }[];
+}
+
+/** The activation quantizer closing node `at`. */
+export function quantizerAt(plan: QuantPlan, at: string): ActivationQuantizer | undefined {
+  return plan.activations.find((a) => a.at === at);
+}
+
+/** Finds the softmax; refuses one TFLite's int8 SOFTMAX cannot take (not at the model output). */
+export function findSoftmax(graph: Graph, plan: QuantPlan): SoftmaxAt {
+  for (const n of graph.nodes) {
+    const fused = isWeighted(n) && n.activation === 'softmax';
+    const layer = n.op === 'activation' && n.activation === 'softmax';
+    if (!fused && !layer) continue;
+    if (n.name !== graph.output) {
+      throw new ExportError(`layer ${n.name} applies softmax inside the model; the TFLite export supports softmax only as the model output`, 'unsupported', { tensor: n.name, format: 'tflite' });
+    }
+    const q = quantizerAt(plan, n.name);
+    if (!q) throw new ExportError(`softmax ${n.name} has no activation quantizer in the run's plan`, 'unsupported', { tensor: n.name, format: 'tflite' });
+    return { kind: fused ? 'fused' : 'layer', layer: n.name, quantizer: q.name };
+  }
+  return null;
+}
+
+/** Qparams the file stores; `observeLogits` gives the logits range when a fused softmax needs one. */
+export function tfliteQuant(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, observeLogits: (softmax: NonNullable<SoftmaxAt>) => QParams | null): TfliteQuant {
+  const act = new Map<string, QParams>();
+  for (const a of plan.activations) {
+    const q = qparams.get(a.sharedWith ?? a.name);
+    if (!q) throw new ExportError(`no qparams for activation quantizer ${a.sharedWith ?? a.name}`, 'run', { tensor: a.name, format: 'tflite' });
+    act.set(a.name, q);
+  }
+  const softmax = findSoftmax(graph, plan);
+  const forced: TfliteQuant['forced'] = [];
+  let logits: QParams | null = null;
+  if (softmax) {
+    act.set(softmax.quantizer, softmaxQParams());
+    forced.push({ tensor: softmax.quantizer, reason: 'TFLite int8 SOFTMAX output: scale 1/256, zero point -128' });
+    if (softmax.kind === 'fused') {
+      logits = observeLogits(softmax);
+      if (!logits) {
+        throw new ExportError(`layer ${softmax.layer} fuses softmax: its int8 logits need a range, observed on the run's samples, and none were given`, 'run', { tensor: `${softmax.layer}/logits`, format: 'tflite' });
+      }
+      forced.push({ tensor: `${softmax.layer}/logits`, reason: 'logits before the fused softmax: range observed on the export samples by the TFLite simulation' });
+    }
+  }
+  return { act, softmax, logits, forced };
+}
+
+/**
+ * Min/max of the logits of the output layer under `hooks` (the TFLite
+ * simulation without its logits quantizer) on `samples`, then qparams of the
+ * per-tensor form of `spec`.
+ */
+export function observeLogitsRange(graph: Graph, hooks: ForwardHooks, samples: EvalSamples, spec: QuantSpec, batchSize = 100): QParams {
+  const runtime = new GraphRuntime(graph, { trainable: false });
+  const shape = inputNode(graph).outputShape;
+  const per = shape.reduce((a, b) => a * b, 1);
+  let lo = Infinity;
+  let hi = -Infinity;
+  try {
+    for (let start = 0; start < samples.labels.length; start += batchSize) {
+      const size = Math.min(batchSize, samples.labels.length - start);
+      const [mn, mx] = tf.tidy(() => {
+        const x = tf.tensor(samples.images.subarray(start * per, (start + size) * per), [size, ...shape], 'float32');
+        const y = runtime.apply(x, { hooks, logits: true });
+        return [y.min().dataSync()[0]!, y.max().dataSync()[0]!];
+      });
+      lo = Math.min(lo, mn!);
+      hi = Math.max(hi, mx!);
+    }
+  } finally {
+    runtime.dispose();
+  }
+  const out = nodeByName(graph, graph.output);
+  return computeQParams([lo], [hi], { ...spec, granularity: 'per-tensor' }, { name: `${out.name}/logits` });
+}

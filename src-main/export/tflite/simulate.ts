@@ -1,0 +1,106 @@
+/**
+ * The studio's simulation of a TFLite export: the run's fake quantization
+ * (exportSimulationHooks: int32 biases with scale s_in·s_w) with what the
+ * file changes (see quant.ts): the softmax output on TFLite's 1/256 grid and,
+ * for a softmax fused into the output layer, its logits quantized first.
+ *
+ * Rounding, as measured in the interpreter this export is verified in (the
+ * tfjs-tflite wasm build; pinned by a test on a QUANTIZE → QUANTIZE model with
+ * exact ties): the float → int8 QUANTIZE of the model input rounds halves to
+ * even; requantization (every int8 op's int32 accumulator or int8 input
+ * rescaled to its output grid, TFLite's single-rounding
+ * MultiplyByQuantizedMultiplier) rounds halves up, towards +∞ — TF fake
+ * quant's own 'half-up'. Weights are simulated with the file's integers,
+ * which are rounded half to even (int-tensors.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { GraphRuntime, type ForwardHooks } from '../../engine/graph/runtime.js';
+import type { Graph } from '../../engine/graph/types.js';
+import { inputNode } from '../../engine/graph/types.js';
+import { fakeQuant, type RoundingMode } from '../../engine/quant/fake-quant.js';
+import type { QParams } from '../../engine/quant/qparams.js';
+import type { QuantPlan } from '../../engine/transform/plan.js';
+import { exportSimulationHooks } from '../simulate.js';
+import type { EvalSamples } from '../verify.js';
+import { softmaxQParams, type SoftmaxAt } from './quant.js';
+
+/** Requantization inside the int8 ops. */
+export const TFLITE_ROUNDING: RoundingMode = 'half-up';
+/** The float → int8 QUANTIZE of the model input (and the stored weights). */
+export const TFLITE_INPUT_ROUNDING: RoundingMode = 'half-even';
+
+export interface TfliteSimulationOptions {
+  /** Rounding of requantized activations (default TFLITE_ROUNDING). */
+  rounding?: RoundingMode;
+  /** Rounding of the model input's QUANTIZE and of the weights (default TFLITE_INPUT_ROUNDING). */
+  inputRounding?: RoundingMode;
+  /** Simulate int32 biases (default true). */
+  quantizeBias?: boolean;
+  /** Put the softmax output on TFLite's 1/256 grid (default true; false keeps the run's range). */
+  softmaxGrid?: boolean;
+}
+
+/** The run's qparams with the softmax quantizer moved to TFLite's grid. */
+export function tfliteQParams(qparams: ReadonlyMap<string, QParams>, softmax: SoftmaxAt, softmaxGrid = true): Map<string, QParams> {
+  const out = new Map(qparams);
+  if (softmax && softmaxGrid) out.set(softmax.quantizer, softmaxQParams());
+  return out;
+}
+
+/** Hooks of the TFLite simulation up to the logits (the output hook of a fused softmax layer is skipped with `logits: true`). */
+export function tfliteHooks(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, softmax: SoftmaxAt, opts: TfliteSimulationOptions = {}): ForwardHooks {
+  const q = tfliteQParams(qparams, softmax, opts.softmaxGrid ?? true);
+  const bias = opts.quantizeBias === false ? { quantizeBias: false } : {};
+  const ops = exportSimulationHooks(graph, plan, q, { rounding: opts.rounding ?? TFLITE_ROUNDING, ...bias });
+  const ends = exportSimulationHooks(graph, plan, q, { rounding: opts.inputRounding ?? TFLITE_INPUT_ROUNDING, ...bias });
+  return {
+    weight: ends.weight!,
+    output: (node, y) => (node.op === 'input' ? ends.output!(node, y) : ops.output!(node, y)),
+  };
+}
+
+/** Outputs of the simulated TFLite model on the samples, back to back. */
+export function simulateTflite(
+  graph: Graph,
+  plan: QuantPlan,
+  qparams: ReadonlyMap<string, QParams>,
+  softmax: SoftmaxAt,
+  logits: QParams | null,
+  samples: EvalSamples,
+  opts: TfliteSimulationOptions = {},
+  batchSize = 100,
+): Float32Array {
+  const rounding = opts.rounding ?? TFLITE_ROUNDING;
+  const hooks = tfliteHooks(graph, plan, qparams, softmax, opts);
+  const fused = softmax?.kind === 'fused';
+  const outQ = fused ? (opts.softmaxGrid ?? true ? softmaxQParams() : qparams.get(softmax.quantizer)!) : null;
+  const runtime = new GraphRuntime(graph, { trainable: false });
+  const shape = inputNode(graph).outputShape;
+  const per = shape.reduce((a, b) => a * b, 1);
+  const n = samples.labels.length;
+  const parts: Float32Array[] = [];
+  try {
+    for (let start = 0; start < n; start += batchSize) {
+      const size = Math.min(batchSize, n - start);
+      const y = tf.tidy(() => {
+        const x = tf.tensor(samples.images.subarray(start * per, (start + size) * per), [size, ...shape], 'float32');
+        if (!fused) return runtime.apply(x, { hooks });
+        const z = runtime.apply(x, { hooks, logits: true });
+        const zq = logits ? fakeQuant(z, logits, { rounding, name: `${softmax.layer}/logits` }) : z;
+        return fakeQuant(tf.softmax(zq), outQ!, { rounding, name: softmax.quantizer });
+      });
+      parts.push(new Float32Array(y.dataSync() as Float32Array));
+      y.dispose();
+      samples.onBatch?.('studio TFLite simulation', start + size, n);
+    }
+  } finally {
+    runtime.dispose();
+  }
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
