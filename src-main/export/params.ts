@@ -165,12 +165,14 @@ export function qparamsFromParamsCsv(csv: string): Map<string, QParams> {
 }
 
 export async function exportParams(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  opts.onPhase?.('write');
   const file = buildParams(input);
   const csvPath = csvPathOf(dest);
   await checkDestination(csvPath, opts);
   await writeFileAtomic(dest, JSON.stringify(file, null, 1), opts);
   await writeFileAtomic(csvPath, paramsCsv(file), opts);
   // Audit: both files read back give the run's qparams exactly.
+  opts.onPhase?.('audit');
   const problems: string[] = [];
   const fromJson = qparamsFromParamsFile(JSON.parse(await readFile(dest, 'utf8')) as ParamsFile);
   const fromCsv = qparamsFromParamsCsv(await readFile(csvPath, 'utf8'));

@@ -179,6 +179,7 @@ export function predictAll(model: tf.LayersModel, samples: EvalSamples, batchSiz
     const y = tf.tidy(() => model.predict(tf.tensor(samples.images.subarray(start * per, (start + size) * per), [size, ...samples.inputShape])) as tf.Tensor);
     parts.push(new Float32Array(y.dataSync() as Float32Array));
     y.dispose();
+    samples.onBatch?.('tf.loadLayersModel', start + size, n);
   }
   const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
   let at = 0;
@@ -190,8 +191,10 @@ export function predictAll(model: tf.LayersModel, samples: EvalSamples, batchSiz
 }
 
 export async function exportTfjs(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  opts.onPhase?.('write');
   const { files, weights } = await buildTfjsFiles(input);
   await writeFolderAtomic(dest, files, opts);
+  opts.onPhase?.('audit');
   // Audit: read the manifest back; every planned kernel stored quantized.
   const json = JSON.parse(await readFile(path.join(dest, 'model.json'), 'utf8')) as tf.io.ModelJSON;
   const entries = json.weightsManifest.flatMap((g) => g.weights);
@@ -208,6 +211,7 @@ export async function exportTfjs(input: ExportInput, dest: string, opts: ExportO
   if (problems.length) throw new ExportError(`audit of ${dest} failed: ${problems.join('; ')}`, 'audit', { path: dest, tensor: problems[0]!.split(':')[0]!, format: 'tfjs' });
   let verification: Record<string, unknown> | null = null;
   if ((opts.verify ?? true) && input.samples) {
+    opts.onPhase?.('verify');
     const started = performance.now();
     let model: tf.LayersModel;
     try {

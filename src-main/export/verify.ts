@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { GraphRuntime, type ForwardHooks } from '../engine/graph/runtime.js';
 import type { Graph } from '../engine/graph/types.js';
 import { inputNode } from '../engine/graph/types.js';
+import type { IntegerUnavailable, IntegerVerification } from '../engine/integer/agreement.js';
 
 /** Eval samples as plain arrays: N·sampleSize float values NHWC, N labels. */
 export interface EvalSamples {
@@ -15,6 +16,12 @@ export interface EvalSamples {
   labels: Int32Array;
   /** Without the batch axis. */
   inputShape: number[];
+  /**
+   * Called after each batch of a pass over the samples (the simulation, the
+   * runtime): `stage` names the pass, done/total count samples. It may throw
+   * to stop the pass (an export job's cancel does).
+   */
+  onBatch?(stage: string, done: number, total: number): void;
 }
 
 export interface Verification {
@@ -35,6 +42,14 @@ export interface Verification {
   /** Goal: agreement ≥ 0.995 and |accuracy difference| ≤ 0.001. */
   passed: boolean;
   seconds: number;
+  /**
+   * The studio's integer reference (engine/integer: int8 kernels, int32
+   * accumulators, TFLite fixed-point requantization) on the same samples:
+   * its accuracy and top-1 agreement with this runtime and with the
+   * simulation; or why the model has no integer form. Informative: it does
+   * not decide `passed`.
+   */
+  integer?: IntegerVerification | IntegerUnavailable;
 }
 
 export const AGREEMENT_GOAL = 0.995;
@@ -101,6 +116,7 @@ export function simulate(graph: Graph, hooks: ForwardHooks | undefined, samples:
       parts.push(new Float32Array(y.dataSync() as Float32Array));
       x.dispose();
       y.dispose();
+      samples.onBatch?.('studio simulation', start + size, n);
     }
   } finally {
     runtime.dispose();

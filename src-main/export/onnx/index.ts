@@ -10,6 +10,7 @@ import { buildOnnx, encodeOnnx } from './build.js';
 import { verifyOnnx } from './verify.js';
 
 export async function exportOnnx(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  opts.onPhase?.('write');
   const model = buildOnnx({
     graph: input.graph,
     plan: input.plan,
@@ -33,6 +34,7 @@ export async function finishOnnx(input: ExportInput, dest: string, opts: ExportO
   } catch (e) {
     throw new ExportError(`cannot read back ${dest}: ${(e as Error).message}`, 'verify', { path: dest, format: 'onnx' }, { cause: e });
   }
+  opts.onPhase?.('audit');
   let audit;
   try {
     audit = auditOnnx(bytes, input.graph, input.plan, input.qparams);
@@ -42,8 +44,10 @@ export async function finishOnnx(input: ExportInput, dest: string, opts: ExportO
   assertAudit(audit, dest);
   let verification = null;
   if ((opts.verify ?? true) && input.samples) {
+    opts.onPhase?.('verify');
     const sim = simulate(input.graph, exportSimulationHooks(input.graph, input.plan, input.qparams, { rounding: 'half-even' }), input.samples);
-    verification = await verifyOnnx(dest, input.graph, input.samples, sim, opts.onnxOptimization ?? 'disabled');
+    // The integer reference runs beside it: what an int8 runtime computes, compared with onnxruntime.
+    verification = await verifyOnnx(dest, input.graph, input.samples, sim, opts.onnxOptimization ?? 'disabled', input);
   }
   const digest = await fileDigest(dest);
   return { format: 'onnx', path: dest, extraPaths: [], ...digest, audit: audit as unknown as Record<string, unknown>, verification: verification as unknown as Record<string, unknown> | null };

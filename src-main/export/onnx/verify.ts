@@ -13,6 +13,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { Graph } from '../../engine/graph/types.js';
+import { tryIntegerAgreement, type IntegerModelInput } from '../../engine/integer/index.js';
 import { ExportError } from '../errors.js';
 import { compareOutputs, type EvalSamples, type Verification } from '../verify.js';
 import { ONNX_INPUT, ONNX_OUTPUT } from './build.js';
@@ -44,6 +45,7 @@ export async function runOnnx(file: string, samples: EvalSamples, level: 'disabl
       const x = new ort.Tensor('float32', samples.images.slice(start * per, (start + size) * per), [size, ...samples.inputShape]);
       const out = await session.run({ [ONNX_INPUT]: x });
       parts.push(Float32Array.from(out[ONNX_OUTPUT]!.data as Float32Array));
+      samples.onBatch?.('onnxruntime', start + size, n);
     }
   } catch (e) {
     throw new ExportError(`onnxruntime failed running ${file}: ${(e as Error).message}`, 'verify', { path: file, format: 'onnx' }, { cause: e });
@@ -59,12 +61,25 @@ export async function runOnnx(file: string, samples: EvalSamples, level: 'disabl
   return out;
 }
 
-export async function verifyOnnx(file: string, graph: Graph, samples: EvalSamples, simulation: Float32Array, level: 'disabled' | 'basic' = 'disabled'): Promise<Verification> {
+/**
+ * With `integer` (the export input: graph, plan, qparams), the verification
+ * also carries the integer reference's accuracy and agreement with
+ * onnxruntime and with the simulation (Verification.integer).
+ */
+export async function verifyOnnx(
+  file: string,
+  graph: Graph,
+  samples: EvalSamples,
+  simulation: Float32Array,
+  level: 'disabled' | 'basic' = 'disabled',
+  integer?: IntegerModelInput,
+): Promise<Verification> {
   const started = performance.now();
   const out = await runOnnx(file, samples, level);
   const classes = out.length / samples.labels.length;
   const cmp = compareOutputs(out, simulation, samples.labels, classes);
   return {
+    ...(integer ? { integer: tryIntegerAgreement(integer, samples, { runtime: out, simulation }) } : {}),
     runtime: `onnxruntime-node ${ort.env.versions?.common ?? ''}`.trim(),
     settings: { executionProvider: 'cpu', graphOptimizationLevel: level, intraOpNumThreads: 1, 'session.qdq_matmulnbits_accuracy_level': '0' },
     simulation: `studio fake-quant, rounding half-even, int32 biases (graph ${graph.name})`,

@@ -68,7 +68,7 @@ export async function finishTflite(input: ExportInput, quant: TfliteQuant, dest:
     opts.onPhase?.('verify');
     const sim = simulateTflite(input.graph, input.plan, input.qparams, quant.softmax, quant.logits, input.samples);
     const text = `studio fake-quant, input QUANTIZE rounding ${TFLITE_INPUT_ROUNDING}, requantization ${TFLITE_ROUNDING}, int32 biases, softmax on TFLite's 1/256 grid${quant.logits ? ', logits quantized' : ''} (graph ${input.graph.name})`;
-    verification = await verifyTflite(dest, input.samples, sim, text, io === 'int8' ? { int8: int8Ends(input, quant) } : {});
+    verification = await verifyTflite(dest, input.samples, sim, text, io === 'int8' ? { int8: int8Ends(input, quant) } : {}, input);
   }
   const digest = await fileDigest(dest);
   const extra = { forced: quant.forced, ...(quant.logits ? { logits: qparamsToJSON(quant.logits) } : {}) };

@@ -7,6 +7,7 @@
  * QUANTIZE does: q = clamp(round_half_even(f32(x / s)) + zp, −128, 127), and read back as
  * (q − zp)·s, so both kinds of file are compared on the same float outputs.
  */
+import { tryIntegerAgreement, type IntegerModelInput } from '../../engine/integer/index.js';
 import { readFile } from 'node:fs/promises';
 import { ExportError } from '../errors.js';
 import { roundHalfEven } from '../int-tensors.js';
@@ -64,11 +65,24 @@ export async function runTflite(file: string, samples: EvalSamples, opts: Tflite
   }
 }
 
-export async function verifyTflite(file: string, samples: EvalSamples, simulation: Float32Array, simulationText: string, opts: TfliteRunOptions = {}): Promise<Verification> {
+/**
+ * With `integer` (the export input: graph, plan, qparams), the verification
+ * also carries the integer reference's agreement with the interpreter and
+ * with the simulation (Verification.integer).
+ */
+export async function verifyTflite(
+  file: string,
+  samples: EvalSamples,
+  simulation: Float32Array,
+  simulationText: string,
+  opts: TfliteRunOptions = {},
+  integer?: IntegerModelInput,
+): Promise<Verification> {
   const started = performance.now();
   const out = await runTflite(file, samples, opts);
   const cmp = compareOutputs(out, simulation, samples.labels, out.length / samples.labels.length);
   return {
+    ...(integer ? { integer: tryIntegerAgreement(integer, samples, { runtime: out, simulation }) } : {}),
     runtime: `TFLite interpreter (wasm, @tensorflow/tfjs-tflite ${tfliteVersion()}) in Node`,
     settings: { build: TFLITE_WASM_VARIANT, numThreads: 1, batch: 1, io: opts.int8 ? 'int8' : 'float' },
     simulation: simulationText,
