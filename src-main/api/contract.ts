@@ -212,6 +212,9 @@ export type ExportRecord = z.infer<typeof ExportRecord>;
 /** The export formats the host can write (export/types.ts EXPORT_FORMATS). */
 export const ExportFormatName = z.enum(EXPORT_FORMATS as unknown as [ExportFormat, ...ExportFormat[]]);
 
+/** TFLite only: int8 model input and output instead of float ones with QUANTIZE / DEQUANTIZE at the ends. */
+const IntegerIo = z.boolean().optional();
+
 export const ExportFormatInfo = z.object({
   format: z.string(),
   description: z.string(),
@@ -296,7 +299,7 @@ export const methods = {
   'runs.channels': { input: z.object(TensorRef).strict(), output: z.array(RunChannels) },
   /** Write a run to a file (absolute path), audit it and verify it in its runtime; stored in the exports table. */
   'exports.create': {
-    input: z.object({ runId: Id, format: ExportFormatName, path: z.string().min(1), verify: z.boolean().optional(), overwrite: z.boolean().optional() }).strict(),
+    input: z.object({ runId: Id, format: ExportFormatName, path: z.string().min(1), verify: z.boolean().optional(), overwrite: z.boolean().optional(), integerIo: IntegerIo }).strict(),
     output: ExportRecord,
   },
   /**
@@ -305,7 +308,7 @@ export const methods = {
    * be inside the export folder (a bare name goes into it).
    */
   'exports.start': {
-    input: z.object({ runId: Id, format: ExportFormatName, path: z.string().min(1).max(4096), verify: z.boolean().optional(), overwrite: z.boolean().optional() }).strict(),
+    input: z.object({ runId: Id, format: ExportFormatName, path: z.string().min(1).max(4096), verify: z.boolean().optional(), overwrite: z.boolean().optional(), integerIo: IntegerIo }).strict(),
     output: z.object({ exportJobId: Id, path: z.string() }),
   },
   'exports.cancel': { input: z.object({ exportJobId: Id }).strict(), output: z.object({ cancelled: z.boolean() }) },

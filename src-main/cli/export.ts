@@ -17,6 +17,7 @@ interface ExportCliOptions {
   out: string;
   verify?: boolean;
   overwrite?: boolean;
+  int8Io?: boolean;
   json?: boolean;
 }
 
@@ -44,12 +45,13 @@ export function registerExport(program: Command): void {
     .option('--verify', 'run the written file in its runtime on the run eval split (default on; --no-verify to skip)', true)
     .option('--no-verify', 'skip the runtime verification')
     .option('--overwrite', 'replace an existing file')
+    .option('--int8-io', 'tflite: int8 model input and output (default: float, with QUANTIZE/DEQUANTIZE at the ends)')
     .option('--json', 'print the export record as JSON')
     .action(async (run: string, o: ExportCliOptions, cmd: Command) =>
       withStudio(cmd, async (studio) => {
         const runId = Number(run);
         if (!Number.isInteger(runId) || runId <= 0) throw new CliError(`run must be a positive integer id, got "${run}"`);
-        const record = await exportWithProgress(studio, { runId, format: o.format, path: path.resolve(o.out), verify: o.verify !== false, overwrite: !!o.overwrite }, !!o.json);
+        const record = await exportWithProgress(studio, { runId, format: o.format, path: path.resolve(o.out), verify: o.verify !== false, overwrite: !!o.overwrite, integerIo: !!o.int8Io }, !!o.json);
         print(!!o.json, record, () => formatExport(record));
         const v = record.verification as { passed?: boolean };
         if (v.passed === false) process.exitCode = 2;
@@ -58,7 +60,7 @@ export function registerExport(program: Command): void {
 }
 
 /** Starts the export job, draws its progress on stderr, cancels it on Ctrl-C; resolves with the stored record. */
-async function exportWithProgress(studio: Studio, req: { runId: number; format: ExportFormat; path: string; verify: boolean; overwrite: boolean }, quiet: boolean): Promise<ExportRecord> {
+async function exportWithProgress(studio: Studio, req: { runId: number; format: ExportFormat; path: string; verify: boolean; overwrite: boolean; integerIo: boolean }, quiet: boolean): Promise<ExportRecord> {
   const tty = process.stderr.isTTY && !quiet;
   let jobId = 0;
   let lastPhase = '';

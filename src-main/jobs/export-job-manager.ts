@@ -29,6 +29,8 @@ export interface StartExport {
   path: string;
   verify?: boolean;
   overwrite?: boolean;
+  /** TFLite: int8 model input and output. */
+  integerIo?: boolean;
 }
 
 export interface ExportJobInfo {
@@ -61,7 +63,7 @@ export class ExportJobs {
   /** Validates and queues an export; resolves as soon as it is queued. */
   async start(req: StartExport): Promise<ExportJobInfo> {
     const dest = await resolveExportPath(this.policy, req.path);
-    const options = { verify: req.verify ?? true, overwrite: req.overwrite ?? false };
+    const options = { verify: req.verify ?? true, overwrite: req.overwrite ?? false, ...(req.integerIo ? { tfliteIo: 'int8' as const } : {}) };
     let payload;
     try {
       payload = exportPayloadFromStore(this.store, req.runId, req.format, dest, options);

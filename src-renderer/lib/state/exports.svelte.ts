@@ -45,6 +45,8 @@ export class ExportStore {
   /** A file name inside the export folder (web host), or a full path without extension (desktop). */
   base = $state('');
   verify = $state(true);
+  /** TFLite: int8 model input and output instead of float ones. */
+  integerIo = $state(false);
   jobs = $state.raw<ExportJobView[]>([]);
   starting = $state(false);
   startError = $state.raw<ApiError | null>(null);
@@ -151,7 +153,7 @@ export class ExportStore {
     try {
       for (const t of targets) {
         try {
-          const job = await this.#api.call('exports.start', { runId, format: t.format as never, path: t.path, verify: this.verify, ...(overwrite ? { overwrite: true } : {}) });
+          const job = await this.#api.call('exports.start', { runId, format: t.format as never, path: t.path, verify: this.verify, ...(overwrite ? { overwrite: true } : {}), ...(t.format === 'tflite' && this.integerIo ? { integerIo: true } : {}) });
           this.#upsert({ exportJobId: job.exportJobId, runId, format: t.format, path: job.path });
         } catch (err) {
           const e = toApiError(err, 'exports.start');

@@ -172,6 +172,17 @@ describe('export job', () => {
   });
 });
 
+describe('TFLite through the job', () => {
+  test('integerIo gives a file with int8 input and output, verified as such in the interpreter', async () => {
+    const dest = path.join(tempDir('studio-export-tflite-'), 'run.tflite');
+    const record = await call<ExportRecord>('exports.create', { runId, format: 'tflite', path: dest, integerIo: true });
+    const v = record.verification as { settings: { io: string }; agreement: number; integer?: { agreementWithRuntime?: number } };
+    assert.equal(v.settings.io, 'int8');
+    assert.ok(v.agreement >= 0.995, `agreement ${v.agreement}`);
+    assert.equal(typeof v.integer?.agreementWithRuntime, 'number', 'the integer reference is part of the report');
+  });
+});
+
 describe('a run the format cannot express', () => {
   test('16-bit activations to ONNX: the job fails naming the tensor and the file format; no file, no row', async () => {
     const run = await call<{ id: number }>('runs.start', {
