@@ -35,11 +35,17 @@ const W8_PER_TENSOR = { bits: 8, symmetric: true, narrowRange: true, granularity
 const W8_PER_CHANNEL = { bits: 8, symmetric: true, narrowRange: true, granularity: 'per-channel' } as const;
 const W4_PER_CHANNEL = { bits: 4, symmetric: true, narrowRange: true, granularity: 'per-channel' } as const;
 
-async function ptq(modelName: string, model: Uint8Array, weights: RunConfigInput['weights'], extra: Partial<RunConfigInput> = {}) {
+async function ptq(modelName: string, model: Uint8Array, weights: RunConfigInput['weights'], extra: Partial<RunConfigInput> = {}, calibrationWorkers?: number) {
   const config = RunConfig.parse({ modelId: 1, datasetId: 1, calibration: { count: 2000, seed: 0 }, eval: { count: 10000, seed: 1 }, weights, ...extra });
-  const r = await runPtq({ config, modelName, model, dataset: DATASET }, quietContext);
-  const s = r.summary as { calibration: { samplesPerSecond: number } };
-  return { float: r.floatAccuracy!, quant: r.quantAccuracy!, delta: (r.quantAccuracy! - r.floatAccuracy!) * 100, calibrationSamplesPerSecond: s.calibration.samplesPerSecond };
+  const r = await runPtq({ config, modelName, model, dataset: DATASET, ...(calibrationWorkers ? { calibrationWorkers } : {}) }, quietContext);
+  const s = r.summary as { calibration: { samplesPerSecond: number; workers: number } };
+  return {
+    float: r.floatAccuracy!,
+    quant: r.quantAccuracy!,
+    delta: (r.quantAccuracy! - r.floatAccuracy!) * 100,
+    calibrationSamplesPerSecond: s.calibration.samplesPerSecond,
+    calibrationWorkers: s.calibration.workers,
+  };
 }
 
 function row(label: string, r: { float: number; quant: number; delta: number }): string {
@@ -71,12 +77,19 @@ export async function benchPtq(peer: Record<string, number | string> | null): Pr
   console.log(`    goal: per-channel within 0.3 points of float: ${Math.abs(pc.delta) <= 0.3 ? 'met' : 'MISSED'}`);
   Object.assign(figures, { cnn_float: pt.float, cnn_w8a8_pt_delta: pt.delta, cnn_w8a8_pc_delta: pc.delta });
 
-  // Calibration throughput, per-channel weights, minmax activations (the torch peer's config).
-  const calib = await ptq('fashion_cnn', cnn, W8_PER_CHANNEL, { calibration: { count: 6400, seed: 0 }, eval: { count: 100, seed: 1 } });
+  // Calibration throughput, per-channel weights, minmax activations (the torch peer's config):
+  // the default (data-parallel helper workers, warm: the runs above started them, as torch's
+  // thread pool is warm after its warm-up batches), and one thread for comparison.
+  const calibSetup = { calibration: { count: 6400, seed: 0 }, eval: { count: 100, seed: 1 } };
+  const serial = await ptq('fashion_cnn', cnn, W8_PER_CHANNEL, calibSetup, 1);
+  const calib = await ptq('fashion_cnn', cnn, W8_PER_CHANNEL, calibSetup);
   figures.calibrate_samples_per_s = calib.calibrationSamplesPerSecond;
+  figures.calibrate_workers = calib.calibrationWorkers;
+  figures.calibrate_serial_samples_per_s = serial.calibrationSamplesPerSecond;
   const peerRate = peer && typeof peer.calibrate_samples_per_s === 'number' ? peer.calibrate_samples_per_s : null;
   console.log(
-    `  calibration throughput (${backendInfo().name}): ${Math.round(calib.calibrationSamplesPerSecond)} samples/s` +
+    `  calibration throughput (${backendInfo().name}, ${calib.calibrationWorkers} worker${calib.calibrationWorkers === 1 ? '' : 's'}): ${Math.round(calib.calibrationSamplesPerSecond)} samples/s` +
+      ` (1 thread: ${Math.round(serial.calibrationSamplesPerSecond)})` +
       (peerRate ? `; torch.ao ${peer!.torch} (${peer!.threads} threads): ${Math.round(peerRate)} samples/s; ratio ${(calib.calibrationSamplesPerSecond / peerRate).toFixed(2)}x (goal ≥ 1.5x)` : ''),
   );
 

@@ -11,6 +11,10 @@
  *  - weights: their exact min/max (Keras's LastValue on a constant tensor),
  *    except with the mse estimator, which also searches each kernel's clipping
  *    range — the one estimator that pays off on weights at low bit widths.
+ *
+ * The pieces (activationObservers, observePass, observeWeights) are shared
+ * with the data-parallel calibration (../parallel/calibrate-parallel.ts),
+ * whose helper workers run observePass on their shards.
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Estimator } from '../../api/run-config.js';
@@ -50,14 +54,17 @@ export function weightEstimator(estimator: Estimator): Estimator {
   return estimator.kind === 'mse' ? estimator : { ...estimator, kind: 'minmax' };
 }
 
-export async function calibrate(
-  runtime: GraphRuntime,
-  plan: QuantPlan,
-  estimator: Estimator,
-  batches: () => Iterable<CalibrationBatch>,
-  opts: CalibrateOptions = {},
-): Promise<Calibration> {
-  const started = performance.now();
+/** The activation observers of a plan: one per unique quantizer name, and the observer at each hook node. */
+export interface ActivationObservers {
+  /** By quantizer name; shared concat inputs point at one observer. */
+  observers: Map<string, Observer>;
+  /** Unique observers (no sharedWith entries), by their own name: what a parallel run merges. */
+  unique: Map<string, Observer>;
+  atNode: Map<string, Observer>;
+  passes: number;
+}
+
+export function activationObservers(plan: QuantPlan, estimator: Estimator): ActivationObservers {
   const observers = new Map<string, Observer>();
   const atNode = new Map<string, Observer>();
   for (const a of plan.activations) {
@@ -66,42 +73,55 @@ export async function calibrate(
     const axis = a.spec.granularity === 'per-channel' ? (a.spec.axis ?? -1) : undefined;
     observers.set(a.name, createObserver(estimator, a.spec, { name: a.name, ...(axis !== undefined ? { axis } : {}) }));
   }
+  const unique = new Map(observers);
   for (const a of plan.activations) {
     const obs = observers.get(a.sharedWith ?? a.name);
     if (!obs) throw new Error(`activation quantizer ${a.name} shares the range of ${a.sharedWith}, which is not planned`);
     if (a.sharedWith) observers.set(a.name, obs);
     atNode.set(a.at, obs);
   }
-  const passes = Math.max(1, ...[...observers.values()].map((o) => o.passes));
-  let samples = 0;
-  for (let pass = 0; pass < passes; pass++) {
-    let done = 0;
-    for (const batch of batches()) {
-      opts.onBatch?.(pass, passes, done);
-      await yieldToEventLoop();
+  const passes = Math.max(1, ...[...unique.values()].map((o) => o.passes));
+  return { observers, unique, atNode, passes };
+}
+
+/**
+ * One pass of the float model over `batches`, each hook node's output handed
+ * to its observer. Disposes the batches. Returns the samples seen.
+ */
+export async function observePass(
+  runtime: GraphRuntime,
+  atNode: ReadonlyMap<string, Observer>,
+  pass: number,
+  batches: Iterable<CalibrationBatch>,
+  onBatch?: (samplesDone: number) => void,
+  opts: { yieldEachBatch?: boolean } = {},
+): Promise<number> {
+  const yieldEach = opts.yieldEachBatch ?? true;
+  let done = 0;
+  const hooks = {
+    output(node: { name: string }, y: tf.Tensor) {
+      const obs = atNode.get(node.name);
+      if (obs && pass < obs.passes) obs.observe(y, pass);
+      return y;
+    },
+  };
+  for (const batch of batches) {
+    try {
+      onBatch?.(done);
+      if (yieldEach) await yieldToEventLoop();
       // Not logits: the integer model quantizes the softmax output too, so its quantizer must see probabilities.
-      const out = runtime.apply(batch.x, {
-        hooks: {
-          output(node, y) {
-            const obs = atNode.get(node.name);
-            if (obs && pass < obs.passes) obs.observe(y, pass);
-            return y;
-          },
-        },
-      });
-      out.dispose();
+      runtime.apply(batch.x, { hooks }).dispose();
+    } finally {
       batch.x.dispose();
       (batch as { y?: tf.Tensor }).y?.dispose();
-      done += batch.size;
     }
-    if (pass === 0) samples = done;
+    done += batch.size;
   }
-  if (samples === 0) throw new Error('the calibration split is empty: nothing to calibrate on');
-  opts.onBatch?.(passes - 1, passes, samples);
+  return done;
+}
 
-  const qparams = new Map<string, QParams>();
-  for (const a of plan.activations) qparams.set(a.name, observers.get(a.name)!.qparams());
-
+/** Each planned kernel observed once with the weight estimator; their qparams are added to `qparams`. */
+export function observeWeights(runtime: GraphRuntime, plan: QuantPlan, estimator: Estimator, qparams: Map<string, QParams>): Map<string, Observer> {
   const weightObservers = new Map<string, Observer>();
   const kernels = new Map(runtime.weightVariables().filter((w) => w.weight === 'kernel').map((w) => [w.node, w.variable]));
   for (const wq of plan.weights) {
@@ -114,5 +134,28 @@ export async function calibrate(
     weightObservers.set(wq.name, obs);
     qparams.set(wq.name, obs.qparams());
   }
+  return weightObservers;
+}
+
+export async function calibrate(
+  runtime: GraphRuntime,
+  plan: QuantPlan,
+  estimator: Estimator,
+  batches: () => Iterable<CalibrationBatch>,
+  opts: CalibrateOptions = {},
+): Promise<Calibration> {
+  const started = performance.now();
+  const { observers, atNode, passes } = activationObservers(plan, estimator);
+  let samples = 0;
+  for (let pass = 0; pass < passes; pass++) {
+    const done = await observePass(runtime, atNode, pass, batches(), (d) => opts.onBatch?.(pass, passes, d));
+    if (pass === 0) samples = done;
+  }
+  if (samples === 0) throw new Error('the calibration split is empty: nothing to calibrate on');
+  opts.onBatch?.(passes - 1, passes, samples);
+
+  const qparams = new Map<string, QParams>();
+  for (const a of plan.activations) qparams.set(a.name, observers.get(a.name)!.qparams());
+  const weightObservers = observeWeights(runtime, plan, estimator, qparams);
   return { qparams, observers, weightObservers, samples, seconds: (performance.now() - started) / 1000 };
 }

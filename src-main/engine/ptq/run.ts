@@ -19,6 +19,7 @@ import { foldBatchNorm } from '../transform/fold-batchnorm.js';
 import { planQuantization, type QuantPlan } from '../transform/plan.js';
 import { loadDataset, sampleSplit, makeBatches, checkFitsModel, type LoadedDataset } from '../../io/data/dataset.js';
 import { calibrate } from './calibrate.js';
+import { calibrateParallel, calibrationWorkers, canCalibrateInParallel } from '../parallel/calibrate-parallel.js';
 import { compareFloatAndQuant, countsWithEdges, type Comparison } from './evaluate.js';
 import type { Observer } from '../quant/observers/index.js';
 import type { QParams } from '../quant/qparams.js';
@@ -30,6 +31,12 @@ export interface PtqPayload {
   modelName: string;
   model: Uint8Array;
   dataset: { name?: string; path: string; format: string; preprocessing: Record<string, unknown> };
+  /**
+   * Calibration helper workers (see engine/parallel): default
+   * $STUDIO_CALIBRATION_WORKERS, else min(2, cores); 1 = in this thread.
+   * Order-dependent estimators (lastvalue, movingaverage) always run here.
+   */
+  calibrationWorkers?: number;
 }
 
 export const BATCH_SIZE = 100;
@@ -87,12 +94,21 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
   const runtime = new GraphRuntime(graph, { trainable: false });
   try {
     const calibTotal = prep.calibIdx.length;
-    const calibration = await calibrate(runtime, plan, config.estimator, () => makeBatches(data.parts.train, prep.calibIdx, BATCH_SIZE, inputShape), {
-      onBatch(pass, passes, done) {
+    const backend = backendInfo();
+    const workers = calibrationWorkers(payload.calibrationWorkers, backend.name);
+    const calibrateOpts = {
+      onBatch(pass: number, passes: number, done: number) {
         ctx.checkCancelled();
         ctx.progress('calibrate', pass * calibTotal + done, passes * calibTotal, passes > 1 ? `pass ${pass + 1} of ${passes}` : undefined);
       },
-    });
+    };
+    const parallel = workers > 1 && canCalibrateInParallel(config.estimator) && calibTotal > BATCH_SIZE;
+    const calibration = parallel
+      ? await calibrateParallel(
+          { graph, runtime, plan, estimator: config.estimator, part: data.parts.train, indices: prep.calibIdx, batchSize: BATCH_SIZE, inputShape, workers, backend: backend.name },
+          calibrateOpts,
+        )
+      : await calibrate(runtime, plan, config.estimator, () => makeBatches(data.parts.train, prep.calibIdx, BATCH_SIZE, inputShape), calibrateOpts);
 
     // Histogram span per activation: the calibration envelope of its observer.
     const span = new Map<string, { lo: number; hi: number }>();
@@ -112,7 +128,6 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
     ctx.progress('evaluate', evalTotal, evalTotal);
 
     const { tensors, histograms, layers } = buildRecords(runtime, graph, plan, calibration.qparams, calibration.weightObservers, calibration.observers, comparison);
-    const backend = backendInfo();
     return {
       floatAccuracy: comparison.float.accuracy,
       floatLoss: comparison.float.loss,
@@ -127,6 +142,7 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
           seconds: calibration.seconds,
           samplesPerSecond: calibration.samples / Math.max(calibration.seconds, 1e-9),
           estimator: config.estimator.kind,
+          workers: parallel ? Math.min(workers, Math.ceil(calibTotal / BATCH_SIZE)) : 1,
         },
         eval: { count: comparison.count },
         folded: prep.folded,

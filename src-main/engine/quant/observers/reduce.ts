@@ -6,8 +6,10 @@
  *   reduced with one `maxPool` of window `[rows, 1]` (min = −maxPool(−x)). XNNPACK
  *   pools channels-last without the transpose that `tf.min(x, axes)` performs
  *   for non-trailing axes (≈ 3 ms instead of ≈ 19 ms for [64,28,28,32] on wasm).
- *   Per-tensor uses up to 64 "lanes" as channels and finishes in JS. XNNPACK's
- *   pool skips NaN, so a `tf.sum` (NaN-propagating) is checked as well.
+ *   XNNPACK's pool skips NaN, so a `tf.sum` (NaN-propagating) is checked as well.
+ *   Per-tensor: max by the pool over up to 64 "lanes" (finished in JS), min by
+ *   `tf.min` of the flat tensor, which needs no transpose there and propagates
+ *   NaN: no −x copy and no sum (about half the time of the per-channel recipe).
  * - 'js' (cpu): `dataSync()` is free on the cpu backend; one tight loop over the
  *   Float32Array beats TF.js' own reductions there by ~20×.
  * - 'reduce' (anything else, e.g. webgl): `tf.min` / `tf.max` over all other axes.
@@ -99,11 +101,36 @@ function finish(min: Float32Array, max: Float32Array, nan: boolean): BatchMinMax
 const LANES = [64, 32, 16, 8, 4, 2, 1];
 
 function minMaxPool(x: tf.Tensor, axis: number | undefined): BatchMinMax {
+  return axis === undefined ? minMaxPoolPerTensor(x) : minMaxPoolPerChannel(x, axis);
+}
+
+/**
+ * Per-tensor: max by one XNNPACK maxPool over up to 64 lanes, min by the wasm
+ * Min kernel over the flat tensor. Neither makes a copy of x (the per-channel
+ * path's −x costs a full-size tensor). Min propagates NaN on wasm (checked by
+ * the observer tests), so a NaN shows as min = NaN and needs no extra pass;
+ * ±Inf show in min or max. Both are exact, so the result is the same as any
+ * other strategy's.
+ */
+function minMaxPoolPerTensor(x: tf.Tensor): BatchMinMax {
+  const lanes = LANES.find((l) => x.size % l === 0)!;
+  const [lo, hi] = tf.tidy(() => {
+    const t = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
+    const rows = x.size / lanes;
+    const v = tf.reshape(t, [1, rows, 1, lanes]) as tf.Tensor4D;
+    return [tf.min(tf.reshape(t, [-1])).dataSync()[0]!, tf.maxPool(v, [rows, 1], [rows, 1], 'valid').dataSync()];
+  }) as unknown as [number, Float32Array];
+  let max = -Infinity;
+  for (let l = 0; l < lanes; l++) if (hi[l]! > max) max = hi[l]!;
+  return finish(Float32Array.of(lo), Float32Array.of(max), Number.isNaN(lo));
+}
+
+function minMaxPoolPerChannel(x: tf.Tensor, axis: number): BatchMinMax {
   const { channels, inner } = channelLayout(x.shape, axis);
-  const lanes = axis === undefined ? LANES.find((l) => x.size % l === 0)! : channels;
+  const lanes = channels;
   const [mn, mx, sum] = tf.tidy(() => {
     let t = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
-    if (axis !== undefined && inner > 1) {
+    if (inner > 1) {
       // Move the channel axis last; only non-trailing axes pay for a transpose.
       const perm = t.shape.map((_, i) => i).filter((i) => i !== axis);
       perm.push(axis);
@@ -115,14 +142,12 @@ function minMaxPool(x: tf.Tensor, axis: number | undefined): BatchMinMax {
     const lo = tf.maxPool(tf.neg(v), [rows, 1], [rows, 1], 'valid');
     return [lo.dataSync(), hi.dataSync(), tf.sum(v).dataSync()[0]!];
   }) as unknown as [Float32Array, Float32Array, number];
-  const c = axis === undefined ? 1 : channels;
-  const min = new Float32Array(c).fill(Infinity);
-  const max = new Float32Array(c).fill(-Infinity);
-  for (let l = 0; l < lanes; l++) {
-    const k = axis === undefined ? 0 : l;
-    const lo = -mn[l]!;
-    if (lo < min[k]!) min[k] = lo;
-    if (mx[l]! > max[k]!) max[k] = mx[l]!;
+  const min = new Float32Array(channels).fill(Infinity);
+  const max = new Float32Array(channels).fill(-Infinity);
+  for (let c = 0; c < channels; c++) {
+    const lo = -mn[c]!;
+    if (lo < min[c]!) min[c] = lo;
+    if (mx[c]! > max[c]!) max[c] = mx[c]!;
   }
   // Σx is NaN iff a NaN is present (or +Inf and −Inf, which min/max show anyway);
   // an overflowing sum of finite values is confirmed with isNaN before failing.
