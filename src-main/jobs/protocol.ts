@@ -43,3 +43,6 @@ export class CancelledError extends Error {
     this.name = 'CancelledError';
   }
 }
+
+/** Job event: the best checkpoint of a training that diverged (engine/train/checkpoint.ts). */
+export const CHECKPOINT_EVENT = 'checkpoint';

@@ -3,6 +3,7 @@
  * (model bytes, dataset reference, parsed config, lint) and how its result is
  * stored. The engine side of each kind is in registry.ts.
  */
+import type { CheckpointEvent } from '../engine/train/checkpoint.js';
 import { ApiError } from '../api/dispatch.js';
 import type { LintFinding } from '../api/contract.js';
 import { RunConfig, defaultRunName, type RunConfigInput } from '../api/run-config.js';
@@ -83,4 +84,20 @@ export function storeJobResult(store: Store, runId: number, _kind: RunKind, resu
     summary = { ...(summary ?? {}), trainedModelId: model.id, trainedModelName: model.name };
   }
   store.tensors.saveRunResults(runId, { ...rest, ...(summary ? { summary } : {}), status: 'done' });
+}
+
+/**
+ * Keeps the best checkpoint of a training that diverged as a model in the
+ * library (the run itself is marked failed); returns a sentence for the
+ * run's error message.
+ */
+export function storeCheckpoint(store: Store, runId: number, event: CheckpointEvent): string {
+  const run = store.runs.get(runId);
+  const name = `${run?.name ?? `run_${runId}`}_best_step${event.step}`;
+  const model = storeModel(
+    store,
+    { name, source: 'imported', format: 'trained', path: null, description: `best checkpoint of run ${runId} (step ${event.step}, validation accuracy ${(event.valAccuracy * 100).toFixed(2)}%), kept when its training diverged` },
+    event.model,
+  );
+  return `the best checkpoint so far (step ${event.step}, validation accuracy ${(event.valAccuracy * 100).toFixed(2)}%) is kept in the library as model "${model.name}" (id ${model.id})`;
 }

@@ -11,7 +11,9 @@ import { ApiError } from '../api/dispatch.js';
 import type { Store } from '../store/index.js';
 import { JobCancelledError, type EngineHost } from './engine-host.js';
 import { EtaClock } from './eta.js';
-import { jobPayloadFor, storeJobResult, type RunKind } from './run-jobs.js';
+import type { CheckpointEvent } from '../engine/train/checkpoint.js';
+import { CHECKPOINT_EVENT } from './protocol.js';
+import { jobPayloadFor, storeCheckpoint, storeJobResult, type RunKind } from './run-jobs.js';
 
 export interface StartRun {
   kind: RunKind;
@@ -22,6 +24,8 @@ export interface StartRun {
 
 export class RunManager {
   private readonly active = new Map<number, Promise<void>>();
+  /** What became of the best checkpoint of a run whose training diverged, for its error message. */
+  private readonly checkpoints = new Map<number, string>();
 
   constructor(
     private readonly store: Store,
@@ -41,7 +45,10 @@ export class RunManager {
     });
     if (prepared.lint.length > 0) this.store.runs.setLint(run.id, prepared.lint);
     this.events.emit('runs.changed', { id: run.id, status: 'queued' });
-    const done = this.execute(run.id, req.kind, prepared.payload).finally(() => this.active.delete(run.id));
+    const done = this.execute(run.id, req.kind, prepared.payload).finally(() => {
+      this.active.delete(run.id);
+      this.checkpoints.delete(run.id);
+    });
     this.active.set(run.id, done);
     return this.store.runs.get(run.id)!;
   }
@@ -90,13 +97,19 @@ export class RunManager {
         this.store.runs.finish(runId, { status: 'cancelled', error: 'cancelled by the user' });
         this.events.emit('runs.changed', { id: runId, status: 'cancelled' });
       } else {
-        this.store.runs.fail(runId, err instanceof Error ? err.message : String(err));
+        const message = err instanceof Error ? err.message : String(err);
+        const kept = this.checkpoints.get(runId);
+        this.store.runs.fail(runId, kept ? `${message}; ${kept}` : message);
         this.events.emit('runs.changed', { id: runId, status: 'failed' });
       }
     }
   }
 
   private onJobEvent(runId: number, name: string, data: unknown): void {
+    if (name === CHECKPOINT_EVENT) {
+      this.checkpoints.set(runId, storeCheckpoint(this.store, runId, data as CheckpointEvent));
+      return;
+    }
     if (name === 'curves') {
       this.store.curves.append(runId, data as Parameters<Store['curves']['append']>[1]);
       this.events.emit('runs.changed', { id: runId, status: 'running' });

@@ -14,6 +14,7 @@
  *      the quantized model with its float self on the eval split (records as
  *      PTQ); the starting float model's accuracy is the baseline.
  */
+import { emitBestCheckpoint } from '../train/checkpoint.js';
 import { Training, type Estimator, type RunConfig } from '../../api/run-config.js';
 import { checkFitsModel, loadDataset, makeBatches, sampleSplit } from '../../io/data/dataset.js';
 import type { JobContext } from '../../jobs/protocol.js';
@@ -154,6 +155,8 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
       },
       freezeBatchNorm: (step) => step >= training.bnFreezeStep,
       curveRanges: () => currentRanges(q),
+    }).catch((e: unknown) => {
+      throw emitBestCheckpoint(e, runtime, ctx);
     });
 
     // The trained model, folded for real, with its final ranges.

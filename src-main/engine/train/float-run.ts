@@ -4,6 +4,7 @@
  * evaluate the best checkpoint on the test part (config.eval.count samples,
  * config.eval.seed). The trained model comes back serialized, for the library.
  */
+import { emitBestCheckpoint } from './checkpoint.js';
 import { Training, type RunConfig } from '../../api/run-config.js';
 import { checkFitsModel, loadDataset, sampleSplit } from '../../io/data/dataset.js';
 import { DatasetError } from '../../io/data/errors.js';
@@ -62,7 +63,9 @@ export async function runFloatTraining(payload: FloatTrainingPayload, ctx: JobCo
     const evalIdx = sampleSplit(config.eval.count, test.count, config.eval.seed, test.imagesFile);
     if (evalIdx.clipped) notes.push(`eval split asked for ${config.eval.count} samples; the test part has ${test.count}, all used`);
 
-    const loop = await trainLoop({ runtime, data, trainIdx, valIdx, training, ctx, seed });
+    const loop = await trainLoop({ runtime, data, trainIdx, valIdx, training, ctx, seed }).catch((e: unknown) => {
+      throw emitBestCheckpoint(e, runtime, ctx);
+    });
     const final = await evaluate(runtime, test, evalIdx, { batchSize: Math.max(training.batchSize, 256), ctx, phase: 'evaluate' });
     ctx.progress('evaluate', final.count, final.count);
     return {

@@ -31,7 +31,17 @@ const TRAIN_POINTS_PER_EPOCH = 50;
 /** Curve points are sent in chunks of at most this many. */
 const EMIT_CHUNK = 20;
 
+/** The best checkpoint a failed training had reached; the runtime's weights were set back to it. */
+export interface CheckpointInfo {
+  step: number;
+  valAccuracy: number;
+  valLoss: number;
+}
+
 export class TrainingError extends Error {
+  /** Set when training diverged after a validation: the runtime then holds that best checkpoint. */
+  checkpoint: CheckpointInfo | null = null;
+
   constructor(
     message: string,
     readonly step: number,
@@ -221,7 +231,16 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
           correctValue = (await correct!.data())[0]!;
           tf.dispose([cost, correct!]);
           step++;
-          if (!Number.isFinite(lossValue)) throw explainNonFinite(step, epoch, lossValue, batch, order, offset, opts);
+          if (!Number.isFinite(lossValue)) {
+            const err = explainNonFinite(step, epoch, lossValue, batch, order, offset, opts);
+            // The weights are ruined now; hand back the best ones so the run can keep them.
+            const b = best as { accuracy: number; loss: number; step: number; weights: tf.Tensor[] } | null;
+            if (b) {
+              stateVars.forEach((v, i) => v.assign(b.weights[i]!));
+              err.checkpoint = { step: b.step, valAccuracy: b.accuracy, valLoss: b.loss };
+            }
+            throw err;
+          }
         } finally {
           tf.dispose([batch.x, batch.y]);
         }

@@ -205,6 +205,48 @@ test('a diverging learning rate stops with an error naming the step and the lear
   runtime.dispose();
 });
 
+test('diverging after a validation: the error carries the best checkpoint and the weights are set back to it', async () => {
+  const runtime = new GraphRuntime(tinyGraph());
+  let atBest: number[][] | null = null;
+  const ruin = (step: number) => {
+    // Step 20 of 51, after the validation at step 17: a weight goes NaN, so the next loss is NaN.
+    if (step !== 20) return;
+    const w = runtime.weightVariables()[0]!.variable;
+    w.assign(tf.fill(w.shape, NaN));
+  };
+  await assert.rejects(
+    trainLoop(
+      options(runtime, recorder(), {
+        beforeStep: ruin,
+        onEval: (p) => {
+          if (p.step === 17) atBest = runtime.weightVariables().map((w) => Array.from(w.variable.dataSync()));
+        },
+      }),
+    ),
+    (e: unknown) => {
+      assert.ok(e instanceof TrainingError);
+      assert.match(e.message, /^training stopped at step 21 \(epoch 2\): the loss is NaN and weight .* holds NaN/);
+      assert.equal(e.checkpoint?.step, 17);
+      assert.ok(e.checkpoint!.valAccuracy > 0.5, `val accuracy ${e.checkpoint!.valAccuracy}`);
+      return true;
+    },
+  );
+  assert.ok(atBest);
+  assert.deepEqual(runtime.weightVariables().map((w) => Array.from(w.variable.dataSync())), atBest, 'the runtime holds the step-17 weights again');
+  runtime.dispose();
+});
+
+test('diverging before any validation: no checkpoint to keep', async () => {
+  const runtime = new GraphRuntime(tinyGraph());
+  const ruin = (step: number) => {
+    if (step !== 3) return;
+    const w = runtime.weightVariables()[0]!.variable;
+    w.assign(tf.fill(w.shape, NaN));
+  };
+  await assert.rejects(trainLoop(options(runtime, recorder(), { beforeStep: ruin })), (e: unknown) => e instanceof TrainingError && e.checkpoint === null);
+  runtime.dispose();
+});
+
 test('an empty training split is a DatasetError', async () => {
   const runtime = new GraphRuntime(tinyGraph());
   await assert.rejects(trainLoop(options(runtime, recorder(), { trainIdx: new Int32Array(0) })), (e: unknown) => e instanceof DatasetError && /training split is empty/.test(e.message));
