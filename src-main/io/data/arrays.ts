@@ -9,7 +9,7 @@ import { DatasetError } from './errors.js';
 import { checkLabelRange } from './labels.js';
 import { decodeValues, isFloatDtype, type NpyConsumer, type NpyHeader } from './npy.js';
 import { allocateSamples, MAX_LOADED_VALUES, preprocessInPlace, resolvePreprocessing, type Preprocessing } from './preprocess.js';
-import type { LoadedPart, PartDescription, PartName } from './types.js';
+import type { DatasetFormat, DatasetReader, LoadedPart, PartDescription, PartName } from './types.js';
 
 export type Mode = 'describe' | 'load';
 
@@ -151,4 +151,22 @@ export function assembleArrays(parts: ArrayPart[], where: string, given: Record<
 /** The part an array key names: x / x_train → train, x_test → test (also -test, test in the name). */
 export function partOfKey(key: string): PartName {
   return /test/i.test(key) ? 'test' : 'train';
+}
+
+/** A dataset reader over one way of reading arrays (.npy pairs, .npz archives): describe and load differ only in what they keep. */
+export function arraysReader(
+  format: DatasetFormat,
+  read: (p: string, given: Record<string, unknown> | undefined, mode: Mode) => { assembled: AssembledArrays; sha256: string },
+): DatasetReader {
+  return {
+    format,
+    describe(p, given) {
+      const { assembled: a, sha256 } = read(p, given, 'describe');
+      return { format, count: a.parts.reduce((s, q) => s + q.count, 0), inputShape: a.inputShape, numClasses: a.numClasses, sha256, preprocessing: a.preprocessing, parts: a.parts, notes: a.notes };
+    },
+    load(p, given) {
+      const { assembled: a } = read(p, given, 'load');
+      return { parts: a.loaded, inputShape: a.inputShape, numClasses: a.numClasses, preprocessing: a.preprocessing, notes: a.notes };
+    },
+  };
 }

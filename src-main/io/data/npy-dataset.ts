@@ -10,11 +10,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { assembleArrays, LabelsConsumer, partOfKey, SamplesConsumer, type ArrayPart, type Mode } from './arrays.js';
+import { arraysReader, assembleArrays, LabelsConsumer, partOfKey, SamplesConsumer, type ArrayPart, type Mode } from './arrays.js';
 import { DatasetError } from './errors.js';
 import { forEachChunk } from './file-chunks.js';
 import { NpyStream, type NpyConsumer } from './npy.js';
-import type { DatasetDescription, DatasetReader, PartName, ReadDataset } from './types.js';
+import type { DatasetReader, PartName } from './types.js';
 
 interface NpyPair {
   name: PartName;
@@ -73,23 +73,4 @@ function read(p: string, given: Record<string, unknown> | undefined, mode: Mode)
   return { assembled: assembleArrays(parts, p, given), sha256: hash?.digest('hex') ?? '' };
 }
 
-function describeNpy(p: string, given: Record<string, unknown> | undefined): DatasetDescription {
-  const { assembled: a, sha256 } = read(p, given, 'describe');
-  return {
-    format: 'npy',
-    count: a.parts.reduce((s, q) => s + q.count, 0),
-    inputShape: a.inputShape,
-    numClasses: a.numClasses,
-    sha256,
-    preprocessing: a.preprocessing,
-    parts: a.parts,
-    notes: a.notes,
-  };
-}
-
-function loadNpy(p: string, given: Record<string, unknown> | undefined): ReadDataset {
-  const { assembled: a } = read(p, given, 'load');
-  return { parts: a.loaded, inputShape: a.inputShape, numClasses: a.numClasses, preprocessing: a.preprocessing, notes: a.notes };
-}
-
-export const npyReader: DatasetReader = { format: 'npy', describe: describeNpy, load: loadNpy };
+export const npyReader: DatasetReader = arraysReader('npy', read);

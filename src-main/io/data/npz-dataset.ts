@@ -10,11 +10,11 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Unzip, UnzipInflate, type UnzipFile } from 'fflate';
-import { assembleArrays, LabelsConsumer, partOfKey, SamplesConsumer, type ArrayPart, type Mode } from './arrays.js';
+import { arraysReader, assembleArrays, LabelsConsumer, partOfKey, SamplesConsumer, type ArrayPart, type Mode } from './arrays.js';
 import { DatasetError } from './errors.js';
 import { fileSize, forEachChunk, readRange } from './file-chunks.js';
 import { NpyStream } from './npy.js';
-import type { DatasetDescription, DatasetReader, ReadDataset } from './types.js';
+import type { DatasetReader } from './types.js';
 
 const ARRAY_KEY = /^([xy])(_(train|test))?$/;
 
@@ -97,23 +97,4 @@ function read(file: string, given: Record<string, unknown> | undefined, mode: Mo
   return { assembled, sha256: hash?.digest('hex') ?? '' };
 }
 
-function describeNpz(p: string, given: Record<string, unknown> | undefined): DatasetDescription {
-  const { assembled: a, sha256 } = read(p, given, 'describe');
-  return {
-    format: 'npz',
-    count: a.parts.reduce((s, q) => s + q.count, 0),
-    inputShape: a.inputShape,
-    numClasses: a.numClasses,
-    sha256,
-    preprocessing: a.preprocessing,
-    parts: a.parts,
-    notes: a.notes,
-  };
-}
-
-function loadNpz(p: string, given: Record<string, unknown> | undefined): ReadDataset {
-  const { assembled: a } = read(p, given, 'load');
-  return { parts: a.loaded, inputShape: a.inputShape, numClasses: a.numClasses, preprocessing: a.preprocessing, notes: a.notes };
-}
-
-export const npzReader: DatasetReader = { format: 'npz', describe: describeNpz, load: loadNpz };
+export const npzReader: DatasetReader = arraysReader('npz', read);
