@@ -7,7 +7,8 @@
  *  - fashion_dwsep (MobileNet-like), trained here for BENCH_DWSEP_SAMPLES
  *    samples: W8A8 per-tensor vs per-channel and W4A8 per-channel;
  *  - calibration throughput (samples/s through per-channel observers) beside
- *    torch.ao's on the same machine (bench/torch_peer.py).
+ *    torch.ao's on the same machine (bench/torch_peer.py): the default native
+ *    onnxruntime path, and the TensorFlow.js paths it replaces.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { RunConfig, Training, type RunConfigInput } from '../src-main/api/run-co
 import { backendInfo } from '../src-main/engine/backend.js';
 import { serializeGraph } from '../src-main/engine/graph/serialize.js';
 import { GraphRuntime } from '../src-main/engine/graph/runtime.js';
-import { runPtq } from '../src-main/engine/ptq/run.js';
+import { runPtq, type PtqPayload } from '../src-main/engine/ptq/run.js';
 import { trainLoop } from '../src-main/engine/train/loop.js';
 import { loadDataset, sampleSplit } from '../src-main/io/data/dataset.js';
 import { builtinModel } from '../src-main/io/models/builtins.js';
@@ -35,16 +36,23 @@ const W8_PER_TENSOR = { bits: 8, symmetric: true, narrowRange: true, granularity
 const W8_PER_CHANNEL = { bits: 8, symmetric: true, narrowRange: true, granularity: 'per-channel' } as const;
 const W4_PER_CHANNEL = { bits: 4, symmetric: true, narrowRange: true, granularity: 'per-channel' } as const;
 
-async function ptq(modelName: string, model: Uint8Array, weights: RunConfigInput['weights'], extra: Partial<RunConfigInput> = {}, calibrationWorkers?: number) {
+async function ptq(
+  modelName: string,
+  model: Uint8Array,
+  weights: RunConfigInput['weights'],
+  extra: Partial<RunConfigInput> = {},
+  how: Pick<PtqPayload, 'calibrationWorkers' | 'calibrationRuntime'> = {},
+) {
   const config = RunConfig.parse({ modelId: 1, datasetId: 1, calibration: { count: 2000, seed: 0 }, eval: { count: 10000, seed: 1 }, weights, ...extra });
-  const r = await runPtq({ config, modelName, model, dataset: DATASET, ...(calibrationWorkers ? { calibrationWorkers } : {}) }, quietContext);
-  const s = r.summary as { calibration: { samplesPerSecond: number; workers: number } };
+  const r = await runPtq({ config, modelName, model, dataset: DATASET, ...how }, quietContext);
+  const s = r.summary as { calibration: { samplesPerSecond: number; workers: number; runtime: string } };
   return {
     float: r.floatAccuracy!,
     quant: r.quantAccuracy!,
     delta: (r.quantAccuracy! - r.floatAccuracy!) * 100,
     calibrationSamplesPerSecond: s.calibration.samplesPerSecond,
     calibrationWorkers: s.calibration.workers,
+    calibrationRuntime: s.calibration.runtime,
   };
 }
 
@@ -77,20 +85,27 @@ export async function benchPtq(peer: Record<string, number | string> | null): Pr
   console.log(`    goal: per-channel within 0.3 points of float: ${Math.abs(pc.delta) <= 0.3 ? 'met' : 'MISSED'}`);
   Object.assign(figures, { cnn_float: pt.float, cnn_w8a8_pt_delta: pt.delta, cnn_w8a8_pc_delta: pc.delta });
 
-  // Calibration throughput, per-channel weights, minmax activations (the torch peer's config):
-  // the default (data-parallel helper workers, warm: the runs above started them, as torch's
-  // thread pool is warm after its warm-up batches), and one thread for comparison.
+  // Calibration throughput, per-channel weights, minmax activations (the torch peer's config),
+  // warm (the runs above loaded onnxruntime and started the workers, as torch's thread pool is
+  // warm after its warm-up batches): the default (native onnxruntime when it loads), then the
+  // TensorFlow.js paths for comparison (data-parallel helper workers, and one thread).
   const calibSetup = { calibration: { count: 6400, seed: 0 }, eval: { count: 100, seed: 1 } };
-  const serial = await ptq('fashion_cnn', cnn, W8_PER_CHANNEL, calibSetup, 1);
   const calib = await ptq('fashion_cnn', cnn, W8_PER_CHANNEL, calibSetup);
+  const tfjs = await ptq('fashion_cnn', cnn, W8_PER_CHANNEL, calibSetup, { calibrationRuntime: 'tfjs' });
+  const serial = await ptq('fashion_cnn', cnn, W8_PER_CHANNEL, calibSetup, { calibrationRuntime: 'tfjs', calibrationWorkers: 1 });
   figures.calibrate_samples_per_s = calib.calibrationSamplesPerSecond;
-  figures.calibrate_workers = calib.calibrationWorkers;
-  figures.calibrate_serial_samples_per_s = serial.calibrationSamplesPerSecond;
+  figures.calibrate_threads = calib.calibrationWorkers;
+  figures.calibrate_tfjs_samples_per_s = tfjs.calibrationSamplesPerSecond;
+  figures.calibrate_tfjs_workers = tfjs.calibrationWorkers;
+  figures.calibrate_tfjs_serial_samples_per_s = serial.calibrationSamplesPerSecond;
   const peerRate = peer && typeof peer.calibrate_samples_per_s === 'number' ? peer.calibrate_samples_per_s : null;
+  const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
   console.log(
-    `  calibration throughput (${backendInfo().name}, ${calib.calibrationWorkers} worker${calib.calibrationWorkers === 1 ? '' : 's'}): ${Math.round(calib.calibrationSamplesPerSecond)} samples/s` +
-      ` (1 thread: ${Math.round(serial.calibrationSamplesPerSecond)})` +
+    `  calibration throughput (${calib.calibrationRuntime === 'onnxruntime' ? `onnxruntime-node, ${plural(calib.calibrationWorkers, 'thread')}` : `TensorFlow.js ${backendInfo().name}, ${plural(calib.calibrationWorkers, 'worker')}`}): ${Math.round(calib.calibrationSamplesPerSecond)} samples/s` +
       (peerRate ? `; torch.ao ${peer!.torch} (${peer!.threads} threads): ${Math.round(peerRate)} samples/s; ratio ${(calib.calibrationSamplesPerSecond / peerRate).toFixed(2)}x (goal ≥ 1.5x)` : ''),
+  );
+  console.log(
+    `    TensorFlow.js ${backendInfo().name}: ${plural(tfjs.calibrationWorkers, 'worker')} ${Math.round(tfjs.calibrationSamplesPerSecond)} samples/s, 1 thread ${Math.round(serial.calibrationSamplesPerSecond)} samples/s`,
   );
 
   // The depthwise-separable net, trained here.

@@ -138,16 +138,23 @@ async function startAndWait(studio: Studio, kind: 'ptq' | 'float' | 'qat', confi
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
 const db = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${x.toFixed(1)} dB`);
 
+/** ', onnxruntime, 2 threads' / ', TensorFlow.js, 2 workers', or '' for runs stored before the summary said. */
+function calibratedBy(c: { runtime?: string; workers?: number } | undefined): string {
+  if (!c?.runtime) return '';
+  const n = c.workers ?? 1;
+  return c.runtime === 'onnxruntime' ? `, onnxruntime, ${n} thread${n === 1 ? '' : 's'}` : `, TensorFlow.js, ${n} worker${n === 1 ? '' : 's'}`;
+}
+
 /** The one-screen summary of a PTQ run. */
 export function formatPtqSummary(run: RunDetail): string {
   if (run.status !== 'done') return `run ${run.id} ${run.name}: ${run.status}${run.error ? ` — ${run.error}` : ''}`;
-  const s = run.summary as { backend?: string; calibration?: { count: number; samplesPerSecond: number; estimator: string }; eval?: { count: number }; folded?: { batchNorm: string; layer: string }[]; layers?: { name: string; op: string; weightSqnr: number | null; activationSqnr: number | null; clipRate: number | null; channels: number }[]; notes?: string[] };
+  const s = run.summary as { backend?: string; calibration?: { count: number; samplesPerSecond: number; estimator: string; runtime?: string; workers?: number }; eval?: { count: number }; folded?: { batchNorm: string; layer: string }[]; layers?: { name: string; op: string; weightSqnr: number | null; activationSqnr: number | null; clipRate: number | null; channels: number }[]; notes?: string[] };
   const delta = run.quantAccuracy !== null && run.floatAccuracy !== null ? (run.quantAccuracy - run.floatAccuracy) * 100 : null;
   const c = run.config;
   const lines = [
     `run ${run.id}  ${run.name}`,
     `weights ${c.weights.bits}-bit ${c.weights.granularity} ${c.weights.symmetric ? 'symmetric' : 'asymmetric'}${c.weights.narrowRange ? ' narrow' : ''}; activations ${c.activations.bits}-bit ${c.activations.granularity}; estimator ${c.estimator.kind}; backend ${s.backend ?? run.backend}`,
-    `calibrated on ${s.calibration?.count ?? '?'} samples (${Math.round(s.calibration?.samplesPerSecond ?? 0)} samples/s), evaluated on ${s.eval?.count ?? '?'}`,
+    `calibrated on ${s.calibration?.count ?? '?'} samples (${Math.round(s.calibration?.samplesPerSecond ?? 0)} samples/s${calibratedBy(s.calibration)}), evaluated on ${s.eval?.count ?? '?'}`,
     `top-1  float ${pct(run.floatAccuracy)}  quantized ${pct(run.quantAccuracy)}  delta ${delta === null ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(2)} points`}`,
     `loss   float ${run.floatLoss?.toFixed(4) ?? '—'}  quantized ${run.quantLoss?.toFixed(4) ?? '—'}`,
   ];

@@ -17,7 +17,7 @@ import type { Estimator } from '../../api/run-config.js';
 import type { GraphRuntime } from '../graph/runtime.js';
 import { serializeGraph } from '../graph/serialize.js';
 import type { Graph } from '../graph/types.js';
-import type { BatchSource } from '../../io/data/split.js';
+import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import { activationObservers, observeWeights, type Calibration, type CalibrateOptions } from '../ptq/calibrate.js';
 import { observerFromConfig, type Observer, type ObserverConfig } from '../quant/observers/index.js';
 import type { QParams } from '../quant/qparams.js';
@@ -63,17 +63,6 @@ export function shardIndices(indices: Int32Array, batchSize: number, n: number):
     b += take;
   }
   return shards;
-}
-
-function gather(part: BatchSource, idx: Int32Array): Float32Array {
-  const per = part.sampleSize;
-  const out = new Float32Array(idx.length * per);
-  for (let k = 0; k < idx.length; k++) {
-    const i = idx[k]!;
-    if (i < 0 || i >= part.labels.length) throw new Error(`sample index ${i} is outside the ${part.labels.length} samples${part.imagesFile ? ` of ${part.imagesFile}` : ''}`);
-    out.set(part.images.subarray(i * per, (i + 1) * per), k * per);
-  }
-  return out;
 }
 
 export interface ParallelCalibrationInput {
@@ -155,7 +144,7 @@ export async function calibrateParallel(input: ParallelCalibrationInput, opts: C
       workers,
       session,
       (w, i) => {
-        const images = gather(input.part, shards[i]!);
+        const images = gatherSamples(input.part, shards[i]!);
         w.post({ type: 'open', session, graph: graphBytes, plan, estimator, images, count: shards[i]!.length, inputShape: input.inputShape, batchSize: input.batchSize }, [images.buffer as ArrayBuffer]);
       },
       'opened',

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { RunConfig } from '../../api/run-config.js';
 import type { Histogram, RunResults, TensorResult } from '../../store/tensors.js';
 import type { JobContext } from '../../jobs/protocol.js';
-import { backendInfo } from '../backend.js';
+import { backendInfo, type BackendName } from '../backend.js';
 import { deserializeGraph } from '../graph/serialize.js';
 import { GraphRuntime } from '../graph/runtime.js';
 import { inputNode, type Graph } from '../graph/types.js';
@@ -18,7 +18,8 @@ import { SqnrAccumulator, ClipCounter, HistogramAccumulator } from '../metrics.j
 import { foldBatchNorm } from '../transform/fold-batchnorm.js';
 import { planQuantization, type QuantPlan } from '../transform/plan.js';
 import { loadDataset, sampleSplit, makeBatches, checkFitsModel, type LoadedDataset } from '../../io/data/dataset.js';
-import { calibrate } from './calibrate.js';
+import { calibrate, type Calibration, type CalibrateOptions } from './calibrate.js';
+import { calibrateOnnx, calibrationRuntimeChoice, loadOnnxRuntime, nativeCalibrationUnsupported, type CalibrationRuntimeChoice } from '../native/calibrate-onnx.js';
 import { calibrateParallel, calibrationWorkers, canCalibrateInParallel } from '../parallel/calibrate-parallel.js';
 import { compareFloatAndQuant, countsWithEdges, type Comparison } from './evaluate.js';
 import type { Observer } from '../quant/observers/index.js';
@@ -37,6 +38,12 @@ export interface PtqPayload {
    * Order-dependent estimators (lastvalue, movingaverage) always run here.
    */
   calibrationWorkers?: number;
+  /**
+   * Which runtime runs the float model during calibration (engine/native):
+   * default $STUDIO_CALIBRATION_RUNTIME, else 'auto' = onnxruntime-node when
+   * it loads and the plan suits it, else TensorFlow.js.
+   */
+  calibrationRuntime?: CalibrationRuntimeChoice;
 }
 
 export const BATCH_SIZE = 100;
@@ -95,20 +102,13 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
   try {
     const calibTotal = prep.calibIdx.length;
     const backend = backendInfo();
-    const workers = calibrationWorkers(payload.calibrationWorkers, backend.name);
     const calibrateOpts = {
       onBatch(pass: number, passes: number, done: number) {
         ctx.checkCancelled();
         ctx.progress('calibrate', pass * calibTotal + done, passes * calibTotal, passes > 1 ? `pass ${pass + 1} of ${passes}` : undefined);
       },
     };
-    const parallel = workers > 1 && canCalibrateInParallel(config.estimator) && calibTotal > BATCH_SIZE;
-    const calibration = parallel
-      ? await calibrateParallel(
-          { graph, runtime, plan, estimator: config.estimator, part: data.parts.train, indices: prep.calibIdx, batchSize: BATCH_SIZE, inputShape, workers, backend: backend.name },
-          calibrateOpts,
-        )
-      : await calibrate(runtime, plan, config.estimator, () => makeBatches(data.parts.train, prep.calibIdx, BATCH_SIZE, inputShape), calibrateOpts);
+    const { calibration, how } = await calibrateOnBestRuntime(payload, prep, runtime, backend.name, calibrateOpts);
 
     // Histogram span per activation: the calibration envelope of its observer.
     const span = new Map<string, { lo: number; hi: number }>();
@@ -142,7 +142,7 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
           seconds: calibration.seconds,
           samplesPerSecond: calibration.samples / Math.max(calibration.seconds, 1e-9),
           estimator: config.estimator.kind,
-          workers: parallel ? Math.min(workers, Math.ceil(calibTotal / BATCH_SIZE)) : 1,
+          ...how,
         },
         eval: { count: comparison.count },
         folded: prep.folded,
@@ -157,6 +157,63 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
   }
 }
 
+
+/** How the calibration ran, stored in the run summary. */
+export interface CalibrationHow {
+  /** 'onnxruntime' (native, engine/native) or 'tfjs' (the TensorFlow.js backend). */
+  runtime: 'onnxruntime' | 'tfjs';
+  /** TensorFlow.js worker threads (tfjs) or onnxruntime intra-op threads. */
+  workers: number;
+  /** Why the native runtime was not used, when it was not asked away. */
+  nativeSkipped?: string;
+  /** Batches with NaN/±Inf that the native path handed to TensorFlow.js. */
+  fallbackBatches?: number;
+}
+
+/**
+ * Native onnxruntime calibration when chosen (or 'auto') and possible, else
+ * TensorFlow.js: data-parallel workers for order-free estimators, serial otherwise.
+ */
+async function calibrateOnBestRuntime(
+  payload: PtqPayload,
+  prep: PreparedPtq,
+  runtime: GraphRuntime,
+  backend: BackendName,
+  opts: CalibrateOptions,
+): Promise<{ calibration: Calibration; how: CalibrationHow }> {
+  const { config } = payload;
+  const { graph, plan, data } = prep;
+  const inputShape = inputNode(graph).outputShape;
+  const choice = calibrationRuntimeChoice(payload.calibrationRuntime);
+  let nativeSkipped: string | undefined;
+  if (choice !== 'tfjs') {
+    nativeSkipped = nativeCalibrationUnsupported(graph, plan, config.estimator) ?? undefined;
+    if (!nativeSkipped) {
+      try {
+        await loadOnnxRuntime();
+      } catch (e) {
+        nativeSkipped = (e as Error).message;
+      }
+    }
+    if (nativeSkipped && choice === 'onnxruntime') throw new Error(`calibration on onnxruntime was asked for, but ${nativeSkipped}`);
+    if (!nativeSkipped) {
+      const c = await calibrateOnnx({ graph, runtime, plan, estimator: config.estimator, part: data.parts.train, indices: prep.calibIdx, batchSize: BATCH_SIZE, inputShape }, opts);
+      return { calibration: c, how: { runtime: 'onnxruntime', workers: c.threads, fallbackBatches: c.fallbackBatches } };
+    }
+  }
+  const calibTotal = prep.calibIdx.length;
+  const workers = calibrationWorkers(payload.calibrationWorkers, backend);
+  const parallel = workers > 1 && canCalibrateInParallel(config.estimator) && calibTotal > BATCH_SIZE;
+  const calibration = parallel
+    ? await calibrateParallel(
+        { graph, runtime, plan, estimator: config.estimator, part: data.parts.train, indices: prep.calibIdx, batchSize: BATCH_SIZE, inputShape, workers, backend },
+        opts,
+      )
+    : await calibrate(runtime, plan, config.estimator, () => makeBatches(data.parts.train, prep.calibIdx, BATCH_SIZE, inputShape), opts);
+  const how: CalibrationHow = { runtime: 'tfjs', workers: parallel ? Math.min(workers, Math.ceil(calibTotal / BATCH_SIZE)) : 1 };
+  if (nativeSkipped) how.nativeSkipped = nativeSkipped;
+  return { calibration, how };
+}
 
 export interface LayerLine {
   name: string;

@@ -49,7 +49,8 @@ export interface OnnxBuildInput {
   metadata?: Record<string, string>;
 }
 
-interface Value {
+/** Where a graph node's value lives in the ONNX graph. */
+export interface OnnxValue {
   name: string;
   /** Rank with the batch axis. */
   rank: number;
@@ -123,10 +124,19 @@ export function activationType(qp: QParams): { dt: number; domain: 'signed' | 'u
 
 /** Builds the ONNX model (not yet serialized). Throws an ExportError naming the tensor the format cannot express. */
 export function buildOnnx(input: OnnxBuildInput): ModelProto {
+  return buildOnnxGraph(input).model;
+}
+
+/**
+ * {@link buildOnnx}, also telling where each graph node's value (after its
+ * activation quantizer, if any) lives in the ONNX graph, so a caller can
+ * read it out (the native calibration adds reductions there).
+ */
+export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; values: ReadonlyMap<string, OnnxValue> } {
   const { graph, plan, qparams } = input;
   const nodes: NodeProto[] = [];
   const inits: TensorProto[] = [];
-  const values = new Map<string, Value>();
+  const values = new Map<string, OnnxValue>();
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const weightQ = new Map(plan.weights.map((w) => [w.layer, w]));
   const actAt = new Map(plan.activations.map((a) => [a.at, a]));
@@ -141,7 +151,7 @@ export function buildOnnx(input: OnnxBuildInput): ModelProto {
     return q;
   };
 
-  const layout = (v: Value, nchw: boolean): Value => {
+  const layout = (v: OnnxValue, nchw: boolean): OnnxValue => {
     if (v.rank !== 4 || v.nchw === nchw) return v;
     const key = `${v.name}|${nchw}`;
     let name = transposed.get(key);
@@ -153,7 +163,7 @@ export function buildOnnx(input: OnnxBuildInput): ModelProto {
     return { name, rank: 4, nchw };
   };
 
-  const activate = (v: Value, act: Activation, prefix: string): Value => {
+  const activate = (v: OnnxValue, act: Activation, prefix: string): OnnxValue => {
     const out = (op: string) => `${prefix}/${op}`;
     switch (act) {
       case 'linear':
@@ -181,7 +191,7 @@ export function buildOnnx(input: OnnxBuildInput): ModelProto {
   };
 
   /** QuantizeLinear → DequantizeLinear on a value, for activation quantizer `name`. */
-  const qdq = (v: Value, name: string): Value => {
+  const qdq = (v: OnnxValue, name: string): OnnxValue => {
     const q = qp(name);
     if (q.bits !== 8) throw new ExportError(`activation ${name} has ${q.bits} bits; ONNX QuantizeLinear (opset ${ONNX_OPSET}) stores 8-bit activations only`, 'unsupported', { tensor: name, format: 'onnx' });
     if (q.narrowRange) throw new ExportError(`activation ${name} is narrow range; ONNX QuantizeLinear saturates at the full int8/uint8 range and cannot express it`, 'unsupported', { tensor: name, format: 'onnx' });
@@ -255,7 +265,7 @@ export function buildOnnx(input: OnnxBuildInput): ModelProto {
 
   const spatialIn = (n: GraphNode): number[] => byName.get(n.inputs[0]!)!.outputShape;
 
-  const emit = (n: Exclude<GraphNode, { op: 'input' }>, args: Value[]): Value => {
+  const emit = (n: Exclude<GraphNode, { op: 'input' }>, args: OnnxValue[]): OnnxValue => {
     const x = args[0]!;
     switch (n.op) {
       case 'conv2d':
@@ -353,9 +363,9 @@ export function buildOnnx(input: OnnxBuildInput): ModelProto {
 
   const inNode = inputNode(graph);
   const inShape = inNode.outputShape;
-  let inputValue: Value = { name: ONNX_INPUT, rank: inShape.length + 1, nchw: false };
+  let inputValue: OnnxValue = { name: ONNX_INPUT, rank: inShape.length + 1, nchw: false };
   for (const n of graph.nodes) {
-    let v: Value;
+    let v: OnnxValue;
     if (n.op === 'input') v = inputValue;
     else {
       const args = n.inputs.map((i) => {
@@ -392,7 +402,7 @@ export function buildOnnx(input: OnnxBuildInput): ModelProto {
     input: [valueInfo(ONNX_INPUT, inShape)],
     output: [valueInfo(ONNX_OUTPUT, outShape)],
   });
-  return onnx.ModelProto.create({
+  const model = onnx.ModelProto.create({
     irVersion: 7,
     producerName: 'Quantization Calibration Studio',
     producerVersion: '0.1.0',
@@ -403,6 +413,7 @@ export function buildOnnx(input: OnnxBuildInput): ModelProto {
     graph: g,
     metadataProps: Object.entries(input.metadata ?? {}).map(([key, value]) => ({ key, value })),
   });
+  return { model, values };
 }
 
 export function encodeOnnx(model: ModelProto): Uint8Array {

@@ -80,6 +80,18 @@ export interface Batch {
   size: number;
 }
 
+/** The samples at `idx`, back to back (channels-last row-major, as stored). */
+export function gatherSamples(part: BatchSource, idx: Int32Array): Float32Array {
+  const per = part.sampleSize;
+  const out = new Float32Array(idx.length * per);
+  for (let k = 0; k < idx.length; k++) {
+    const i = idx[k]!;
+    if (i < 0 || i >= part.labels.length) throw new DatasetError(part.imagesFile ?? '', `sample index ${i} is outside the ${part.labels.length} samples`);
+    out.set(part.images.subarray(i * per, (i + 1) * per), k * per);
+  }
+  return out;
+}
+
 /**
  * Yields batches of the given samples, in the given order, shaped
  * [size, ...inputShape] (any shape holding sampleSize values: the data is

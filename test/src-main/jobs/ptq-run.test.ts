@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import type { JobProgress } from '../../../src-main/api/contract.js';
+import type { JobProgress, RunDetail } from '../../../src-main/api/contract.js';
+import { formatPtqSummary } from '../../../src-main/cli/run-commands.js';
 import { dispatch } from '../../../src-main/api/dispatch.js';
 import { openStudio, type Studio } from '../../../src-main/studio.js';
 import { tempDir } from '../../helpers/temp.js';
@@ -58,6 +59,10 @@ describe('PTQ through the studio', () => {
     assert.equal(detail.status, 'done', detail.error ?? '');
     assert.ok(detail.lint.some((f) => f.code === 'bn-folded'), 'lint says which BN folds where');
     assert.ok(progress.some((p) => p.phase === 'calibrate') && progress.some((p) => p.phase === 'evaluate'));
+    // Calibrated natively from inside the engine worker thread, and the CLI summary says so.
+    const full = await call<RunDetail>('runs.get', { id: run.id });
+    assert.equal((full.summary as { calibration: { runtime: string } }).calibration.runtime, 'onnxruntime');
+    assert.match(formatPtqSummary(full), /samples\/s, onnxruntime, \d+ threads?\)/);
 
     const db = new Database(dbPath, { readonly: true });
     try {

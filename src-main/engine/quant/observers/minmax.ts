@@ -22,6 +22,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Estimator, QuantSpec } from '../../../api/run-config.js';
 import { BaseObserver } from './base.js';
 import { decodeFloats, encodeFloats, finishRange, finiteChannelMinMax } from './common.js';
+import type { BatchMinMax } from './reduce.js';
 import type { HistogramState, MinMaxState } from './types.js';
 
 export class MinMaxObserver extends BaseObserver {
@@ -37,9 +38,21 @@ export class MinMaxObserver extends BaseObserver {
   observe(x: tf.Tensor, pass = 0): void {
     if (pass !== 0) throw new Error(`${this.label}: takes one pass (pass 0), got pass ${pass}`);
     if (x.size === 0) return;
-    const channels = this.guard.check(x.shape);
+    this.guard.check(x.shape);
     const r = finiteChannelMinMax(x, this.guard.axis);
-    if (r === null) return;
+    if (r !== null) this.observeBatchRange(x.shape, r);
+  }
+
+  /**
+   * Takes a batch already reduced elsewhere (the native calibration reduces in
+   * onnxruntime): `r` is the batch's per-channel min/max over its finite values
+   * on the axis this observer resolves against `shape`. Same update as observe().
+   */
+  observeBatchRange(shape: readonly number[], r: BatchMinMax): void {
+    const channels = this.guard.check(shape);
+    if (r.min.length !== channels || r.max.length !== channels) {
+      throw new Error(`${this.label}: batch range has ${r.min.length} minima, ${r.max.length} maxima for ${channels} channels`);
+    }
     if (r.nonFinite) this.sawNonFinite = true;
     if (this.min.length !== channels) {
       this.min = new Float32Array(channels).fill(Infinity);

@@ -89,6 +89,26 @@ describe('runPtq on fashion_cnn (random init) and the bundled Fashion-MNIST subs
     assert.ok(r.tensors.some((t) => t.layer === 'dense' && t.role === 'weight'));
   });
 
+  test('calibration runs on onnxruntime by default, on TensorFlow.js when asked or when the estimator needs it, and says so', async () => {
+    const base = { modelName: 'm', model: cnn, dataset: SAMPLE_DATA };
+    const how = (r: { summary?: unknown }) => (r.summary as { calibration: { runtime: string; workers: number; nativeSkipped?: string } }).calibration;
+    const native = await runPtq({ ...base, config: config({ eval: { count: 100, seed: 1 } }) }, context());
+    assert.equal(how(native).runtime, 'onnxruntime');
+    assert.ok(how(native).workers >= 1);
+    const tfjs = await runPtq({ ...base, config: config({ eval: { count: 100, seed: 1 } }), calibrationRuntime: 'tfjs' }, context());
+    assert.equal(how(tfjs).runtime, 'tfjs');
+    assert.equal(how(tfjs).nativeSkipped, undefined, 'asked away, not skipped');
+    // Same model, same data: the two runtimes agree on the accuracy of the quantized model.
+    assert.ok(Math.abs(native.quantAccuracy! - tfjs.quantAccuracy!) <= 0.01, `${native.quantAccuracy} vs ${tfjs.quantAccuracy}`);
+    const pct = await runPtq({ ...base, config: config({ estimator: { kind: 'percentile', percentile: 99.9 }, eval: { count: 100, seed: 1 } }) }, context());
+    assert.equal(how(pct).runtime, 'tfjs');
+    assert.match(how(pct).nativeSkipped!, /percentile estimator builds histograms in two passes/);
+    await assert.rejects(
+      runPtq({ ...base, config: config({ estimator: { kind: 'entropy' } }), calibrationRuntime: 'onnxruntime' }, context()),
+      /calibration on onnxruntime was asked for, but the entropy estimator builds histograms/,
+    );
+  });
+
   test('progress goes calibrate then evaluate; cancel stops within a batch', async () => {
     const ctx = context();
     await runPtq({ config: config({ eval: { count: 100, seed: 1 } }), modelName: 'm', model: cnn, dataset: SAMPLE_DATA }, ctx);

@@ -1,0 +1,197 @@
+/**
+ * Native calibration: the float (BatchNorm-folded) model runs in
+ * onnxruntime-node's CPU provider (MLAS kernels, native SIMD, its own thread
+ * pool), and each planned activation is reduced to its batch min/max right
+ * there, inside the ONNX graph (ReduceMin / ReduceMax, over all axes or all
+ * but the channel axis). Only those small vectors come back to JS, where the
+ * studio's own MinMaxObservers take them (observeBatchRange): the same
+ * minmax / lastvalue / movingaverage updates, in the same batch order, as the
+ * TensorFlow.js path. Kernels are observed once, as there.
+ *
+ * Why: tfjs-node (native TensorFlow) often cannot be installed, and the wasm
+ * backend is compute-bound (single-threaded XNNPACK, no FMA), so calibration
+ * on wasm tops out well below a native peer. onnxruntime-node is already the
+ * studio's ONNX runtime for export verification and loads under Node and
+ * Electron (N-API).
+ *
+ * Exactness: float convolutions in MLAS and XNNPACK round differently, so
+ * ranges agree with the TensorFlow.js path to float32 rounding (the test
+ * checks 1e-5 relative), not bit for bit; the run records which runtime
+ * calibrated it. Non-finite values: ORT's reductions do not skip NaN the way
+ * the observers must, so each probe also sums its tensor (a NaN or ±Inf makes
+ * the sum non-finite) and any batch with a non-finite statistic is observed
+ * again through the TensorFlow.js runtime, which skips those values exactly.
+ *
+ * What it takes: one-pass estimators (two-pass histogram estimators keep the
+ * TensorFlow.js path), per-tensor activations or per-channel on the channel
+ * axis, and a graph the ONNX builder can express; otherwise
+ * {@link nativeCalibrationUnsupported} says why and the caller falls back.
+ */
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import type * as Ort from 'onnxruntime-node';
+import type { Estimator } from '../../api/run-config.js';
+import { buildOnnxGraph, encodeOnnx, ONNX_INPUT } from '../../export/onnx/build.js';
+import { node as onnxNode, onnx } from '../../export/onnx/proto.js';
+import { gatherSamples, type BatchSource } from '../../io/data/split.js';
+import type { GraphRuntime } from '../graph/runtime.js';
+import type { Graph } from '../graph/types.js';
+import { activationObservers, observePass, observeWeights, type Calibration, type CalibrateOptions } from '../ptq/calibrate.js';
+import { MinMaxObserver, type Observer } from '../quant/observers/index.js';
+import type { QParams } from '../quant/qparams.js';
+import type { QuantPlan } from '../transform/plan.js';
+
+export const CALIBRATION_RUNTIME_ENV = 'STUDIO_CALIBRATION_RUNTIME';
+export type CalibrationRuntimeChoice = 'auto' | 'onnxruntime' | 'tfjs';
+
+/** The request (payload), else $STUDIO_CALIBRATION_RUNTIME, else 'auto'. */
+export function calibrationRuntimeChoice(requested: CalibrationRuntimeChoice | undefined, env: NodeJS.ProcessEnv = process.env): CalibrationRuntimeChoice {
+  if (requested) return requested;
+  const raw = env[CALIBRATION_RUNTIME_ENV]?.trim().toLowerCase();
+  if (!raw || raw === 'auto') return 'auto';
+  if (raw === 'onnxruntime' || raw === 'tfjs') return raw;
+  throw new Error(`${CALIBRATION_RUNTIME_ENV}=${env[CALIBRATION_RUNTIME_ENV]} is not one of auto, onnxruntime, tfjs`);
+}
+
+const ONE_PASS = new Set(['minmax', 'lastvalue', 'movingaverage']);
+
+/** Why the native path cannot calibrate this plan, or null when it can (the graph is checked by building it). */
+export function nativeCalibrationUnsupported(graph: Graph, plan: QuantPlan, estimator: Estimator): string | null {
+  if (!ONE_PASS.has(estimator.kind)) return `the ${estimator.kind} estimator builds histograms in two passes, which run on TensorFlow.js`;
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  for (const a of plan.activations) {
+    if (a.spec.granularity !== 'per-channel') continue;
+    const rank = (byName.get(a.at)?.outputShape.length ?? 0) + 1;
+    const axis = a.spec.axis ?? -1;
+    if (axis !== -1 && axis !== rank - 1) return `activation ${a.name} is per-channel on axis ${axis}, not its channel axis`;
+  }
+  try {
+    buildProbedModel(graph, plan);
+  } catch (e) {
+    return `the float graph has no ONNX form: ${(e as Error).message}`;
+  }
+  return null;
+}
+
+/** One reduced activation: the graph node whose output it watches, and its three graph outputs. */
+interface Probe {
+  at: string;
+  /** NHWC / [batch, features] shape of one sample (what the observer's axis refers to). */
+  sampleShape: number[];
+  perChannel: boolean;
+  min: string;
+  max: string;
+  sum: string;
+}
+
+/** The float model with a ReduceMin / ReduceMax / ReduceSum at every planned activation, these reductions its only outputs. */
+export function buildProbedModel(graph: Graph, plan: QuantPlan): { bytes: Uint8Array; probes: Probe[] } {
+  // An empty plan: every weight stays a float initializer, no QDQ pairs.
+  const { model, values } = buildOnnxGraph({ graph, plan: { ...plan, weights: [], activations: [] }, qparams: new Map() });
+  const g = model.graph!;
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  const probes: Probe[] = [];
+  const seen = new Set<string>();
+  for (const a of plan.activations) {
+    if (seen.has(a.at)) continue;
+    seen.add(a.at);
+    const v = values.get(a.at);
+    const n = byName.get(a.at);
+    if (!v || !n) throw new Error(`activation ${a.name} watches ${a.at}, which the ONNX graph does not compute`);
+    const perChannel = a.spec.granularity === 'per-channel';
+    const channelAxis = v.rank === 4 && v.nchw ? 1 : v.rank - 1;
+    const axes = perChannel ? Array.from({ length: v.rank }, (_, i) => i).filter((i) => i !== channelAxis) : undefined;
+    const p = `probe${probes.length}`;
+    const probe: Probe = { at: a.at, sampleShape: n.outputShape, perChannel, min: `${p}/min`, max: `${p}/max`, sum: `${p}/sum` };
+    g.node!.push(
+      onnxNode('ReduceMin', probe.min, [v.name], [probe.min], { keepdims: 0, ...(axes ? { axes } : {}) }),
+      onnxNode('ReduceMax', probe.max, [v.name], [probe.max], { keepdims: 0, ...(axes ? { axes } : {}) }),
+      onnxNode('ReduceSum', probe.sum, [v.name], [probe.sum], { keepdims: 0 }),
+    );
+    probes.push(probe);
+  }
+  g.output = probes.flatMap((p) => [p.min, p.max, p.sum]).map((name) => onnx.ValueInfoProto.create({ name }));
+  return { bytes: encodeOnnx(model), probes };
+}
+
+let ortModule: Promise<typeof Ort> | null = null;
+
+/** onnxruntime-node, loaded once; rejects with a readable reason when its native binding does not load. */
+export function loadOnnxRuntime(): Promise<typeof Ort> {
+  ortModule ??= import('onnxruntime-node').catch((e: unknown) => {
+    throw new Error(`onnxruntime-node failed to load: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
+  });
+  return ortModule;
+}
+
+/** Intra-op threads for the native calibration: every available core, at most 8. */
+export function nativeThreads(): number {
+  return Math.max(1, Math.min(8, os.availableParallelism()));
+}
+
+export interface NativeCalibrationInput {
+  /** The float (BatchNorm-folded) graph that `runtime` runs. */
+  graph: Graph;
+  runtime: GraphRuntime;
+  plan: QuantPlan;
+  estimator: Estimator;
+  part: BatchSource;
+  indices: Int32Array;
+  batchSize: number;
+  inputShape: number[];
+  threads?: number;
+}
+
+export async function calibrateOnnx(input: NativeCalibrationInput, opts: CalibrateOptions = {}): Promise<Calibration & { threads: number; fallbackBatches: number }> {
+  const started = performance.now();
+  const { graph, runtime, plan, estimator, part, indices, batchSize, inputShape } = input;
+  const why = nativeCalibrationUnsupported(graph, plan, estimator);
+  if (why) throw new Error(`native calibration is not possible: ${why}`);
+  if (indices.length === 0) throw new Error('the calibration split is empty: nothing to calibrate on');
+  const { observers, atNode } = activationObservers(plan, estimator);
+  const { bytes, probes } = buildProbedModel(graph, plan);
+  const ort = await loadOnnxRuntime();
+  const threads = input.threads ?? nativeThreads();
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+  });
+  let samples = 0;
+  let fallbackBatches = 0;
+  try {
+    for (let start = 0; start < indices.length; start += batchSize) {
+      opts.onBatch?.(0, 1, samples);
+      const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
+      const xs = gatherSamples(part, idx);
+      const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', xs, [idx.length, ...inputShape]) });
+      const stats = probes.map((p) => ({ p, min: out[p.min]!.data as Float32Array, max: out[p.max]!.data as Float32Array, sum: (out[p.sum]!.data as Float32Array)[0]! }));
+      const finite = stats.every((s) => Number.isFinite(s.sum) && allFinite(s.min) && allFinite(s.max));
+      if (finite) {
+        for (const s of stats) {
+          const obs = atNode.get(s.p.at);
+          if (!(obs instanceof MinMaxObserver)) throw new Error(`activation at ${s.p.at} has no min/max observer`);
+          obs.observeBatchRange([idx.length, ...s.p.sampleShape], { min: s.min, max: s.max, nonFinite: false });
+        }
+      } else {
+        // NaN/±Inf somewhere: this batch goes through the TensorFlow.js runtime, whose observers skip them exactly.
+        fallbackBatches++;
+        await observePass(runtime, atNode, 0, [{ x: tf.tensor(xs, [idx.length, ...inputShape], 'float32'), size: idx.length }], undefined, { yieldEachBatch: false });
+      }
+      samples += idx.length;
+    }
+  } finally {
+    await session.release();
+  }
+  opts.onBatch?.(0, 1, samples);
+  const qparams = new Map<string, QParams>();
+  for (const a of plan.activations) qparams.set(a.name, observers.get(a.name)!.qparams());
+  const weightObservers: Map<string, Observer> = observeWeights(runtime, plan, estimator, qparams);
+  return { qparams, observers, weightObservers, samples, seconds: (performance.now() - started) / 1000, threads, fallbackBatches };
+}
+
+function allFinite(v: Float32Array): boolean {
+  for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) return false;
+  return true;
+}
