@@ -55,22 +55,27 @@ export function calibrationRuntimeChoice(requested: CalibrationRuntimeChoice | u
 
 const ONE_PASS = new Set(['minmax', 'lastvalue', 'movingaverage']);
 
-/** Why the native path cannot calibrate this plan, or null when it can (the graph is checked by building it). */
-export function nativeCalibrationUnsupported(graph: Graph, plan: QuantPlan, estimator: Estimator): string | null {
-  if (!ONE_PASS.has(estimator.kind)) return `the ${estimator.kind} estimator builds histograms in two passes, which run on TensorFlow.js`;
+/** The probed model when the native path can calibrate this plan, else why not (the graph is checked by building it). */
+export function prepareNativeCalibration(graph: Graph, plan: QuantPlan, estimator: Estimator): { model: ProbedModel } | { reason: string } {
+  if (!ONE_PASS.has(estimator.kind)) return { reason: `the ${estimator.kind} estimator builds histograms in two passes, which run on TensorFlow.js` };
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   for (const a of plan.activations) {
     if (a.spec.granularity !== 'per-channel') continue;
     const rank = (byName.get(a.at)?.outputShape.length ?? 0) + 1;
     const axis = a.spec.axis ?? -1;
-    if (axis !== -1 && axis !== rank - 1) return `activation ${a.name} is per-channel on axis ${axis}, not its channel axis`;
+    if (axis !== -1 && axis !== rank - 1) return { reason: `activation ${a.name} is per-channel on axis ${axis}, not its channel axis` };
   }
   try {
-    buildProbedModel(graph, plan);
+    return { model: buildProbedModel(graph, plan) };
   } catch (e) {
-    return `the float graph has no ONNX form: ${(e as Error).message}`;
+    return { reason: `the float graph has no ONNX form: ${(e as Error).message}` };
   }
-  return null;
+}
+
+/** Why the native path cannot calibrate this plan, or null when it can. */
+export function nativeCalibrationUnsupported(graph: Graph, plan: QuantPlan, estimator: Estimator): string | null {
+  const r = prepareNativeCalibration(graph, plan, estimator);
+  return 'reason' in r ? r.reason : null;
 }
 
 /** One reduced activation: the graph node whose output it watches, and its three graph outputs. */
@@ -84,8 +89,14 @@ interface Probe {
   sum: string;
 }
 
+export interface ProbedModel {
+  /** Serialized ONNX. */
+  bytes: Uint8Array;
+  probes: Probe[];
+}
+
 /** The float model with a ReduceMin / ReduceMax / ReduceSum at every planned activation, these reductions its only outputs. */
-export function buildProbedModel(graph: Graph, plan: QuantPlan): { bytes: Uint8Array; probes: Probe[] } {
+export function buildProbedModel(graph: Graph, plan: QuantPlan): ProbedModel {
   // An empty plan: every weight stays a float initializer, no QDQ pairs.
   const { model, values } = buildOnnxGraph({ graph, plan: { ...plan, weights: [], activations: [] }, qparams: new Map() });
   const g = model.graph!;
@@ -140,16 +151,18 @@ export interface NativeCalibrationInput {
   batchSize: number;
   inputShape: number[];
   threads?: number;
+  /** From {@link prepareNativeCalibration}, when the caller already built it. */
+  model?: ProbedModel;
 }
 
 export async function calibrateOnnx(input: NativeCalibrationInput, opts: CalibrateOptions = {}): Promise<Calibration & { threads: number; fallbackBatches: number }> {
   const started = performance.now();
   const { graph, runtime, plan, estimator, part, indices, batchSize, inputShape } = input;
-  const why = nativeCalibrationUnsupported(graph, plan, estimator);
-  if (why) throw new Error(`native calibration is not possible: ${why}`);
+  const prepared = input.model ? { model: input.model } : prepareNativeCalibration(graph, plan, estimator);
+  if ('reason' in prepared) throw new Error(`native calibration is not possible: ${prepared.reason}`);
   if (indices.length === 0) throw new Error('the calibration split is empty: nothing to calibrate on');
   const { observers, atNode } = activationObservers(plan, estimator);
-  const { bytes, probes } = buildProbedModel(graph, plan);
+  const { bytes, probes } = prepared.model;
   const ort = await loadOnnxRuntime();
   const threads = input.threads ?? nativeThreads();
   const session = await ort.InferenceSession.create(bytes, {

@@ -19,7 +19,7 @@ import { foldBatchNorm } from '../transform/fold-batchnorm.js';
 import { planQuantization, type QuantPlan } from '../transform/plan.js';
 import { loadDataset, sampleSplit, makeBatches, checkFitsModel, type LoadedDataset } from '../../io/data/dataset.js';
 import { calibrate, type Calibration, type CalibrateOptions } from './calibrate.js';
-import { calibrateOnnx, calibrationRuntimeChoice, loadOnnxRuntime, nativeCalibrationUnsupported, type CalibrationRuntimeChoice } from '../native/calibrate-onnx.js';
+import { calibrateOnnx, calibrationRuntimeChoice, loadOnnxRuntime, prepareNativeCalibration, type CalibrationRuntimeChoice } from '../native/calibrate-onnx.js';
 import { calibrateParallel, calibrationWorkers, canCalibrateInParallel } from '../parallel/calibrate-parallel.js';
 import { compareFloatAndQuant, countsWithEdges, type Comparison } from './evaluate.js';
 import type { Observer } from '../quant/observers/index.js';
@@ -187,8 +187,9 @@ async function calibrateOnBestRuntime(
   const choice = calibrationRuntimeChoice(payload.calibrationRuntime);
   let nativeSkipped: string | undefined;
   if (choice !== 'tfjs') {
-    nativeSkipped = nativeCalibrationUnsupported(graph, plan, config.estimator) ?? undefined;
-    if (!nativeSkipped) {
+    const prepared = prepareNativeCalibration(graph, plan, config.estimator);
+    if ('reason' in prepared) nativeSkipped = prepared.reason;
+    else {
       try {
         await loadOnnxRuntime();
       } catch (e) {
@@ -196,8 +197,9 @@ async function calibrateOnBestRuntime(
       }
     }
     if (nativeSkipped && choice === 'onnxruntime') throw new Error(`calibration on onnxruntime was asked for, but ${nativeSkipped}`);
-    if (!nativeSkipped) {
-      const c = await calibrateOnnx({ graph, runtime, plan, estimator: config.estimator, part: data.parts.train, indices: prep.calibIdx, batchSize: BATCH_SIZE, inputShape }, opts);
+    if ('model' in prepared && !nativeSkipped) {
+      const input = { graph, runtime, plan, estimator: config.estimator, part: data.parts.train, indices: prep.calibIdx, batchSize: BATCH_SIZE, inputShape, model: prepared.model };
+      const c = await calibrateOnnx(input, opts);
       return { calibration: c, how: { runtime: 'onnxruntime', workers: c.threads, fallbackBatches: c.fallbackBatches } };
     }
   }
