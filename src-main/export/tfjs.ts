@@ -30,7 +30,7 @@ import { WEIGHTS_FILE } from '../io/models/tfjs-layers.js';
 import { ExportError } from './errors.js';
 import { quantizeToInts } from './int-tensors.js';
 import type { ExportInput, ExportOptions, ExportResult } from './types.js';
-import { compareOutputs, simulate, type EvalSamples } from './verify.js';
+import { compareOutputs, joinBatches, simulate, type EvalSamples } from './verify.js';
 import { fileDigest, writeFolderAtomic } from './write-file.js';
 
 interface StoredWeight {
@@ -181,13 +181,7 @@ export function predictAll(model: tf.LayersModel, samples: EvalSamples, batchSiz
     y.dispose();
     samples.onBatch?.('tf.loadLayersModel', start + size, n);
   }
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return joinBatches(parts);
 }
 
 export async function exportTfjs(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {

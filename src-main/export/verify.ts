@@ -100,6 +100,17 @@ export function compareOutputs(runtime: Float32Array, simulation: Float32Array, 
   };
 }
 
+/** Per-batch outputs back to back, in batch order. */
+export function joinBatches(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** Runs `graph` with `hooks` over the samples in batches; returns the outputs back to back. */
 export function simulate(graph: Graph, hooks: ForwardHooks | undefined, samples: EvalSamples, batchSize = 100): Float32Array {
   const runtime = new GraphRuntime(graph, { trainable: false });
@@ -121,11 +132,5 @@ export function simulate(graph: Graph, hooks: ForwardHooks | undefined, samples:
   } finally {
     runtime.dispose();
   }
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return joinBatches(parts);
 }

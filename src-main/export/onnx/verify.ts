@@ -15,7 +15,7 @@ import * as ort from 'onnxruntime-node';
 import type { Graph } from '../../engine/graph/types.js';
 import { tryIntegerAgreement, type IntegerModelInput } from '../../engine/integer/index.js';
 import { ExportError } from '../errors.js';
-import { compareOutputs, type EvalSamples, type Verification } from '../verify.js';
+import { compareOutputs, joinBatches, type EvalSamples, type Verification } from '../verify.js';
 import { ONNX_INPUT, ONNX_OUTPUT } from './build.js';
 
 export function onnxSessionOptions(level: 'disabled' | 'basic' = 'disabled'): ort.InferenceSession.SessionOptions {
@@ -52,13 +52,7 @@ export async function runOnnx(file: string, samples: EvalSamples, level: 'disabl
   } finally {
     await session.release();
   }
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return joinBatches(parts);
 }
 
 /**

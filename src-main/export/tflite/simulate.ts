@@ -21,7 +21,7 @@ import { fakeQuant, type RoundingMode } from '../../engine/quant/fake-quant.js';
 import type { QParams } from '../../engine/quant/qparams.js';
 import type { QuantPlan } from '../../engine/transform/plan.js';
 import { exportSimulationHooks } from '../simulate.js';
-import type { EvalSamples } from '../verify.js';
+import { joinBatches, type EvalSamples } from '../verify.js';
 import { softmaxQParams, type SoftmaxAt } from './quant.js';
 
 /** Requantization inside the int8 ops. */
@@ -96,11 +96,5 @@ export function simulateTflite(
   } finally {
     runtime.dispose();
   }
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return joinBatches(parts);
 }
