@@ -105,17 +105,11 @@ export function* makeBatches(part: BatchSource, indices: Int32Array, batchSize: 
   const per = part.sampleSize;
   const want = inputShape.reduce((a, b) => a * b, 1);
   if (want !== per) throw new DatasetError(file, `samples hold ${per} values but the model input [${inputShape.join(',')}] needs ${want}`);
-  const count = part.labels.length;
   for (let start = 0; start < indices.length; start += batchSize) {
-    const size = Math.min(batchSize, indices.length - start);
-    const xs = new Float32Array(size * per);
-    const ys = new Int32Array(size);
-    for (let k = 0; k < size; k++) {
-      const i = indices[start + k]!;
-      if (i < 0 || i >= count) throw new DatasetError(file, `sample index ${i} is outside the ${count} samples`);
-      xs.set(part.images.subarray(i * per, (i + 1) * per), k * per);
-      ys[k] = part.labels[i]!;
-    }
+    const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
+    const size = idx.length;
+    const xs = gatherSamples(part, idx);
+    const ys = Int32Array.from(idx, (i) => part.labels[i]!);
     yield { x: tf.tensor(xs, [size, ...inputShape], 'float32'), y: tf.tensor1d(ys, 'int32'), size };
   }
 }
