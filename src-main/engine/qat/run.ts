@@ -36,6 +36,7 @@ import { compareFloatAndQuant } from '../ptq/evaluate.js';
 import { buildRecords, checkFiniteWeights } from '../ptq/run.js';
 import { withKernelView } from '../ptq/sim-hooks.js';
 import { qatHooks, type QatQuantizers } from './hooks.js';
+import { chooseStepEngine } from '../native/train/native-trainer.js';
 
 export interface QatPayload {
   config: RunConfig;
@@ -135,7 +136,15 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
     }
     for (const fq of all) fq.setMode('qat');
 
-    // Train. Validation passes (hooks() not preceded by beforeStep) leave the activation ranges alone.
+    // Train: on onnxruntime when it can, else TF.js. Validation passes (hooks() not preceded by
+    // beforeStep) leave the activation ranges alone.
+    const { engine, info: trainedOn } = await chooseStepEngine({
+      graph: source,
+      runtime,
+      qat: { plan, folded, quantizers: q, activationEstimator: activationEstimator(config.estimator) },
+      training,
+      inputShape,
+    });
     let stepComing = false;
     const loop = await trainLoop({
       runtime,
@@ -145,8 +154,9 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
       training,
       ctx,
       seed,
+      ...(engine ? { engine } : {}),
       beforeStep: () => {
-        stepComing = true;
+        stepComing = !engine;
       },
       hooks: () => {
         for (const fq of q.activations.values()) fq.observerEnabled = stepComing;
@@ -155,9 +165,11 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
       },
       freezeBatchNorm: (step) => step >= training.bnFreezeStep,
       curveRanges: () => currentRanges(q),
-    }).catch((e: unknown) => {
-      throw emitBestCheckpoint(e, runtime, ctx);
-    });
+    })
+      .catch((e: unknown) => {
+        throw emitBestCheckpoint(e, runtime, ctx);
+      })
+      .finally(() => engine?.dispose());
 
     // The trained model, folded for real, with its final ranges.
     const trainedGraph = runtime.toGraph();
@@ -208,6 +220,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
             steps: loop.steps,
             seconds: loop.seconds,
             samplesPerSecond: loop.samplesPerSecond,
+            ...trainedOn,
             bestStep: loop.bestStep,
             bestValAccuracy: loop.bestValAccuracy,
           },

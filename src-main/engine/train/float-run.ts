@@ -15,6 +15,7 @@ import { deserializeGraph, serializeGraph } from '../graph/serialize.js';
 import { inputNode } from '../graph/types.js';
 import { evaluate, outputClasses } from './evaluate.js';
 import { trainLoop } from './loop.js';
+import { chooseStepEngine } from '../native/train/native-trainer.js';
 
 export interface FloatTrainingPayload {
   config: RunConfig;
@@ -63,9 +64,12 @@ export async function runFloatTraining(payload: FloatTrainingPayload, ctx: JobCo
     const evalIdx = sampleSplit(config.eval.count, test.count, config.eval.seed, test.imagesFile);
     if (evalIdx.clipped) notes.push(`eval split asked for ${config.eval.count} samples; the test part has ${test.count}, all used`);
 
-    const loop = await trainLoop({ runtime, data, trainIdx, valIdx, training, ctx, seed }).catch((e: unknown) => {
-      throw emitBestCheckpoint(e, runtime, ctx);
-    });
+    const { engine, info: trainedOn } = await chooseStepEngine({ graph, runtime, qat: null, training, inputShape: inputNode(graph).outputShape });
+    const loop = await trainLoop({ runtime, data, trainIdx, valIdx, training, ctx, seed, ...(engine ? { engine } : {}) })
+      .catch((e: unknown) => {
+        throw emitBestCheckpoint(e, runtime, ctx);
+      })
+      .finally(() => engine?.dispose());
     const final = await evaluate(runtime, test, evalIdx, { batchSize: Math.max(training.batchSize, 256), ctx, phase: 'evaluate' });
     ctx.progress('evaluate', final.count, final.count);
     return {
@@ -84,6 +88,7 @@ export async function runFloatTraining(payload: FloatTrainingPayload, ctx: JobCo
           stepsPerEpoch: loop.stepsPerEpoch,
           seconds: loop.seconds,
           samplesPerSecond: loop.samplesPerSecond,
+          ...trainedOn,
           finalTrainLoss: loop.finalTrainLoss,
           bestStep: loop.bestStep,
           bestValAccuracy: loop.bestValAccuracy,

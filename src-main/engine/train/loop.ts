@@ -17,10 +17,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { Training } from '../../api/run-config.js';
 import type { LoadedDataset } from '../../io/data/dataset.js';
 import { DatasetError } from '../../io/data/errors.js';
-import { makeBatches, shuffled, type Batch } from '../../io/data/split.js';
+import { makeRawBatches, shuffled, toTensors, type RawBatch } from '../../io/data/split.js';
 import type { JobContext } from '../../jobs/protocol.js';
 import type { CurvePoint, QuantizerRange } from '../../store/curves.js';
 import type { ForwardHooks, GraphRuntime } from '../graph/runtime.js';
+import type { StepEngine } from '../native/train/native-trainer.js';
 import { inputNode } from '../graph/types.js';
 import { countCorrect, crossEntropy, evaluate, outputClasses, yieldToEventLoop } from './evaluate.js';
 
@@ -97,6 +98,12 @@ export interface TrainLoopOptions {
   validateEvery?: number;
   /** Batch size for validation; default max(training.batchSize, 256). */
   evalBatchSize?: number;
+  /**
+   * Runs the steps instead of TF.js (native/train): forward, gradients and the
+   * optimizer live there, and the loop asks it to sync the runtime before
+   * validation, curve points, divergence reports and the end.
+   */
+  engine?: StepEngine;
 }
 
 export interface TrainLoopResult {
@@ -128,9 +135,9 @@ function validationSteps(stepsPerEpoch: number, max: number): Set<number> {
 }
 
 /** Says why a step's loss is not finite: bad inputs (named by sample), bad weights, or divergence. */
-function explainNonFinite(step: number, epoch: number, loss: number, batch: Batch, indices: Int32Array, offset: number, opts: TrainLoopOptions): TrainingError {
+function explainNonFinite(step: number, epoch: number, loss: number, batch: RawBatch, indices: Int32Array, offset: number, opts: TrainLoopOptions): TrainingError {
   const part = opts.data.parts.train;
-  const xs = batch.x.dataSync();
+  const xs = batch.xs;
   const per = part.sampleSize;
   for (let i = 0; i < xs.length; i++) {
     if (!Number.isFinite(xs[i]!)) {
@@ -183,6 +190,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
   let best: { accuracy: number; loss: number; step: number; weights: tf.Tensor[] } | null = null;
   const validate = async (step: number) => {
     if (opts.valIdx.length === 0) return;
+    opts.engine?.sync();
     const hooks = opts.hooks?.();
     const r = await evaluate(runtime, valPart, opts.valIdx, { batchSize: evalBatchSize, ctx, ...(hooks ? { hooks } : {}) });
     const epoch = step / stepsPerEpoch;
@@ -191,6 +199,30 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
     if (!best || r.accuracy > best.accuracy || (r.accuracy === best.accuracy && r.loss < best.loss)) {
       if (best) tf.dispose(best.weights);
       best = { accuracy: r.accuracy, loss: r.loss, step, weights: stateVars.map((v) => tf.clone(v)) };
+    }
+  };
+
+  /** One TF.js optimizer step on the batch. */
+  const tfjsStep = async (raw: RawBatch, freeze: boolean): Promise<{ loss: number; correct: number }> => {
+    const batch = toTensors(raw, inputShape);
+    try {
+      const hooks = opts.hooks?.();
+      let correct: tf.Scalar | null = null;
+      const cost = optimizer.minimize(
+        () => {
+          const logits = runtime.apply(batch.x, { training: true, logits: true, freezeBatchNorm: freeze, ...(hooks ? { hooks } : {}) });
+          correct = tf.keep(countCorrect(logits, batch.y));
+          return crossEntropy(logits, batch.y, classes);
+        },
+        true,
+        vars,
+      )!;
+      const loss = (await cost.data())[0]!;
+      const hits = (await correct!.data())[0]!;
+      tf.dispose([cost, correct!]);
+      return { loss, correct: hits };
+    } finally {
+      tf.dispose([batch.x, batch.y]);
     }
   };
 
@@ -205,44 +237,23 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
       const order = shuffled(opts.trainIdx, (seed + epoch * 0x9e3779b1) >>> 0);
       let offset = 0;
       epochLoss = { sum: 0, steps: 0 };
-      for (const batch of makeBatches(part, order, batchSize, inputShape)) {
-        if (step >= totalSteps) {
-          tf.dispose([batch.x, batch.y]);
-          break;
-        }
-        let lossValue: number;
-        let correctValue: number;
-        try {
-          ctx.checkCancelled();
-          opts.beforeStep?.(step);
-          const hooks = opts.hooks?.();
-          const freeze = opts.freezeBatchNorm?.(step) ?? false;
-          let correct: tf.Scalar | null = null;
-          const cost = optimizer.minimize(
-            () => {
-              const logits = runtime.apply(batch.x, { training: true, logits: true, freezeBatchNorm: freeze, ...(hooks ? { hooks } : {}) });
-              correct = tf.keep(countCorrect(logits, batch.y));
-              return crossEntropy(logits, batch.y, classes);
-            },
-            true,
-            vars,
-          )!;
-          lossValue = (await cost.data())[0]!;
-          correctValue = (await correct!.data())[0]!;
-          tf.dispose([cost, correct!]);
-          step++;
-          if (!Number.isFinite(lossValue)) {
-            const err = explainNonFinite(step, epoch, lossValue, batch, order, offset, opts);
-            // The weights are ruined now; hand back the best ones so the run can keep them.
-            const b = best as { accuracy: number; loss: number; step: number; weights: tf.Tensor[] } | null;
-            if (b) {
-              stateVars.forEach((v, i) => v.assign(b.weights[i]!));
-              err.checkpoint = { step: b.step, valAccuracy: b.accuracy, valLoss: b.loss };
-            }
-            throw err;
+      for (const batch of makeRawBatches(part, order, batchSize, inputShape)) {
+        if (step >= totalSteps) break;
+        ctx.checkCancelled();
+        opts.beforeStep?.(step);
+        const freeze = opts.freezeBatchNorm?.(step) ?? false;
+        const { loss: lossValue, correct: correctValue } = opts.engine ? await opts.engine.step(batch, freeze) : await tfjsStep(batch, freeze);
+        step++;
+        if (!Number.isFinite(lossValue)) {
+          opts.engine?.sync();
+          const err = explainNonFinite(step, epoch, lossValue, batch, order, offset, opts);
+          // The weights may be ruined now; hand back the best ones so the run can keep them.
+          const b = best as { accuracy: number; loss: number; step: number; weights: tf.Tensor[] } | null;
+          if (b) {
+            stateVars.forEach((v, i) => v.assign(b.weights[i]!));
+            err.checkpoint = { step: b.step, valAccuracy: b.accuracy, valLoss: b.loss };
           }
-        } finally {
-          tf.dispose([batch.x, batch.y]);
+          throw err;
         }
         offset += batch.size;
         samplesSeen += batch.size;
@@ -258,6 +269,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
         const inEpoch = step - epoch * stepsPerEpoch;
         const last = step === totalSteps;
         if (window.steps >= logEvery || inEpoch === stepsPerEpoch || last) {
+          opts.engine?.sync();
           const ranges = opts.curveRanges?.() ?? null;
           record({ step, epoch: epochAt, split: 'train', loss: window.loss / window.steps, accuracy: window.correct / window.samples, ...(ranges ? { ranges } : {}) });
           window = { loss: 0, correct: 0, samples: 0, steps: 0 };
@@ -267,6 +279,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
       }
       if (epochLoss.steps > 0) lastEpochLoss = epochLoss.sum / epochLoss.steps;
     }
+    opts.engine?.sync();
     const b = best as { accuracy: number; loss: number; step: number; weights: tf.Tensor[] } | null;
     if (b) stateVars.forEach((v, i) => v.assign(b.weights[i]!));
     const seconds = (performance.now() - started) / 1000;

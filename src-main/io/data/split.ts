@@ -92,13 +92,18 @@ export function gatherSamples(part: BatchSource, idx: Int32Array): Float32Array 
   return out;
 }
 
+/** A batch before it becomes tensors: samples back to back (channels-last, as stored) and their labels. */
+export interface RawBatch {
+  xs: Float32Array;
+  ys: Int32Array;
+  size: number;
+}
+
 /**
- * Yields batches of the given samples, in the given order, shaped
- * [size, ...inputShape] (any shape holding sampleSize values: the data is
- * channels-last row-major, so [784] and [28,28,1] are the same bytes). The
- * caller disposes each batch's tensors.
+ * Yields batches of the given samples, in the given order, as arrays (see
+ * {@link makeBatches}, which checks the same things and makes tensors of them).
  */
-export function* makeBatches(part: BatchSource, indices: Int32Array, batchSize: number, inputShape: number[]): Generator<Batch> {
+export function* makeRawBatches(part: BatchSource, indices: Int32Array, batchSize: number, inputShape: number[]): Generator<RawBatch> {
   const file = part.imagesFile ?? '';
   if (indices.length === 0) throw new DatasetError(file, 'the split is empty: no samples to batch');
   if (!Number.isInteger(batchSize) || batchSize <= 0) throw new DatasetError(file, `batch size must be a positive integer, got ${batchSize}`);
@@ -107,9 +112,20 @@ export function* makeBatches(part: BatchSource, indices: Int32Array, batchSize: 
   if (want !== per) throw new DatasetError(file, `samples hold ${per} values but the model input [${inputShape.join(',')}] needs ${want}`);
   for (let start = 0; start < indices.length; start += batchSize) {
     const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
-    const size = idx.length;
-    const xs = gatherSamples(part, idx);
-    const ys = Int32Array.from(idx, (i) => part.labels[i]!);
-    yield { x: tf.tensor(xs, [size, ...inputShape], 'float32'), y: tf.tensor1d(ys, 'int32'), size };
+    yield { xs: gatherSamples(part, idx), ys: Int32Array.from(idx, (i) => part.labels[i]!), size: idx.length };
   }
+}
+
+/**
+ * Yields batches of the given samples, in the given order, shaped
+ * [size, ...inputShape] (any shape holding sampleSize values: the data is
+ * channels-last row-major, so [784] and [28,28,1] are the same bytes). The
+ * caller disposes each batch's tensors.
+ */
+export function* makeBatches(part: BatchSource, indices: Int32Array, batchSize: number, inputShape: number[]): Generator<Batch> {
+  for (const raw of makeRawBatches(part, indices, batchSize, inputShape)) yield toTensors(raw, inputShape);
+}
+
+export function toTensors(raw: RawBatch, inputShape: number[]): Batch {
+  return { x: tf.tensor(raw.xs, [raw.size, ...inputShape], 'float32'), y: tf.tensor1d(raw.ys, 'int32'), size: raw.size };
 }

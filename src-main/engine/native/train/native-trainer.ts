@@ -1,0 +1,199 @@
+/**
+ * Training steps on onnxruntime-node: the step graph (step-graph.ts) computes
+ * loss, gradients and the quantizers' new ranges; the optimizer (optimizer.ts)
+ * updates the weights here, in Float32Arrays. The TF.js runtime stays the
+ * model of record: `sync()` writes the weights, BatchNorm statistics and
+ * quantizer ranges back into its variables and observers, which the training
+ * loop does before anything reads them (validation, curves, checkpoints, the
+ * end of training).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type * as Ort from 'onnxruntime-node';
+import type { Estimator, Training } from '../../../api/run-config.js';
+import type { GraphRuntime } from '../../graph/runtime.js';
+import type { Graph } from '../../graph/types.js';
+import type { RawBatch } from '../../../io/data/split.js';
+import type { QatQuantizers } from '../../qat/hooks.js';
+import { MinMaxObserver, type Observer } from '../../quant/observers/index.js';
+import { encodeFloats } from '../../quant/observers/common.js';
+import type { FoldRecord } from '../../transform/fold-batchnorm.js';
+import type { QuantPlan } from '../../transform/plan.js';
+import { loadOnnxRuntime, nativeThreads } from '../calibrate-onnx.js';
+import { makeOptimizer, type Optimizer } from './optimizer.js';
+import { buildStepGraph, UnsupportedForNativeTraining, type StepGraph } from './step-graph.js';
+
+export const TRAINING_RUNTIME_ENV = 'STUDIO_TRAINING_RUNTIME';
+export type TrainingRuntimeChoice = 'auto' | 'onnxruntime' | 'tfjs';
+
+/** $STUDIO_TRAINING_RUNTIME, else 'auto'. */
+export function trainingRuntimeChoice(env: NodeJS.ProcessEnv = process.env): TrainingRuntimeChoice {
+  const raw = env[TRAINING_RUNTIME_ENV]?.trim().toLowerCase();
+  if (!raw || raw === 'auto') return 'auto';
+  if (raw === 'onnxruntime' || raw === 'tfjs') return raw;
+  throw new Error(`${TRAINING_RUNTIME_ENV}=${env[TRAINING_RUNTIME_ENV]} is not one of auto, onnxruntime, tfjs`);
+}
+
+/** What the training loop needs from a step engine other than TF.js. */
+export interface StepEngine {
+  readonly runtimeName: string;
+  readonly threads: number;
+  /** One optimizer step on the batch (none when the loss is not finite); the batch's mean loss and correct count. */
+  step(batch: RawBatch, freezeBatchNorm: boolean): Promise<{ loss: number; correct: number }>;
+  /** Writes weights, BatchNorm statistics and quantizer ranges into the TF.js runtime and observers. */
+  sync(): void;
+  dispose(): Promise<void>;
+}
+
+export interface NativeTrainerInput {
+  /** The unfolded graph `runtime` trains. */
+  graph: Graph;
+  runtime: GraphRuntime;
+  /** QAT: the folded graph's plan, its fold records and the quantizers (activation ranges already initialised); null for float training. */
+  qat: { plan: QuantPlan; folded: readonly FoldRecord[]; quantizers: QatQuantizers; activationEstimator: Pick<Estimator, 'kind' | 'decay'> } | null;
+  training: Training;
+  inputShape: number[];
+  threads?: number;
+}
+
+/** The step graphs when onnxruntime can train this model, else why not. */
+export function prepareNativeTraining(input: Pick<NativeTrainerInput, 'graph' | 'qat'>): { unfrozen: StepGraph } | { reason: string } {
+  try {
+    const spec = { graph: input.graph, plan: input.qat?.plan ?? null, folded: input.qat?.folded ?? [], activationEstimator: input.qat?.activationEstimator ?? { kind: 'movingaverage' as const, decay: 0.999 } };
+    return { unfrozen: buildStepGraph({ ...spec, freezeBatchNorm: false }) };
+  } catch (e) {
+    if (e instanceof UnsupportedForNativeTraining) return { reason: e.message };
+    throw e;
+  }
+}
+
+export class NativeTrainer implements StepEngine {
+  readonly runtimeName = 'onnxruntime';
+  private frozen: { graph: StepGraph; session: Ort.InferenceSession } | null = null;
+  private readonly weights = new Map<string, Float32Array>();
+  private readonly ranges = new Map<string, { min: Float32Array; max: Float32Array }>();
+  private readonly kernelRanges = new Map<string, { min: Float32Array; max: Float32Array }>();
+  private readonly optimizer: Optimizer;
+  /** Steps whose range updates the observers have not counted yet. */
+  private unsynced = 0;
+
+  private constructor(
+    private readonly input: NativeTrainerInput,
+    private readonly ort: typeof Ort,
+    private readonly unfrozen: { graph: StepGraph; session: Ort.InferenceSession },
+    readonly threads: number,
+  ) {
+    this.optimizer = makeOptimizer(input.training);
+    for (const w of input.runtime.weightVariables()) this.weights.set(`${w.node}/${w.weight}`, Float32Array.from(w.variable.dataSync() as Float32Array));
+    for (const a of unfrozen.graph.activationRanges) {
+      const fq = input.qat!.quantizers.activations.get(a.name)!;
+      if (fq.observer.batches === 0) throw new Error(`activation ${a.name} has no range yet: observe a batch before training`);
+      const r = fq.observer.range();
+      this.ranges.set(a.name, { min: Float32Array.from(r.min), max: Float32Array.from(r.max) });
+    }
+  }
+
+  static async create(input: NativeTrainerInput): Promise<NativeTrainer> {
+    const prepared = prepareNativeTraining(input);
+    if ('reason' in prepared) throw new Error(`training on onnxruntime is not possible: ${prepared.reason}`);
+    const ort = await loadOnnxRuntime();
+    const threads = input.threads ?? nativeThreads();
+    const session = await openSession(ort, prepared.unfrozen.bytes, threads);
+    return new NativeTrainer(input, ort, { graph: prepared.unfrozen, session }, threads);
+  }
+
+  async step(batch: RawBatch, freezeBatchNorm: boolean): Promise<{ loss: number; correct: number }> {
+    const { graph, session } = freezeBatchNorm && this.unfrozen.graph.movingOutputs.length > 0 ? await this.frozenStep() : this.unfrozen;
+    const T = this.ort.Tensor;
+    const onehot = new Float32Array(batch.size * graph.classes);
+    for (let i = 0; i < batch.size; i++) onehot[i * graph.classes + batch.ys[i]!] = 1;
+    const feeds: Record<string, Ort.Tensor> = {
+      x: new T('float32', batch.xs, [batch.size, ...this.input.inputShape]),
+      onehot: new T('float32', onehot, [batch.size, graph.classes]),
+      invBatch: new T('float32', Float32Array.of(1 / batch.size), []),
+    };
+    for (const w of graph.weights) feeds[`w/${w.node}/${w.weight}`] = new T('float32', this.weights.get(`${w.node}/${w.weight}`)!, w.shape);
+    for (const a of graph.activationRanges) {
+      const r = this.ranges.get(a.name)!;
+      feeds[`range/${a.name}/min`] = new T('float32', r.min, [a.channels]);
+      feeds[`range/${a.name}/max`] = new T('float32', r.max, [a.channels]);
+    }
+    const out = await session.run(feeds);
+    const loss = (out['loss']!.data as Float32Array)[0]!;
+    const correct = (out['correct']!.data as Float32Array)[0]!;
+    if (!Number.isFinite(loss)) return { loss, correct };
+    const trainable = graph.weights.filter((w) => w.trainable);
+    this.optimizer.step(
+      trainable.map((w) => this.weights.get(`${w.node}/${w.weight}`)!),
+      trainable.map((w) => out[`grad/${w.node}/${w.weight}`]!.data as Float32Array),
+    );
+    for (const key of graph.movingOutputs) this.weights.get(key)!.set(out[`next/${key}`]!.data as Float32Array);
+    for (const a of graph.activationRanges) this.ranges.set(a.name, { min: out[`next/${a.name}/min`]!.data as Float32Array, max: out[`next/${a.name}/max`]!.data as Float32Array });
+    for (const k of graph.weightRanges) this.kernelRanges.set(k.layer, { min: out[`wrange/${k.layer}/min`]!.data as Float32Array, max: out[`wrange/${k.layer}/max`]!.data as Float32Array });
+    this.unsynced++;
+    return { loss, correct };
+  }
+
+  sync(): void {
+    for (const w of this.input.runtime.weightVariables()) {
+      const values = this.weights.get(`${w.node}/${w.weight}`)!;
+      tf.tidy(() => w.variable.assign(tf.tensor(values, w.variable.shape, 'float32')));
+    }
+    const q = this.input.qat?.quantizers;
+    if (q && this.unsynced > 0) {
+      for (const [name, r] of this.ranges) setRange(q.activations.get(name)!.observer, r, this.unsynced);
+      for (const [layer, r] of this.kernelRanges) setRange(q.weights.get(layer)!.fq.observer, r, this.unsynced);
+    }
+    this.unsynced = 0;
+  }
+
+  async dispose(): Promise<void> {
+    await this.unfrozen.session.release();
+    await this.frozen?.session.release();
+  }
+
+  private async frozenStep(): Promise<{ graph: StepGraph; session: Ort.InferenceSession }> {
+    if (!this.frozen) {
+      const { graph, qat } = this.input;
+      const built = buildStepGraph({ graph, plan: qat?.plan ?? null, folded: qat?.folded ?? [], activationEstimator: qat?.activationEstimator ?? { kind: 'movingaverage', decay: 0.999 }, freezeBatchNorm: true });
+      this.frozen = { graph: built, session: await openSession(this.ort, built.bytes, this.threads) };
+    }
+    return this.frozen;
+  }
+}
+
+function openSession(ort: typeof Ort, bytes: Uint8Array, threads: number): Promise<Ort.InferenceSession> {
+  return ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1 });
+}
+
+/** Puts a range computed in the step graph into an observer, counting the steps it took. */
+function setRange(obs: Observer, r: { min: Float32Array; max: Float32Array }, steps: number): void {
+  if (!(obs instanceof MinMaxObserver)) throw new Error("native training keeps min/max ranges only");
+  const s = obs.state();
+  if (s.type !== 'minmax') throw new Error(`native training keeps min/max ranges, not ${s.type}`);
+  obs.restore({ ...s, batches: s.batches + steps, channels: r.min.length, min: encodeFloats(r.min), max: encodeFloats(r.max) });
+}
+
+/** Which runtime trained a run, as its summary records it. */
+export interface TrainingRuntimeInfo {
+  runtime: 'onnxruntime' | 'tfjs';
+  threads?: number;
+  /** Why onnxruntime did not train it, when it was not asked away. */
+  nativeSkipped?: string;
+}
+
+/**
+ * onnxruntime when it can train this model (and $STUDIO_TRAINING_RUNTIME does
+ * not say tfjs), else TF.js (engine null) with the reason; asking for
+ * onnxruntime where it cannot train fails naming why.
+ */
+export async function chooseStepEngine(input: NativeTrainerInput, env: NodeJS.ProcessEnv = process.env): Promise<{ engine: NativeTrainer | null; info: TrainingRuntimeInfo }> {
+  const choice = trainingRuntimeChoice(env);
+  if (choice === 'tfjs') return { engine: null, info: { runtime: 'tfjs' } };
+  try {
+    const engine = await NativeTrainer.create(input);
+    return { engine, info: { runtime: 'onnxruntime', threads: engine.threads } };
+  } catch (e) {
+    if (choice === 'onnxruntime') throw e;
+    return { engine: null, info: { runtime: 'tfjs', nativeSkipped: (e as Error).message } };
+  }
+}
