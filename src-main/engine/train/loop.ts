@@ -269,7 +269,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
         const inEpoch = step - epoch * stepsPerEpoch;
         const last = step === totalSteps;
         if (window.steps >= logEvery || inEpoch === stepsPerEpoch || last) {
-          opts.engine?.sync();
+          opts.engine?.syncRanges();
           const ranges = opts.curveRanges?.() ?? null;
           record({ step, epoch: epochAt, split: 'train', loss: window.loss / window.steps, accuracy: window.correct / window.samples, ...(ranges ? { ranges } : {}) });
           window = { loss: 0, correct: 0, samples: 0, steps: 0 };

@@ -1,11 +1,12 @@
 /**
  * Training steps on onnxruntime-node: the step graph (step-graph.ts) computes
- * loss, gradients and the quantizers' new ranges; the optimizer (optimizer.ts)
- * updates the weights here, in Float32Arrays. The TF.js runtime stays the
- * model of record: `sync()` writes the weights, BatchNorm statistics and
- * quantizer ranges back into its variables and observers, which the training
- * loop does before anything reads them (validation, curves, checkpoints, the
- * end of training).
+ * loss, gradients, the optimizer update and the quantizers' new ranges; this
+ * class keeps the weights and optimizer slots between steps (Float32Arrays
+ * handed from one run's outputs to the next one's inputs). The TF.js runtime
+ * stays the model of record: `sync()` writes the weights, BatchNorm statistics
+ * and quantizer ranges back into its variables and observers, which the
+ * training loop does before anything reads them (validation, checkpoints, the
+ * end of training); `syncRanges()` only the ranges (curve points).
  */
 import * as tf from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
@@ -19,8 +20,7 @@ import { encodeFloats } from '../../quant/observers/common.js';
 import type { FoldRecord } from '../../transform/fold-batchnorm.js';
 import type { QuantPlan } from '../../transform/plan.js';
 import { loadOnnxRuntime, nativeThreads } from '../calibrate-onnx.js';
-import { makeOptimizer, type Optimizer } from './optimizer.js';
-import { buildStepGraph, UnsupportedForNativeTraining, type StepGraph } from './step-graph.js';
+import { ADAM, buildStepGraph, optimizerSlots, UnsupportedForNativeTraining, type StepGraph, type StepOptimizer } from './step-graph.js';
 
 export const TRAINING_RUNTIME_ENV = 'STUDIO_TRAINING_RUNTIME';
 export type TrainingRuntimeChoice = 'auto' | 'onnxruntime' | 'tfjs';
@@ -41,6 +41,8 @@ export interface StepEngine {
   step(batch: RawBatch, freezeBatchNorm: boolean): Promise<{ loss: number; correct: number }>;
   /** Writes weights, BatchNorm statistics and quantizer ranges into the TF.js runtime and observers. */
   sync(): void;
+  /** Writes the quantizer ranges only (what curve points read). */
+  syncRanges(): void;
   dispose(): Promise<void>;
 }
 
@@ -56,15 +58,33 @@ export interface NativeTrainerInput {
 }
 
 /** The step graphs when onnxruntime can train this model, else why not. */
-export function prepareNativeTraining(input: Pick<NativeTrainerInput, 'graph' | 'qat'>): { unfrozen: StepGraph } | { reason: string } {
+export function prepareNativeTraining(input: Pick<NativeTrainerInput, 'graph' | 'qat' | 'training'>): { unfrozen: StepGraph } | { reason: string } {
   try {
-    const spec = { graph: input.graph, plan: input.qat?.plan ?? null, folded: input.qat?.folded ?? [], activationEstimator: input.qat?.activationEstimator ?? { kind: 'movingaverage' as const, decay: 0.999 } };
-    return { unfrozen: buildStepGraph({ ...spec, freezeBatchNorm: false }) };
+    return { unfrozen: buildStepGraph(stepSpec(input, false)) };
   } catch (e) {
     if (e instanceof UnsupportedForNativeTraining) return { reason: e.message };
     throw e;
   }
 }
+
+function stepOptimizer(t: Training): StepOptimizer {
+  if (t.optimizer === 'adam') return { kind: 'adam' };
+  return t.momentum > 0 ? { kind: 'momentum', momentum: t.momentum } : { kind: 'sgd' };
+}
+
+function stepSpec(input: Pick<NativeTrainerInput, 'graph' | 'qat' | 'training'>, freezeBatchNorm: boolean): Parameters<typeof buildStepGraph>[0] {
+  const { graph, qat, training } = input;
+  return {
+    graph,
+    plan: qat?.plan ?? null,
+    folded: qat?.folded ?? [],
+    activationEstimator: qat?.activationEstimator ?? { kind: 'movingaverage', decay: 0.999 },
+    freezeBatchNorm,
+    optimizer: stepOptimizer(training),
+  };
+}
+
+const f32 = Math.fround;
 
 export class NativeTrainer implements StepEngine {
   readonly runtimeName = 'onnxruntime';
@@ -72,7 +92,10 @@ export class NativeTrainer implements StepEngine {
   private readonly weights = new Map<string, Float32Array>();
   private readonly ranges = new Map<string, { min: Float32Array; max: Float32Array }>();
   private readonly kernelRanges = new Map<string, { min: Float32Array; max: Float32Array }>();
-  private readonly optimizer: Optimizer;
+  private readonly slots = new Map<string, Float32Array>();
+  private readonly optimizer: StepOptimizer;
+  /** Adam's β1ᵗ and β2ᵗ, float32 as tf.train.adam keeps them. */
+  private accBeta = { b1: f32(ADAM.beta1), b2: f32(ADAM.beta2) };
   /** Steps whose range updates the observers have not counted yet. */
   private unsynced = 0;
 
@@ -82,8 +105,11 @@ export class NativeTrainer implements StepEngine {
     private readonly unfrozen: { graph: StepGraph; session: Ort.InferenceSession },
     readonly threads: number,
   ) {
-    this.optimizer = makeOptimizer(input.training);
+    this.optimizer = stepOptimizer(input.training);
     for (const w of input.runtime.weightVariables()) this.weights.set(`${w.node}/${w.weight}`, Float32Array.from(w.variable.dataSync() as Float32Array));
+    for (const w of unfrozen.graph.weights.filter((x) => x.trainable)) {
+      for (const slot of optimizerSlots(this.optimizer)) this.slots.set(`${slot}/${w.node}/${w.weight}`, new Float32Array(w.shape.reduce((a, c) => a * c, 1)));
+    }
     for (const a of unfrozen.graph.activationRanges) {
       const fq = input.qat!.quantizers.activations.get(a.name)!;
       if (fq.observer.batches === 0) throw new Error(`activation ${a.name} has no range yet: observe a batch before training`);
@@ -110,8 +136,14 @@ export class NativeTrainer implements StepEngine {
       x: new T('float32', batch.xs, [batch.size, ...this.input.inputShape]),
       onehot: new T('float32', onehot, [batch.size, graph.classes]),
       invBatch: new T('float32', Float32Array.of(1 / batch.size), []),
+      negLr: new T('float32', Float32Array.of(-this.input.training.learningRate), []),
     };
+    if (this.optimizer.kind === 'adam') {
+      feeds['oneMinusAcc1'] = new T('float32', Float32Array.of(1 - this.accBeta.b1), []);
+      feeds['oneMinusAcc2'] = new T('float32', Float32Array.of(1 - this.accBeta.b2), []);
+    }
     for (const w of graph.weights) feeds[`w/${w.node}/${w.weight}`] = new T('float32', this.weights.get(`${w.node}/${w.weight}`)!, w.shape);
+    for (const [key, values] of this.slots) feeds[key] = new T('float32', values, graph.weights.find((w) => key.endsWith(`/${w.node}/${w.weight}`))!.shape);
     for (const a of graph.activationRanges) {
       const r = this.ranges.get(a.name)!;
       feeds[`range/${a.name}/min`] = new T('float32', r.min, [a.channels]);
@@ -121,12 +153,13 @@ export class NativeTrainer implements StepEngine {
     const loss = (out['loss']!.data as Float32Array)[0]!;
     const correct = (out['correct']!.data as Float32Array)[0]!;
     if (!Number.isFinite(loss)) return { loss, correct };
-    const trainable = graph.weights.filter((w) => w.trainable);
-    this.optimizer.step(
-      trainable.map((w) => this.weights.get(`${w.node}/${w.weight}`)!),
-      trainable.map((w) => out[`grad/${w.node}/${w.weight}`]!.data as Float32Array),
-    );
-    for (const key of graph.movingOutputs) this.weights.get(key)!.set(out[`next/${key}`]!.data as Float32Array);
+    for (const w of graph.weights.filter((x) => x.trainable)) {
+      const key = `${w.node}/${w.weight}`;
+      this.weights.set(key, out[`next/w/${key}`]!.data as Float32Array);
+      for (const slot of optimizerSlots(this.optimizer)) this.slots.set(`${slot}/${key}`, out[`next/${slot}/${key}`]!.data as Float32Array);
+    }
+    if (this.optimizer.kind === 'adam') this.accBeta = { b1: f32(this.accBeta.b1 * f32(ADAM.beta1)), b2: f32(this.accBeta.b2 * f32(ADAM.beta2)) };
+    for (const key of graph.movingOutputs) this.weights.set(key, out[`next/${key}`]!.data as Float32Array);
     for (const a of graph.activationRanges) this.ranges.set(a.name, { min: out[`next/${a.name}/min`]!.data as Float32Array, max: out[`next/${a.name}/max`]!.data as Float32Array });
     for (const k of graph.weightRanges) this.kernelRanges.set(k.layer, { min: out[`wrange/${k.layer}/min`]!.data as Float32Array, max: out[`wrange/${k.layer}/max`]!.data as Float32Array });
     this.unsynced++;
@@ -138,6 +171,10 @@ export class NativeTrainer implements StepEngine {
       const values = this.weights.get(`${w.node}/${w.weight}`)!;
       tf.tidy(() => w.variable.assign(tf.tensor(values, w.variable.shape, 'float32')));
     }
+    this.syncRanges();
+  }
+
+  syncRanges(): void {
     const q = this.input.qat?.quantizers;
     if (q && this.unsynced > 0) {
       for (const [name, r] of this.ranges) setRange(q.activations.get(name)!.observer, r, this.unsynced);
@@ -153,8 +190,7 @@ export class NativeTrainer implements StepEngine {
 
   private async frozenStep(): Promise<{ graph: StepGraph; session: Ort.InferenceSession }> {
     if (!this.frozen) {
-      const { graph, qat } = this.input;
-      const built = buildStepGraph({ graph, plan: qat?.plan ?? null, folded: qat?.folded ?? [], activationEstimator: qat?.activationEstimator ?? { kind: 'movingaverage', decay: 0.999 }, freezeBatchNorm: true });
+      const built = buildStepGraph(stepSpec(this.input, true));
       this.frozen = { graph: built, session: await openSession(this.ort, built.bytes, this.threads) };
     }
     return this.frozen;

@@ -1,13 +1,17 @@
 /**
  * One training step as an ONNX graph, so onnxruntime-node (MLAS kernels on
  * its own thread pool) runs the forward and backward pass of float training
- * and QAT; the optimizer update stays in JS (optimizer.ts).
+ * and QAT, optimizer update included.
  *
  * Inputs: the batch (`x`, NHWC as stored; `onehot`; `invBatch` = 1/N), every
  * weight of the runtime under `w/<node>/<weight>` (kernels in TF.js layout),
  * and each activation quantizer's stored range (`range/<q>/min|max`).
+ * With an optimizer, also `negLr` (and Adam's bias corrections) and each
+ * trainable weight's optimizer slots (`m/…`, `v/…` or `acc/…`).
  * Outputs: `loss` (mean softmax cross-entropy of the logits), `correct`,
- * `grad/<node>/<weight>` for every trainable weight, the updated BatchNorm
+ * each trainable weight updated (`next/w/<node>/<weight>`) with its slots
+ * (`next/m/…`), or without an optimizer its gradient (`grad/<node>/<weight>`),
+ * the updated BatchNorm
  * moving statistics (`next/<bn>/movingMean|movingVariance`), the updated
  * activation ranges (`next/<q>/min|max`) and each kernel quantizer's range
  * (`wrange/<layer>/min|max`).
@@ -20,9 +24,9 @@
  * graph); each activation quantizer observes its batch first, then
  * fake-quantizes with the fresh range. Gradients are written by hand, op by
  * op, as TF.js differentiates the same forward (tests compare them):
- *  - Conv: the filter gradient is a convolution of the transposed input with
- *    the transposed output gradient (stride and dilation swapped), the input
- *    gradient a ConvTranspose with the same kernel;
+ *  - Conv: the filter gradient is one GEMM of the input's shifted windows
+ *    (im2col, NHWC) with the output gradient, the input gradient a
+ *    ConvTranspose with the same kernel;
  *  - Dense: two Gemms; BatchNorm: the closed-form batch-statistics gradient;
  *  - MaxPool: the gradient goes to the first maximum of each window (the one
  *    ORT's MaxPool indices name, as TF.js routes it), by ScatterElements;
@@ -64,6 +68,17 @@ export interface StepGraphInput {
   activationEstimator: Pick<Estimator, 'kind' | 'decay'>;
   /** BatchNorm with moving statistics (after the freeze step) instead of batch statistics. */
   freezeBatchNorm: boolean;
+  /** The update the graph applies (see optimizerUpdate); null: it outputs the gradients instead. */
+  optimizer: StepOptimizer | null;
+}
+
+/** tf.train.adam, momentum (μ > 0) or sgd; the learning rate and Adam's bias corrections are graph inputs. */
+export type StepOptimizer = { kind: 'adam' } | { kind: 'momentum'; momentum: number } | { kind: 'sgd' };
+
+/** Per-weight optimizer state the graph takes as `<slot>/<node>/<weight>` and returns as `next/<slot>/...`. */
+export function optimizerSlots(opt: StepOptimizer | null): string[] {
+  if (!opt) return [];
+  return opt.kind === 'adam' ? ['m', 'v'] : opt.kind === 'momentum' ? ['acc'] : [];
 }
 
 export interface StepWeight {
@@ -240,14 +255,50 @@ export function buildStepGraph(input: StepGraphInput): StepGraph {
   let dy: string | null = b.op('Mul', [b.op('Sub', [b.op('Exp', [logSoftmax]), onehot]), invBatch]);
   for (let i = backs.length - 1; i >= 0 && dy !== null; i--) dy = backs[i]!(dy);
 
+  const opt = input.optimizer;
+  const hyper = opt ? { negLr: b.input('negLr', []), ...(opt.kind === 'adam' ? { oneMinusAcc1: b.input('oneMinusAcc1', []), oneMinusAcc2: b.input('oneMinusAcc2', []) } : {}) } : null;
   for (const wt of weights) {
     if (!wt.trainable) continue;
-    const parts = grads.get(`${wt.node}/${wt.weight}`);
-    if (!parts) throw new Error(`no gradient reached ${wt.node}/${wt.weight}`);
-    b.output(`grad/${wt.node}/${wt.weight}`, parts.length === 1 ? parts[0]! : b.op('Sum', parts));
+    const key = `${wt.node}/${wt.weight}`;
+    const parts = grads.get(key);
+    if (!parts) throw new Error(`no gradient reached ${key}`);
+    const g = parts.length === 1 ? parts[0]! : b.op('Sum', parts);
+    if (!opt || !hyper) {
+      b.output(`grad/${key}`, g);
+      continue;
+    }
+    const slots = Object.fromEntries(optimizerSlots(opt).map((slot) => [slot, b.input(`${slot}/${key}`, wt.shape)]));
+    const next = optimizerUpdate(b, opt, hyper, weightInput.get(key)!, g, slots);
+    for (const [name, value] of Object.entries(next)) b.output(`next/${name}/${key}`, value);
   }
   return { bytes: encodeModel(b.model(`${graph.name} training step`)), weights, movingOutputs, activationRanges, weightRanges, classes };
 }
+
+/**
+ * The update of tfjs-core's optimizers, op for op (float32 + − × ÷ √ are
+ * correctly rounded in both, so the same gradients give the same weights):
+ *   adam:     m = m·β1 + g·(1−β1);  v = v·β2 + g²·(1−β2)
+ *             w = (m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε) · (−lr) + w      (ε = 1e-7, TF.js's float32 epsilon)
+ *   momentum: a = μ·a + g;  w = (−lr)·a + w
+ *   sgd:      w = (−lr)·g + w
+ * Returns the new weight ('w') and slots.
+ */
+function optimizerUpdate(b: OnnxBuilder, opt: StepOptimizer, hyper: { negLr: string; oneMinusAcc1?: string; oneMinusAcc2?: string }, w: string, g: string, slots: Record<string, string>): Record<string, string> {
+  if (opt.kind === 'sgd') return { w: b.op('Add', [b.op('Mul', [hyper.negLr, g]), w]) };
+  if (opt.kind === 'momentum') {
+    const acc = b.op('Add', [b.op('Mul', [b.f32(opt.momentum), slots['acc']!]), g]);
+    return { w: b.op('Add', [b.op('Mul', [hyper.negLr, acc]), w]), acc };
+  }
+  const m = b.op('Add', [b.op('Mul', [slots['m']!, b.f32(ADAM.beta1)]), b.op('Mul', [g, b.f32(1 - ADAM.beta1)])]);
+  const v = b.op('Add', [b.op('Mul', [slots['v']!, b.f32(ADAM.beta2)]), b.op('Mul', [b.op('Mul', [g, g]), b.f32(1 - ADAM.beta2)])]);
+  const mHat = b.op('Div', [m, hyper.oneMinusAcc1!]);
+  const vHat = b.op('Div', [v, hyper.oneMinusAcc2!]);
+  const stepSize = b.op('Div', [mHat, b.op('Add', [b.op('Sqrt', [vHat]), b.f32(ADAM.epsilon)])]);
+  return { w: b.op('Add', [b.op('Mul', [stepSize, hyper.negLr]), w]), m, v };
+}
+
+/** tf.train.adam's defaults (β1, β2) and the float32 backends' epsilon. */
+export const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
 
 /** [H,W,C] → [C,H,W]. */
 function nchw(hwc: readonly number[]): number[] {
@@ -367,17 +418,54 @@ function conv(b: OnnxBuilder, node: Extract<GraphNode, { op: 'conv2d' }>, x: Val
     back: (dy) => {
       const dPre = activationGrad(b, dy, pre, y, act);
       if (bias) ctx.addGrad(node.name, 'bias', b.op('ReduceSum', [dPre, b.i64([0, 2, 3])], { keepdims: 0 }));
-      // dK[i,o,a,b] = Σ_n,y,x x[n,i,y·s+a·d, x·s+b·d] · dy[n,o,y,x]: a convolution over the batch.
-      const g = b.op('Conv', [b.op('Transpose', [x.name], { perm: [1, 0, 2, 3] }), b.op('Transpose', [dPre], { perm: [1, 0, 2, 3] })], { strides: [dh, dw], dilations: [sh, sw], pads });
-      const gh = Math.floor((h + ph0 + ph1 - (sh * (oh - 1) + 1)) / dh) + 1;
-      const gw = Math.floor((wd + pw0 + pw1 - (sw * (ow - 1) + 1)) / dw) + 1;
-      const fitted = gh === kh && gw === kw ? g : b.op('Slice', [g, b.i64([0, 0]), b.i64([kh, kw]), b.i64([2, 3])]);
-      kernelBack(b.op('Transpose', [fitted], { perm: [2, 3, 0, 1] }));
+      kernelBack(filterGradient(b, x.name, dPre, { c: x.dims[0]!, h, w: wd, o: node.filters, oh, ow, kh, kw, sh, sw, dh, dw, ph0, ph1, pw0, pw1 }));
       if (!ctx.needDx) return null;
       const outPadding = [h - (sh * (oh - 1) + (kh - 1) * dh + 1 - ph0 - ph1), wd - (sw * (ow - 1) + (kw - 1) * dw + 1 - pw0 - pw1)];
       return b.op('ConvTranspose', [dPre, oihw], { strides: [sh, sw], dilations: [dh, dw], pads, output_padding: outPadding });
     },
   };
+}
+
+interface ConvGeometry {
+  c: number;
+  h: number;
+  w: number;
+  o: number;
+  oh: number;
+  ow: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  ph0: number;
+  ph1: number;
+  pw0: number;
+  pw1: number;
+}
+
+/**
+ * dK[a,b,i,o] = Σ_n,y,x xpad[n, y·s+a·d, x·s+b·d, i] · dy[n,y,x,o], as one
+ * GEMM: the input's kh·kw shifted (strided) windows side by side in NHWC
+ * ("im2col", columns ordered a, b, i like an HWIO kernel) times dy, so the
+ * result is the kernel gradient in TF.js's layout. (A Conv over the batch
+ * computes the same, but as a GEMM only kh·kw wide, which MLAS runs slowly.)
+ */
+function filterGradient(b: OnnxBuilder, x: string, dy: string, g: ConvGeometry): string {
+  const nhwc = b.op('Transpose', [x], { perm: [0, 2, 3, 1] });
+  const padded = g.ph0 + g.ph1 + g.pw0 + g.pw1 > 0 ? b.op('Pad', [nhwc, b.i64([0, g.ph0, g.pw0, 0, 0, g.ph1, g.pw1, 0])]) : nhwc;
+  const windows: string[] = [];
+  for (let a = 0; a < g.kh; a++) {
+    for (let c = 0; c < g.kw; c++) {
+      const starts = [a * g.dh, c * g.dw];
+      const ends = [starts[0]! + g.sh * (g.oh - 1) + 1, starts[1]! + g.sw * (g.ow - 1) + 1];
+      windows.push(b.op('Slice', [padded, b.i64(starts), b.i64(ends), b.i64([1, 2]), b.i64([g.sh, g.sw])]));
+    }
+  }
+  const cols = b.op('Reshape', [windows.length === 1 ? windows[0]! : b.op('Concat', windows, { axis: 3 }), b.i64([-1, g.kh * g.kw * g.c])]);
+  const dy2d = b.op('Reshape', [b.op('Transpose', [dy], { perm: [0, 2, 3, 1] }), b.i64([-1, g.o])]);
+  return b.op('Reshape', [b.op('Gemm', [cols, dy2d], { transA: 1 }), b.i64([g.kh, g.kw, g.c, g.o])]);
 }
 
 function dense(b: OnnxBuilder, node: Extract<GraphNode, { op: 'dense' }>, x: Value, ctx: LayerContext): { value: Value; back: Backward } {

@@ -9,7 +9,8 @@
  * BatchNorm with batch statistics and frozen, MaxPool, GlobalAveragePool,
  * Flatten, relu / relu6 / tanh, per-channel and per-tensor kernels, the
  * moving-average and all-values activation estimators, float training (no
- * quantizers), and the layers it declines.
+ * quantizers), the update of Adam / momentum / SGD against tf.train's on the
+ * same gradients, and the layers it declines.
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -18,14 +19,14 @@ import { initBackend } from '../../../../../src-main/engine/backend.js';
 import { GraphRuntime } from '../../../../../src-main/engine/graph/runtime.js';
 import type { Graph, GraphNode } from '../../../../../src-main/engine/graph/types.js';
 import { loadOnnxRuntime } from '../../../../../src-main/engine/native/calibrate-onnx.js';
-import { buildStepGraph, UnsupportedForNativeTraining } from '../../../../../src-main/engine/native/train/step-graph.js';
+import { buildStepGraph, optimizerSlots, UnsupportedForNativeTraining, type StepOptimizer } from '../../../../../src-main/engine/native/train/step-graph.js';
 import { qatHooks } from '../../../../../src-main/engine/qat/hooks.js';
 import { activationEstimator, makeQuantizers } from '../../../../../src-main/engine/qat/run.js';
 import { foldBatchNorm } from '../../../../../src-main/engine/transform/fold-batchnorm.js';
 import { planQuantization } from '../../../../../src-main/engine/transform/plan.js';
 import { crossEntropy } from '../../../../../src-main/engine/train/evaluate.js';
 import { rng } from '../../graph/fixtures.js';
-import { act, add, batchNorm, config, conv, dense, flatten, gap, graphOf, input, maxPool, randomizeStatistics } from '../../transform/graphs.js';
+import { act, add, batchNorm, config, conv, dense, flatten, gap, graphOf, input, maxPool, randomizeStatistics, weight } from '../../transform/graphs.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -47,14 +48,27 @@ function cnn(): Graph {
   return randomizeStatistics(graphOf('cnn', x, c1, bn, r1, p1, c2, f, d1, d2), 7);
 }
 
-/** relu6 conv, global pooling, tanh dense, logits out (no softmax: the output quantizer applies). */
+/** relu6 conv, a strided 'valid' conv (a row and column no window reads), global pooling, tanh dense, logits out (no softmax: the output quantizer applies). */
 function pooled(): Graph {
   const x = input('input', [6, 6, 1]);
   const c = conv('conv', x, 3, { activation: 'relu6' });
-  const g = gap('gap', c);
+  const down: GraphNode = {
+    name: 'down',
+    op: 'conv2d',
+    inputs: ['conv'],
+    outputShape: [2, 2, 4],
+    filters: 4,
+    kernelSize: [3, 3],
+    strides: [2, 2],
+    padding: 'valid',
+    dilation: [1, 1],
+    activation: 'relu',
+    weights: { kernel: weight([3, 3, 3, 4], 77), bias: weight([4], 78, 0, 0.5) },
+  };
+  const g = gap('gap', down);
   const d1 = dense('dense1', g, 4, { activation: 'tanh' });
   const d2 = dense('dense2', d1, 3);
-  return graphOf('pooled', x, c, g, d1, d2);
+  return graphOf('pooled', x, c, down, g, d1, d2);
 }
 
 function batch(graph: Graph, seed: number): { xs: Float32Array; ys: Int32Array } {
@@ -83,10 +97,18 @@ interface Case {
   quantized: boolean;
   freeze: boolean;
   extra?: Parameters<typeof config>[0];
+  /** Also build the graph with this update and compare its new weights with tf.train's on the graph's own gradients. */
+  optimizer?: StepOptimizer;
+}
+
+const LR = 0.01;
+
+function tfOptimizer(opt: StepOptimizer): tf.Optimizer {
+  return opt.kind === 'adam' ? tf.train.adam(LR) : opt.kind === 'momentum' ? tf.train.momentum(LR, opt.momentum) : tf.train.sgd(LR);
 }
 
 /** One step both ways, compared. */
-async function compareStep({ graph, quantized, freeze, extra }: Case): Promise<void> {
+async function compareStep({ graph, quantized, freeze, extra, optimizer }: Case): Promise<void> {
   const cfg = config(extra);
   const { graph: foldedGraph, folded } = foldBatchNorm(graph);
   const plan = planQuantization(foldedGraph, cfg);
@@ -108,7 +130,7 @@ async function compareStep({ graph, quantized, freeze, extra }: Case): Promise<v
       tf.tidy(() => runtime.apply(tf.tensor(init.xs, [N, ...shape]), { hooks }));
       for (const fq of all) fq.setMode('qat');
     }
-    const step = buildStepGraph({ graph, plan: quantized ? plan : null, folded, activationEstimator: est, freezeBatchNorm: freeze });
+    const step = buildStepGraph({ graph, plan: quantized ? plan : null, folded, activationEstimator: est, freezeBatchNorm: freeze, optimizer: null });
     const ort = await loadOnnxRuntime();
     const session = await ort.InferenceSession.create(step.bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
     const vars = new Map(runtime.weightVariables().map((w) => [`${w.node}/${w.weight}`, w.variable]));
@@ -127,6 +149,27 @@ async function compareStep({ graph, quantized, freeze, extra }: Case): Promise<v
     }
     const out = await session.run(feeds);
     await session.release();
+    if (optimizer) {
+      // The same inputs through the graph that also updates: tf.train's step on its gradients is the reference.
+      const updating = buildStepGraph({ graph, plan: quantized ? plan : null, folded, activationEstimator: est, freezeBatchNorm: freeze, optimizer });
+      const s2 = await ort.InferenceSession.create(updating.bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+      const more: typeof feeds = { ...feeds, negLr: new ort.Tensor('float32', Float32Array.of(-LR), []) };
+      if (optimizer.kind === 'adam') {
+        more['oneMinusAcc1'] = new ort.Tensor('float32', Float32Array.of(Math.fround(1 - Math.fround(0.9))), []);
+        more['oneMinusAcc2'] = new ort.Tensor('float32', Float32Array.of(Math.fround(1 - Math.fround(0.999))), []);
+      }
+      const slots = optimizerSlots(optimizer);
+      for (const w of updating.weights.filter((x) => x.trainable)) for (const slot of slots) more[`${slot}/${w.node}/${w.weight}`] = new ort.Tensor('float32', new Float32Array(w.shape.reduce((a, c) => a * c, 1)), w.shape);
+      const updated = await s2.run(more);
+      await s2.release();
+      const trainableSteps = updating.weights.filter((x) => x.trainable);
+      const copies = trainableSteps.map((w) => tf.variable(tf.tensor(feeds[`w/${w.node}/${w.weight}`]!.data as Float32Array, w.shape), true, `ref/${w.node}/${w.weight}`));
+      const opt = tfOptimizer(optimizer);
+      opt.applyGradients(Object.fromEntries(trainableSteps.map((w, i) => [copies[i]!.name, tf.tensor(out[`grad/${w.node}/${w.weight}`]!.data as Float32Array, w.shape)])));
+      trainableSteps.forEach((w, i) => assertClose(updated[`next/w/${w.node}/${w.weight}`]!.data as Float32Array, copies[i]!.dataSync(), 1e-6, `${optimizer.kind} update of ${w.node}/${w.weight}`, 1e-7));
+      opt.dispose();
+      tf.dispose(copies);
+    }
 
     // TF.js: the loop's loss, differentiated by TF.js (this also updates moving statistics and ranges).
     const trainable = runtime.weightVariables().filter((w) => w.variable.trainable);
@@ -165,11 +208,11 @@ async function compareStep({ graph, quantized, freeze, extra }: Case): Promise<v
 
 describe('ONNX training step against TF.js autodiff', () => {
   test('QAT, per-channel kernels, BatchNorm with batch statistics folded into the conv', async () => {
-    await compareStep({ graph: cnn(), quantized: true, freeze: false });
+    await compareStep({ graph: cnn(), quantized: true, freeze: false, optimizer: { kind: 'adam' } });
   });
 
   test('QAT after the BatchNorm freeze (moving statistics, none updated)', async () => {
-    await compareStep({ graph: cnn(), quantized: true, freeze: true });
+    await compareStep({ graph: cnn(), quantized: true, freeze: true, optimizer: { kind: 'momentum', momentum: 0.9 } });
   });
 
   test('QAT, per-tensor kernels, 4-bit, all-values activation ranges', async () => {
@@ -187,7 +230,7 @@ describe('ONNX training step against TF.js autodiff', () => {
 
   test('float training (no quantizers)', async () => {
     await compareStep({ graph: cnn(), quantized: false, freeze: false });
-    await compareStep({ graph: pooled(), quantized: false, freeze: false });
+    await compareStep({ graph: pooled(), quantized: false, freeze: false, optimizer: { kind: 'sgd' } });
   });
 
   test('declines branches and layers it has no gradient for, naming them', () => {
@@ -198,11 +241,11 @@ describe('ONNX training step against TF.js autodiff', () => {
     const f = flatten('flatten', s);
     const d = dense('dense', f, 2, { activation: 'softmax' });
     const branched = graphOf('branched', x, a, b, s, f, d);
-    assert.throws(() => buildStepGraph({ graph: branched, plan: null, folded: [], activationEstimator: { kind: 'movingaverage', decay: 0.9 }, freezeBatchNorm: false }), (e: Error) => e instanceof UnsupportedForNativeTraining && /b does not simply follow a/.test(e.message));
+    assert.throws(() => buildStepGraph({ graph: branched, plan: null, folded: [], activationEstimator: { kind: 'movingaverage', decay: 0.9 }, freezeBatchNorm: false, optimizer: null }), (e: Error) => e instanceof UnsupportedForNativeTraining && /b does not simply follow a/.test(e.message));
     const drop: GraphNode = { name: 'drop', op: 'dropout', inputs: ['flatten'], outputShape: [32], rate: 0.5 };
     const f2 = flatten('flatten', a);
     const d2 = dense('dense', drop, 2, { activation: 'softmax' });
     const dropped = graphOf('dropped', x, a, f2, drop, d2);
-    assert.throws(() => buildStepGraph({ graph: dropped, plan: null, folded: [], activationEstimator: { kind: 'movingaverage', decay: 0.9 }, freezeBatchNorm: false }), /drop drops 0.5/);
+    assert.throws(() => buildStepGraph({ graph: dropped, plan: null, folded: [], activationEstimator: { kind: 'movingaverage', decay: 0.9 }, freezeBatchNorm: false, optimizer: null }), /drop drops 0.5/);
   });
 });
