@@ -5,7 +5,9 @@
  *    0.2 points of float top-1) and W4A8 per-channel (goal within 1.0 point),
  *    on the full 10k test set;
  *  - training throughput of QAT and of float training of the same model on
- *    the same backend (goal: overhead ≤ 1.3x), beside torch.ao's QAT.
+ *    the same runtime (goal: overhead ≤ 1.3x), beside torch.ao's QAT: on
+ *    onnxruntime-node (the step graph of native/train, what runs use) and,
+ *    for comparison, on TF.js's active backend.
  * BENCH_QAT_SAMPLES limits the training samples of the quality runs (default:
  * the whole 60k train set, several minutes per run on wasm).
  */

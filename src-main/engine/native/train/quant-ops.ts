@@ -96,7 +96,7 @@ export function fakeQuant(b: OnnxBuilder, x: string, qp: QParamOps, broadcast: n
 
 /** The straight-through gradient: dy where the mask holds, else 0. */
 export function straightThrough(b: OnnxBuilder, dy: string, mask: string): string {
-  return b.op('Where', [mask, dy, b.f32(0)]);
+  return b.op('Mul', [dy, b.op('Cast', [mask], { to: DT.FLOAT })]);
 }
 
 /** Batch min and max of `x` over every axis but `keep` (all axes when keep is null), as vectors ([1] per-tensor). */

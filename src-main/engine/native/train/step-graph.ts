@@ -385,7 +385,7 @@ function activationGrad(b: OnnxBuilder, dy: string, x: string, y: string, act: A
     case 'linear':
       return dy;
     case 'relu':
-      return b.op('Where', [b.op('Greater', [x, b.f32(0)]), dy, b.f32(0)]);
+      return b.op('Mul', [dy, b.op('Cast', [b.op('Greater', [x, b.f32(0)])], { to: DT.FLOAT })]);
     case 'relu6':
       return b.op('Where', [b.op('And', [b.op('Greater', [x, b.f32(0)]), b.op('LessOrEqual', [x, b.f32(6)])]), dy, b.f32(0)]);
     case 'sigmoid':

@@ -109,6 +109,18 @@ describe('a QAT run', () => {
     assert.ok(train.at(-1)!.loss! < train[0]!.loss!, 'loss went down');
     assert.ok(r.trainedModel.length > 1000);
     assert.ok(r.quantAccuracy! > 0.5, `QAT accuracy ${r.quantAccuracy} on the subset after one short epoch`);
+    const trainedOn = (r.summary as { train: { runtime: string; threads?: number } }).train;
+    assert.equal(trainedOn.runtime, 'onnxruntime', 'a chain of Conv/BN/ReLU/MaxPool/Dense trains on onnxruntime');
+
+    // The same run with STUDIO_TRAINING_RUNTIME=tfjs: TF.js autodiff; the result agrees to training noise.
+    process.env['STUDIO_TRAINING_RUNTIME'] = 'tfjs';
+    try {
+      const t = await runQat({ config: cfg, modelName: 'cnn', model: serializeGraph(graph), dataset: SAMPLE_DATA }, context());
+      assert.equal((t.summary as { train: { runtime: string } }).train.runtime, 'tfjs');
+      assert.ok(Math.abs(t.quantAccuracy! - r.quantAccuracy!) <= 0.05, `QAT accuracy onnxruntime ${r.quantAccuracy} vs TF.js ${t.quantAccuracy}`);
+    } finally {
+      delete process.env['STUDIO_TRAINING_RUNTIME'];
+    }
   });
 });
 
