@@ -46,11 +46,15 @@ export type CalibrationRuntimeChoice = 'auto' | 'onnxruntime' | 'tfjs';
 
 /** The request (payload), else $STUDIO_CALIBRATION_RUNTIME, else 'auto'. */
 export function calibrationRuntimeChoice(requested: CalibrationRuntimeChoice | undefined, env: NodeJS.ProcessEnv = process.env): CalibrationRuntimeChoice {
-  if (requested) return requested;
-  const raw = env[CALIBRATION_RUNTIME_ENV]?.trim().toLowerCase();
+  return requested ?? runtimeChoiceFromEnv(CALIBRATION_RUNTIME_ENV, env);
+}
+
+/** An auto|onnxruntime|tfjs environment variable (unset or empty: 'auto'); anything else fails naming it. */
+export function runtimeChoiceFromEnv(name: string, env: NodeJS.ProcessEnv = process.env): CalibrationRuntimeChoice {
+  const raw = env[name]?.trim().toLowerCase();
   if (!raw || raw === 'auto') return 'auto';
   if (raw === 'onnxruntime' || raw === 'tfjs') return raw;
-  throw new Error(`${CALIBRATION_RUNTIME_ENV}=${env[CALIBRATION_RUNTIME_ENV]} is not one of auto, onnxruntime, tfjs`);
+  throw new Error(`${name}=${env[name]} is not one of auto, onnxruntime, tfjs`);
 }
 
 const ONE_PASS = new Set(['minmax', 'lastvalue', 'movingaverage']);

@@ -19,18 +19,13 @@ import { MinMaxObserver, type Observer } from '../../quant/observers/index.js';
 import { encodeFloats } from '../../quant/observers/common.js';
 import type { FoldRecord } from '../../transform/fold-batchnorm.js';
 import type { QuantPlan } from '../../transform/plan.js';
-import { loadOnnxRuntime, nativeThreads } from '../calibrate-onnx.js';
+import { loadOnnxRuntime, nativeThreads, runtimeChoiceFromEnv } from '../calibrate-onnx.js';
 import { ADAM, buildStepGraph, optimizerSlots, UnsupportedForNativeTraining, type StepGraph, type StepOptimizer } from './step-graph.js';
 
 export const TRAINING_RUNTIME_ENV = 'STUDIO_TRAINING_RUNTIME';
-export type TrainingRuntimeChoice = 'auto' | 'onnxruntime' | 'tfjs';
-
 /** $STUDIO_TRAINING_RUNTIME, else 'auto'. */
-export function trainingRuntimeChoice(env: NodeJS.ProcessEnv = process.env): TrainingRuntimeChoice {
-  const raw = env[TRAINING_RUNTIME_ENV]?.trim().toLowerCase();
-  if (!raw || raw === 'auto') return 'auto';
-  if (raw === 'onnxruntime' || raw === 'tfjs') return raw;
-  throw new Error(`${TRAINING_RUNTIME_ENV}=${env[TRAINING_RUNTIME_ENV]} is not one of auto, onnxruntime, tfjs`);
+export function trainingRuntimeChoice(env: NodeJS.ProcessEnv = process.env): 'auto' | 'onnxruntime' | 'tfjs' {
+  return runtimeChoiceFromEnv(TRAINING_RUNTIME_ENV, env);
 }
 
 /** What the training loop needs from a step engine other than TF.js. */
@@ -92,7 +87,8 @@ export class NativeTrainer implements StepEngine {
   private readonly weights = new Map<string, Float32Array>();
   private readonly ranges = new Map<string, { min: Float32Array; max: Float32Array }>();
   private readonly kernelRanges = new Map<string, { min: Float32Array; max: Float32Array }>();
-  private readonly slots = new Map<string, Float32Array>();
+  /** Optimizer slots by graph input name (`m/<node>/<weight>`), with their weight's shape. */
+  private readonly slots = new Map<string, { values: Float32Array; shape: number[] }>();
   private readonly optimizer: StepOptimizer;
   /** Adam's β1ᵗ and β2ᵗ, float32 as tf.train.adam keeps them. */
   private accBeta = { b1: f32(ADAM.beta1), b2: f32(ADAM.beta2) };
@@ -108,7 +104,7 @@ export class NativeTrainer implements StepEngine {
     this.optimizer = stepOptimizer(input.training);
     for (const w of input.runtime.weightVariables()) this.weights.set(`${w.node}/${w.weight}`, Float32Array.from(w.variable.dataSync() as Float32Array));
     for (const w of unfrozen.graph.weights.filter((x) => x.trainable)) {
-      for (const slot of optimizerSlots(this.optimizer)) this.slots.set(`${slot}/${w.node}/${w.weight}`, new Float32Array(w.shape.reduce((a, c) => a * c, 1)));
+      for (const slot of optimizerSlots(this.optimizer)) this.slots.set(`${slot}/${w.node}/${w.weight}`, { values: new Float32Array(w.shape.reduce((a, c) => a * c, 1)), shape: w.shape });
     }
     for (const a of unfrozen.graph.activationRanges) {
       const fq = input.qat!.quantizers.activations.get(a.name)!;
@@ -143,7 +139,7 @@ export class NativeTrainer implements StepEngine {
       feeds['oneMinusAcc2'] = new T('float32', Float32Array.of(1 - this.accBeta.b2), []);
     }
     for (const w of graph.weights) feeds[`w/${w.node}/${w.weight}`] = new T('float32', this.weights.get(`${w.node}/${w.weight}`)!, w.shape);
-    for (const [key, values] of this.slots) feeds[key] = new T('float32', values, graph.weights.find((w) => key.endsWith(`/${w.node}/${w.weight}`))!.shape);
+    for (const [key, slot] of this.slots) feeds[key] = new T('float32', slot.values, slot.shape);
     for (const a of graph.activationRanges) {
       const r = this.ranges.get(a.name)!;
       feeds[`range/${a.name}/min`] = new T('float32', r.min, [a.channels]);
@@ -156,7 +152,7 @@ export class NativeTrainer implements StepEngine {
     for (const w of graph.weights.filter((x) => x.trainable)) {
       const key = `${w.node}/${w.weight}`;
       this.weights.set(key, out[`next/w/${key}`]!.data as Float32Array);
-      for (const slot of optimizerSlots(this.optimizer)) this.slots.set(`${slot}/${key}`, out[`next/${slot}/${key}`]!.data as Float32Array);
+      for (const slot of optimizerSlots(this.optimizer)) this.slots.set(`${slot}/${key}`, { values: out[`next/${slot}/${key}`]!.data as Float32Array, shape: w.shape });
     }
     if (this.optimizer.kind === 'adam') this.accBeta = { b1: f32(this.accBeta.b1 * f32(ADAM.beta1)), b2: f32(this.accBeta.b2 * f32(ADAM.beta2)) };
     for (const key of graph.movingOutputs) this.weights.set(key, out[`next/${key}`]!.data as Float32Array);
