@@ -19,7 +19,7 @@ import { GraphRuntime } from '../src-main/engine/graph/runtime.js';
 import { serializeGraph } from '../src-main/engine/graph/serialize.js';
 import * as tf from '@tensorflow/tfjs';
 import { inputNode } from '../src-main/engine/graph/types.js';
-import { nativeThreads } from '../src-main/engine/native/calibrate-onnx.js';
+import { nativeThreads } from '../src-main/engine/native/session.js';
 import { NativeTrainer } from '../src-main/engine/native/train/native-trainer.js';
 import { qatHooks } from '../src-main/engine/qat/hooks.js';
 import { activationEstimator, makeQuantizers, runQat } from '../src-main/engine/qat/run.js';

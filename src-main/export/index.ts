@@ -25,7 +25,7 @@ import { qparamsFromRecords } from './qparams-from-record.js';
 import { exportTfjs } from './tfjs.js';
 import { exportTflite } from './tflite/index.js';
 import { EXPORT_FORMATS, type ExportFormat, type ExportInput, type ExportOptions, type ExportPhase, type ExportResult } from './types.js';
-import type { EvalSamples } from './verify.js';
+import { samplesFromPart } from './verify.js';
 
 export { ExportError } from './errors.js';
 export type { ExportFormat, ExportInput, ExportOptions, ExportPhase, ExportResult } from './types.js';
@@ -92,19 +92,6 @@ export function exportPayloadFromStore(store: Store, runId: number, format: Expo
   };
 }
 
-/** The samples of `part` at `idx`, gathered into one batch-major array. */
-function gather(part: LoadedPart, idx: ArrayLike<number>, inputShape: number[]): EvalSamples {
-  const per = part.sampleSize;
-  const images = new Float32Array(idx.length * per);
-  const labels = new Int32Array(idx.length);
-  for (let i = 0; i < idx.length; i++) {
-    const k = idx[i]!;
-    images.set(part.images.subarray(k * per, (k + 1) * per), i * per);
-    labels[i] = part.labels[k]!;
-  }
-  return { images, labels, inputShape };
-}
-
 /**
  * Rebuilds the export input of a stored run (in the worker): folded graph,
  * plan, qparams from the records, and on request the run's eval split
@@ -119,7 +106,8 @@ export function exportInputFromPayload(p: ExportPayload, withSamples: boolean, w
   const shape = inputNode(graph).outputShape;
   const data = withSamples || withCalibration ? loadDataset(p.dataset) : null;
   // The same splits the run used (sampleSplit with the run's counts and seeds).
-  const split = (part: LoadedPart, count: number, seed: number) => gather(part, sampleSplit(count, part.count, seed, part.imagesFile), shape);
+  // Read from the dataset batch by batch as verification goes (EvalSamples.batch), never held whole.
+  const split = (part: LoadedPart, count: number, seed: number) => samplesFromPart(part, sampleSplit(count, part.count, seed, part.imagesFile), shape);
   const samples = data && withSamples ? split(data.parts.test, config.eval.count, config.eval.seed) : undefined;
   const calibration = data && withCalibration ? split(data.parts.train, config.calibration.count, config.calibration.seed) : undefined;
   return { runId: p.runId, modelName: p.modelName, config, graph, plan, qparams, records: p.records, ...(samples ? { samples } : {}), ...(calibration ? { calibration } : {}) };

@@ -171,12 +171,11 @@ export async function loadTfjsExport(dir: string): Promise<tf.LayersModel> {
 }
 
 export function predictAll(model: tf.LayersModel, samples: EvalSamples, batchSize = 100): Float32Array {
-  const per = samples.inputShape.reduce((a, b) => a * b, 1);
   const n = samples.labels.length;
   const parts: Float32Array[] = [];
   for (let start = 0; start < n; start += batchSize) {
     const size = Math.min(batchSize, n - start);
-    const y = tf.tidy(() => model.predict(tf.tensor(samples.images.subarray(start * per, (start + size) * per), [size, ...samples.inputShape])) as tf.Tensor);
+    const y = tf.tidy(() => model.predict(tf.tensor(samples.batch(start, size), [size, ...samples.inputShape])) as tf.Tensor);
     parts.push(new Float32Array(y.dataSync() as Float32Array));
     y.dispose();
     samples.onBatch?.('tf.loadLayersModel', start + size, n);

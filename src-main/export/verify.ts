@@ -9,11 +9,16 @@ import { GraphRuntime, type ForwardHooks } from '../engine/graph/runtime.js';
 import type { Graph } from '../engine/graph/types.js';
 import { inputNode } from '../engine/graph/types.js';
 import type { IntegerUnavailable, IntegerVerification } from '../engine/integer/agreement.js';
+import { gatherSamples, type BatchSource } from '../io/data/split.js';
 
-/** Eval samples as plain arrays: N·sampleSize float values NHWC, N labels. */
+/**
+ * Eval samples: N labels, and the samples read batch by batch from the
+ * dataset (BatchSource.read), so a split is never held whole.
+ */
 export interface EvalSamples {
-  images: Float32Array;
   labels: Int32Array;
+  /** Samples [start, start + count) of the split, back to back: count·sampleSize float32 values, NHWC. */
+  batch(start: number, count: number): Float32Array;
   /** Without the batch axis. */
   inputShape: number[];
   /**
@@ -22,6 +27,20 @@ export interface EvalSamples {
    * to stop the pass (an export job's cancel does).
    */
   onBatch?(stage: string, done: number, total: number): void;
+}
+
+/** The samples of `part` at `idx` (a split) as EvalSamples, read from the part per batch. */
+export function samplesFromPart(part: BatchSource, idx: ArrayLike<number>, inputShape: number[]): EvalSamples {
+  const indices = Int32Array.from(idx);
+  const labels = Int32Array.from(indices, (i) => part.labels[i]!);
+  return { labels, inputShape, batch: (start, count) => gatherSamples(part, indices.subarray(start, Math.min(indices.length, start + count))) };
+}
+
+/** EvalSamples over samples already in memory (N·sampleSize values, NHWC). */
+export function samplesFromArray(images: Float32Array, labels: Int32Array, inputShape: number[]): EvalSamples {
+  const per = inputShape.reduce((a, b) => a * b, 1);
+  if (images.length < labels.length * per) throw new Error(`${labels.length} samples of ${per} values need ${labels.length * per} floats, got ${images.length}`);
+  return { labels, inputShape, batch: (start, count) => images.subarray(start * per, Math.min(labels.length, start + count) * per) };
 }
 
 export interface Verification {
@@ -122,7 +141,7 @@ export function simulate(graph: Graph, hooks: ForwardHooks | undefined, samples:
     if (expected.reduce((a, b) => a * b, 1) !== per) throw new Error(`samples of ${per} values do not fit the model input [${expected.join(',')}]`);
     for (let start = 0; start < n; start += batchSize) {
       const size = Math.min(batchSize, n - start);
-      const x = tf.tensor(samples.images.subarray(start * per, (start + size) * per), [size, ...expected], 'float32');
+      const x = tf.tensor(samples.batch(start, size), [size, ...expected], 'float32');
       const y = runtime.apply(x, hooks ? { hooks } : {});
       parts.push(new Float32Array(y.dataSync() as Float32Array));
       x.dispose();

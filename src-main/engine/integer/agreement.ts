@@ -36,6 +36,9 @@ export interface IntegerUnavailable {
   layer: string;
 }
 
+/** Samples read and run per block. */
+const AGREEMENT_BLOCK = 100;
+
 export const INTEGER_REFERENCE_DESCRIPTION =
   'studio integer reference: int8/uint8 activations, int8 weights, int32 accumulators and biases, TFLite fixed-point requantization (QuantizeMultiplier + MultiplyByQuantizedMultiplier); a softmax/sigmoid/tanh ending a Dense/Conv runs in float on the dequantized accumulators';
 
@@ -52,7 +55,13 @@ export function integerAgreement(
   const started = performance.now();
   const program = compileIntegerModel(model, opts);
   const n = samples.labels.length;
-  const out = runProgram(program, samples.images, n, samples.onBatch ? (done, total) => samples.onBatch!('integer reference', done, total) : undefined);
+  // Samples are read from the dataset a block at a time (EvalSamples.batch); progress counts over all of them.
+  const out = new Float32Array(n * program.outputSize);
+  for (let start = 0; start < n; start += AGREEMENT_BLOCK) {
+    const size = Math.min(AGREEMENT_BLOCK, n - start);
+    const onBatch = samples.onBatch ? (done: number) => samples.onBatch!('integer reference', start + done, n) : undefined;
+    out.set(runProgram(program, samples.batch(start, size), size, onBatch), start * program.outputSize);
+  }
   const classes = program.outputSize;
   const self = compareOutputs(out, out, samples.labels, classes);
   const result: IntegerVerification = { reference: INTEGER_REFERENCE_DESCRIPTION, settings: program.options, count: n, accuracy: self.runtimeAccuracy, seconds: 0 };

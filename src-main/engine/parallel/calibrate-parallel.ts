@@ -8,6 +8,10 @@
  * bin over the same edges. The merged observers equal the serial run's
  * exactly (the test in test/src-main/engine/ptq/parallel-calibrate.test.ts).
  *
+ * A part read from disk goes to the workers as its description (BatchSource
+ * spec) and shard indices: each worker opens it and reads its own batches, so
+ * no shard is ever gathered here. A part held in memory sends its shard.
+ *
  * Kernels are observed once, here, as in the serial run. Progress is the sum
  * of the shards' progress; a cancel (onBatch throwing) sets the shared flag,
  * waits for every worker to stop at its next batch, and rethrows.
@@ -127,6 +131,8 @@ async function roundTrip(
   return replies;
 }
 
+const isResident = (part: BatchSource) => (part as { resident?: boolean }).resident === true;
+
 export async function calibrateParallel(input: ParallelCalibrationInput, opts: CalibrateOptions = {}): Promise<Calibration> {
   const started = performance.now();
   const { plan, estimator } = input;
@@ -144,8 +150,16 @@ export async function calibrateParallel(input: ParallelCalibrationInput, opts: C
       workers,
       session,
       (w, i) => {
-        const images = gatherSamples(input.part, shards[i]!);
-        w.post({ type: 'open', session, graph: graphBytes, plan, estimator, images, count: shards[i]!.length, inputShape: input.inputShape, batchSize: input.batchSize }, [images.buffer as ArrayBuffer]);
+        const shard = shards[i]!;
+        const open = { type: 'open', session, graph: graphBytes, plan, estimator, inputShape: input.inputShape, batchSize: input.batchSize } as const;
+        if (input.part.spec && !isResident(input.part)) {
+          // A part read from disk: each worker opens it and reads its own batches.
+          w.post({ ...open, samples: { source: input.part.spec, indices: shard.slice() } });
+        } else {
+          // Held in memory (at most RESIDENT_MAX_BYTES for a loaded part): the shard's samples go along.
+          const images = gatherSamples(input.part, shard);
+          w.post({ ...open, samples: { images, count: shard.length } }, [images.buffer as ArrayBuffer]);
+        }
       },
       'opened',
       () => {},

@@ -12,6 +12,8 @@ import { GraphRuntime } from '../graph/runtime.js';
 import { deserializeGraph } from '../graph/serialize.js';
 import { activationObservers, observePass, type ActivationObservers } from '../ptq/calibrate.js';
 import type { BaseObserver } from '../quant/observers/base.js';
+import { openPart } from '../../io/data/dataset.js';
+import { arrayPart } from '../../io/data/sources.js';
 import { makeBatches, type BatchSource } from '../../io/data/split.js';
 import type { CalibrationWorkerData, FromCalibrationWorker, ToCalibrationWorker } from './protocol.js';
 import type { ObserverConfig } from '../quant/observers/index.js';
@@ -43,13 +45,19 @@ function open(m: Extract<ToCalibrationWorker, { type: 'open' }>): void {
   const graph = deserializeGraph(m.graph, m.plan.graph);
   const runtime = new GraphRuntime(graph, { trainable: false });
   const sampleSize = m.inputShape.reduce((a, b) => a * b, 1);
+  const s = m.samples;
+  // A part on disk is opened here and read batch by batch; samples sent along are batched as they are
+  // (labels are not needed to calibrate; makeBatches still wants one per sample).
+  const { part, indices } =
+    'source' in s
+      ? { part: openPart(s.source) as BatchSource, indices: s.indices }
+      : { part: arrayPart(s.images, new Int32Array(s.count), sampleSize), indices: Int32Array.from({ length: s.count }, (_, i) => i) };
   sessions.set(m.session, {
     id: m.session,
     runtime,
     observers: activationObservers(m.plan, m.estimator),
-    // Labels are not needed to calibrate; makeBatches still wants one per sample.
-    part: { images: m.images, labels: new Int32Array(m.count), sampleSize },
-    indices: Int32Array.from({ length: m.count }, (_, i) => i),
+    part,
+    indices,
     inputShape: m.inputShape,
     batchSize: m.batchSize,
   });

@@ -4,6 +4,7 @@
  * readable message, and an unknown type is answered with an error.
  */
 import type { Estimator } from '../../api/run-config.js';
+import type { PartSpec } from '../../io/data/types.js';
 import type { ObserverConfig } from '../quant/observers/index.js';
 import type { QuantPlan } from '../transform/plan.js';
 
@@ -15,9 +16,13 @@ export type ToCalibrationWorker =
       graph: Uint8Array;
       plan: QuantPlan;
       estimator: Estimator;
-      /** The shard's samples, row-major, `count · sampleSize` values. */
-      images: Float32Array;
-      count: number;
+      /**
+       * The shard's samples: for a part read from disk, where it is (the worker
+       * opens it and reads its own batches) and the shard's indices into it;
+       * for a part held in memory (small, or built by hand), the shard's
+       * samples themselves, row-major, `indices.length · sampleSize` values.
+       */
+      samples: { source: PartSpec; indices: Int32Array } | { images: Float32Array; count: number };
       inputShape: number[];
       batchSize: number;
     }

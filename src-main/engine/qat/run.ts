@@ -17,9 +17,9 @@
 import { emitBestCheckpoint } from '../train/checkpoint.js';
 import { Training, type Estimator, type RunConfig } from '../../api/run-config.js';
 import { checkFitsModel, loadDataset, makeBatches, sampleSplit } from '../../io/data/dataset.js';
-import type { JobContext } from '../../jobs/protocol.js';
-import type { RunResults } from '../../store/tensors.js';
-import type { QuantizerRange } from '../../store/curves.js';
+import type { JobContext } from '../job-context.js';
+import type { RunResults } from '../results.js';
+import type { QuantizerRange } from '../results.js';
 import { backendInfo } from '../backend.js';
 import { GraphRuntime } from '../graph/runtime.js';
 import { deserializeGraph, serializeGraph } from '../graph/serialize.js';

@@ -36,13 +36,12 @@ export async function runOnnx(file: string, samples: EvalSamples, level: 'disabl
   } catch (e) {
     throw new ExportError(`onnxruntime could not load ${file}: ${(e as Error).message}`, 'verify', { path: file, format: 'onnx' }, { cause: e });
   }
-  const per = samples.inputShape.reduce((a, b) => a * b, 1);
   const n = samples.labels.length;
   const parts: Float32Array[] = [];
   try {
     for (let start = 0; start < n; start += batchSize) {
       const size = Math.min(batchSize, n - start);
-      const x = new ort.Tensor('float32', samples.images.slice(start * per, (start + size) * per), [size, ...samples.inputShape]);
+      const x = new ort.Tensor('float32', samples.batch(start, size).slice(), [size, ...samples.inputShape]);
       const out = await session.run({ [ONNX_INPUT]: x });
       parts.push(Float32Array.from(out[ONNX_OUTPUT]!.data as Float32Array));
       samples.onBatch?.('onnxruntime', start + size, n);

@@ -97,14 +97,13 @@ export function tfliteQuant(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<
 export function observeLogitsRange(graph: Graph, hooks: ForwardHooks, samples: EvalSamples, spec: QuantSpec, batchSize = 100): QParams {
   const runtime = new GraphRuntime(graph, { trainable: false });
   const shape = inputNode(graph).outputShape;
-  const per = shape.reduce((a, b) => a * b, 1);
   let lo = Infinity;
   let hi = -Infinity;
   try {
     for (let start = 0; start < samples.labels.length; start += batchSize) {
       const size = Math.min(batchSize, samples.labels.length - start);
       const [mn, mx] = tf.tidy(() => {
-        const x = tf.tensor(samples.images.subarray(start * per, (start + size) * per), [size, ...shape], 'float32');
+        const x = tf.tensor(samples.batch(start, size), [size, ...shape], 'float32');
         const y = runtime.apply(x, { hooks, logits: true });
         return [y.min().dataSync()[0]!, y.max().dataSync()[0]!];
       });

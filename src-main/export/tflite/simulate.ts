@@ -76,14 +76,13 @@ export function simulateTflite(
   const outQ = fused ? (opts.softmaxGrid ?? true ? softmaxQParams() : qparams.get(softmax.quantizer)!) : null;
   const runtime = new GraphRuntime(graph, { trainable: false });
   const shape = inputNode(graph).outputShape;
-  const per = shape.reduce((a, b) => a * b, 1);
   const n = samples.labels.length;
   const parts: Float32Array[] = [];
   try {
     for (let start = 0; start < n; start += batchSize) {
       const size = Math.min(batchSize, n - start);
       const y = tf.tidy(() => {
-        const x = tf.tensor(samples.images.subarray(start * per, (start + size) * per), [size, ...shape], 'float32');
+        const x = tf.tensor(samples.batch(start, size), [size, ...shape], 'float32');
         if (!fused) return runtime.apply(x, { hooks });
         const z = runtime.apply(x, { hooks, logits: true });
         const zq = logits ? fakeQuant(z, logits, { rounding, name: `${softmax.layer}/logits` }) : z;

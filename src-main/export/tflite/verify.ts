@@ -14,6 +14,8 @@ import { roundHalfEven } from '../int-tensors.js';
 import { compareOutputs, type EvalSamples, type Verification } from '../verify.js';
 import { TFLITE_WASM_VARIANT, TfliteInterpreter, tfliteVersion } from './runtime.js';
 
+const VERIFY_BLOCK = 100;
+
 /** int8 grid of the model input / output (integer IO). */
 export interface Int8Grid {
   scale: number;
@@ -42,8 +44,11 @@ export async function runTflite(file: string, samples: EvalSamples, opts: Tflite
     if (inSize !== per) throw new Error(`input ${input.name} [${input.shape}] holds ${inSize} values, samples have ${per}`);
     const classes = output.shape.reduce((a, b) => a * b, 1);
     const out = new Float32Array(n * classes);
+    let block: Float32Array = new Float32Array(0);
     for (let i = 0; i < n; i++) {
-      const x = samples.images.subarray(i * per, (i + 1) * per);
+      // Samples are read from the dataset a block at a time.
+      if (i % VERIFY_BLOCK === 0) block = samples.batch(i, Math.min(VERIFY_BLOCK, n - i));
+      const x = block.subarray((i % VERIFY_BLOCK) * per, (i % VERIFY_BLOCK + 1) * per);
       const buf = input.data();
       if (opts.int8) {
         const { scale, zeroPoint } = opts.int8.input;

@@ -4,26 +4,26 @@
  * description or loaded parts. Sample shapes: (N, H, W, C) as is, (N, H, W)
  * gets a channel axis of 1, (N, D) stays flat. Labels: (N,) or (N, 1), integer.
  * Raw values are the array's values; integer arrays default to scale 1/255.
+ * Describing streams every value (checks, hash); loading reads the x header
+ * and keeps the labels, and the samples are read by offset per batch.
  */
 import { DatasetError } from './errors.js';
 import { checkLabelRange } from './labels.js';
-import { decodeValues, isFloatDtype, type NpyConsumer, type NpyHeader } from './npy.js';
-import { allocateSamples, MAX_LOADED_VALUES, preprocessInPlace, resolvePreprocessing, type Preprocessing } from './preprocess.js';
+import { readRange } from './file-chunks.js';
+import { decodeValues, isFloatDtype, parseNpyHeader, type NpyConsumer, type NpyHeader } from './npy.js';
+import { MAX_LOADED_VALUES, resolvePreprocessing, type Preprocessing } from './preprocess.js';
+import { recordsPart } from './sources.js';
 import type { DatasetFormat, DatasetReader, LoadedPart, PartDescription, PartName } from './types.js';
 
 export type Mode = 'describe' | 'load';
 
-/** Takes an x array: checks its header and values; in load mode keeps them as float32. */
+/** Takes an x array: checks its header, and the values when they are streamed (describing). */
 export class SamplesConsumer implements NpyConsumer {
   h: NpyHeader | null = null;
   sampleShape: number[] = [];
-  data: Float32Array | null = null;
   private scratch = new Float64Array(0);
 
-  constructor(
-    readonly file: string,
-    private readonly mode: Mode,
-  ) {}
+  constructor(readonly file: string) {}
 
   header(h: NpyHeader): void {
     const s = h.shape;
@@ -34,31 +34,44 @@ export class SamplesConsumer implements NpyConsumer {
     if (s.slice(1).some((d) => d === 0)) throw new DatasetError(this.file, `samples have an empty dimension: shape (${s.join(', ')})`);
     this.sampleShape = s.length === 3 ? [s[1]!, s[2]!, 1] : s.slice(1);
     this.h = h;
-    if (this.mode === 'load') this.data = allocateSamples(h.count, this.file);
   }
 
   values(bytes: Uint8Array, at: number): void {
     const h = this.h!;
-    if (this.data) {
-      decodeValues(h.dtype, bytes, this.data, at);
-      if (isFloatDtype(h.dtype)) this.checkFinite(this.data.subarray(at, at + bytes.length / h.itemBytes), at);
-    } else if (isFloatDtype(h.dtype)) {
-      const n = bytes.length / h.itemBytes;
-      if (this.scratch.length < n) this.scratch = new Float64Array(n);
-      decodeValues(h.dtype, bytes, this.scratch, 0);
-      this.checkFinite(this.scratch.subarray(0, n), at);
-    }
-  }
-
-  private checkFinite(values: Float32Array | Float64Array, at: number): void {
+    if (!isFloatDtype(h.dtype)) return;
+    const n = bytes.length / h.itemBytes;
+    if (this.scratch.length < n) this.scratch = new Float64Array(n);
+    decodeValues(h.dtype, bytes, this.scratch, 0);
     const per = this.sampleShape.reduce((a, b) => a * b, 1);
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i]!;
+    for (let i = 0; i < n; i++) {
+      const v = this.scratch[i]!;
       if (!Number.isFinite(v)) {
         const k = at + i;
         throw new DatasetError(this.file, `sample ${Math.floor(k / per)} holds ${v} (value ${k % per} of the sample); samples must be finite numbers`);
       }
     }
+  }
+}
+
+/**
+ * Reads an .npy header at `offset` of `bytes` (a path: an .npy file, or an
+ * .npz member in place or decompressed to the cache; or a member decompressed
+ * in memory) and checks that the `available` bytes hold the whole array, no
+ * more; `file` names the array in errors.
+ */
+export function readNpyHeaderAt(bytes: string | Uint8Array, offset: number, available: number, file: string): NpyHeader {
+  let want = Math.min(available, 4096);
+  for (;;) {
+    const head = typeof bytes === 'string' ? readRange(bytes, offset, want) : bytes.subarray(offset, offset + want);
+    const h = parseNpyHeader(head, file);
+    if (h) {
+      const need = h.dataOffset + h.count * h.itemBytes;
+      if (available < need) throw new DatasetError(file, `is truncated: shape (${h.shape.join(', ')}) of ${h.dtype} needs ${need} bytes (header included) but there are ${available}`);
+      if (available > need) throw new DatasetError(file, `has trailing bytes: shape (${h.shape.join(', ')}) of ${h.dtype} needs ${need} bytes but there are ${available}`);
+      return h;
+    }
+    if (want >= available) throw new DatasetError(file, `is truncated: ${available} bytes, too short for a complete .npy header`);
+    want = Math.min(available, want * 16);
   }
 }
 
@@ -97,6 +110,8 @@ export interface ArrayPart {
   name: PartName;
   x: SamplesConsumer;
   y: LabelsConsumer;
+  /** Loading: where x's values are (a path, or bytes in memory), to be read by offset (x.h.dataOffset counts from `offset`). */
+  values?: { bytes: string | Uint8Array; offset: number };
 }
 
 export interface AssembledArrays {
@@ -108,12 +123,13 @@ export interface AssembledArrays {
   loaded: Partial<Record<PartName, LoadedPart>>;
 }
 
-/** Checks the parts against each other, resolves preprocessing, and (load mode) normalises the samples. */
+/** Checks the parts against each other, resolves preprocessing, and (loading) makes parts read by offset. */
 export function assembleArrays(parts: ArrayPart[], where: string, given: Record<string, unknown> | undefined): AssembledArrays {
   const first = parts[0]!;
   for (const q of parts) {
     const n = q.x.h!.shape[0]!;
     const m = q.y.h!.shape[0]!;
+    if (n > MAX_LOADED_VALUES) throw new DatasetError(q.x.file, `holds ${n} samples, above the studio's limit of ${MAX_LOADED_VALUES}`);
     if (n !== m) throw new DatasetError(q.y.file, `holds ${m} labels but ${q.x.file} holds ${n} samples; the counts must match`);
     if (q.x.sampleShape.join(',') !== first.x.sampleShape.join(',')) {
       throw new DatasetError(q.x.file, `samples are ${q.x.sampleShape.join('x')} but ${first.x.file} has ${first.x.sampleShape.join('x')}; all parts must share one shape`);
@@ -134,9 +150,17 @@ export function assembleArrays(parts: ArrayPart[], where: string, given: Record<
   const loaded: Partial<Record<PartName, LoadedPart>> = {};
   const sampleSize = inputShape.reduce((a, b) => a * b, 1);
   for (const q of parts) {
-    if (!q.x.data) continue;
-    preprocessInPlace(q.x.data, channels, preprocessing);
-    loaded[q.name] = { images: q.x.data, labels: q.y.labels, count: q.y.labels.length, sampleSize, imagesFile: q.x.file, labelsFile: q.y.file };
+    if (!q.values) continue;
+    const h = q.x.h!;
+    const sampleBytes = sampleSize * h.itemBytes;
+    loaded[q.name] = recordsPart({
+      segments: [{ file: q.x.file, bytes: q.values.bytes, offset: q.values.offset + h.dataOffset, stride: sampleBytes, count: h.shape[0]! }],
+      layout: { sampleSize, sampleBytes, float: isFloatDtype(h.dtype), noun: 'sample', decode: (bytes, out, at) => decodeValues(h.dtype, bytes, out, at) },
+      labels: q.y.labels,
+      preprocessing,
+      channels,
+      files: { imagesFile: q.x.file, labelsFile: q.y.file },
+    });
   }
   return {
     inputShape,

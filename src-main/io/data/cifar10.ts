@@ -8,8 +8,9 @@
  * train part, in number order) and/or `test_batch.bin` (the test part) — or
  * the folder above it holding `cifar-10-batches-bin/` — or one batch file
  * (serving as train and test). `batches.meta.txt` beside the batches, when
- * present, names the classes (one per line). Files are streamed in whole
- * records; the hash covers each file's name and bytes.
+ * present, names the classes (one per line). Describing streams the files in
+ * whole records; the hash covers each file's name and bytes. Loading keeps the
+ * labels and reads pixels by offset, the records of each batch only.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -17,7 +18,8 @@ import path from 'node:path';
 import { DatasetError } from './errors.js';
 import { fileSize, forEachChunk } from './file-chunks.js';
 import { checkLabelRange } from './labels.js';
-import { allocateSamples, preprocessInPlace, resolvePreprocessing, type Preprocessing } from './preprocess.js';
+import { resolvePreprocessing, type Preprocessing } from './preprocess.js';
+import { recordsPart } from './sources.js';
 import type { DatasetDescription, DatasetReader, LoadedPart, PartName, ReadDataset } from './types.js';
 
 const SIDE = 32;
@@ -92,34 +94,34 @@ function classNames(dir: string): string[] | undefined {
   return names;
 }
 
-/** Streams one batch: labels always, pixels (raw 0..255, HWC) when `into` is given. */
-function readBatch(file: string, count: number, labels: Int32Array, labelAt: number, hash: ReturnType<typeof createHash> | null, into: Float32Array | null): void {
+/** Streams one batch file for its labels (and the hash when describing). */
+function readBatch(file: string, count: number, labels: Int32Array, labelAt: number, hash: ReturnType<typeof createHash> | null): void {
   hash?.update(`${path.basename(file)}\n`);
   let record = 0;
   forEachChunk(
     file,
     (chunk) => {
       hash?.update(chunk);
-      for (let at = 0; at < chunk.length; at += RECORD, record++) {
-        labels[labelAt + record] = chunk[at]!;
-        if (!into) continue;
-        const base = (labelAt + record) * PIXELS * 3;
-        for (let c = 0; c < 3; c++) {
-          const src = at + 1 + c * PIXELS;
-          for (let q = 0; q < PIXELS; q++) into[base + q * 3 + c] = chunk[src + q]!;
-        }
-      }
+      for (let at = 0; at < chunk.length; at += RECORD, record++) labels[labelAt + record] = chunk[at]!;
     },
     RECORD * 1024,
   );
   if (record !== count) throw new DatasetError(file, `changed while being read (${record} records, expected ${count})`);
 }
 
+/** One record's 3072 pixel bytes (R plane, G plane, B plane) as HWC values. */
+function decodeRecord(bytes: Uint8Array, out: Float32Array, at: number): void {
+  for (let c = 0; c < 3; c++) {
+    const src = c * PIXELS;
+    for (let q = 0; q < PIXELS; q++) out[at + q * 3 + c] = bytes[src + q]!;
+  }
+}
+
 interface Read {
   layout: CifarLayout;
   counts: number[];
+  perFile: number[][];
   labels: Int32Array[];
-  images: (Float32Array | null)[];
   preprocessing: Preprocessing;
   numClasses: number;
   classNames: string[] | undefined;
@@ -134,25 +136,23 @@ function read(p: string, given: Record<string, unknown> | undefined, load: boole
   const source = preprocessing.numClasses !== undefined ? 'preprocessing.numClasses' : names ? path.join(lay.dir, 'batches.meta.txt') : 'CIFAR-10';
   const hash = load ? null : createHash('sha256');
   const counts: number[] = [];
+  const perFiles: number[][] = [];
   const labels: Int32Array[] = [];
-  const images: (Float32Array | null)[] = [];
   for (const part of lay.parts) {
     const perFile = part.files.map(recordCount);
     const count = perFile.reduce((a, b) => a + b, 0);
     const partLabels = new Int32Array(count);
-    const into = load ? allocateSamples(count * PIXELS * 3, part.label) : null;
     let at = 0;
     part.files.forEach((f, i) => {
-      readBatch(f, perFile[i]!, partLabels, at, hash, into);
+      readBatch(f, perFile[i]!, partLabels, at, hash);
       checkLabelRange(partLabels.subarray(at, at + perFile[i]!), f, numClasses, source);
       at += perFile[i]!;
     });
-    if (into) preprocessInPlace(into, 3, preprocessing);
     counts.push(count);
+    perFiles.push(perFile);
     labels.push(partLabels);
-    images.push(into);
   }
-  return { layout: lay, counts, labels, images, preprocessing, numClasses, classNames: names, sha256: hash?.digest('hex') ?? '' };
+  return { layout: lay, counts, perFile: perFiles, labels, preprocessing, numClasses, classNames: names, sha256: hash?.digest('hex') ?? '' };
 }
 
 function describeCifar(p: string, given: Record<string, unknown> | undefined): DatasetDescription {
@@ -170,11 +170,19 @@ function describeCifar(p: string, given: Record<string, unknown> | undefined): D
   };
 }
 
+/** Parts read by offset: sample i is the pixel bytes of record i (after its label byte) of the part's files in order. */
 function loadCifar(p: string, given: Record<string, unknown> | undefined): ReadDataset {
   const r = read(p, given, true);
   const parts: Partial<Record<PartName, LoadedPart>> = {};
   r.layout.parts.forEach((q, i) => {
-    parts[q.name] = { images: r.images[i]!, labels: r.labels[i]!, count: r.counts[i]!, sampleSize: PIXELS * 3, imagesFile: q.label, labelsFile: q.label };
+    parts[q.name] = recordsPart({
+      segments: q.files.map((file, f) => ({ file, bytes: file, offset: 1, stride: RECORD, count: r.perFile[i]![f]! })),
+      layout: { sampleSize: PIXELS * 3, sampleBytes: PIXELS * 3, float: false, noun: 'image', decode: decodeRecord },
+      labels: r.labels[i]!,
+      preprocessing: r.preprocessing,
+      channels: 3,
+      files: { imagesFile: q.label, labelsFile: q.label },
+    });
   });
   return { parts, inputShape: INPUT_SHAPE, numClasses: r.numClasses, ...(r.classNames ? { classNames: r.classNames } : {}), preprocessing: r.preprocessing, notes: r.layout.notes };
 }

@@ -12,6 +12,12 @@
  * Preprocessing (preprocess.ts) maps a raw value v in channel c to
  * (v·scale + offset − mean[c]) / std[c], after an optional RGB→BGR swap.
  * Every problem is a DatasetError naming the file.
+ *
+ * Memory: a loaded part holds its labels and reads samples per batch
+ * (types.ts BatchSource.read, sources.ts): records by offset from the files
+ * (or from decompressed copies in the data cache, data-cache.ts), images of
+ * an image folder decoded per batch. Only parts of at most RESIDENT_MAX_BYTES
+ * decoded are read once and held.
  */
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -22,12 +28,15 @@ import { imageFolderReader, looksLikeImageFolder } from './image-folder.js';
 import { npyReader } from './npy-dataset.js';
 import { npzReader } from './npz-dataset.js';
 import type { Preprocessing } from './preprocess.js';
-import { DATASET_FORMATS, type DatasetDescription, type DatasetFormat, type DatasetReader, type LoadedPart, type PartName } from './types.js';
+import { holdWhole, RESIDENT_MAX_BYTES } from './sources.js';
+import { DATASET_FORMATS, type DatasetDescription, type DatasetFormat, type DatasetReader, type LoadedPart, type PartName, type PartSpec } from './types.js';
 
 export { DatasetError };
 export { resolvePreprocessing, preprocessInPlace, type Preprocessing, type ChannelOrder } from './preprocess.js';
 export { datasetFiles } from './idx-dataset.js';
-export { DATASET_FORMATS, type DatasetDescription, type DatasetFormat, type LoadedPart, type PartDescription, type PartName } from './types.js';
+export { DATASET_FORMATS, type DatasetDescription, type DatasetFormat, type LoadedPart, type PartDescription, type PartName, type PartSpec } from './types.js';
+export { arrayPart, readAll, RESIDENT_MAX_BYTES } from './sources.js';
+export { DATA_CACHE_ENV } from './data-cache.js';
 
 export interface LoadedDataset {
   name?: string;
@@ -99,21 +108,52 @@ export function describeDataset(p: string, preprocessing?: Record<string, unknow
 
 const cache = new Map<string, LoadedDataset>();
 
-function cacheKey(ref: DatasetRef): string {
-  const resolved = path.resolve(ref.path);
-  const info = statSync(resolved, { throwIfNoEntry: false });
-  return JSON.stringify([resolved, ref.format, info?.mtimeMs ?? 0, ref.preprocessing ?? {}]);
+export interface LoadOptions {
+  /**
+   * Parts whose decoded samples take at most this many bytes are read once and
+   * held; larger ones are read per batch. Default $STUDIO_DATA_RESIDENT_MAX
+   * (bytes), else RESIDENT_MAX_BYTES.
+   */
+  residentMaxBytes?: number;
 }
 
-/** Loads (once per path, format and preprocessing in this process) and normalises a dataset. */
-export function loadDataset(ref: DatasetRef): LoadedDataset {
+export const RESIDENT_MAX_ENV = 'STUDIO_DATA_RESIDENT_MAX';
+
+/** The resident limit in effect: the option, else $STUDIO_DATA_RESIDENT_MAX, else RESIDENT_MAX_BYTES. */
+export function residentMaxBytes(requested?: number, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = requested ?? (env[RESIDENT_MAX_ENV] ? Number(env[RESIDENT_MAX_ENV]) : RESIDENT_MAX_BYTES);
+  if (!Number.isFinite(raw) || raw < 0) throw new DatasetError(`$${RESIDENT_MAX_ENV}`, `must be a number of bytes (0 or more), got ${JSON.stringify(requested ?? env[RESIDENT_MAX_ENV])}`);
+  return raw;
+}
+
+function cacheKey(ref: DatasetRef, resident: number): string {
+  const resolved = path.resolve(ref.path);
+  const info = statSync(resolved, { throwIfNoEntry: false });
+  return JSON.stringify([resolved, ref.format, info?.mtimeMs ?? 0, ref.preprocessing ?? {}, resident]);
+}
+
+/**
+ * Loads (once per path, format, preprocessing and resident limit in this
+ * process) a dataset: labels and what it takes to read samples by offset;
+ * small parts (see LoadOptions.residentMaxBytes) are read whole now.
+ */
+export function loadDataset(ref: DatasetRef, opts: LoadOptions = {}): LoadedDataset {
   const reader = readerFor(ref.format, ref.path);
-  const key = cacheKey(ref);
+  const limit = residentMaxBytes(opts.residentMaxBytes);
+  const key = cacheKey(ref, limit);
   const hit = cache.get(key);
   if (hit) return hit;
   const r = reader.load(ref.path, ref.preprocessing);
-  const train = r.parts.train ?? r.parts.test!;
-  const test = r.parts.test ?? r.parts.train!;
+  const specRef = { ...(ref.name !== undefined ? { name: ref.name } : {}), path: ref.path, format: ref.format, preprocessing: ref.preprocessing ?? {} };
+  const parts: Partial<Record<PartName, LoadedPart>> = {};
+  for (const name of ['train', 'test'] as const) {
+    const part = r.parts[name];
+    if (!part) continue;
+    const held = part.count * part.sampleSize * 4 <= limit ? holdWhole(part) : part;
+    parts[name] = { ...held, spec: { ref: specRef, part: name, residentMaxBytes: limit, count: part.count } };
+  }
+  const train = parts.train ?? parts.test!;
+  const test = parts.test ?? parts.train!;
   const loaded: LoadedDataset = {
     ...(ref.name !== undefined ? { name: ref.name } : {}),
     path: ref.path,
@@ -127,6 +167,16 @@ export function loadDataset(ref: DatasetRef): LoadedDataset {
   };
   cache.set(key, loaded);
   return loaded;
+}
+
+/**
+ * Opens the part a spec names (another thread's BatchSource.spec): loads the
+ * dataset the same way, in this thread, and checks it still has the samples.
+ */
+export function openPart(spec: PartSpec): LoadedPart {
+  const part = loadDataset(spec.ref, { residentMaxBytes: spec.residentMaxBytes }).parts[spec.part];
+  if (part.count !== spec.count) throw new DatasetError(part.imagesFile, `holds ${part.count} samples now but ${spec.count} when the run started; the dataset changed on disk`);
+  return part;
 }
 
 /** Forgets cached datasets (tests; freeing memory). */
@@ -169,4 +219,4 @@ export function checkFitsModel(ds: Pick<LoadedDataset, 'inputShape' | 'numClasse
   return fit;
 }
 
-export { sampleSplit, makeBatches, mulberry32, shuffled, type Batch, type BatchSource, type Split } from './split.js';
+export { sampleSplit, makeBatches, gatherSamples, mulberry32, shuffled, type Batch, type BatchSource, type Split } from './split.js';

@@ -58,28 +58,73 @@ export function readIdx(path: string): IdxArray {
   return parseIdx(raw, path);
 }
 
-/** Parses IDX bytes (already decompressed); `file` names the source in errors. */
-export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
+export interface IdxHeader {
+  dims: number[];
+  type: IdxType;
+  /** Bytes before the values (magic, type, dimension count, sizes). */
+  headerBytes: number;
+  /** Bytes of one value. */
+  itemBytes: number;
+}
+
+/**
+ * Parses an IDX header from the first bytes of the (decompressed) file and
+ * checks it against the file's total size; `file` names the source in errors.
+ * `head` needs at most 4 + 4·255 bytes.
+ */
+export function parseIdxHeader(head: Uint8Array, totalBytes: number, file: string): IdxHeader {
   const fail = (problem: string) => new IdxError(file, problem);
-  if (bytes.length < 4) throw fail(`is ${bytes.length} bytes long, too short for an IDX header`);
-  const magic = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  const kind = TYPES[bytes[2]!];
-  if (bytes[0] !== 0 || bytes[1] !== 0 || !kind) {
+  if (totalBytes < 4 || head.length < 4) throw fail(`is ${totalBytes} bytes long, too short for an IDX header`);
+  const magic = Array.from(head.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  const kind = TYPES[head[2]!];
+  if (head[0] !== 0 || head[1] !== 0 || !kind) {
     throw fail(`is not an IDX file: magic bytes are ${magic}, expected 00 00 then a type (08 uint8, 09 int8, 0b int16, 0c int32, 0d float32, 0e float64) and a dimension count`);
   }
-  const ndims = bytes[3]!;
+  const ndims = head[3]!;
   if (ndims === 0) throw fail('IDX header declares 0 dimensions');
   const headerBytes = 4 + 4 * ndims;
-  if (bytes.length < headerBytes) throw fail(`is truncated: the header needs ${headerBytes} bytes but the file has ${bytes.length}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (totalBytes < headerBytes || head.length < headerBytes) throw fail(`is truncated: the header needs ${headerBytes} bytes but the file has ${totalBytes}`);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
   const count = dims.reduce((a, b) => a * b, 1);
   const expected = headerBytes + count * kind.bytes;
-  if (bytes.length !== expected) {
-    const what = bytes.length < expected ? 'is truncated' : 'has trailing bytes';
-    throw fail(`${what}: dims ${dims.join('x')} of ${kind.type} need ${expected} bytes (header included) but the file has ${bytes.length}`);
+  if (totalBytes !== expected) {
+    const what = totalBytes < expected ? 'is truncated' : 'has trailing bytes';
+    throw fail(`${what}: dims ${dims.join('x')} of ${kind.type} need ${expected} bytes (header included) but the file has ${totalBytes}`);
   }
-  return { dims, type: kind.type, data: decode(view, headerBytes, count, kind.type) };
+  return { dims, type: kind.type, headerBytes, itemBytes: kind.bytes };
+}
+
+/** Parses IDX bytes (already decompressed); `file` names the source in errors. */
+export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
+  const h = parseIdxHeader(bytes, bytes.length, file);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { dims: h.dims, type: h.type, data: decode(view, h.headerBytes, (bytes.length - h.headerBytes) / h.itemBytes, h.type) };
+}
+
+/** Decodes big-endian IDX values (`bytes`, a whole number of them) into `out` from element `at`. */
+export function decodeIdxValues(type: IdxType, bytes: Uint8Array, out: Float32Array | Float64Array, at: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (type) {
+    case 'uint8':
+      for (let i = 0; i < bytes.length; i++) out[at + i] = bytes[i]!;
+      return;
+    case 'int8':
+      for (let i = 0; i < bytes.length; i++) out[at + i] = view.getInt8(i);
+      return;
+    case 'int16':
+      for (let i = 0; i < bytes.length / 2; i++) out[at + i] = view.getInt16(2 * i, false);
+      return;
+    case 'int32':
+      for (let i = 0; i < bytes.length / 4; i++) out[at + i] = view.getInt32(4 * i, false);
+      return;
+    case 'float32':
+      for (let i = 0; i < bytes.length / 4; i++) out[at + i] = view.getFloat32(4 * i, false);
+      return;
+    case 'float64':
+      for (let i = 0; i < bytes.length / 8; i++) out[at + i] = view.getFloat64(8 * i, false);
+      return;
+  }
 }
 
 function decode(view: DataView, offset: number, count: number, type: IdxType): IdxData {

@@ -12,13 +12,16 @@
  * desktop.ini) are skipped with a note, as are loose files next to the class
  * folders; any other non-image file is an error naming it. Describing decodes
  * each image once, one at a time, and hashes relative paths and file bytes.
+ * Loading lists the files (labels from their folders); a read decodes and
+ * resizes the images of its batch only, and an image that does not decode is
+ * an error naming the file and its sample index.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { DatasetError } from './errors.js';
-import { decodeImage, toChannels } from './image-decode.js';
-import { allocateSamples, preprocessInPlace, resolvePreprocessing, type Preprocessing } from './preprocess.js';
+import { decodeImage, toChannels, type DecodedImage } from './image-decode.js';
+import { preprocessInPlace, resolvePreprocessing, type Preprocessing } from './preprocess.js';
 import { resizeImage } from './resize.js';
 import type { DatasetDescription, DatasetReader, LoadedPart, PartName, ReadDataset } from './types.js';
 
@@ -123,6 +126,60 @@ interface Read {
   loaded: Partial<Record<PartName, LoadedPart>>;
 }
 
+interface Target {
+  root: string;
+  size: [number, number];
+  channels: 1 | 3;
+  sizeGiven: boolean;
+  firstFile: string;
+}
+
+/** Decodes one image and checks its size against the first when no target size is given; throws naming the file. */
+function decodeChecked(file: string, bytes: Uint8Array, t: Target): DecodedImage {
+  const img = decodeImage(file, bytes);
+  if (!t.sizeGiven && (img.height !== t.size[0] || img.width !== t.size[1])) {
+    throw new DatasetError(file, `is ${img.height}x${img.width} (height x width) but ${path.relative(t.root, t.firstFile)} is ${t.size[0]}x${t.size[1]}; images of mixed sizes need a target size: set preprocessing.size to [height, width] (the model input)`);
+  }
+  return img;
+}
+
+/** A part that decodes (and resizes) the images of each batch only; errors name the image file and its sample index. */
+function lazyPart(part: FolderPart, labels: Int32Array, t: Target, pre: Preprocessing): LoadedPart {
+  const per = t.size[0] * t.size[1] * t.channels;
+  const count = part.files.length;
+  return {
+    labels,
+    count,
+    sampleSize: per,
+    imagesFile: part.dir,
+    labelsFile: part.dir,
+    resident: false,
+    read(idx) {
+      const out = new Float32Array(idx.length * per);
+      for (let k = 0; k < idx.length; k++) {
+        const i = idx[k]!;
+        if (!(i >= 0 && i < count)) throw new DatasetError(part.dir, `sample index ${i} is outside the ${count} samples`);
+        const file = part.files[i]![0];
+        try {
+          let bytes: Uint8Array;
+          try {
+            bytes = readFileSync(file);
+          } catch (e) {
+            throw new DatasetError(file, `cannot be read (${(e as Error).message})`, { cause: e });
+          }
+          const img = decodeChecked(file, bytes, t);
+          out.set(resizeImage(toChannels(img, t.channels), img.height, img.width, t.channels, t.size[0], t.size[1]), k * per);
+        } catch (e) {
+          if (!(e instanceof DatasetError)) throw e;
+          throw new DatasetError(e.file, `${e.problem} (sample ${i} of ${part.dir})`, { cause: e });
+        }
+      }
+      preprocessInPlace(out, t.channels, pre);
+      return out;
+    },
+  };
+}
+
 function read(root: string, given: Record<string, unknown> | undefined, load: boolean): Read {
   const lay = layout(root);
   let size = givenSize(given, root);
@@ -133,32 +190,25 @@ function read(root: string, given: Record<string, unknown> | undefined, load: bo
     size ??= [first.height, first.width];
     channels ??= first.gray ? 1 : 3;
   }
-  const sizeGiven = given?.['size'] !== undefined;
+  const target: Target = { root, size, channels, sizeGiven: given?.['size'] !== undefined, firstFile };
   const inputShape = [size[0], size[1], channels];
   const preprocessing = resolvePreprocessing({ ...given, size, channels }, true, root, channels);
   if (preprocessing.numClasses !== undefined && lay.classNames.length > preprocessing.numClasses) {
     throw new DatasetError(root, `holds ${lay.classNames.length} class folders, more than the ${preprocessing.numClasses} classes set in preprocessing.numClasses`);
   }
   const hash = load ? null : createHash('sha256');
-  const per = size[0] * size[1] * channels;
   const loaded: Partial<Record<PartName, LoadedPart>> = {};
   for (const part of lay.parts) {
-    const count = part.files.length;
-    const images = load ? allocateSamples(count * per, part.dir) : null;
-    const labels = new Int32Array(count);
-    part.files.forEach(([file, cls], i) => {
-      labels[i] = lay.classNames.indexOf(cls);
+    const labels = Int32Array.from(part.files, ([, cls]) => lay.classNames.indexOf(cls));
+    if (load) {
+      loaded[part.name] = lazyPart(part, labels, target, preprocessing);
+      continue;
+    }
+    // Describing decodes every image once, one at a time, and hashes the files.
+    for (const [file] of part.files) {
       const bytes = readFileSync(file);
-      hash?.update(`${path.relative(root, file).split(path.sep).join('/')}\n`).update(bytes);
-      const img = decodeImage(file, bytes);
-      if (!sizeGiven && (img.height !== size[0] || img.width !== size[1])) {
-        throw new DatasetError(file, `is ${img.height}x${img.width} (height x width) but ${path.relative(root, firstFile)} is ${size[0]}x${size[1]}; images of mixed sizes need a target size: set preprocessing.size to [height, width] (the model input)`);
-      }
-      if (images) images.set(resizeImage(toChannels(img, channels), img.height, img.width, channels, size[0], size[1]), i * per);
-    });
-    if (images) {
-      preprocessInPlace(images, channels, preprocessing);
-      loaded[part.name] = { images, labels, count, sampleSize: per, imagesFile: part.dir, labelsFile: part.dir };
+      hash!.update(`${path.relative(root, file).split(path.sep).join('/')}\n`).update(bytes);
+      decodeChecked(file, bytes, target);
     }
   }
   return { layout: lay, preprocessing, inputShape, sha256: hash?.digest('hex') ?? '', loaded };

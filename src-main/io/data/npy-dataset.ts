@@ -2,17 +2,18 @@
  * Datasets as NumPy .npy files: `x.npy` + `y.npy` (one part, serving as
  * train and test), or `x_train.npy` + `y_train.npy` and `x_test.npy` +
  * `y_test.npy`; the path is the folder or an x file (its labels are the file
- * named with y in place of the leading x). Files are streamed in 4 MiB chunks:
- * describing reads the header, hashes and checks the values without holding
- * them; loading decodes straight into the float32 samples.
+ * named with y in place of the leading x). Describing streams the files in
+ * 4 MiB chunks: it reads the header, hashes and checks the values without
+ * holding them. Loading reads the x header and the labels; samples are read
+ * by offset from x, the records of each batch only (sources.ts).
  * The hash covers each file's name and bytes, parts in name order.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { arraysReader, assembleArrays, LabelsConsumer, partOfKey, SamplesConsumer, type ArrayPart, type Mode } from './arrays.js';
+import { arraysReader, assembleArrays, LabelsConsumer, partOfKey, readNpyHeaderAt, SamplesConsumer, type ArrayPart, type Mode } from './arrays.js';
 import { DatasetError } from './errors.js';
-import { forEachChunk } from './file-chunks.js';
+import { fileSize, forEachChunk } from './file-chunks.js';
 import { NpyStream, type NpyConsumer } from './npy.js';
 import type { DatasetReader, PartName } from './types.js';
 
@@ -65,9 +66,15 @@ function streamFile(file: string, consumer: NpyConsumer, hash: ReturnType<typeof
 function read(p: string, given: Record<string, unknown> | undefined, mode: Mode) {
   const pairs = npyPairs(p);
   const hash = mode === 'describe' ? createHash('sha256') : null;
-  const parts: ArrayPart[] = pairs.map((q) => ({ name: q.name, x: new SamplesConsumer(q.x, mode), y: new LabelsConsumer(q.y) }));
+  const parts: ArrayPart[] = pairs.map((q) => ({ name: q.name, x: new SamplesConsumer(q.x), y: new LabelsConsumer(q.y) }));
   for (const q of parts) {
-    streamFile(q.x.file, q.x, hash);
+    if (mode === 'describe') {
+      streamFile(q.x.file, q.x, hash);
+    } else {
+      // Loading: the header only; values are read by offset per batch.
+      q.x.header(readNpyHeaderAt(q.x.file, 0, fileSize(q.x.file), q.x.file));
+      q.values = { bytes: q.x.file, offset: 0 };
+    }
     streamFile(q.y.file, q.y, hash);
   }
   return { assembled: assembleArrays(parts, p, given), sha256: hash?.digest('hex') ?? '' };

@@ -1,11 +1,15 @@
 /**
- * Deterministic sample selection and batching over a loaded dataset part.
+ * Deterministic sample selection and batching over a dataset part (a
+ * BatchSource: labels held, samples read per batch).
  * Selection is a seeded partial Fisher–Yates shuffle driven by mulberry32, so
  * the same (count, available, seed) always picks the same samples in the same
  * order, on any machine.
  */
 import * as tf from '@tensorflow/tfjs';
 import { DatasetError } from './errors.js';
+import type { BatchSource } from './types.js';
+
+export type { BatchSource } from './types.js';
 
 /** mulberry32: a small, fast 32-bit seeded PRNG; returns floats in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -64,14 +68,6 @@ export function shuffled(indices: Int32Array, seed: number): Int32Array {
   return out;
 }
 
-export interface BatchSource {
-  images: Float32Array;
-  labels: Int32Array;
-  /** Values per sample. */
-  sampleSize: number;
-  imagesFile?: string;
-}
-
 export interface Batch {
   /** [size, ...inputShape], float32. */
   x: tf.Tensor;
@@ -80,16 +76,19 @@ export interface Batch {
   size: number;
 }
 
-/** The samples at `idx`, back to back (channels-last row-major, as stored). */
+/**
+ * The samples at `idx`, back to back (channels-last row-major, preprocessed),
+ * read from the source (types.ts BatchSource.read: from disk for large parts).
+ */
 export function gatherSamples(part: BatchSource, idx: Int32Array): Float32Array {
-  const per = part.sampleSize;
-  const out = new Float32Array(idx.length * per);
+  const n = part.labels.length;
   for (let k = 0; k < idx.length; k++) {
     const i = idx[k]!;
-    if (i < 0 || i >= part.labels.length) throw new DatasetError(part.imagesFile ?? '', `sample index ${i} is outside the ${part.labels.length} samples`);
-    out.set(part.images.subarray(i * per, (i + 1) * per), k * per);
+    if (!(i >= 0 && i < n)) throw new DatasetError(part.imagesFile ?? '', `sample index ${i} is outside the ${n} samples`);
   }
-  return out;
+  const xs = part.read(idx);
+  if (xs.length !== idx.length * part.sampleSize) throw new Error(`${part.imagesFile ?? 'sample source'}: read ${xs.length} values for ${idx.length} samples of ${part.sampleSize}`);
+  return xs;
 }
 
 /** A batch before it becomes tensors: samples back to back (channels-last, as stored) and their labels. */

@@ -36,16 +36,50 @@ export interface DatasetDescription {
   notes: string[];
 }
 
-export interface LoadedPart {
-  /** N·H·W·C values, normalised by the preprocessing. */
-  images: Float32Array;
-  labels: Int32Array;
+/**
+ * Where a part's samples are, said so that another thread can open the same
+ * samples itself (structured-cloneable): the dataset as the library stores it,
+ * which part, and the resident limit it was loaded with.
+ */
+export interface PartSpec {
+  ref: { name?: string; path: string; format: string; preprocessing: Record<string, unknown> };
+  part: PartName;
+  residentMaxBytes: number;
+  /** Samples in the part, checked when the part is opened again. */
   count: number;
+}
+
+/**
+ * A source of samples that is read per batch. Labels (one int32 a sample) are
+ * held; samples are not: `read` fetches (from disk for large parts, see
+ * dataset.ts RESIDENT_MAX_BYTES) and decodes just the samples asked for.
+ */
+export interface BatchSource {
+  /** One class label per sample; its length is the number of samples. */
+  labels: Int32Array;
   /** Values per sample (the product of inputShape). */
   sampleSize: number;
+  /** Where the samples are (a file or folder), for error messages. */
+  imagesFile?: string;
+  /**
+   * The samples at `idx` (each in 0..labels.length-1, repeats allowed), back to
+   * back in the order given: idx.length·sampleSize float32 values, channels
+   * last, preprocessing applied. A new array the caller owns. Throws a
+   * DatasetError naming the file and the sample index when a sample cannot be
+   * read (a truncated record, an image that does not decode, NaN in float data).
+   */
+  read(idx: Int32Array): Float32Array;
+  /** How another thread opens the same samples; absent for samples that exist only in this thread's memory. */
+  spec?: PartSpec;
+}
+
+export interface LoadedPart extends BatchSource {
+  count: number;
   /** Files it came from, for error messages. */
   imagesFile: string;
   labelsFile: string;
+  /** Whether the decoded samples are held in memory (small parts); false: every read goes to disk. */
+  resident: boolean;
 }
 
 /** What a reader's load returns; dataset.ts turns it into a LoadedDataset. */

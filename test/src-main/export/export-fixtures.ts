@@ -5,6 +5,7 @@ import { builtinModel } from '../../../src-main/io/models/builtins.js';
 import type { RunConfigInput } from '../../../src-main/api/run-config.js';
 import { qparamsFromRecords } from '../../../src-main/export/qparams-from-record.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
+import { samplesFromPart } from '../../../src-main/export/verify.js';
 import type { RunResults } from '../../../src-main/store/tensors.js';
 import { SAMPLE_DATA, config, context } from '../engine/ptq/ptq-fixtures.js';
 
@@ -26,17 +27,10 @@ export async function ptqExport(modelName: string, extra: Partial<RunConfigInput
   const results = await runPtq(payload, context());
   const prep = preparePtq(payload);
   const qparams = qparamsFromRecords(prep.plan, results.tensors);
-  const part = prep.data.parts.test;
-  const per = part.sampleSize;
-  const images = new Float32Array(prep.evalIdx.length * per);
-  const labels = new Int32Array(prep.evalIdx.length);
-  prep.evalIdx.forEach((idx, i) => {
-    images.set(part.images.subarray(idx * per, (idx + 1) * per), i * per);
-    labels[i] = part.labels[idx]!;
-  });
   const inputShape = prep.graph.nodes[0]!.outputShape;
+  const samples = samplesFromPart(prep.data.parts.test, prep.evalIdx, inputShape);
   return {
     results,
-    input: { modelName, config: cfg, graph: prep.graph, plan: prep.plan, qparams, records: results.tensors, samples: { images, labels, inputShape } },
+    input: { modelName, config: cfg, graph: prep.graph, plan: prep.plan, qparams, records: results.tensors, samples },
   };
 }

@@ -43,7 +43,7 @@ import {
 } from '../../../src-main/export/tflite/schema/generated/schema_generated.js';
 import { runTflite } from '../../../src-main/export/tflite/verify.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
-import { compareOutputs } from '../../../src-main/export/verify.js';
+import { compareOutputs, samplesFromPart } from '../../../src-main/export/verify.js';
 import { builtinModel } from '../../../src-main/io/models/builtins.js';
 import { readTfjsLayersModel } from '../../../src-main/io/models/tfjs-layers.js';
 import { ROOT, SAMPLE_DATA, config, context } from '../engine/ptq/ptq-fixtures.js';
@@ -58,15 +58,7 @@ async function ptq(name: string, bytes: Uint8Array, extra: Partial<RunConfigInpu
   const payload = { config: cfg, modelName: name, model: bytes, dataset: SAMPLE_DATA };
   const results = await runPtq(payload, context());
   const prep = preparePtq(payload);
-  const part = prep.data.parts.test;
-  const per = part.sampleSize;
-  const images = new Float32Array(prep.evalIdx.length * per);
-  const labels = new Int32Array(prep.evalIdx.length);
-  prep.evalIdx.forEach((idx, i) => {
-    images.set(part.images.subarray(idx * per, (idx + 1) * per), i * per);
-    labels[i] = part.labels[idx]!;
-  });
-  const samples = { images, labels, inputShape: prep.graph.nodes[0]!.outputShape };
+  const samples = samplesFromPart(prep.data.parts.test, prep.evalIdx, prep.graph.nodes[0]!.outputShape);
   return { modelName: name, config: cfg, graph: prep.graph, plan: prep.plan, qparams: qparamsFromRecords(prep.plan, results.tensors), records: results.tensors, samples };
 }
 
@@ -169,7 +161,7 @@ describe('TFLite full-integer export, verified in the TFLite interpreter', () =>
     } finally {
       interp.close();
     }
-    const one = { ...input.samples!, images: input.samples!.images.subarray(0, 20 * 784), labels: input.samples!.labels.subarray(0, 20) };
+    const one = { ...input.samples!, labels: input.samples!.labels.subarray(0, 20) };
     const ends = int8Ends(input, prepareTflite(input));
     const before = await runTflite(file, one, { int8: ends });
     // Halve the stored scale of the first conv's output: the interpreter must read it.

@@ -19,7 +19,7 @@ import { MinMaxObserver, type Observer } from '../../quant/observers/index.js';
 import { encodeFloats } from '../../quant/observers/common.js';
 import type { FoldRecord } from '../../transform/fold-batchnorm.js';
 import type { QuantPlan } from '../../transform/plan.js';
-import { loadOnnxRuntime, nativeThreads, runtimeChoiceFromEnv } from '../calibrate-onnx.js';
+import { loadOnnxRuntime, nativeThreads, runtimeChoiceFromEnv } from '../session.js';
 import { ADAM, buildStepGraph, optimizerSlots, UnsupportedForNativeTraining, type StepGraph, type StepOptimizer } from './step-graph.js';
 
 export const TRAINING_RUNTIME_ENV = 'STUDIO_TRAINING_RUNTIME';

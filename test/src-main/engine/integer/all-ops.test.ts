@@ -21,7 +21,7 @@ import { calibrate } from '../../../../src-main/engine/ptq/calibrate.js';
 import type { QParams } from '../../../../src-main/engine/quant/qparams.js';
 import { planQuantization, type QuantPlan } from '../../../../src-main/engine/transform/plan.js';
 import { exportSimulationHooks } from '../../../../src-main/export/simulate.js';
-import { simulate } from '../../../../src-main/export/verify.js';
+import { samplesFromArray, simulate } from '../../../../src-main/export/verify.js';
 
 function seeded(seed: number): () => number {
   let a = seed >>> 0;
@@ -105,7 +105,7 @@ test('the plan of the all-ops graph is what the test means to cover', () => {
 test('integer reference vs the fake-quant simulation: every op, within a few output steps', (t) => {
   const model = { graph: GRAPH, plan, qparams };
   const int = runIntegerReference(model, images, N, { quantizeRounding: 'half-even' });
-  const sim = simulate(GRAPH, exportSimulationHooks(GRAPH, plan, qparams, { rounding: 'half-even' }), { images, labels: new Int32Array(N), inputShape: [8, 8, 2] });
+  const sim = simulate(GRAPH, exportSimulationHooks(GRAPH, plan, qparams, { rounding: 'half-even' }), samplesFromArray(images, new Int32Array(N), [8, 8, 2]));
   const step = qparams.get('softmax/output')!.scale[0]!;
   let max = 0;
   let sum = 0;

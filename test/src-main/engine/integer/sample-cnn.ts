@@ -12,6 +12,7 @@ import { serializeGraph } from '../../../../src-main/engine/graph/serialize.js';
 import { preparePtq, runPtq } from '../../../../src-main/engine/ptq/run.js';
 import { qparamsFromRecords } from '../../../../src-main/export/qparams-from-record.js';
 import type { ExportInput } from '../../../../src-main/export/types.js';
+import { samplesFromPart } from '../../../../src-main/export/verify.js';
 import { builtinModel } from '../../../../src-main/io/models/builtins.js';
 import { readTfjsLayersModel } from '../../../../src-main/io/models/tfjs-layers.js';
 import { ROOT, SAMPLE_DATA, config, context } from '../ptq/ptq-fixtures.js';
@@ -34,14 +35,7 @@ export async function calibratedExport(model: { name: string; bytes: Uint8Array 
   const payload = { config: cfg, modelName: model.name, model: model.bytes, dataset: SAMPLE_DATA, calibrationWorkers: 1 };
   const results = await runPtq(payload, context());
   const prep = preparePtq(payload);
-  const part = prep.data.parts.test;
-  const per = part.sampleSize;
-  const images = new Float32Array(prep.evalIdx.length * per);
-  const labels = new Int32Array(prep.evalIdx.length);
-  prep.evalIdx.forEach((idx, i) => {
-    images.set(part.images.subarray(idx * per, (idx + 1) * per), i * per);
-    labels[i] = part.labels[idx]!;
-  });
+  const samples = samplesFromPart(prep.data.parts.test, prep.evalIdx, prep.graph.nodes[0]!.outputShape);
   return {
     modelName: model.name,
     config: cfg,
@@ -49,6 +43,6 @@ export async function calibratedExport(model: { name: string; bytes: Uint8Array 
     plan: prep.plan,
     qparams: qparamsFromRecords(prep.plan, results.tensors),
     records: results.tensors,
-    samples: { images, labels, inputShape: prep.graph.nodes[0]!.outputShape },
+    samples,
   };
 }

@@ -21,7 +21,7 @@ import { calibrationRuntimeChoice, calibrateOnnx, nativeCalibrationUnsupported }
 import { calibrate, type Calibration } from '../../../../src-main/engine/ptq/calibrate.js';
 import { foldBatchNorm } from '../../../../src-main/engine/transform/fold-batchnorm.js';
 import { planQuantization } from '../../../../src-main/engine/transform/plan.js';
-import { loadDataset, makeBatches, mulberry32, sampleSplit, type BatchSource } from '../../../../src-main/io/data/dataset.js';
+import { arrayPart, loadDataset, makeBatches, mulberry32, sampleSplit, type BatchSource } from '../../../../src-main/io/data/dataset.js';
 import { builtinModel } from '../../../../src-main/io/models/builtins.js';
 import { readKerasModel } from '../../../../src-main/io/models/keras/read.js';
 import { CancelledError } from '../../../../src-main/jobs/protocol.js';
@@ -105,7 +105,7 @@ describe('native calibration against TensorFlow.js', () => {
     const graph = foldBatchNorm(await readKerasModel(RESNET8)).graph;
     const rand = mulberry32(3);
     const n = 120;
-    const part: BatchSource = { images: Float32Array.from({ length: n * 32 * 32 * 3 }, () => rand()), labels: new Int32Array(n), sampleSize: 32 * 32 * 3 };
+    const part: BatchSource = arrayPart(Float32Array.from({ length: n * 32 * 32 * 3 }, () => rand()), new Int32Array(n), 32 * 32 * 3);
     const idx = Int32Array.from({ length: n }, (_, i) => i);
     const { native, reference } = await both(graph, 'per-tensor', 'minmax', part, idx);
     assertSameRanges(native, reference);
@@ -116,9 +116,9 @@ describe('native calibration against TensorFlow.js', () => {
     // One sample of the second batch holds 3e38 in every pixel: the first Dense overflows to ±Inf on it, the next ones make NaN.
     const graph = foldBatchNorm(builtinModel('dense_784_256_128_10').build()).graph;
     const train = data.parts.train;
-    const images = train.images.slice(0, 100 * train.sampleSize);
+    const images = train.read(Int32Array.from({ length: 100 }, (_, i) => i));
     images.fill(3e38, 60 * train.sampleSize, 61 * train.sampleSize);
-    const part: BatchSource = { images, labels: train.labels.slice(0, 100), sampleSize: train.sampleSize };
+    const part: BatchSource = arrayPart(images, train.labels.slice(0, 100), train.sampleSize);
     const { native, reference } = await both(graph, 'per-tensor', 'minmax', part, Int32Array.from({ length: 100 }, (_, i) => i));
     assert.ok([...reference.observers.values()].some((o) => o.sawNonFinite), 'the reference saw non-finite values');
     assert.equal(native.fallbackBatches, 1);

@@ -20,7 +20,11 @@ import { observerEquals } from '../../../../src-main/engine/quant/observers/inde
 import { qparamsEquals } from '../../../../src-main/engine/quant/qparams.js';
 import { foldBatchNorm } from '../../../../src-main/engine/transform/fold-batchnorm.js';
 import { planQuantization } from '../../../../src-main/engine/transform/plan.js';
-import { loadDataset, makeBatches, sampleSplit } from '../../../../src-main/io/data/dataset.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadDataset, makeBatches, readAll, sampleSplit } from '../../../../src-main/io/data/dataset.js';
+import { encodeIdx } from '../../../../src-main/io/data/idx.js';
+import { tempDir } from '../../../helpers/temp.js';
 import { builtinModel } from '../../../../src-main/io/models/builtins.js';
 import { CancelledError } from '../../../../src-main/jobs/protocol.js';
 import { SAMPLE_DATA, config } from './ptq-fixtures.js';
@@ -94,6 +98,49 @@ describe('parallel calibration against the serial run', () => {
       assert.ok(calls >= 2);
       const again = await calibrateParallel(input);
       assert.equal(again.samples, 270);
+    } finally {
+      s.runtime.dispose();
+    }
+  });
+
+  test('a part read from disk: each worker opens it from its description and reads its own batches, same states as the serial run', async () => {
+    const s = setup('per-channel');
+    try {
+      const lazy = loadDataset(SAMPLE_DATA, { residentMaxBytes: 0 }).parts.train;
+      assert.equal(lazy.resident, false);
+      assert.ok(lazy.spec, 'a loaded part says where it is');
+      for (const kind of ['minmax', 'entropy'] as EstimatorKind[]) {
+        const estimator = Estimator.parse({ kind, bins: 256 });
+        const serial = await calibrate(s.runtime, s.plan, estimator, () => makeBatches(s.data.parts.train, s.indices, BATCH, s.inputShape));
+        const parallel = await calibrateParallel({ graph: s.graph, runtime: s.runtime, plan: s.plan, estimator, part: lazy, indices: s.indices, batchSize: BATCH, inputShape: s.inputShape, workers: 2, backend: 'wasm' });
+        assert.equal(parallel.samples, 270);
+        for (const [name, obs] of serial.observers) assert.ok(observerEquals(parallel.observers.get(name)!, obs), `${kind} ${name}`);
+      }
+    } finally {
+      s.runtime.dispose();
+    }
+  });
+
+  test('a sample that cannot be read fails the calibration in the worker that meets it, naming the file and the image', async () => {
+    const s = setup('per-tensor');
+    try {
+      // The sample's train images as float32 IDX, with NaN in one image of the second shard.
+      const dir = tempDir();
+      const train = s.data.parts.train;
+      const data = readAll(train);
+      const bad = s.indices[200]!;
+      data[bad * 784 + 100] = NaN;
+      const images = path.join(dir, 'train-images-idx3-ubyte');
+      writeFileSync(images, encodeIdx({ dims: [train.count, 28, 28], type: 'float32', data }));
+      writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), encodeIdx({ dims: [train.count], type: 'uint8', data: Uint8Array.from(train.labels) }));
+      const part = loadDataset({ path: dir, format: 'idx', preprocessing: {} }, { residentMaxBytes: 0 }).parts.train;
+      const input = { graph: s.graph, runtime: s.runtime, plan: s.plan, estimator: Estimator.parse({ kind: 'minmax' }), part, indices: s.indices, batchSize: BATCH, inputShape: s.inputShape, workers: 2, backend: 'wasm' as const };
+      await assert.rejects(calibrateParallel(input), (e: Error) => {
+        assert.equal(e.message, `${images}: image ${bad} holds NaN (value 100 of the sample); images must be finite numbers`);
+        return true;
+      });
+      // The pool still works afterwards.
+      assert.equal((await calibrateParallel({ ...input, part: s.data.parts.train })).samples, 270);
     } finally {
       s.runtime.dispose();
     }

@@ -12,7 +12,7 @@ import type { Graph } from '../../../../src-main/engine/graph/types.js';
 import { evaluate } from '../../../../src-main/engine/train/evaluate.js';
 import { runFloatTraining } from '../../../../src-main/engine/train/float-run.js';
 import { trainLoop, TrainingError, type TrainLoopOptions } from '../../../../src-main/engine/train/loop.js';
-import { DatasetError, mulberry32, type LoadedDataset, type LoadedPart } from '../../../../src-main/io/data/dataset.js';
+import { arrayPart, DatasetError, mulberry32, type LoadedDataset, type LoadedPart } from '../../../../src-main/io/data/dataset.js';
 import { CancelledError, type JobContext } from '../../../../src-main/jobs/protocol.js';
 import type { CurvePoint } from '../../../../src-main/store/curves.js';
 
@@ -27,7 +27,7 @@ before(async () => {
  * Three Gaussian blobs in 2-D around (−2,0), (2,0), (0,2.5), σ = 0.5:
  * linearly separable but for a tiny overlap.
  */
-function blobs(n: number, seed: number): LoadedPart {
+function blobs(n: number, seed: number): LoadedPart & { images: Float32Array } {
   const rand = mulberry32(seed);
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const centres = [[-2, 0], [2, 0], [0, 2.5]] as const;
@@ -39,10 +39,11 @@ function blobs(n: number, seed: number): LoadedPart {
     images[2 * i] = centres[y]![0] + 0.5 * gauss();
     images[2 * i + 1] = centres[y]![1] + 0.5 * gauss();
   }
-  return { images, labels, count: n, sampleSize: 2, imagesFile: `blobs-${seed}-images`, labelsFile: `blobs-${seed}-labels` };
+  // Held in memory (arrayPart reads from `images`, so the tests below can spoil samples in place).
+  return { ...arrayPart(images, labels, 2, { imagesFile: `blobs-${seed}-images`, labelsFile: `blobs-${seed}-labels` }), images };
 }
 
-function blobData(): LoadedDataset {
+function blobData(): LoadedDataset & { parts: { train: { images: Float32Array } } } {
   return { path: 'blobs', parts: { train: blobs(600, 1), test: blobs(300, 2) }, inputShape: [2], numClasses: 3, preprocessing: { scale: 1, offset: 0 }, notes: [] };
 }
 

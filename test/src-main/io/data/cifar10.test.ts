@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describeDataset, detectFormat, loadDataset } from '../../../../src-main/io/data/dataset.js';
+import { describeDataset, detectFormat, loadDataset, readAll } from '../../../../src-main/io/data/dataset.js';
 import { tempDir } from '../../../helpers/temp.js';
 import { throwsDatasetError } from './helpers.js';
 
@@ -68,11 +68,11 @@ test('CIFAR pixels become channels last (HWC), then scale, BGR order, mean and s
   const train = plain.parts.train;
   assert.deepEqual(Array.from(train.labels), [3, 9, 0]);
   assert.deepEqual(Array.from(plain.parts.test.labels), [5, 1]);
-  assert.equal(train.images.length, 3 * 3072);
+  assert.equal(readAll(train).length, 3 * 3072);
   // Record 2 (the first of data_batch_2), row 5, column 7, green: HWC index ((5·32 + 7)·3 + 1).
   const q = 5 * 32 + 7;
-  assert.equal(train.images[2 * 3072 + q * 3 + 1], raw(2, 1, q));
-  for (const r of [0, 1, 2]) for (const c of [0, 1, 2]) for (const px of [0, 31, 1023]) assert.equal(train.images[r * 3072 + px * 3 + c], raw(r, c, px));
+  assert.equal(readAll(train)[2 * 3072 + q * 3 + 1], raw(2, 1, q));
+  for (const r of [0, 1, 2]) for (const c of [0, 1, 2]) for (const px of [0, 31, 1023]) assert.equal(readAll(train)[r * 3072 + px * 3 + c], raw(r, c, px));
 
   const mean = [0.4914, 0.4822, 0.4465];
   const std = [0.247, 0.2435, 0.2616];
@@ -80,7 +80,7 @@ test('CIFAR pixels become channels last (HWC), then scale, BGR order, mean and s
   for (const c of [0, 1, 2]) {
     // Output channel c holds source channel 2 − c; mean/std are indexed by the output channel.
     const expected = (raw(10, 2 - c, q) / 255 - mean[c]!) / std[c]!;
-    assert.ok(Math.abs(norm.parts.test.images[q * 3 + c]! - expected) < 1e-5, `channel ${c}: ${norm.parts.test.images[q * 3 + c]} vs ${expected}`);
+    assert.ok(Math.abs(readAll(norm.parts.test)[q * 3 + c]! - expected) < 1e-5, `channel ${c}: ${readAll(norm.parts.test)[q * 3 + c]} vs ${expected}`);
   }
   throwsDatasetError(() => loadDataset({ path: dir, format: 'cifar10', preprocessing: { mean: [1, 2] } }), dir, /preprocessing.mean has 2 values but the samples have 3 channels/);
 });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
-import { checkFitsModel, clearDatasetCache, DatasetError, describeDataset, detectFormat, loadDataset, makeBatches, sampleSplit } from '../../../../src-main/io/data/dataset.js';
+import { checkFitsModel, clearDatasetCache, DatasetError, describeDataset, detectFormat, loadDataset, makeBatches, readAll, sampleSplit } from '../../../../src-main/io/data/dataset.js';
 import { encodeIdx, type IdxArray } from '../../../../src-main/io/data/idx.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..');
@@ -60,9 +60,10 @@ test('the bundled Fashion-MNIST sample: 2,000 + 2,000 images, 200 of each class 
     const perClass = new Array(10).fill(0);
     for (const y of part.labels) perClass[y]++;
     assert.deepEqual(perClass, new Array(10).fill(200));
-    assert.equal(part.images.length, 2000 * 784);
+    const all = readAll(part);
+    assert.equal(all.length, 2000 * 784);
     let lo = Infinity, hi = -Infinity;
-    for (const v of part.images) {
+    for (const v of all) {
       lo = Math.min(lo, v);
       hi = Math.max(hi, v);
     }
@@ -83,7 +84,7 @@ test('the sample is the first 200 of each class of the Debian files, pixels unch
   for (const k of [0, 1, 999, 1999]) {
     const src = picked[k]!;
     assert.equal(sample.parts.test.labels[k], full.parts.test.labels[src]);
-    assert.deepEqual(sample.parts.test.images.subarray(k * 784, (k + 1) * 784), full.parts.test.images.subarray(src * 784, (src + 1) * 784));
+    assert.deepEqual(sample.parts.test.read(Int32Array.of(k)), full.parts.test.read(Int32Array.of(src)));
   }
 });
 
@@ -130,7 +131,7 @@ test('also test-* part names, rank-4 images and preprocessing scale/offset', () 
   const ds = loadDataset({ path: dir, format: 'idx', preprocessing: { scale: 0.01, offset: -1, note: 'kept' } });
   assert.deepEqual(ds.inputShape, [2, 2, 3]);
   assert.equal(ds.preprocessing['note'], 'kept');
-  assert.ok(Math.abs(ds.parts.test.images[5]! - (50 * 0.01 - 1)) < 1e-6);
+  assert.ok(Math.abs(readAll(ds.parts.test)[5]! - (50 * 0.01 - 1)) < 1e-6);
   assert.deepEqual(Array.from(ds.parts.test.labels), [1, 0]);
 });
 
@@ -247,7 +248,7 @@ test('makeBatches: shapes, labels, a short last batch, reshaping for flat models
   assert.deepEqual(batches[0]!.x.shape, [2, 28, 28, 1]);
   assert.equal(batches[0]!.y.dtype, 'int32');
   assert.deepEqual(Array.from(batches[1]!.y.dataSync()), [ds.parts.test.labels[3], ds.parts.test.labels[1999]]);
-  assert.deepEqual(Array.from(batches[0]!.x.dataSync().subarray(784, 1568)), Array.from(ds.parts.test.images.subarray(17 * 784, 18 * 784)));
+  assert.deepEqual(Array.from(batches[0]!.x.dataSync().subarray(784, 1568)), Array.from(readAll(ds.parts.test).subarray(17 * 784, 18 * 784)));
   for (const b of batches) tf.dispose([b.x, b.y]);
   const flat = makeBatches(ds.parts.test, idx, 8, [784]).next().value!;
   assert.deepEqual(flat.x.shape, [5, 784]);
@@ -298,6 +299,6 @@ test('IDX takes mean/std and channel order too (on top of scale/offset)', () => 
   const ds = loadDataset({ path: dir, format: 'idx', preprocessing: { mean: [0.1, 0.2, 0.3], std: [0.5, 0.5, 2], channelOrder: 'bgr', numClasses: 2 } });
   // Pixel 0 is (0, 51, 102) → BGR (102, 51, 0)/255 = (0.4, 0.2, 0) → ((0.4−0.1)/0.5, (0.2−0.2)/0.5, (0−0.3)/2).
   const expected = [0.6, 0, -0.15, (1 - 0.1) / 0.5, (0.8 - 0.2) / 0.5, (0.6 - 0.3) / 2];
-  Array.from(ds.parts.train.images).forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-6, `value ${i}: ${v} vs ${expected[i]}`));
+  Array.from(readAll(ds.parts.train)).forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-6, `value ${i}: ${v} vs ${expected[i]}`));
   throwsDatasetError(() => describeDataset(SAMPLE, { channelOrder: 'bgr' }), SAMPLE, /channelOrder "bgr" needs 3-channel samples; these have 1 channel/);
 });

@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { describeDataset, detectFormat, loadDataset } from '../../../../src-main/io/data/dataset.js';
+import { describeDataset, detectFormat, loadDataset, readAll } from '../../../../src-main/io/data/dataset.js';
 import { axisWeights, resizeImage } from '../../../../src-main/io/data/resize.js';
 import { tempDir } from '../../../helpers/temp.js';
 import { close, throwsDatasetError } from './helpers.js';
@@ -69,14 +69,14 @@ test('an image folder: classes from sorted subfolder names, PNG and JPEG, notes 
   assert.deepEqual(Array.from(ds.parts.train.labels), [0, 1, 1], 'cat/one.jpg, then dog/a.png, dog/b.png');
   // PNG is lossless: dog/a.png (sample 1), pixel (y=2, x=3) is exactly pattern(0)(2, 3).
   const at = 48 + (2 * 4 + 3) * 3;
-  assert.deepEqual(Array.from(ds.parts.train.images.subarray(at, at + 3)), pattern(0)(2, 3));
-  assert.deepEqual(Array.from(ds.parts.train.images.subarray(96, 99)), pattern(1)(0, 0));
+  assert.deepEqual(Array.from(readAll(ds.parts.train).subarray(at, at + 3)), pattern(0)(2, 3));
+  assert.deepEqual(Array.from(readAll(ds.parts.train).subarray(96, 99)), pattern(1)(0, 0));
   // JPEG at quality 100 of a flat colour decodes to within a step or two of it.
-  close(ds.parts.train.images.subarray(0, 48), Array.from({ length: 48 }, (_, i) => [200, 100, 50][i % 3]!), 3, 'flat JPEG');
+  close(readAll(ds.parts.train).subarray(0, 48), Array.from({ length: 48 }, (_, i) => [200, 100, 50][i % 3]!), 3, 'flat JPEG');
 
   const norm = loadDataset({ path: dir, format: 'image-folder', preprocessing: { mean: [0.5, 0.5, 0.5], std: 0.25, channelOrder: 'bgr' } });
   const [r, g, b] = pattern(0)(2, 3);
-  close(norm.parts.train.images.subarray(at, at + 3), [b, g, r].map((v) => (v / 255 - 0.5) / 0.25), 1e-5, '(v/255 − 0.5)/0.25 in BGR order');
+  close(readAll(norm.parts.train).subarray(at, at + 3), [b, g, r].map((v) => (v / 255 - 0.5) / 0.25), 1e-5, '(v/255 − 0.5)/0.25 in BGR order');
 });
 
 test('grayscale: by option (BT.601 luma), and by default for gray PNGs', () => {
@@ -84,7 +84,7 @@ test('grayscale: by option (BT.601 luma), and by default for gray PNGs', () => {
   const gray = loadDataset({ path: dir, format: 'image-folder', preprocessing: { channels: 1, scale: 1 } });
   assert.deepEqual(gray.inputShape, [4, 4, 1]);
   const [r, g, b] = pattern(1)(3, 1);
-  assert.ok(Math.abs(gray.parts.train.images[32 + 3 * 4 + 1]! - (0.299 * r + 0.587 * g + 0.114 * b)) < 1e-4);
+  assert.ok(Math.abs(readAll(gray.parts.train)[32 + 3 * 4 + 1]! - (0.299 * r + 0.587 * g + 0.114 * b)) < 1e-4);
 
   const grayDir = tempDir();
   writePng(path.join(grayDir, 'a', '1.png'), 3, 2, (y, x) => [40 * y + x, 40 * y + x, 40 * y + x], 0);
@@ -92,7 +92,7 @@ test('grayscale: by option (BT.601 luma), and by default for gray PNGs', () => {
   const d = describeDataset(grayDir);
   assert.deepEqual(d.inputShape, [2, 3, 1]);
   const ds = loadDataset({ path: grayDir, format: 'image-folder', preprocessing: { scale: 1 } });
-  assert.deepEqual(Array.from(ds.parts.train.images.subarray(0, 6)), [0, 1, 2, 40, 41, 42]);
+  assert.deepEqual(Array.from(readAll(ds.parts.train).subarray(0, 6)), [0, 1, 2, 40, 41, 42]);
 });
 
 test('resize: a 2x shrink is the mean of each 2x2 block; enlarging is half-pixel bilinear', () => {
@@ -112,7 +112,7 @@ test('resize: a 2x shrink is the mean of each 2x2 block; enlarging is half-pixel
   const p = pattern(0);
   const block = (i: number, j: number, c: number) => (p(2 * i, 2 * j)[c]! + p(2 * i, 2 * j + 1)[c]! + p(2 * i + 1, 2 * j)[c]! + p(2 * i + 1, 2 * j + 1)[c]!) / 4;
   const expected = [0, 1].flatMap((i) => [0, 1].flatMap((j) => [0, 1, 2].map((c) => block(i, j, c))));
-  close(ds.parts.train.images.subarray(12, 24), expected, 1e-4, 'dog/a.png shrunk 2x');
+  close(readAll(ds.parts.train).subarray(12, 24), expected, 1e-4, 'dog/a.png shrunk 2x');
 });
 
 test('train/ and test/ subfolders make two parts with one class list', () => {

@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../../../src-main/engine/backend.js';
 import { GraphRuntime } from '../../../../../src-main/engine/graph/runtime.js';
 import type { Graph, GraphNode } from '../../../../../src-main/engine/graph/types.js';
-import { loadOnnxRuntime } from '../../../../../src-main/engine/native/calibrate-onnx.js';
+import { loadOnnxRuntime } from '../../../../../src-main/engine/native/session.js';
 import { buildStepGraph, optimizerSlots, UnsupportedForNativeTraining, type StepOptimizer } from '../../../../../src-main/engine/native/train/step-graph.js';
 import { qatHooks } from '../../../../../src-main/engine/qat/hooks.js';
 import { activationEstimator, makeQuantizers } from '../../../../../src-main/engine/qat/run.js';
