@@ -4,12 +4,13 @@
  * dispatch, so inputs are validated exactly as from the UI).
  */
 import { Command, Option } from 'commander';
+import { mib } from './engine/memory.js';
 import { rendererDir, resolveDbPath } from './paths.js';
 import { openStudio } from './studio.js';
 import { formatTable } from './cli/format.js';
 import { startWebHost } from './hosts/web/server.js';
 
-import { callApi, CliError, print, withStudio, type GlobalOptions } from './cli/common.js';
+import { applyComputeOptions, callApi, CliError, print, withStudio, type GlobalOptions } from './cli/common.js';
 import { registerRunCommands } from './cli/run-commands.js';
 import { registerImportCommands } from './cli/import.js';
 import { libraryFolders } from './library/folders.js';
@@ -18,11 +19,15 @@ const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}
 
 export { callApi } from './cli/common.js';
 
+const budgetSource = { request: 'asked for', env: 'set by --memory-budget or $STUDIO_MEMORY_BUDGET', default: 'default; --memory-budget or $STUDIO_MEMORY_BUDGET' } as const;
+
 export function buildCli(): Command {
   const program = new Command('studio')
     .description('Quantization Calibration Studio: PTQ calibration, QAT and export of TensorFlow.js / Keras models')
     .option('--db <path>', 'SQLite database (default: $STUDIO_DB or studio.sqlite in the user data folder)')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .option('--memory-budget <size>', 'memory the native passes may hold, e.g. 2G (default: $STUDIO_MEMORY_BUDGET or 1.5G); batch sizes follow it')
+    .option('--execution-provider <name>', 'onnxruntime execution provider: cpu, or cuda / dml / coreml where onnxruntime-node ships it (default: $STUDIO_EXECUTION_PROVIDER or cpu; falls back to cpu with the reason)')
     .showHelpAfterError();
 
   program
@@ -38,6 +43,7 @@ export function buildCli(): Command {
             `backend   ${info.backend.name}${info.backend.threads > 1 ? ` (${info.backend.threads} threads)` : ''}`,
             ...info.backend.fallbacks.map((f) => `          not ${f.name}: ${f.reason}`),
             `database  ${info.dbPath} (schema ${info.schemaVersion})`,
+            `compute   onnxruntime-node (runtime choice ${info.compute.runtime}, execution provider ${info.compute.executionProvider}); memory budget ${mib(info.compute.memoryBudget.bytes)} (${budgetSource[info.compute.memoryBudget.source]})`,
           ].join('\n'),
         );
       }),
@@ -109,6 +115,7 @@ export function buildCli(): Command {
     .option('--export-dir <dir>', 'the one folder the browser may export into (default: <user data folder>/exports, created on demand)')
     .action(async (o: { port: string; token?: string; exportDir?: string }, cmd: Command) => {
       const opts = cmd.optsWithGlobals() as GlobalOptions;
+      applyComputeOptions(opts);
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be an integer 0..65535, got "${o.port}"`);
       const studio = await openStudio({ dbPath: resolveDbPath(opts.db), host: 'web', backend: opts.backend, ...(o.exportDir ? { exportDir: o.exportDir } : {}) });

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { AppInfo } from './api/contract.js';
+import { computeSettings } from './engine/compute-settings.js';
 import type { Handlers } from './api/dispatch.js';
 import { EventBus } from './api/events.js';
 import { createHandlers } from './api/handlers/index.js';
@@ -64,6 +65,7 @@ export async function openStudio(opts: StudioOptions): Promise<Studio> {
       dataDir: path.dirname(store.path),
       schemaVersion: store.schemaVersion,
       node: process.versions.node,
+      compute: computeSettings(),
     });
     const studio: Studio = {
       store,

@@ -26,6 +26,12 @@ export const AppInfo = z.object({
   dataDir: z.string(),
   schemaVersion: z.number().int(),
   node: z.string(),
+  /** Where the engine computes: the memory budget batches are sized by, the runtime choice and execution provider asked for. */
+  compute: z.object({
+    memoryBudget: z.object({ bytes: z.number(), source: z.enum(['request', 'env', 'default']) }),
+    runtime: z.enum(['auto', 'onnxruntime', 'tfjs']),
+    executionProvider: z.string(),
+  }),
 });
 export type AppInfo = z.infer<typeof AppInfo>;
 

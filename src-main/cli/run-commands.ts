@@ -145,16 +145,33 @@ function calibratedBy(c: { runtime?: string; workers?: number } | undefined): st
   return c.runtime === 'onnxruntime' ? `, onnxruntime, ${n} thread${n === 1 ? '' : 's'}` : `, TensorFlow.js, ${n} worker${n === 1 ? '' : 's'}`;
 }
 
+interface EvaluationSummary {
+  runtime?: string;
+  threads?: number;
+  histogramCount?: number;
+  provider?: string;
+  providerFallback?: string;
+  nativeSkipped?: string;
+}
+
+/** ' (onnxruntime, 2 threads; histograms of the first 2,048)', or '' for runs stored before the summary said. */
+function evaluatedBy(e: EvaluationSummary | undefined, count: number | undefined): string {
+  if (!e?.runtime) return '';
+  const where = e.runtime === 'onnxruntime' ? `onnxruntime${e.provider && e.provider !== 'cpu' ? ` on ${e.provider}` : ''}, ${e.threads ?? 1} threads` : 'TensorFlow.js';
+  const stats = e.histogramCount !== undefined && e.histogramCount !== count ? `; histograms of the first ${e.histogramCount}` : '';
+  return ` (${where}${stats})`;
+}
+
 /** The one-screen summary of a PTQ run. */
 export function formatPtqSummary(run: RunDetail): string {
   if (run.status !== 'done') return `run ${run.id} ${run.name}: ${run.status}${run.error ? ` — ${run.error}` : ''}`;
-  const s = run.summary as { backend?: string; calibration?: { count: number; samplesPerSecond: number; estimator: string; runtime?: string; workers?: number }; eval?: { count: number }; folded?: { batchNorm: string; layer: string }[]; layers?: { name: string; op: string; weightSqnr: number | null; activationSqnr: number | null; clipRate: number | null; channels: number }[]; notes?: string[] };
+  const s = run.summary as { backend?: string; calibration?: { count: number; samplesPerSecond: number; estimator: string; runtime?: string; workers?: number }; eval?: { count: number }; evaluation?: EvaluationSummary; folded?: { batchNorm: string; layer: string }[]; layers?: { name: string; op: string; weightSqnr: number | null; activationSqnr: number | null; clipRate: number | null; channels: number }[]; notes?: string[] };
   const delta = run.quantAccuracy !== null && run.floatAccuracy !== null ? (run.quantAccuracy - run.floatAccuracy) * 100 : null;
   const c = run.config;
   const lines = [
     `run ${run.id}  ${run.name}`,
     `weights ${c.weights.bits}-bit ${c.weights.granularity} ${c.weights.symmetric ? 'symmetric' : 'asymmetric'}${c.weights.narrowRange ? ' narrow' : ''}; activations ${c.activations.bits}-bit ${c.activations.granularity}; estimator ${c.estimator.kind}; backend ${s.backend ?? run.backend}`,
-    `calibrated on ${s.calibration?.count ?? '?'} samples (${Math.round(s.calibration?.samplesPerSecond ?? 0)} samples/s${calibratedBy(s.calibration)}), evaluated on ${s.eval?.count ?? '?'}`,
+    `calibrated on ${s.calibration?.count ?? '?'} samples (${Math.round(s.calibration?.samplesPerSecond ?? 0)} samples/s${calibratedBy(s.calibration)}), evaluated on ${s.eval?.count ?? '?'}${evaluatedBy(s.evaluation, s.eval?.count)}`,
     `top-1  float ${pct(run.floatAccuracy)}  quantized ${pct(run.quantAccuracy)}  delta ${delta === null ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(2)} points`}`,
     `loss   float ${run.floatLoss?.toFixed(4) ?? '—'}  quantized ${run.quantLoss?.toFixed(4) ?? '—'}`,
   ];
@@ -165,6 +182,8 @@ export function formatPtqSummary(run: RunDetail): string {
     if (worst) lines.push(`lowest activation SQNR: ${worst.name} (${db(worst.activationSqnr)}); try --override ${worst.name}:float or ${worst.name}:w8a16`);
   }
   for (const n of s.notes ?? []) lines.push(`note: ${n}`);
+  if (s.evaluation?.nativeSkipped) lines.push(`note: evaluated on TensorFlow.js because ${s.evaluation.nativeSkipped}`);
+  if (s.evaluation?.providerFallback) lines.push(`note: ${s.evaluation.providerFallback}; ran on cpu`);
   for (const f of run.lint.filter((x) => x.severity !== 'info')) lines.push(`${f.severity}: ${f.layer ? `${f.layer}: ` : ''}${f.message}`);
   return lines.join('\n');
 }

@@ -117,9 +117,32 @@ export function sqnrDb(signal: number, noise: number): number {
 }
 
 /**
- * Counts elements outside `[nudgedMin, nudgedMax]` of their channel (strictly
- * below / above: values on the bounds are representable). Per-channel qparams
- * use `axis`, else `qp.axis`, else the last axis. NaN counts as not clipped.
+ * Per channel, the values past which the grid clips: nudged_min − scale/2
+ * and nudged_max + scale/2, in float64 (a value exactly half a step out is
+ * rounding, not clipping). The native evaluation compares against the same
+ * bounds rounded to float32.
+ */
+export function clipBounds(qp: QParams): { lo: Float64Array; hi: Float64Array } {
+  const n = qp.nudgedMin.length;
+  const lo = new Float64Array(n);
+  const hi = new Float64Array(n);
+  for (let c = 0; c < n; c++) {
+    const half = qp.scale[c]! / 2;
+    lo[c] = qp.nudgedMin[c]! - half;
+    hi[c] = qp.nudgedMax[c]! + half;
+  }
+  return { lo, hi };
+}
+
+/**
+ * Counts elements the quantization grid clips: more than half a step outside
+ * `[nudgedMin, nudgedMax]` of their channel ({@link clipBounds}). A value
+ * within half a step of the grid's end loses no more than rounding does
+ * anywhere inside: TF's nudge moves a [-1, 1] range to [-0.99608, 1.00392],
+ * and counting the pixels at exactly -1 as clipped made the input of an
+ * image model scaled to [-1, 1] read 51.77% clipped (its black background).
+ * Per-channel qparams use `axis`, else `qp.axis`, else the last axis. NaN
+ * counts as not clipped.
  */
 export class ClipCounter {
   clipped = 0;
@@ -141,8 +164,7 @@ export class ClipCounter {
       throw new Error(`ClipCounter: ${this.qp.nudgedMin.length} channel ranges but axis ${axis} of shape [${x.shape.join(',')}] has ${channels}`);
     }
     const d = x.dataSync();
-    const mins = this.qp.nudgedMin;
-    const maxs = this.qp.nudgedMax;
+    const { lo: mins, hi: maxs } = clipBounds(this.qp);
     let clipped = 0;
     let i = 0;
     for (let o = 0; o < outer; o++) {
@@ -268,9 +290,13 @@ export class ClassificationAccumulator {
   add(outputs: tf.Tensor2D, labels: tf.Tensor1D | Int32Array | ArrayLike<number>, opts: ClassificationOptions): void {
     if (outputs.rank !== 2) throw new Error(`classification outputs must be [batch, classes], got [${outputs.shape.join(',')}]`);
     const [n, k] = outputs.shape;
-    const y: ArrayLike<number> = isTensor(labels) ? labels.dataSync() : labels;
+    this.addRows(outputs.dataSync(), n, k, isTensor(labels) ? labels.dataSync() : labels, opts);
+  }
+
+  /** {@link add} on plain row-major values `z` of `n` rows and `k` classes (outputs of a native runtime). */
+  addRows(z: ArrayLike<number>, n: number, k: number, y: ArrayLike<number>, opts: ClassificationOptions): void {
     if (y.length !== n) throw new Error(`${n} outputs but ${y.length} labels`);
-    const z = outputs.dataSync();
+    if (z.length !== n * k) throw new Error(`${z.length} output values for ${n} rows of ${k} classes`);
     let correct = 0;
     let loss = 0;
     for (let i = 0; i < n; i++) {

@@ -26,23 +26,4 @@ export interface WorkerData {
   cancelFlag: SharedArrayBuffer;
 }
 
-/** What an engine job sees of the worker: progress out, cancellation in. */
-export interface JobContext {
-  jobId: number;
-  progress(phase: string, done: number, total: number, message?: string): void;
-  /** Streams a named record (e.g. a training curve point) to the main thread. */
-  emit(name: string, data: unknown): void;
-  cancelled(): boolean;
-  /** Throws CancelledError when the job was asked to stop; call between batches. */
-  checkCancelled(): void;
-}
-
-export class CancelledError extends Error {
-  constructor() {
-    super('cancelled by the user');
-    this.name = 'CancelledError';
-  }
-}
-
-/** Job event: the best checkpoint of a training that diverged (engine/train/checkpoint.ts). */
-export const CHECKPOINT_EVENT = 'checkpoint';
+export { CancelledError, CHECKPOINT_EVENT, type JobContext } from '../engine/job-context.js';

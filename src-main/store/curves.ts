@@ -2,22 +2,8 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { fromJson, nullableNumber, toJson } from './codec.js';
 
-export interface QuantizerRange {
-  min: number;
-  max: number;
-}
-
-export interface CurvePoint {
-  step: number;
-  /** Fractional epochs allowed (step / steps per epoch). */
-  epoch: number;
-  split: 'train' | 'val';
-  /** NaN (a diverged step) reads back as null. */
-  loss: number | null;
-  accuracy: number | null;
-  /** Quantizer name -> its range at this step; null when not logged. */
-  ranges?: Record<string, QuantizerRange> | null;
-}
+export type { CurvePoint, QuantizerRange } from '../engine/results.js';
+import type { CurvePoint, QuantizerRange } from '../engine/results.js';
 
 interface CurveRow {
   step: number;

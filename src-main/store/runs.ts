@@ -21,13 +21,8 @@ export interface NewRun {
   parentId?: number | null;
 }
 
-/** Metrics left undefined or null keep their stored value; NaN counts as null (SQLite cannot store it). */
-export interface RunMetrics {
-  floatAccuracy?: number | null;
-  quantAccuracy?: number | null;
-  floatLoss?: number | null;
-  quantLoss?: number | null;
-}
+export type { RunMetrics } from '../engine/results.js';
+import type { RunMetrics } from '../engine/results.js';
 
 export interface FinishRun extends RunMetrics {
   status: 'done' | 'failed' | 'cancelled';

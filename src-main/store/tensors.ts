@@ -9,39 +9,10 @@ import type { TensorRecord } from '../api/contract.js';
 import { fromBlob, toBlob } from './blobs.js';
 import { toFlag } from './codec.js';
 import { StoreConflictError, StoreNotFoundError } from './errors.js';
+import type { ChannelVectors, Histogram, RunResults, TensorResult } from '../engine/results.js';
 import type { FinishRun, RunRepo } from './runs.js';
 
-export interface ChannelVectors {
-  min: Float32Array;
-  max: Float32Array;
-  scale: Float32Array;
-  zeroPoint: Int32Array;
-  sqnr: Float32Array | null;
-}
-
-export interface TensorResult extends TensorRecord {
-  /** Per-channel vectors, each `channels` long; sqnr optional. */
-  perChannel?: (Omit<ChannelVectors, 'sqnr'> & { sqnr?: Float32Array | null }) | null;
-}
-
-export interface Histogram {
-  layer: string;
-  role: string;
-  /** Edges of the histogram: left of the first bin, right of the last. */
-  lo: number;
-  hi: number;
-  /** The quantization range chosen from it. */
-  rangeMin: number;
-  rangeMax: number;
-  counts: Float32Array | Uint32Array;
-}
-
-export interface RunResults extends Omit<FinishRun, 'status'> {
-  tensors: TensorResult[];
-  histograms?: Histogram[];
-  /** Defaults to 'done'. */
-  status?: FinishRun['status'];
-}
+export type { ChannelVectors, Histogram, RunResults, TensorResult } from '../engine/results.js';
 
 interface TensorRow {
   layer: string;

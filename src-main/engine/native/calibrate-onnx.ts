@@ -27,9 +27,7 @@
  * axis, and a graph the ONNX builder can express; otherwise
  * {@link nativeCalibrationUnsupported} says why and the caller falls back.
  */
-import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import type * as Ort from 'onnxruntime-node';
 import type { Estimator } from '../../api/run-config.js';
 import { buildOnnxGraph, encodeOnnx, ONNX_INPUT } from '../../export/onnx/build.js';
 import { node as onnxNode, onnx } from '../../export/onnx/proto.js';
@@ -40,21 +38,14 @@ import { activationObservers, observePass, observeWeights, type Calibration, typ
 import { MinMaxObserver, type Observer } from '../quant/observers/index.js';
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
+import { createSession, loadOnnxRuntime, runtimeChoiceFromEnv, type RuntimeChoice, type SessionPlacement } from './session.js';
 
 export const CALIBRATION_RUNTIME_ENV = 'STUDIO_CALIBRATION_RUNTIME';
-export type CalibrationRuntimeChoice = 'auto' | 'onnxruntime' | 'tfjs';
+export type CalibrationRuntimeChoice = RuntimeChoice;
 
-/** The request (payload), else $STUDIO_CALIBRATION_RUNTIME, else 'auto'. */
+/** The request (payload), else $STUDIO_CALIBRATION_RUNTIME, else $STUDIO_RUNTIME, else 'auto'. */
 export function calibrationRuntimeChoice(requested: CalibrationRuntimeChoice | undefined, env: NodeJS.ProcessEnv = process.env): CalibrationRuntimeChoice {
   return requested ?? runtimeChoiceFromEnv(CALIBRATION_RUNTIME_ENV, env);
-}
-
-/** An auto|onnxruntime|tfjs environment variable (unset or empty: 'auto'); anything else fails naming it. */
-export function runtimeChoiceFromEnv(name: string, env: NodeJS.ProcessEnv = process.env): CalibrationRuntimeChoice {
-  const raw = env[name]?.trim().toLowerCase();
-  if (!raw || raw === 'auto') return 'auto';
-  if (raw === 'onnxruntime' || raw === 'tfjs') return raw;
-  throw new Error(`${name}=${env[name]} is not one of auto, onnxruntime, tfjs`);
 }
 
 const ONE_PASS = new Set(['minmax', 'lastvalue', 'movingaverage']);
@@ -129,21 +120,6 @@ export function buildProbedModel(graph: Graph, plan: QuantPlan): ProbedModel {
   return { bytes: encodeOnnx(model), probes };
 }
 
-let ortModule: Promise<typeof Ort> | null = null;
-
-/** onnxruntime-node, loaded once; rejects with a readable reason when its native binding does not load. */
-export function loadOnnxRuntime(): Promise<typeof Ort> {
-  ortModule ??= import('onnxruntime-node').catch((e: unknown) => {
-    throw new Error(`onnxruntime-node failed to load: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
-  });
-  return ortModule;
-}
-
-/** Intra-op threads for the native calibration: every available core, at most 8. */
-export function nativeThreads(): number {
-  return Math.max(1, Math.min(8, os.availableParallelism()));
-}
-
 export interface NativeCalibrationInput {
   /** The float (BatchNorm-folded) graph that `runtime` runs. */
   graph: Graph;
@@ -157,9 +133,11 @@ export interface NativeCalibrationInput {
   threads?: number;
   /** From {@link prepareNativeCalibration}, when the caller already built it. */
   model?: ProbedModel;
+  /** Execution provider (default $STUDIO_EXECUTION_PROVIDER, else cpu). */
+  provider?: string;
 }
 
-export async function calibrateOnnx(input: NativeCalibrationInput, opts: CalibrateOptions = {}): Promise<Calibration & { threads: number; fallbackBatches: number }> {
+export async function calibrateOnnx(input: NativeCalibrationInput, opts: CalibrateOptions = {}): Promise<Calibration & { threads: number; fallbackBatches: number; placement: SessionPlacement }> {
   const started = performance.now();
   const { graph, runtime, plan, estimator, part, indices, batchSize, inputShape } = input;
   const prepared = input.model ? { model: input.model } : prepareNativeCalibration(graph, plan, estimator);
@@ -168,13 +146,8 @@ export async function calibrateOnnx(input: NativeCalibrationInput, opts: Calibra
   const { observers, atNode } = activationObservers(plan, estimator);
   const { bytes, probes } = prepared.model;
   const ort = await loadOnnxRuntime();
-  const threads = input.threads ?? nativeThreads();
-  const session = await ort.InferenceSession.create(bytes, {
-    executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-  });
+  const { session, placement } = await createSession(bytes, { ...(input.threads ? { threads: input.threads } : {}), ...(input.provider ? { provider: input.provider } : {}) });
+  const threads = placement.threads;
   let samples = 0;
   let fallbackBatches = 0;
   try {
@@ -205,7 +178,7 @@ export async function calibrateOnnx(input: NativeCalibrationInput, opts: Calibra
   const qparams = new Map<string, QParams>();
   for (const a of plan.activations) qparams.set(a.name, observers.get(a.name)!.qparams());
   const weightObservers: Map<string, Observer> = observeWeights(runtime, plan, estimator, qparams);
-  return { qparams, observers, weightObservers, samples, seconds: (performance.now() - started) / 1000, threads, fallbackBatches };
+  return { qparams, observers, weightObservers, samples, seconds: (performance.now() - started) / 1000, threads, fallbackBatches, placement };
 }
 
 function allFinite(v: Float32Array): boolean {

@@ -9,7 +9,7 @@
  * across the channel bars.
  */
 import type { QuantSpec } from '../../api/run-config.js';
-import type { Histogram, TensorResult } from '../../store/tensors.js';
+import type { Histogram, TensorResult } from '../results.js';
 import type { Observer } from '../quant/observers/index.js';
 import { computeQParams, type QParams } from '../quant/qparams.js';
 

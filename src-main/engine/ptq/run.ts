@@ -8,8 +8,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RunConfig } from '../../api/run-config.js';
-import type { Histogram, RunResults, TensorResult } from '../../store/tensors.js';
-import type { JobContext } from '../../jobs/protocol.js';
+import type { Histogram, RunResults, TensorResult } from '../results.js';
+import type { JobContext } from '../job-context.js';
 import { backendInfo, type BackendName } from '../backend.js';
 import { deserializeGraph } from '../graph/serialize.js';
 import { GraphRuntime } from '../graph/runtime.js';
@@ -19,9 +19,12 @@ import { foldBatchNorm } from '../transform/fold-batchnorm.js';
 import { planQuantization, type QuantPlan } from '../transform/plan.js';
 import { loadDataset, sampleSplit, makeBatches, checkFitsModel, type LoadedDataset } from '../../io/data/dataset.js';
 import { calibrate, type Calibration, type CalibrateOptions } from './calibrate.js';
-import { calibrateOnnx, calibrationRuntimeChoice, loadOnnxRuntime, prepareNativeCalibration, type CalibrationRuntimeChoice } from '../native/calibrate-onnx.js';
+import { calibrateOnnx, calibrationRuntimeChoice, prepareNativeCalibration, type CalibrationRuntimeChoice } from '../native/calibrate-onnx.js';
+import { loadOnnxRuntime, type RuntimeChoice } from '../native/session.js';
 import { calibrateParallel, calibrationWorkers, canCalibrateInParallel } from '../parallel/calibrate-parallel.js';
-import { compareFloatAndQuant, countsWithEdges, type Comparison } from './evaluate.js';
+import { countsWithEdges, type Comparison } from './evaluate.js';
+import { evaluateOnBestRuntime } from './evaluate-runtime.js';
+import { memoryBudget } from '../memory.js';
 import type { Observer } from '../quant/observers/index.js';
 import type { QParams } from '../quant/qparams.js';
 import { fakeQuantKernel, withKernelView } from './sim-hooks.js';
@@ -44,6 +47,10 @@ export interface PtqPayload {
    * it loads and the plan suits it, else TensorFlow.js.
    */
   calibrationRuntime?: CalibrationRuntimeChoice;
+  /** Which runtime evaluates float and simulated models (engine/native/evaluate-onnx): default $STUDIO_EVALUATION_RUNTIME, else $STUDIO_RUNTIME, else 'auto'. */
+  evaluationRuntime?: RuntimeChoice;
+  /** Bytes the run's native passes may hold (engine/memory.ts): default $STUDIO_MEMORY_BUDGET, else 1.5 GiB. */
+  memoryBudget?: number;
 }
 
 export const BATCH_SIZE = 100;
@@ -117,14 +124,14 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
       span.set(name, { lo: Math.min(...r.min), hi: Math.max(...r.max) });
     }
     const evalTotal = prep.evalIdx.length;
-    const comparison = await compareFloatAndQuant(runtime, plan, calibration.qparams, makeBatches(data.parts.test, prep.evalIdx, BATCH_SIZE, inputShape), {
-      histogramSpan: span,
-      bins: HISTOGRAM_BINS,
-      onBatch(done) {
-        ctx.checkCancelled();
-        ctx.progress('evaluate', done, evalTotal);
-      },
-    });
+    const onBatch = (done: number) => {
+      ctx.checkCancelled();
+      ctx.progress('evaluate', done, evalTotal);
+    };
+    const { comparison, how: evaluationHow } = await evaluateOnBestRuntime(
+      { graph, plan, qparams: calibration.qparams, histogramSpan: span, bins: HISTOGRAM_BINS, part: data.parts.test, indices: prep.evalIdx, inputShape, runtime },
+      { requested: payload.evaluationRuntime, budget: memoryBudget(payload.memoryBudget), onBatch },
+    );
     ctx.progress('evaluate', evalTotal, evalTotal);
 
     const { tensors, histograms, layers } = buildRecords(runtime, graph, plan, calibration.qparams, calibration.weightObservers, calibration.observers, comparison);
@@ -145,6 +152,7 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
           ...how,
         },
         eval: { count: comparison.count },
+        evaluation: evaluationHow,
         folded: prep.folded,
         float: plan.float,
         layers,

@@ -7,7 +7,7 @@
  */
 import { serializeGraph } from '../graph/serialize.js';
 import type { GraphRuntime } from '../graph/runtime.js';
-import { CHECKPOINT_EVENT, type JobContext } from '../../jobs/protocol.js';
+import { CHECKPOINT_EVENT, type JobContext } from '../job-context.js';
 import { TrainingError, type CheckpointInfo } from './loop.js';
 
 export interface CheckpointEvent extends CheckpointInfo {

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ForwardHooks, GraphRuntime } from '../graph/runtime.js';
 import { inputNode, nodeByName } from '../graph/types.js';
 import { makeBatches, type BatchSource } from '../../io/data/split.js';
-import type { JobContext } from '../../jobs/protocol.js';
+import type { JobContext } from '../job-context.js';
 
 /** Number of classes the graph scores: the last axis of its output. */
 export function outputClasses(runtime: GraphRuntime): number {

@@ -8,7 +8,7 @@ import { emitBestCheckpoint } from './checkpoint.js';
 import { Training, type RunConfig } from '../../api/run-config.js';
 import { checkFitsModel, loadDataset, sampleSplit } from '../../io/data/dataset.js';
 import { DatasetError } from '../../io/data/errors.js';
-import type { JobContext } from '../../jobs/protocol.js';
+import type { JobContext } from '../job-context.js';
 import { backendInfo } from '../backend.js';
 import { GraphRuntime } from '../graph/runtime.js';
 import { deserializeGraph, serializeGraph } from '../graph/serialize.js';

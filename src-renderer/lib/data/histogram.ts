@@ -32,8 +32,15 @@ export interface ClippedMass {
   fraction: number;
 }
 
-/** Mass of the histogram outside [rangeMin, rangeMax]. */
-export function clippedMass(h: HistogramData): ClippedMass {
+/**
+ * Mass of the histogram the grid clips: outside [rangeMin − step/2,
+ * rangeMax + step/2], as the engine's clip rate counts it (a value within
+ * half a step of the grid's end is rounded, not clipped). `step` is the
+ * tensor's scale (per-channel: the envelope's); 0 counts from the range itself.
+ */
+export function clippedMass(h: HistogramData, step = 0): ClippedMass {
+  const rangeMin = h.rangeMin - step / 2;
+  const rangeMax = h.rangeMax + step / 2;
   const bins = h.counts.length;
   let total = 0;
   let below = 0;
@@ -46,8 +53,8 @@ export function clippedMass(h: HistogramData): ClippedMass {
     const a = h.lo + i * w;
     const b = a + w;
     if (w <= 0) continue;
-    if (a < h.rangeMin) below += c * Math.min(1, (Math.min(b, h.rangeMin) - a) / w);
-    if (b > h.rangeMax) above += c * Math.min(1, (b - Math.max(a, h.rangeMax)) / w);
+    if (a < rangeMin) below += c * Math.min(1, (Math.min(b, rangeMin) - a) / w);
+    if (b > rangeMax) above += c * Math.min(1, (b - Math.max(a, rangeMax)) / w);
   }
   return { below, above, total, fraction: total > 0 ? (below + above) / total : 0 };
 }

@@ -5,6 +5,8 @@ import fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs';
 import { ClassificationAccumulator, ClipCounter, clippedMass, HistogramAccumulator, SqnrAccumulator, sqnrDb } from '../../../src-main/engine/metrics.js';
 import { computeQParams } from '../../../src-main/engine/quant/qparams.js';
+import { fakeQuant } from '../../../src-main/engine/quant/fake-quant.js';
+import { mulberry32 } from '../../../src-main/io/data/split.js';
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
@@ -74,15 +76,16 @@ test('property: per-tensor SQNR equals a direct float64 computation', () => {
   );
 });
 
-test('ClipCounter: fraction strictly outside the nudged range, per tensor and per channel', () => {
-  // 8-bit [-1, 1] → nudged [-0.9960785, 1.0039216].
+test('ClipCounter: fraction more than half a step outside the nudged range, per tensor and per channel', () => {
+  // 8-bit [-1, 1] → nudged [-0.9960785, 1.0039216], step 2/255: −1 is half a step below, so rounding, not clipping.
   const qp = computeQParams([-1], [1], { bits: 8, symmetric: false, narrowRange: false, granularity: 'per-tensor' });
   const c = new ClipCounter(qp);
   assert.ok(Number.isNaN(c.rate()));
-  const x = tf.tensor([-1, -0.99, 0, 1.0, 1.004, 2, qp.nudgedMax[0]!, NaN]);
-  c.add(x); // clipped: −1, 1.004, 2 → 3 of 8 (the bound itself and NaN are not clipped)
+  const step = qp.scale[0]!;
+  const x = tf.tensor([-1, -1 - step * 0.01, -0.99, 0, 1.0, 1.004, qp.nudgedMax[0]! + step * 0.6, 2, qp.nudgedMax[0]!, NaN]);
+  c.add(x); // clipped: −1 − 0.01 step (0.51 step out), nudged_max + 0.6 step, 2 → 3 of 10 (−1, 1.004 and NaN are not)
   assert.equal(c.clipped, 3);
-  assert.equal(c.rate(), 3 / 8);
+  assert.equal(c.rate(), 3 / 10);
   // Per channel along axis 0: channel 0 range [0, 1], channel 1 range [-4, 4] (narrow symmetric).
   const pq = computeQParams([0, -4], [1, 4], { bits: 8, symmetric: true, narrowRange: true, granularity: 'per-channel' });
   const pcc = new ClipCounter(pq, 0);
@@ -153,4 +156,28 @@ test('ClassificationAccumulator: accuracy and stable mean cross-entropy from log
   assert.throws(() => tie.add(tl, [2], { fromLogits: true }), /label 2 .* not a class index/);
   assert.throws(() => tie.add(tl, [0, 1], { fromLogits: true }), /1 outputs but 2 labels/);
   tf.dispose([logits, bl, labels, probs, tl]);
+});
+
+test('ClipCounter agrees with a direct count on the same batch: clipped exactly where the fake-quant error exceeds half a step', () => {
+  // An image input scaled to [-1, 1] whose background is black (−1), as a Fashion-MNIST picture at [-1, 1]:
+  // the nudged range ends half a step above −1, so before the fix every background pixel read as clipped.
+  const next = mulberry32(11);
+  const values = Float32Array.from({ length: 4000 }, (_, i) => (i % 2 === 0 ? -1 : next() * 2 - 1));
+  const qp = computeQParams([-1], [1], { bits: 8, symmetric: false, narrowRange: false, granularity: 'per-tensor' });
+  const c = new ClipCounter(qp);
+  const x = tf.tensor(values);
+  c.add(x);
+  assert.equal(c.clipped, 0);
+  // Beyond the range: values up to 3 steps past either end, then a direct count by the fake-quant error.
+  const step = qp.scale[0]!;
+  const wide = Float32Array.from({ length: 4000 }, () => -1 - 3 * step + next() * (2 + 6 * step));
+  const w = tf.tensor(wide);
+  const counter = new ClipCounter(qp);
+  counter.add(w);
+  const q = fakeQuant(w, qp).dataSync();
+  let direct = 0;
+  for (let i = 0; i < wide.length; i++) if (Math.abs(q[i]! - wide[i]!) > step / 2 + 1e-6 * step) direct++;
+  assert.ok(direct > 40, `${direct} values beyond the grid`);
+  assert.ok(Math.abs(counter.clipped - direct) <= 2, `counter ${counter.clipped}, direct ${direct}`);
+  tf.dispose([x, w]);
 });

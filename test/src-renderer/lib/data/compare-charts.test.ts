@@ -100,6 +100,10 @@ test('clipped mass counts whole bins outside the range and the cut part of edge 
   assert.equal(m.fraction, 0.45);
   assert.equal(clippedMass({ lo: 0, hi: 1, rangeMin: 0, rangeMax: 1, counts: [] }).fraction, 0);
   assert.equal(clippedMass({ lo: -1, hi: 1, rangeMin: -1, rangeMax: 1, counts: [3, 4] }).fraction, 0);
+  // With the step: the grid reaches half a step past each end, so a step of 1 clips 2 bins below and 1.5 above.
+  const stepped = clippedMass(h, 1);
+  assert.equal(stepped.below, 20);
+  assert.equal(stepped.above, 15);
 });
 
 test('the quantization grid sits at (q − zp)·scale within [qmin, qmax], 0 among the lines', () => {

@@ -1,0 +1,122 @@
+/**
+ * Where a run's float-against-simulated evaluation runs: onnxruntime-node
+ * (engine/native/evaluate-onnx.ts) whenever the runtime loads and the
+ * folded graph has an ONNX form, else TensorFlow.js (./evaluate.ts) with the
+ * reason kept for the run's summary. Never a silent fall to the slower path:
+ * asking for onnxruntime where it cannot run fails naming why.
+ *
+ * Batches come from the memory budget (engine/memory.ts): the evaluation
+ * graph holds each activation twice (float and simulated branch) plus the
+ * statistics' float64 temporaries of the largest tensor. Histograms are taken
+ * on as many samples as HISTOGRAM_VALUES allows (about 1,100 Fashion-MNIST
+ * images; a few dozen 224x224 images of a MobileNet); SQNR, clip rates and
+ * accuracy on the whole split.
+ */
+import { makeBatches, type BatchSource } from '../../io/data/split.js';
+import type { GraphRuntime } from '../graph/runtime.js';
+import type { Graph } from '../graph/types.js';
+import { activationValuesPerSample, batchSizeFor, type MemoryBudget } from '../memory.js';
+import { buildEvaluationModels, evaluateOnnx, type EvaluationModels } from '../native/evaluate-onnx.js';
+import { loadOnnxRuntime, runtimeChoiceFromEnv, type RuntimeChoice, type SessionPlacement } from '../native/session.js';
+import type { QuantPlan } from '../transform/plan.js';
+import { compareFloatAndQuant, type Comparison } from './evaluate.js';
+import type { QParamsByName } from './sim-hooks.js';
+
+export const EVALUATION_RUNTIME_ENV = 'STUDIO_EVALUATION_RUNTIME';
+/** Activation values (all tensors of a sample, times samples) the histogram pass may read: about a second of work on 2 cores. */
+export const HISTOGRAM_VALUES = 1e8;
+/** Past this a larger batch no longer runs faster in onnxruntime. */
+const EVAL_BATCH_CAP = 256;
+const TFJS_BATCH = 100;
+
+/** How the evaluation ran, stored in the run summary. */
+export interface EvaluationHow {
+  runtime: 'onnxruntime' | 'tfjs';
+  /** Wall seconds of the evaluation (both models, every statistic). */
+  seconds: number;
+  batchSize: number;
+  /** Samples the histograms were taken on (SQNR, clip rates and accuracy cover every eval sample). */
+  histogramCount: number;
+  threads?: number;
+  provider?: string;
+  providerFallback?: string;
+  memoryBudget: { bytes: number; source: MemoryBudget['source'] };
+  /** Why onnxruntime was not used, when it was not asked away. */
+  nativeSkipped?: string;
+}
+
+export interface EvaluationInput {
+  graph: Graph;
+  plan: QuantPlan;
+  qparams: QParamsByName;
+  histogramSpan: ReadonlyMap<string, { lo: number; hi: number }>;
+  bins: number;
+  part: BatchSource;
+  indices: Int32Array;
+  inputShape: number[];
+  /** The TensorFlow.js runtime of the folded graph, for the fallback. */
+  runtime: GraphRuntime;
+}
+
+export interface EvaluationChoice {
+  requested?: RuntimeChoice | undefined;
+  budget: MemoryBudget;
+  onBatch(done: number): void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function evaluateOnBestRuntime(input: EvaluationInput, choice: EvaluationChoice): Promise<{ comparison: Comparison; how: EvaluationHow }> {
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  const wanted = choice.requested ?? runtimeChoiceFromEnv(EVALUATION_RUNTIME_ENV, choice.env);
+  const budget = { bytes: choice.budget.bytes, source: choice.budget.source };
+  let nativeSkipped: string | undefined;
+  if (wanted !== 'tfjs') {
+    const ready = await nativeEvaluation(input);
+    if ('reason' in ready) {
+      nativeSkipped = ready.reason;
+      if (wanted === 'onnxruntime') throw new Error(`evaluation on onnxruntime was asked for, but ${nativeSkipped}`);
+    } else {
+      // The budget decides the batch; a graph whose single sample does not fit is refused here, before any batch.
+      const { batchSize } = batchSizeFor(input.graph, choice.budget, { copies: 2, scratchPerValue: 8 * 4, cap: EVAL_BATCH_CAP, what: 'the evaluation' });
+      const perSample = activationValuesPerSample(input.graph);
+      const histogramSamples = Math.max(batchSize, Math.floor(HISTOGRAM_VALUES / perSample));
+      const c = await evaluateOnnx({ ...input, models: ready.models, batchSize, histogramSamples, fromLogits: !input.runtime.logitsOf.appliesSoftmax, onBatch: choice.onBatch });
+      return { comparison: c, how: { ...nativeHow(c.batchSize, c.histogramCount, c.placement, budget), seconds: seconds() } };
+    }
+  }
+  const comparison = await compareFloatAndQuant(input.runtime, input.plan, input.qparams, makeBatches(input.part, input.indices, TFJS_BATCH, input.inputShape), {
+    histogramSpan: input.histogramSpan,
+    bins: input.bins,
+    onBatch: choice.onBatch,
+  });
+  const how: EvaluationHow = { runtime: 'tfjs', seconds: seconds(), batchSize: TFJS_BATCH, histogramCount: comparison.count, memoryBudget: budget };
+  if (nativeSkipped) how.nativeSkipped = nativeSkipped;
+  return { comparison, how };
+}
+
+/** The evaluation models when onnxruntime can run this graph, else why not. */
+async function nativeEvaluation(input: EvaluationInput): Promise<{ models: EvaluationModels } | { reason: string }> {
+  try {
+    await loadOnnxRuntime();
+  } catch (e) {
+    return { reason: (e as Error).message };
+  }
+  try {
+    return { models: buildEvaluationModels(input) };
+  } catch (e) {
+    return { reason: `the graph has no ONNX form: ${(e as Error).message}` };
+  }
+}
+
+function nativeHow(batchSize: number, histogramCount: number, placement: SessionPlacement, budget: EvaluationHow['memoryBudget']): Omit<EvaluationHow, 'seconds'> {
+  return {
+    runtime: 'onnxruntime',
+    batchSize,
+    histogramCount,
+    threads: placement.threads,
+    provider: placement.provider,
+    ...(placement.fallback ? { providerFallback: placement.fallback } : {}),
+    memoryBudget: budget,
+  };
+}
