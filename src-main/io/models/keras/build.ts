@@ -4,18 +4,19 @@
  * layers the IR does not model become opaque float layers).
  */
 import * as tf from '@tensorflow/tfjs';
+import { leafLayers } from '../../../engine/graph/flatten-nested.js';
 import { buildOpaqueLayer, graphFromLayersModel, UnsupportedModelError } from '../../../engine/graph/from-layers.js';
 import type { Graph } from '../../../engine/graph/types.js';
-import type { NormalisedModel } from './config.js';
+import { isModelClass, leafLayerInfos, type NormalisedModel } from './config.js';
 import { KerasModelError } from './errors.js';
 import { camel, checkIgnoredOptions } from './options.js';
 import type { LayerWeights } from './weights.js';
 
 export async function graphFromKeras(model: NormalisedModel, weights: Map<string, LayerWeights>, file: string): Promise<Graph> {
   const classes = tf.serialization.SerializationMap.getMap().classNameMap;
-  const unknown = model.layers.filter((l) => !classes[l.className]);
+  const unknown = leafLayerInfos(model.layers).filter((l) => !classes[l.className]);
   if (unknown.length > 0) {
-    const list = unknown.map((l) => `${l.name} (${l.className}${l.module && !l.module.startsWith('keras') ? ` from ${l.module}` : ''})`).join(', ');
+    const list = unknown.map((l) => `${l.path} (${l.className}${l.module && !l.module.startsWith('keras') ? ` from ${l.module}` : ''})`).join(', ');
     throw new KerasModelError(file, `TensorFlow.js cannot build layer${unknown.length > 1 ? 's' : ''} ${list}: unknown layer class${unknown.length > 1 ? 'es' : ''}`);
   }
   let tfModel: tf.LayersModel;
@@ -29,7 +30,7 @@ export async function graphFromKeras(model: NormalisedModel, weights: Map<string
     throw new KerasModelError(file, problem, { cause: e });
   }
   try {
-    checkIgnoredOptions(topologyLayers(model), tfModel, file);
+    checkIgnoredOptions(topologyLayers(model).map((l) => ({ ...l, layer: layerAt(tfModel, l.parts) })), file);
     setWeights(tfModel, weights, file);
     return graphFromLayersModel(tfModel);
   } catch (e) {
@@ -40,18 +41,20 @@ export async function graphFromKeras(model: NormalisedModel, weights: Map<string
   }
 }
 
+/** Sets each layer's weights, nested models' layers by their path names (as the readers key them). */
 function setWeights(model: tf.LayersModel, weights: Map<string, LayerWeights>, file: string): void {
-  const names = new Set(model.layers.map((l) => l.name));
+  const leaves = leafLayers(model);
+  const names = new Set(leaves.map((l) => l.name));
   for (const [name, w] of weights) {
     if (w.values.length > 0 && !names.has(name)) throw new KerasModelError(file, `the weights hold layer ${name} (${w.where}), which the model config does not have`);
   }
-  for (const layer of model.layers) {
+  for (const { name, layer } of leaves) {
     const expected = layer.weights;
-    const found = weights.get(layer.name);
+    const found = weights.get(name);
     const got = found?.values ?? [];
     const where = found?.where ?? 'the file';
     if (expected.length === 0 && got.length === 0) continue;
-    const label = `layer ${layer.name} (${layer.getClassName()})`;
+    const label = `layer ${name} (${layer.getClassName()})`;
     if (got.length !== expected.length) {
       throw new KerasModelError(
         file,
@@ -81,18 +84,39 @@ function setWeights(model: tf.LayersModel, weights: Map<string, LayerWeights>, f
  */
 function failingLayer(model: NormalisedModel): { name: string; className: string; message: string } | undefined {
   for (const l of topologyLayers(model)) {
-    const name = String(l.config['name'] ?? '');
     try {
-      buildOpaqueLayer(l.class_name, camelKeys(l.config) as Record<string, unknown>, name);
+      buildOpaqueLayer(l.class_name, camelKeys(l.config) as Record<string, unknown>, String(l.config['name'] ?? ''));
     } catch (e) {
-      return { name, className: l.class_name, message: (e as Error).message };
+      return { name: l.path, className: l.class_name, message: (e as Error).message };
     }
   }
   return undefined;
 }
 
-function topologyLayers(model: NormalisedModel): { class_name: string; config: Record<string, unknown> }[] {
-  return (model.topology['config'] as { layers: { class_name: string; config: Record<string, unknown> }[] }).layers;
+interface TopologyLayer {
+  /** The names of the nested models holding the layer, then its own. */
+  parts: string[];
+  /** Those joined with '/': the layer's path name. */
+  path: string;
+  class_name: string;
+  config: Record<string, unknown>;
+}
+
+/** The normalised config of every layer that is not a model, nested models' layers included. */
+function topologyLayers(model: NormalisedModel): TopologyLayer[] {
+  const leaves = (config: Record<string, unknown>, prefix: string[]): TopologyLayer[] =>
+    (config['layers'] as { class_name: string; config: Record<string, unknown> }[]).flatMap((l) => {
+      const parts = [...prefix, String(l.config['name'] ?? '')];
+      return isModelClass(l.class_name) ? leaves(l.config, parts) : [{ parts, path: parts.join('/'), class_name: l.class_name, config: l.config }];
+    });
+  return leaves(model.topology['config'] as Record<string, unknown>, []);
+}
+
+/** The tfjs layer at a path (through the nested models it names). */
+function layerAt(model: tf.LayersModel, parts: string[]): tf.layers.Layer {
+  let at: tf.layers.Layer = model;
+  for (const part of parts) at = (at as tf.LayersModel).getLayer(part);
+  return at;
 }
 
 /** As tfjs-layers' convertPythonicToTs: keys and string values camelCased, `name` values kept. */

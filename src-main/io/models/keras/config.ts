@@ -8,7 +8,8 @@
  * inbound nodes as {args, kwargs} with `__keras_tensor__` entries, and
  * `input_layers` / `output_layers` unnested for a single input or output.
  * Keras 2.4+ also writes things tfjs does not read: a BatchNormalization axis
- * as a list, regularizers named L1 / L2.
+ * as a list, regularizers named L1 / L2. A nested model (Sequential or
+ * functional model used as a layer) is normalised the same way, in place.
  */
 import { KerasModelError } from './errors.js';
 import { renameKeras3Options } from './options.js';
@@ -20,17 +21,22 @@ export interface KerasLayerInfo {
   className: string;
   /** Keras 3's module of the class (keras.layers, qkeras.qlayers…), when saved. */
   module?: string;
+  /** A nested model's own layers, in config order. */
+  layers?: KerasLayerInfo[];
 }
 
 export interface NormalisedModel {
   /** Keras 2 form: {class_name, config}; give it to tf.loadLayersModel as modelTopology. */
   topology: Json;
   modelName: string;
-  /** The model's layers in config order. */
+  /** The model's layers in config order (a nested model's inside it). */
   layers: KerasLayerInfo[];
 }
 
 const MODEL_CLASSES = new Set(['Sequential', 'Functional', 'Model']);
+
+/** Whether a config's class_name is a model (a nested one, when a layer has it). */
+export const isModelClass = (className: string): boolean => MODEL_CLASSES.has(className);
 const POLICY_CLASSES = new Set(['DTypePolicy', 'FloatDTypePolicy', 'Policy']);
 /** Keys Keras 3 adds beside class_name that tfjs does not know. */
 const KERAS3_EXTRA_KEYS = new Set(['module', 'registered_name', 'build_config', 'compile_config', 'shared_object_id']);
@@ -46,36 +52,116 @@ export function normaliseModelConfig(raw: unknown, file: string): NormalisedMode
     const registered = typeof raw['registered_name'] === 'string' ? ` (${raw['registered_name']})` : '';
     throw fail(`the saved model is a ${className}${registered}, not a Sequential or functional model; subclassed models cannot be rebuilt without their Python code`);
   }
+  return normaliseModel(className, config, '', fail);
+}
+
+/**
+ * One model's config, nested models (a Sequential or functional model used as
+ * a layer) normalised the same way, recursively; `prefix` is the path of a
+ * nested model ('' at top level, else e.g. "sequential_1/"), for messages.
+ */
+function normaliseModel(className: string, config: Json, prefix: string, fail: (problem: string) => Error): NormalisedModel {
   const rawLayers = config['layers'];
-  if (!Array.isArray(rawLayers)) throw fail(`model config of ${className} has no layers list`);
+  if (!Array.isArray(rawLayers)) throw fail(`model config of ${prefix ? `nested model ${prefix.slice(0, -1)} (${className})` : className} has no layers list`);
   const layers: KerasLayerInfo[] = [];
-  const normLayers = rawLayers.map((l, i) => {
-    if (!isObject(l) || typeof l['class_name'] !== 'string' || !isObject(l['config'])) throw fail(`layer ${i} of the model config has no class_name and config`);
-    const layerClass = l['class_name'];
-    const layerConfig = l['config'];
+  rawLayers.forEach((l, i) => {
+    if (!isObject(l) || typeof l['class_name'] !== 'string' || !isObject(l['config'])) throw fail(`layer ${i} of the model config${prefix ? ` of ${prefix.slice(0, -1)}` : ''} has no class_name and config`);
+  });
+  const shifted = sequentialsCalledFromZero(rawLayers as Json[]);
+  const normLayers = (rawLayers as Json[]).map((l, i) => {
+    const layerClass = l['class_name'] as string;
+    const layerConfig = l['config'] as Json;
     const name = typeof l['name'] === 'string' ? l['name'] : String(layerConfig['name'] ?? `#${i}`);
+    const module = typeof l['module'] === 'string' ? { module: l['module'] } : {};
+    let out: Json;
     if (MODEL_CLASSES.has(layerClass)) {
-      throw fail(`layer ${name} is a nested ${layerClass} model; nested models are not supported (flatten the model before saving)`);
+      const nested = normaliseModel(layerClass, layerConfig, `${prefix}${name}/`, fail);
+      layers.push({ name, className: layerClass, ...module, layers: nested.layers });
+      out = { ...nested.topology };
+    } else {
+      const policy = isObject(layerConfig['dtype']) ? layerConfig['dtype']['class_name'] : undefined;
+      if (typeof policy === 'string' && policy.startsWith('Quantized')) {
+        throw fail(`layer ${prefix}${name} (${layerClass}) was quantized by Keras (${policy}); import the float model and quantize it in the studio`);
+      }
+      layers.push({ name, className: layerClass, ...module });
+      out = { class_name: layerClass, config: normaliseLayerConfig(layerClass, layerConfig) };
     }
-    const policy = isObject(layerConfig['dtype']) ? layerConfig['dtype']['class_name'] : undefined;
-    if (typeof policy === 'string' && policy.startsWith('Quantized')) {
-      throw fail(`layer ${name} (${layerClass}) was quantized by Keras (${policy}); import the float model and quantize it in the studio`);
-    }
-    layers.push({ name, className: layerClass, ...(typeof l['module'] === 'string' ? { module: l['module'] } : {}) });
-    const out: Json = { class_name: layerClass, config: normaliseLayerConfig(layerClass, layerConfig) };
     if ('name' in l) out['name'] = l['name'];
-    if ('inbound_nodes' in l) out['inbound_nodes'] = normaliseInboundNodes(l['inbound_nodes'], name, fail);
+    if ('inbound_nodes' in l) out['inbound_nodes'] = (normaliseInboundNodes(l['inbound_nodes'], prefix + name, fail) as unknown[][]).map((refs) => shiftCalls(refs, shifted));
     return out;
   });
   const normConfig: Json = { ...(normaliseValue(withoutKeys(config, ['layers'])) as Json), layers: normLayers };
   if (className === 'Sequential') giveSequentialAnInputShape(normConfig);
   for (const key of ['input_layers', 'output_layers']) {
-    if (key in normConfig) normConfig[key] = nestTensorRefs(normConfig[key]);
+    if (key in normConfig) normConfig[key] = shiftCalls(nestTensorRefs(normConfig[key]), shifted);
   }
+  if (className !== 'Sequential') checkCallRefs(normLayers, normConfig['output_layers'], prefix ? `nested model ${prefix.slice(0, -1)}` : 'the model', fail);
   // tfjs names the Keras 2 functional class Model.
   const topologyClass = className === 'Functional' ? 'Model' : className;
   const modelName = typeof config['name'] === 'string' ? config['name'] : 'model';
   return { topology: { class_name: topologyClass, config: normConfig }, modelName, layers };
+}
+
+/**
+ * A tensor reference is [layer, call index, tensor index]. tfjs counts a nested
+ * model's own construction as its call 0, so its first call in the outer model
+ * is call 1. Keras 2 writes it so for a model built with an input shape (it
+ * skips that built-in call), Keras 3 for a Functional; but Keras 3 writes a
+ * nested Sequential's first call as 0 (it gives a Sequential no built-in
+ * call), and so does Keras 2 for a Sequential built without an input shape.
+ * Returns the nested Sequentials whose calls are written counting from 0.
+ */
+function sequentialsCalledFromZero(rawLayers: Json[]): Set<string> {
+  const keras3 = rawLayers.some((l) => Array.isArray(l['inbound_nodes']) && l['inbound_nodes'].some(isObject));
+  const out = new Set<string>();
+  for (const l of rawLayers) {
+    if (l['class_name'] !== 'Sequential') continue;
+    const inner = (l['config'] as Json)['layers'];
+    const first = Array.isArray(inner) && isObject(inner[0]) ? inner[0] : undefined;
+    const firstConfig = first && isObject(first['config']) ? first['config'] : {};
+    const builtWithInputShape = first?.['class_name'] === 'InputLayer' || firstConfig['batch_input_shape'] != null || firstConfig['input_shape'] != null;
+    if (keras3 || !builtWithInputShape) out.add(String(l['name'] ?? (l['config'] as Json)['name']));
+  }
+  return out;
+}
+
+/**
+ * tfjs waits forever for a call that never comes when a reference names a
+ * call the layer does not have: refuse such a config here instead. A layer has
+ * as many calls as inbound nodes; a nested model one more (its construction),
+ * an InputLayer one.
+ */
+function checkCallRefs(layers: Json[], modelRefs: unknown, model: string, fail: (problem: string) => Error): void {
+  const calls = new Map(
+    layers.map((l) => {
+      const own = Array.isArray(l['inbound_nodes']) ? l['inbound_nodes'].length : 0;
+      const className = String(l['class_name']);
+      return [String(l['name'] ?? (l['config'] as Json)['name']), className === 'InputLayer' ? 1 : own + (isModelClass(className) ? 1 : 0)];
+    }),
+  );
+  const check = (ref: unknown, by: string) => {
+    if (!Array.isArray(ref) || typeof ref[0] !== 'string') return;
+    const [source, call] = ref as [string, unknown];
+    const has = calls.get(source);
+    if (has === undefined) throw fail(`${by} reads layer ${source}, which ${model} does not have`);
+    if (typeof call !== 'number' || call < 0 || call >= has) throw fail(`${by} reads call ${String(call)} of layer ${source}, which is called ${has} time${has === 1 ? '' : 's'} (counting a nested model's construction as call 0)`);
+  };
+  for (const l of layers) for (const node of (l['inbound_nodes'] as unknown[][] | undefined) ?? []) for (const ref of node) check(ref, `layer ${String(l['name'] ?? (l['config'] as Json)['name'])}`);
+  for (const ref of Array.isArray(modelRefs) ? modelRefs : []) check(ref, `the output of ${model}`);
+}
+
+/** The tensor references with the call index of `shifted` layers counted from 1, as tfjs counts it. */
+function shiftCalls(refs: unknown, shifted: Set<string>): unknown {
+  if (shifted.size === 0 || !Array.isArray(refs)) return refs;
+  return refs.map((r) => (Array.isArray(r) && shifted.has(r[0] as string) && typeof r[1] === 'number' ? [r[0], r[1] + 1, ...r.slice(2)] : r));
+}
+
+/** Every layer that is not a model, nested ones included, with its path (the names of the nested models holding it and its own) and path name (those joined with '/'). */
+export function leafLayerInfos(layers: KerasLayerInfo[], prefix: string[] = []): (KerasLayerInfo & { parts: string[]; path: string })[] {
+  return layers.flatMap((l) => {
+    const parts = [...prefix, l.name];
+    return l.layers ? leafLayerInfos(l.layers, parts) : [{ ...l, parts, path: parts.join('/') }];
+  });
 }
 
 /**

@@ -26,10 +26,11 @@ export function renameKeras3Options(className: string, config: Json): void {
   }
 }
 
-export function checkIgnoredOptions(topologyLayers: { class_name: string; config: Json }[], model: tf.LayersModel, file: string): void {
-  for (const l of topologyLayers) {
-    const name = String(l.config['name']);
-    const kept = new Set(Object.keys(model.getLayer(name).getConfig()));
+/** `layers`: each layer's Keras config beside the tfjs layer built from it; `path` names it in messages. */
+export function checkIgnoredOptions(layers: { path: string; class_name: string; config: Json; layer: tf.layers.Layer }[], file: string): void {
+  for (const l of layers) {
+    const name = l.path;
+    const kept = new Set(Object.keys(l.layer.getConfig()));
     for (const [key, value] of Object.entries(l.config)) {
       if (kept.has(camel(key)) || harmless(key, value, l.config)) continue;
       throw new KerasModelError(

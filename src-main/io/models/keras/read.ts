@@ -31,7 +31,7 @@ async function readKerasHdf5(file: string): Promise<Graph> {
       const configText = stringAttr(h5, 'model_config');
       if (configText === undefined) throw new KerasModelError(file, weightsOnlyProblem(h5));
       const model = normaliseModelConfig(parseJson(configText, file, 'its model_config attribute'), file);
-      return { model, weights: readKeras2Weights(h5, file) };
+      return { model, weights: readKeras2Weights(h5, model.layers, file) };
     });
     return await graphFromKeras(model, weights, file);
   } finally {

@@ -1,0 +1,97 @@
+/**
+ * A nested model all the way through: the trained sample CNN cut into a
+ * functional base and a functional Dense head, put in a Sequential (as
+ * Teachable Machine and Keras transfer learning nest them), imported with
+ * path names (fashion_base/conv2d…), calibrated, then exported as TF.js, ONNX
+ * and TFLite and verified in each runtime against the studio's simulation.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../../src-main/engine/backend.js';
+import { graphFromLayersModel, layersModelFromGraph } from '../../../src-main/engine/graph/from-layers.js';
+import { serializeGraph } from '../../../src-main/engine/graph/serialize.js';
+import type { Graph, GraphNode } from '../../../src-main/engine/graph/types.js';
+import { preparePtq, runPtq } from '../../../src-main/engine/ptq/run.js';
+import { exportOnnx } from '../../../src-main/export/onnx/index.js';
+import { qparamsFromRecords } from '../../../src-main/export/qparams-from-record.js';
+import { exportTflite } from '../../../src-main/export/tflite/index.js';
+import { exportTfjs } from '../../../src-main/export/tfjs.js';
+import type { ExportInput } from '../../../src-main/export/types.js';
+import { samplesFromPart } from '../../../src-main/export/verify.js';
+import { readTfjsLayersModel } from '../../../src-main/io/models/tfjs-layers.js';
+import { config, context, SAMPLE_DATA } from '../engine/ptq/ptq-fixtures.js';
+
+let dir: string;
+let input: ExportInput;
+
+const SAMPLE_MODEL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../assets/sample/models/fashion_cnn/model.json');
+
+/** The trained sample CNN as Sequential([fashion_base (conv… flatten), fashion_head (dense, dense_1)]). */
+async function nestedSample(): Promise<Graph> {
+  const flat = await readTfjsLayersModel(SAMPLE_MODEL);
+  const cut = flat.nodes.findIndex((n) => n.name === 'flatten') + 1;
+  const base = layersModelFromGraph({ name: 'fashion_base', nodes: flat.nodes.slice(0, cut), output: 'flatten' });
+  const headInput: GraphNode = { name: 'head_input', op: 'input', inputs: [], outputShape: flat.nodes[cut - 1]!.outputShape };
+  const headNodes = flat.nodes.slice(cut).map((n) => (n.inputs[0] === 'flatten' ? { ...n, inputs: ['head_input'] } : n));
+  const head = layersModelFromGraph({ name: 'fashion_head', nodes: [headInput, ...headNodes], output: flat.output });
+  const nested = tf.sequential({ name: 'fashion_nested', layers: [base, head] });
+  try {
+    return graphFromLayersModel(nested);
+  } finally {
+    nested.dispose();
+  }
+}
+
+before(async () => {
+  await initBackend('wasm');
+  dir = mkdtempSync(path.join(os.tmpdir(), 'studio-nested-export-'));
+  const graph = await nestedSample();
+  const cfg = config({ eval: { count: 300, seed: 1 }, weights: { bits: 8, symmetric: true, narrowRange: true, granularity: 'per-channel' } });
+  const payload = { config: cfg, modelName: 'fashion_nested', model: serializeGraph(graph), dataset: SAMPLE_DATA };
+  const results = await runPtq(payload, context());
+  const prep = preparePtq(payload);
+  const samples = samplesFromPart(prep.data.parts.test, prep.evalIdx, prep.graph.nodes[0]!.outputShape);
+  input = { modelName: 'fashion_nested', config: cfg, graph: prep.graph, plan: prep.plan, qparams: qparamsFromRecords(prep.plan, results.tensors), records: results.tensors, samples };
+});
+
+test('the plan names its quantizers by path', () => {
+  assert.deepEqual(
+    input.plan.weights.map((w) => w.name),
+    ['fashion_base/conv2d/kernel', 'fashion_base/conv2d_1/kernel', 'fashion_head/dense/kernel', 'fashion_head/dense_1/kernel'],
+  );
+});
+
+interface Verified {
+  agreement: number;
+  runtimeAccuracy: number;
+  simulationAccuracy: number;
+  passed: boolean;
+}
+
+const formats: [string, (file: string) => Promise<{ verification?: unknown }>][] = [
+  ['tfjs', (file) => exportTfjs(input, file)],
+  ['onnx', (file) => exportOnnx(input, `${file}.onnx`)],
+  ['tflite', (file) => exportTflite(input, `${file}.tflite`)],
+];
+
+for (const [format, write] of formats) {
+  test(`${format}: written with the path names, and its runtime agrees with the simulation`, async () => {
+    const file = path.join(dir, `nested-${format}`);
+    const r = await write(file);
+    const v = r.verification as Verified;
+    assert.ok(v.passed, JSON.stringify(v));
+    assert.ok(v.agreement >= 0.995, `agreement ${v.agreement}`);
+    assert.ok(Math.abs(v.runtimeAccuracy - v.simulationAccuracy) <= 0.001 + 1e-12, `accuracy ${v.runtimeAccuracy} vs ${v.simulationAccuracy}`);
+    assert.ok(v.runtimeAccuracy > 0.8, `the trained sample still classifies (${v.runtimeAccuracy})`);
+    if (format === 'tfjs') {
+      // tfjs-layers takes '/' in layer names: the weights keep their path.
+      const manifest = JSON.parse(readFileSync(path.join(file, 'model.json'), 'utf8')).weightsManifest[0].weights as { name: string }[];
+      assert.ok(manifest.some((w) => w.name === 'fashion_base/conv2d/kernel'), manifest.map((w) => w.name).join(', '));
+    }
+  });
+}
