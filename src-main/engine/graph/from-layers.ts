@@ -3,26 +3,36 @@
  *
  * graphFromLayersModel walks the model's symbolic tensors from its output back
  * to its input (so layers reused across models or unused branches do not
- * confuse it), converts each layer by class name, and copies the weights out as
- * Float32Arrays. A layer the IR does not model (its class, or one of its
+ * confuse it), opening up nested models into layers with path names
+ * (flatten-nested.ts), converts each layer by class name (the mobile
+ * keras.applications layers in mobile-layers.ts; a SeparableConv2D becomes two
+ * nodes), and copies the weights out as Float32Arrays. A layer the IR does not model (its class, or one of its
  * options) becomes an opaque 'layer' node holding its class name, tfjs config
  * and weights, provided tfjs-layers can rebuild it from those (see
  * buildOpaqueLayer); the planner then stops or keeps it float. Only a layer
  * tfjs cannot rebuild, or a structure the IR cannot hold (several inputs or
  * outputs, shared layers, unknown dimensions), throws. layersModelFromGraph
- * rebuilds an equivalent functional model, used for TF.js export and as the
- * reference in tests.
+ * (to-layers.ts) rebuilds an equivalent functional model, used for TF.js
+ * export and as the reference in tests.
  */
 import * as tf from '@tensorflow/tfjs';
+import { flattenModel } from './flatten-nested.js';
+import { num, pair } from './layer-config.js';
+import { cropNode, globalPoolNode, leakyReluNode, normalizationNode, rescalingNode, separableNodes, softmaxNode, upSampleNode, zeroPadNode } from './mobile-layers.js';
+import { buildOpaqueLayer } from './opaque-layer.js';
+// Registers the Keras classes tfjs lacks (activations, Normalization, keepdims pools) before any model loads.
+import { irActivation, TFJS_ACTIVATIONS } from './tfjs-compat/index.js';
 import type {
-  Activation,
   Graph,
   GraphNode,
+  LayerActivation,
   OpaqueLayerNode,
   Padding,
   Shape,
   WeightData,
 } from './types.js';
+
+export { buildOpaqueLayer };
 
 type Layer = tf.layers.Layer;
 type Config = Record<string, unknown>;
@@ -73,14 +83,22 @@ export const SUPPORTED_CLASSES = [
   'MaxPooling2D',
   'AveragePooling2D',
   'GlobalAveragePooling2D',
+  'GlobalMaxPooling2D',
   'Flatten',
   'Reshape',
   'Dropout',
   'Add',
   'Concatenate',
+  'Multiply',
+  'ZeroPadding2D',
+  'Cropping2D',
+  'UpSampling2D',
+  'Rescaling',
+  'Normalization',
+  'Softmax',
+  'LeakyReLU',
+  'SeparableConv2D',
 ] as const;
-
-const ACTIVATIONS: readonly Activation[] = ['linear', 'relu', 'relu6', 'sigmoid', 'tanh', 'softmax'];
 
 // ---------------------------------------------------------------------------
 // tfjs-layers → Graph
@@ -92,97 +110,31 @@ export function graphFromLayersModel(model: tf.LayersModel): Graph {
       `model ${model.name} has ${model.inputs.length} inputs and ${model.outputs.length} outputs; only single-input single-output models are supported`,
     );
   }
-  const reached = reachableLayers(model);
+  // Nested models are opened up here: their layers arrive with path names (see flatten-nested.ts).
+  const flat = flattenModel(model, (layerName, className, reason) => new UnsupportedLayerError(model.name, layerName, className, reason));
   const shapes = new Map<string, Shape>();
-  const nodes = orderLayers(model, reached).map(({ layer, inputs }) => {
-    const node = nodeFromLayer(model.name, layer, inputs, inputs.map((i) => shapes.get(i)!));
-    shapes.set(node.name, node.outputShape);
-    return node;
+  const nodes = flat.layers.flatMap(({ name, layer, inputs }) => {
+    // One layer may become several nodes (SeparableConv2D: depthwise + pointwise).
+    const made = nodeFromLayer(model.name, layer, name, inputs, inputs.map((i) => shapes.get(i)!));
+    for (const node of made) shapes.set(node.name, node.outputShape);
+    return made;
   });
   if (nodes[0]?.op !== 'input') throw new UnsupportedModelError(model.name, `model ${model.name} does not start with an input layer`);
-  return { name: model.name, nodes, output: model.outputs[0]!.sourceLayer.name };
+  return { name: model.name, nodes, output: flat.output };
 }
 
-interface Reached {
-  layer: Layer;
-  inputs: string[];
-}
-
-/** Layers on the path from the model input to its output, with their inbound layer names. */
-function reachableLayers(model: tf.LayersModel): Map<string, Reached> {
-  const seen = new Map<string, Reached & { nodeIndex: number }>();
-  const stack: tf.SymbolicTensor[] = [model.outputs[0]!];
-  while (stack.length > 0) {
-    const t = stack.pop()!;
-    const layer = t.sourceLayer;
-    const prior = seen.get(layer.name);
-    if (prior) {
-      if (prior.nodeIndex !== t.nodeIndex) {
-        throw new UnsupportedLayerError(model.name, layer.name, layer.getClassName(), 'the layer is called more than once (shared layers are not supported)');
-      }
-      continue;
-    }
-    if (t.tensorIndex !== 0) {
-      throw new UnsupportedLayerError(model.name, layer.name, layer.getClassName(), 'layers with several outputs are not supported');
-    }
-    const node = layer.inboundNodes[t.nodeIndex]!;
-    const inputs = layer.getClassName() === 'InputLayer' ? [] : node.inputTensors;
-    seen.set(layer.name, { layer, inputs: inputs.map((i) => i.sourceLayer.name), nodeIndex: t.nodeIndex });
-    stack.push(...inputs);
-  }
-  return seen;
-}
-
-/**
- * Order as model.layers (Keras's summary order, topological since tfjs sorts by
- * depth); Sequential models leave their InputLayer out of model.layers, so it
- * goes first. Falls back to a depth-first order if the listing is not topological.
- */
-function orderLayers(model: tf.LayersModel, reached: Map<string, Reached>): Reached[] {
-  const listed = [model.inputs[0]!.sourceLayer, ...model.layers.filter((l) => l !== model.inputs[0]!.sourceLayer)];
-  const ordered = listed.flatMap((l) => {
-    const r = reached.get(l.name);
-    return r && r.layer === l ? [r] : [];
-  });
-  if (ordered.length === reached.size && isTopological(ordered)) return ordered;
-  return depthFirstOrder(reached, model.outputs[0]!.sourceLayer.name);
-}
-
-function isTopological(ordered: Reached[]): boolean {
-  const done = new Set<string>();
-  for (const r of ordered) {
-    if (!r.inputs.every((i) => done.has(i))) return false;
-    done.add(r.layer.name);
-  }
-  return true;
-}
-
-function depthFirstOrder(reached: Map<string, Reached>, output: string): Reached[] {
-  const out: Reached[] = [];
-  const done = new Set<string>();
-  const visit = (name: string): void => {
-    if (done.has(name)) return;
-    done.add(name);
-    const r = reached.get(name)!;
-    r.inputs.forEach(visit);
-    out.push(r);
-  };
-  visit(output);
-  return out;
-}
-
-function nodeFromLayer(modelName: string, layer: Layer, inputs: string[], inputShapes: Shape[]): GraphNode {
+/** The IR nodes of a layer (never a nested model: flattenModel opened those up); `name` is its path name. */
+function nodeFromLayer(modelName: string, layer: Layer, name: string, inputs: string[], inputShapes: Shape[]): GraphNode[] {
   const className = layer.getClassName();
   const config = layer.getConfig() as Config;
-  const name = layer.name;
   const unsupported = (reason?: string) => new UnsupportedLayerError(modelName, name, className, reason);
-  if (className === 'Reshape') return reshapeNode(name, inputs, inputShapes[0]!, config['targetShape'] as (number | null)[], unsupported);
+  if (className === 'Reshape') return [reshapeNode(name, inputs, inputShapes[0]!, config['targetShape'] as (number | null)[], unsupported)];
   const outputShape = shapeWithoutBatch(layer.outputShape, () => unsupported('its output shape has unknown dimensions (give the model a fixed input shape)'));
   try {
-    return modelledNode(layer, className, config, { name, inputs, outputShape }, unsupported);
+    return [modelledNode(layer, className, config, { name, inputs, outputShape }, inputShapes, unsupported)].flat();
   } catch (e) {
     // The IR does not model this class or one of its options: keep the layer as tfjs builds it.
-    if (e instanceof UnsupportedLayerError && e.layerName === name) return opaqueNode(modelName, layer, inputs, outputShape, e.reason);
+    if (e instanceof UnsupportedLayerError && e.layerName === name) return [opaqueNode(modelName, layer, name, inputs, outputShape, e.reason)];
     throw e;
   }
 }
@@ -193,8 +145,9 @@ function modelledNode(
   className: string,
   config: Config,
   base: { name: string; inputs: string[]; outputShape: Shape },
+  inputShapes: Shape[],
   unsupported: (reason?: string) => UnsupportedLayerError,
-): GraphNode {
+): GraphNode | GraphNode[] {
   const outputShape = base.outputShape;
   const channelsLast = () => {
     if (config['dataFormat'] !== undefined && config['dataFormat'] !== 'channelsLast') throw unsupported(`data format ${String(config['dataFormat'])} (only channels-last)`);
@@ -276,9 +229,9 @@ function modelledNode(
       };
     }
     case 'GlobalAveragePooling2D':
+    case 'GlobalMaxPooling2D':
       channelsLast();
-      if (outputShape.length !== 1) throw unsupported('keepdims is not supported');
-      return { ...base, op: 'globalAvgPool2d' };
+      return globalPoolNode(base, className, config);
     case 'Flatten':
       channelsLast();
       return { ...base, op: 'flatten' };
@@ -289,6 +242,31 @@ function modelledNode(
       return { ...base, op: 'add' };
     case 'Concatenate':
       return { ...base, op: 'concat', axis: num(config['axis'] ?? -1) };
+    case 'Multiply':
+      return { ...base, op: 'multiply' };
+    case 'ZeroPadding2D':
+      channelsLast();
+      return zeroPadNode(base, config);
+    case 'Cropping2D':
+      channelsLast();
+      return cropNode(base, config);
+    case 'UpSampling2D':
+      channelsLast();
+      return upSampleNode(base, config, unsupported);
+    case 'Rescaling':
+      return rescalingNode(base, config, unsupported);
+    case 'Normalization':
+      return normalizationNode(base, layer, unsupported);
+    case 'Softmax':
+      return softmaxNode(base, config, unsupported);
+    case 'LeakyReLU':
+      return leakyReluNode(base, config);
+    case 'SeparableConv2D': {
+      channelsLast();
+      const w = weightsOf(layer);
+      const parts = { depthwiseKernel: w['depthwise_kernel'], pointwiseKernel: w['pointwise_kernel'], bias: w['bias'], inputShape: inputShapes[0]!, activation: activation(), padding: padding() };
+      return separableNodes(base, config, parts, unsupported);
+    }
     default:
       throw unsupported();
   }
@@ -299,35 +277,19 @@ function modelledNode(
  * Checks here, at import, that tfjs can rebuild the layer from the stored
  * class name and JSON config, so the runtime and the writer cannot fail later.
  */
-function opaqueNode(modelName: string, layer: Layer, inputs: string[], outputShape: Shape, reason: string | undefined): OpaqueLayerNode {
+function opaqueNode(modelName: string, layer: Layer, name: string, inputs: string[], outputShape: Shape, reason: string | undefined): OpaqueLayerNode {
   const className = layer.getClassName();
   const config = JSON.parse(JSON.stringify(layer.getConfig())) as Config;
   try {
     // Unbuilt, it holds no tensors: nothing to dispose.
-    buildOpaqueLayer(className, config, layer.name);
+    buildOpaqueLayer(className, config, name);
   } catch (e) {
-    throw new UnsupportedLayerError(modelName, layer.name, className, `TensorFlow.js cannot rebuild it from its config (${(e as Error).message})`);
+    throw new UnsupportedLayerError(modelName, name, className, `TensorFlow.js cannot rebuild it from its config (${(e as Error).message})`);
   }
   const keys = layer.weights.map((v) => weightKey(v.originalName));
   const dup = keys.find((k, i) => keys.indexOf(k) !== i);
-  if (dup) throw new UnsupportedLayerError(modelName, layer.name, className, `it has two weights named ${dup}`);
-  return { name: layer.name, inputs, outputShape, op: 'layer', className, config, weights: weightsOf(layer), ...(reason ? { reason } : {}) };
-}
-
-/**
- * A new, unbuilt tfjs-layers layer of `className` from its tfjs config (as
- * layer.getConfig() gives it), the way tf.loadLayersModel deserialises each
- * layer: through the class registry tf.serialization.SerializationMap and the
- * class's fromConfig. `name` overrides the config's name.
- */
-export function buildOpaqueLayer(className: string, config: Record<string, unknown>, name: string): Layer {
-  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
-  if (!entry) throw new Error(`TensorFlow.js has no layer class ${className}`);
-  const [cls, fromConfig] = entry;
-  // fromConfig may keep references into the config: give it a copy.
-  const layer = fromConfig(cls, { ...structuredClone(config), name }) as unknown;
-  if (!(layer instanceof tf.layers.Layer)) throw new Error(`${className} is not a layer class`);
-  return layer;
+  if (dup) throw new UnsupportedLayerError(modelName, name, className, `it has two weights named ${dup}`);
+  return { name, inputs, outputShape, op: 'layer', className, config, weights: weightsOf(layer), ...(reason ? { reason } : {}) };
 }
 
 /**
@@ -353,26 +315,17 @@ function shapeWithoutBatch(shape: tf.Shape | tf.Shape[], fail: () => Error): Sha
   return dims as number[];
 }
 
-function activationOf(value: unknown, fail: (reason: string) => Error): Activation {
+/** The IR activation of a tfjs activation name (see tfjs-compat/activations.ts for the names). */
+function activationOf(value: unknown, fail: (reason: string) => Error): LayerActivation {
   const name = value ?? 'linear';
-  if (typeof name === 'string' && (ACTIVATIONS as readonly string[]).includes(name)) return name as Activation;
-  throw fail(`activation ${JSON.stringify(name)} (supported: ${ACTIVATIONS.join(', ')})`);
+  const activation = irActivation(name);
+  if (activation) return activation;
+  throw fail(`activation ${JSON.stringify(name)} (supported: ${TFJS_ACTIVATIONS.join(', ')})`);
 }
 
 function paddingOf(value: unknown, fail: (reason: string) => Error): Padding {
   if (value === 'valid' || value === 'same') return value;
   throw fail(`padding ${JSON.stringify(value)} (only valid or same)`);
-}
-
-function pair(value: unknown): [number, number] {
-  if (typeof value === 'number') return [value, value];
-  const arr = value as number[];
-  return [arr[0]!, arr[1] ?? arr[0]!];
-}
-
-function num(value: unknown): number {
-  if (typeof value !== 'number') throw new Error(`expected a number in the layer config, got ${JSON.stringify(value)}`);
-  return value;
 }
 
 /** The layer's weights keyed by Keras weight name ("kernel", "moving_mean"…), copied out. */
@@ -387,6 +340,7 @@ function weightsOf(layer: Layer): Record<string, WeightData> {
   return out;
 }
 
+/** "kernel" from "dense/kernel", and from a nested layer's "sequential_1/dense/kernel" alike. */
 function weightKey(variableName: string): string {
   return variableName.slice(variableName.lastIndexOf('/') + 1);
 }
@@ -396,138 +350,5 @@ function withOptionalBias(kernel: WeightData | undefined, bias: WeightData | und
   return bias ? { kernel, bias } : { kernel };
 }
 
-// ---------------------------------------------------------------------------
-// Graph → tfjs-layers
-
-/** A functional tfjs-layers model equivalent to the graph, holding copies of its weights. */
-export function layersModelFromGraph(graph: Graph): tf.LayersModel {
-  const tensors = new Map<string, tf.SymbolicTensor>();
-  const layers: [Layer, GraphNode][] = [];
-  let input: tf.SymbolicTensor | undefined;
-  for (const node of graph.nodes) {
-    if (node.op === 'input') {
-      if (input) throw new Error(`graph ${graph.name} has more than one input node`);
-      input = tf.input({ shape: node.outputShape, name: node.name });
-      tensors.set(node.name, input);
-      continue;
-    }
-    const args = node.inputs.map((name) => {
-      const t = tensors.get(name);
-      if (!t) throw new Error(`graph ${graph.name}: layer ${node.name} reads ${name}, which is not defined before it`);
-      return t;
-    });
-    const layer = layerForNode(node);
-    const out = layer.apply(args.length === 1 ? args[0]! : args) as tf.SymbolicTensor;
-    const got = out.shape.slice(1);
-    if (!sameShape(got, node.outputShape)) {
-      throw new Error(`graph ${graph.name}: layer ${node.name} gives shape [${got.join(',')}] but the graph says [${node.outputShape.join(',')}]`);
-    }
-    tensors.set(node.name, out);
-    layers.push([layer, node]);
-  }
-  const output = tensors.get(graph.output);
-  if (!input || !output) throw new Error(`graph ${graph.name} has no input node or no output node named ${graph.output}`);
-  const model = tf.model({ inputs: input, outputs: output, name: graph.name });
-  for (const [layer, node] of layers) setLayerWeights(layer, node);
-  return model;
-}
-
-function sameShape(a: (number | null)[], b: number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
-function layerForNode(node: Exclude<GraphNode, { op: 'input' }>): Layer {
-  const name = node.name;
-  if (node.op === 'layer') return buildOpaqueLayer(node.className, node.config, name);
-  // Weights are overwritten right after building; zeros is the cheapest initializer.
-  const init = { kernelInitializer: 'zeros', biasInitializer: 'zeros' } as const;
-  switch (node.op) {
-    case 'dense':
-      return tf.layers.dense({ name, units: node.units, activation: node.activation, useBias: !!node.weights.bias, ...init });
-    case 'conv2d':
-      return tf.layers.conv2d({
-        name,
-        filters: node.filters,
-        kernelSize: node.kernelSize,
-        strides: node.strides,
-        padding: node.padding,
-        dilationRate: node.dilation,
-        activation: node.activation,
-        useBias: !!node.weights.bias,
-        ...init,
-      });
-    case 'depthwiseConv2d':
-      return tf.layers.depthwiseConv2d({
-        name,
-        kernelSize: node.kernelSize,
-        strides: node.strides,
-        padding: node.padding,
-        dilationRate: node.dilation,
-        depthMultiplier: node.depthMultiplier,
-        activation: node.activation,
-        useBias: !!node.weights.bias,
-        depthwiseInitializer: 'zeros',
-        biasInitializer: 'zeros',
-      });
-    case 'batchNorm':
-      return tf.layers.batchNormalization({
-        name,
-        axis: -1,
-        epsilon: node.epsilon,
-        momentum: node.momentum,
-        center: !!node.weights.beta,
-        scale: !!node.weights.gamma,
-      });
-    case 'activation':
-      return tf.layers.activation({ name, activation: node.activation });
-    case 'maxPool2d':
-      return tf.layers.maxPooling2d({ name, poolSize: node.poolSize, strides: node.strides, padding: node.padding });
-    case 'avgPool2d':
-      return tf.layers.averagePooling2d({ name, poolSize: node.poolSize, strides: node.strides, padding: node.padding });
-    case 'globalAvgPool2d':
-      return tf.layers.globalAveragePooling2d({ name });
-    case 'flatten':
-      return tf.layers.flatten({ name });
-    case 'reshape':
-      // The output shape is the target with any -1 resolved (see reshapeNode).
-      return tf.layers.reshape({ name, targetShape: [...node.outputShape] });
-    case 'dropout':
-      return tf.layers.dropout({ name, rate: node.rate });
-    case 'add':
-      return tf.layers.add({ name });
-    case 'concat':
-      return tf.layers.concatenate({ name, axis: node.axis });
-  }
-}
-
-/** Keras weight names of each op, matched against the layer's variables by suffix. */
-function graphWeightFor(node: GraphNode, key: string): WeightData | undefined {
-  if (!('weights' in node)) return undefined;
-  const w = node.weights as Record<string, WeightData | undefined>;
-  // Opaque layers keep their Keras weight names.
-  if (node.op === 'layer') return w[key];
-  switch (key) {
-    case 'kernel':
-    case 'depthwise_kernel':
-      return w['kernel'];
-    case 'moving_mean':
-      return w['movingMean'];
-    case 'moving_variance':
-      return w['movingVariance'];
-    default:
-      return w[key];
-  }
-}
-
-function setLayerWeights(layer: Layer, node: GraphNode): void {
-  if (layer.weights.length === 0) return;
-  const tensors = layer.weights.map((v) => {
-    const key = weightKey(v.originalName);
-    const data = graphWeightFor(node, key);
-    if (!data) throw new Error(`layer ${node.name} has no ${key} weight in the graph`);
-    // Copy: on the cpu backend a tensor may adopt the array it is given.
-    return tf.tensor(data.values.slice(), data.shape, 'float32');
-  });
-  layer.setWeights(tensors);
-  tf.dispose(tensors);
-}
+// Graph → tfjs-layers lives in to-layers.ts.
+export { layersModelFromGraph } from './to-layers.js';

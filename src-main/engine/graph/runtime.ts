@@ -20,9 +20,12 @@
  * sees an opaque layer's weights (they stay float); the output hook does.
  */
 import * as tf from '@tensorflow/tfjs';
-import { buildOpaqueLayer } from './from-layers.js';
-import type { Activation, BatchNormNode, Graph, GraphNode, OpaqueLayerNode, WeightData, WeightedNode } from './types.js';
+import { activate } from './activations.js';
+import { buildOpaqueLayer } from './opaque-layer.js';
+import type { AffineNode, BatchNormNode, Crop2DNode, Graph, GraphNode, OpaqueLayerNode, WeightData, WeightedNode } from './types.js';
 import { inputNode, isWeighted, nodeByName } from './types.js';
+
+export { activate } from './activations.js';
 
 export type HookedWeight = 'kernel' | 'bias';
 
@@ -244,13 +247,26 @@ export class GraphRuntime {
       case 'batchNorm':
         return this.batchNorm(node, x, bnTraining);
       case 'activation':
-        return activate(x, node.activation);
+        return activate(x, node.activation, node.alpha);
       case 'maxPool2d':
         return tf.maxPool(x as tf.Tensor4D, node.poolSize, node.strides, node.padding);
       case 'avgPool2d':
         return tf.avgPool(x as tf.Tensor4D, node.poolSize, node.strides, node.padding);
       case 'globalAvgPool2d':
-        return tf.mean(x, [1, 2]);
+        return tf.mean(x, [1, 2], !!node.keepdims);
+      case 'globalMaxPool2d':
+        return tf.max(x, [1, 2], !!node.keepdims);
+      case 'zeroPad2d':
+        return tf.pad(x, [[0, 0], node.padding[0], node.padding[1], [0, 0]]);
+      case 'crop2d':
+        return crop(node, x);
+      case 'upSample2d':
+        // What tfjs-layers' UpSampling2D calls; for whole factors it repeats each pixel.
+        return tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [x.shape[1]! * node.size[0], x.shape[2]! * node.size[1]]);
+      case 'multiply':
+        return multiply(args);
+      case 'affine':
+        return affine(node, x);
       case 'flatten':
         return tf.reshape(x, [x.shape[0]!, -1]);
       case 'reshape':
@@ -312,19 +328,28 @@ function linearOp(node: WeightedNode, x: tf.Tensor, kernel: tf.Tensor): tf.Tenso
   }
 }
 
-export function activate(x: tf.Tensor, activation: Activation): tf.Tensor {
-  switch (activation) {
-    case 'linear':
-      return x;
-    case 'relu':
-      return tf.relu(x);
-    case 'relu6':
-      return tf.clipByValue(x, 0, 6);
-    case 'sigmoid':
-      return tf.sigmoid(x);
-    case 'tanh':
-      return tf.tanh(x);
-    case 'softmax':
-      return tf.softmax(x, -1);
-  }
+function crop(node: Crop2DNode, x: tf.Tensor): tf.Tensor {
+  const [[top, bottom], [left, right]] = node.cropping;
+  return tf.slice(x, [0, top, left, 0], [-1, x.shape[1]! - top - bottom, x.shape[2]! - left - right, -1]);
+}
+
+/**
+ * Keras' Multiply: an input of lower rank gets unit axes inserted after the
+ * batch axis until the ranks agree, then the product broadcasts, taken left
+ * to right as tfjs-layers does.
+ */
+function multiply(args: tf.Tensor[]): tf.Tensor {
+  const rank = Math.max(...args.map((t) => t.rank));
+  const same = args.map((t) => {
+    let y = t;
+    while (y.rank < rank) y = tf.expandDims(y, 1);
+    return y;
+  });
+  return same.slice(1).reduce((acc, t) => tf.mul(acc, t), same[0]!);
+}
+
+/** x·scale + offset on the last axis, in the order of tfjs's Rescaling. */
+function affine(node: AffineNode, x: tf.Tensor): tf.Tensor {
+  const vector = (v: number[]) => (v.length === 1 ? tf.scalar(v[0]!) : tf.tensor1d(v));
+  return tf.add(tf.mul(x, vector(node.scale)), vector(node.offset));
 }

@@ -7,6 +7,8 @@
  * Layout conventions follow Keras / TensorFlow.js: activations are NHWC,
  * Dense kernels are [in, out], Conv2D kernels [kh, kw, in, out],
  * DepthwiseConv2D kernels [kh, kw, in, multiplier]. Shapes below omit the batch axis.
+ * A SeparableConv2D is two nodes: a DepthwiseConv2D `<name>/depthwise` and a
+ * 1×1 Conv2D `<name>` with the bias and activation.
  */
 
 export type Shape = number[];
@@ -17,7 +19,28 @@ export interface WeightData {
   values: Float32Array;
 }
 
-export type Activation = 'linear' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'softmax';
+/**
+ * Element-wise activations (softmax: over the last axis).
+ *  - swish: x·sigmoid(x) (Keras 'swish', Keras 3 'silu');
+ *  - hard_sigmoid: Keras 3's relu6(x + 3) / 6;
+ *  - hard_sigmoid_keras2: Keras 2's and tfjs-layers' clip(0.2·x + 0.5, 0, 1);
+ *  - hard_swish: x·relu6(x + 3) / 6 (Keras 3 'hard_silu' / 'hard_swish');
+ *  - leaky_relu: x for x ≥ 0, alpha·x below (only as an Activation node, which carries alpha).
+ */
+export type Activation =
+  | 'linear'
+  | 'relu'
+  | 'relu6'
+  | 'sigmoid'
+  | 'tanh'
+  | 'softmax'
+  | 'swish'
+  | 'hard_sigmoid'
+  | 'hard_sigmoid_keras2'
+  | 'hard_swish'
+  | 'leaky_relu';
+/** Activations a Dense / convolution applies itself (leaky_relu needs an alpha, which only Activation nodes carry). */
+export type LayerActivation = Exclude<Activation, 'leaky_relu'>;
 export type Padding = 'valid' | 'same';
 
 interface NodeBase {
@@ -36,7 +59,7 @@ export interface InputNode extends NodeBase {
 export interface DenseNode extends NodeBase {
   op: 'dense';
   units: number;
-  activation: Activation;
+  activation: LayerActivation;
   weights: { kernel: WeightData; bias?: WeightData };
 }
 
@@ -47,7 +70,7 @@ export interface Conv2DNode extends NodeBase {
   strides: [number, number];
   padding: Padding;
   dilation: [number, number];
-  activation: Activation;
+  activation: LayerActivation;
   weights: { kernel: WeightData; bias?: WeightData };
 }
 
@@ -58,7 +81,7 @@ export interface DepthwiseConv2DNode extends NodeBase {
   padding: Padding;
   dilation: [number, number];
   depthMultiplier: number;
-  activation: Activation;
+  activation: LayerActivation;
   weights: { kernel: WeightData; bias?: WeightData };
 }
 
@@ -73,6 +96,8 @@ export interface BatchNormNode extends NodeBase {
 export interface ActivationNode extends NodeBase {
   op: 'activation';
   activation: Activation;
+  /** leaky_relu: the slope below zero (Keras alpha / negative_slope). */
+  alpha?: number;
 }
 
 export interface Pool2DNode extends NodeBase {
@@ -82,8 +107,51 @@ export interface Pool2DNode extends NodeBase {
   padding: Padding;
 }
 
-export interface GlobalAvgPoolNode extends NodeBase {
-  op: 'globalAvgPool2d';
+/** Mean or max over H and W; output [c], or [1, 1, c] with keepdims (squeeze-and-excite gates). */
+export interface GlobalPool2DNode extends NodeBase {
+  op: 'globalAvgPool2d' | 'globalMaxPool2d';
+  /** Absent in graphs stored before keepdims existed: false. */
+  keepdims?: boolean;
+}
+
+/** ZeroPadding2D: zeros around H and W, padding [[top, bottom], [left, right]]. */
+export interface ZeroPad2DNode extends NodeBase {
+  op: 'zeroPad2d';
+  padding: [[number, number], [number, number]];
+}
+
+/** Cropping2D: removes cropping [[top, bottom], [left, right]] rows and columns. */
+export interface Crop2DNode extends NodeBase {
+  op: 'crop2d';
+  cropping: [[number, number], [number, number]];
+}
+
+/** UpSampling2D with nearest interpolation: each pixel repeated size[0] × size[1] times. */
+export interface UpSample2DNode extends NodeBase {
+  op: 'upSample2d';
+  size: [number, number];
+}
+
+/**
+ * Multiply: the element-wise product of its inputs, broadcasting as Keras
+ * does (a lower-rank input gets unit axes inserted after the batch axis;
+ * then NumPy broadcasting, e.g. x [h,w,c] · gate [1,1,c]).
+ */
+export interface MultiplyNode extends NodeBase {
+  op: 'multiply';
+}
+
+/**
+ * y = x·scale + offset on the last (channel) axis: Rescaling (scale, offset)
+ * and Normalization ((x − mean) / max(√var, 1e-7), Keras' formula) both
+ * become this. scale and offset hold one value (all channels) or one per channel.
+ */
+export interface AffineNode extends NodeBase {
+  op: 'affine';
+  scale: number[];
+  offset: number[];
+  /** The Keras layer it came from, for messages. */
+  kerasClass?: 'Rescaling' | 'Normalization';
 }
 
 export interface FlattenNode extends NodeBase {
@@ -100,6 +168,7 @@ export interface DropoutNode extends NodeBase {
   rate: number;
 }
 
+/** Add: the sum of two or more inputs. */
 export interface AddNode extends NodeBase {
   op: 'add';
 }
@@ -111,7 +180,7 @@ export interface ConcatNode extends NodeBase {
 }
 
 /**
- * A layer the IR does not model (LayerNormalization, LeakyReLU, Conv2DTranspose,
+ * A layer the IR does not model (LayerNormalization, PReLU, Conv2DTranspose,
  * a Dense with an ELU activation…), kept as tfjs-layers builds it: the runtime
  * rebuilds the tfjs layer from className + config and calls it, and the planner
  * treats it as an unsupported layer (stop, or keep it float). Its weights are
@@ -137,7 +206,12 @@ export type GraphNode =
   | BatchNormNode
   | ActivationNode
   | Pool2DNode
-  | GlobalAvgPoolNode
+  | GlobalPool2DNode
+  | ZeroPad2DNode
+  | Crop2DNode
+  | UpSample2DNode
+  | MultiplyNode
+  | AffineNode
   | FlattenNode
   | ReshapeNode
   | DropoutNode

@@ -139,6 +139,9 @@ export function applyFloatActivation(v: Float64Array, channels: number, activati
         for (let c = 0; c < channels; c++) v[r + c] = v[r + c]! / sum;
       }
       return;
+    default:
+      // Never a silent identity: the newer activations have no integer-reference epilogue yet.
+      throw new Error(`activation ${activation} has no float epilogue in the integer reference`);
   }
 }
 

@@ -24,17 +24,29 @@ const KERAS_CLASS: Record<OpKind, string> = {
   maxPool2d: 'MaxPooling2D',
   avgPool2d: 'AveragePooling2D',
   globalAvgPool2d: 'GlobalAveragePooling2D',
+  globalMaxPool2d: 'GlobalMaxPooling2D',
   flatten: 'Flatten',
   reshape: 'Reshape',
   dropout: 'Dropout',
   add: 'Add',
   concat: 'Concatenate',
+  multiply: 'Multiply',
+  zeroPad2d: 'ZeroPadding2D',
+  crop2d: 'Cropping2D',
+  upSample2d: 'UpSampling2D',
+  affine: 'Rescaling',
   layer: 'Layer',
 };
 
-/** The Keras class name of a node, e.g. Conv2D; ReLU layers read as Activation; an opaque layer gives its own class. */
+/**
+ * The Keras class name of a node, e.g. Conv2D; ReLU layers read as Activation;
+ * an affine node names the layer it came from (Rescaling or Normalization);
+ * an opaque layer gives its own class.
+ */
 export function kerasClassOf(node: GraphNode): string {
-  return node.op === 'layer' ? node.className : KERAS_CLASS[node.op];
+  if (node.op === 'layer') return node.className;
+  if (node.op === 'affine' && node.kerasClass) return node.kerasClass;
+  return KERAS_CLASS[node.op];
 }
 
 /** A node by name, or undefined (nodeByName throws). */

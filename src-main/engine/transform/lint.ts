@@ -17,7 +17,8 @@
  *  - warning `activation-per-channel`   per-channel activations, which the integer formats cannot store;
  *  - warning `override-unknown-layer`   an override names no layer of the (folded) graph;
  *  - info    `bn-folded`                a BatchNormalization folds into the layer before it;
- *  - info    `float-override`           a layer kept float by config.overrides.
+ *  - info    `float-override`           a layer kept float by config.overrides;
+ *  - info    `input-preprocessing`      Rescaling / Normalization right after the input: the input quantizer follows them.
  *
  * A tensor without a range is a warning, not an error: the studio simulates
  * the quantized op with a float input and the run is still useful; what
@@ -88,6 +89,8 @@ export function lintModel(graph: Graph, config: RunConfig, opts: LintOptions = {
   findings.push(...overrideFindings(folded, config, fold.folded));
   for (const record of fold.folded) findings.push(bnFolded(record, kind, config));
   for (const f of plan.float) if (f.reason === 'override') findings.push(floatOverride(folded, f));
+  const inputQ = plan.activations.find((a) => a.role === 'input');
+  if (inputQ && inputQ.layers.length > 1) findings.push(inputPreprocessing(folded, inputQ.layers.slice(1)));
 
   return sorted(findings);
 }
@@ -360,6 +363,19 @@ function bnFolded(record: FoldRecord, kind: 'ptq' | 'qat', config: RunConfig): L
     code: 'bn-folded',
     message: `${record.batchNorm} (BatchNormalization) will be folded into ${record.layer} (${cls}), ${record.channels} channels: W' = W·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β${bias}; it needs no range of its own.${qat}`,
     fix: 'Nothing to do.',
+  };
+}
+
+/** The affine layers (in order) between the model input and its quantizer. */
+function inputPreprocessing(graph: Graph, affines: string[]): LintFinding {
+  const last = affines[affines.length - 1]!;
+  const list = affines.map((a) => named(nodeByName(graph, a))).join(', then ');
+  return {
+    severity: 'info',
+    layer: last,
+    code: 'input-preprocessing',
+    message: `${list} preprocess${affines.length > 1 ? '' : 'es'} the model input: the integer model takes ${last}'s output, so the input quantizer sits after ${last} and the preprocessing stays in float, before the model.`,
+    fix: 'Nothing to do; give the integer model inputs preprocessed the same way.',
   };
 }
 

@@ -8,16 +8,24 @@
  * not be folded and stays float, so the tensor it produces has no range.
  *
  * Where the integer model has a tensor, it gets an activation quantizer:
- *  - the model input;
+ *  - the model input, or, when the input goes straight into preprocessing
+ *    (Rescaling / Normalization: affine nodes, each the only reader of the
+ *    one before), the output of that preprocessing: the integer model takes
+ *    the rescaled tensor, as a TFLite model converted with its preprocessing
+ *    outside does, so the quantizer named `input` sits after the last affine;
  *  - each weighted layer's output, after a following ReLU/ReLU6/linear
  *    Activation that is its only consumer: TFLite fuses that activation into
  *    the Conv/FullyConnected op (fused_activation_function), so the
  *    pre-activation tensor never exists in integer form and gets no quantizer;
- *  - Add outputs (with the same ReLU fusion, TFLite's ADD fuses it too, as
- *    tfmot's Add+ReLU transform does), Concatenate outputs;
- *  - a standalone Activation that is not fused (softmax, sigmoid, tanh, or a
- *    ReLU after a Concatenate, a pool or a shared tensor).
+ *  - Add and Multiply outputs (with the same ReLU fusion: TFLite's ADD and MUL
+ *    fuse it too, as tfmot's Add+ReLU transform does), Concatenate outputs;
+ *  - a standalone Activation that is not fused (softmax, sigmoid, tanh, swish,
+ *    hard sigmoid / swish, leaky ReLU: TFLite's LOGISTIC, HARD_SWISH,
+ *    LEAKY_RELU… have their own output scale; or a ReLU after a Concatenate,
+ *    a pool or a shared tensor);
+ *  - an affine (Rescaling / Normalization) anywhere but right after the input.
  * Pass-through ops (PASS_THROUGH_OPS) get none and hand on their input's range.
+ * BatchNormalizations that could not be folded stay float (no range).
  *
  * Weights: one quantizer per Dense/Conv2D/DepthwiseConv2D kernel. Biases are
  * not planned: the integer formats store them as int32 with the derived scale
@@ -75,16 +83,21 @@ export interface WeightQuantizer {
   input: string | null;
 }
 
-/** input: the model input; layer: a weighted layer (+ fused activation); add / concat: their outputs; activation: a standalone activation. */
-export type ActivationRole = 'input' | 'layer' | 'add' | 'concat' | 'activation';
+/**
+ * input: the model input (after its preprocessing affines, if any); layer: a
+ * weighted layer (+ fused activation); add / mul / concat: their outputs;
+ * activation: a standalone activation; affine: a Rescaling / Normalization
+ * that is not the input's preprocessing.
+ */
+export type ActivationRole = 'input' | 'layer' | 'add' | 'mul' | 'concat' | 'activation' | 'affine';
 
 export interface ActivationQuantizer {
   /** `input`, or `<first layer>/output`, e.g. `conv2d_1/output`. */
   name: string;
   role: ActivationRole;
-  /** The node whose output it quantizes (the fused activation when there is one): the runtime's output-hook point. */
+  /** The node whose output it quantizes (the fused activation, or the input's last preprocessing affine, when there is one): the runtime's output-hook point. */
   at: string;
-  /** The nodes forming the one integer op it closes, head first, e.g. ['conv2d', 'activation']. */
+  /** The nodes forming the one integer op it closes, head first, e.g. ['conv2d', 'activation'] (role input: the input, then its preprocessing affines). */
   layers: string[];
   /** config.activations with the activationBits override of any of `layers` (the last one wins). */
   spec: QuantSpec;
@@ -111,8 +124,9 @@ export interface FloatLayer {
 
 /**
  * quantized: has its own quantizer; passed-through: reuses its input's range
- * (null when the input has none); fused: internal to a fused op, never
- * materialised; float: computed in float, no range.
+ * (null when the input has none); fused: internal to a fused op (or the raw
+ * input before its preprocessing), never materialised; float: computed in
+ * float, no range.
  */
 export type TensorHow = 'quantized' | 'passed-through' | 'fused' | 'float';
 
@@ -137,23 +151,36 @@ export interface QuantPlan {
 
 /**
  * Ops whose output stays on their input's quantization grid, so they take no
- * quantizer of their own: max-pool picks input values, flatten and reshape
- * move them, dropout is the identity at inference; an average of values in
- * [min, max] stays in [min, max], and TFLite's int8 AVERAGE_POOL_2D keeps the
- * input's scale and zero point (a rescaling MEAN for the global pool could
- * only tighten that range).
+ * quantizer of their own: max-pools pick input values, flatten, reshape,
+ * cropping and nearest up-sampling move them, dropout is the identity at
+ * inference; an average of values in [min, max] stays in [min, max], and
+ * TFLite's int8 AVERAGE_POOL_2D keeps the input's scale and zero point (a
+ * rescaling MEAN for the global pool could only tighten that range). Zero
+ * padding adds real zeros, which the nudged range always represents exactly
+ * (TFLite's PAD keeps the input's scale and zero point).
  */
-export const PASS_THROUGH_OPS: ReadonlySet<OpKind> = new Set<OpKind>(['maxPool2d', 'avgPool2d', 'globalAvgPool2d', 'flatten', 'reshape', 'dropout']);
+export const PASS_THROUGH_OPS: ReadonlySet<OpKind> = new Set<OpKind>([
+  'maxPool2d',
+  'avgPool2d',
+  'globalAvgPool2d',
+  'globalMaxPool2d',
+  'flatten',
+  'reshape',
+  'dropout',
+  'zeroPad2d',
+  'crop2d',
+  'upSample2d',
+]);
 
-/** Activations TFLite fuses into Conv / FullyConnected / Add (fused_activation_function NONE, RELU, RELU6). */
+/** Activations TFLite fuses into Conv / FullyConnected / Add / Mul (fused_activation_function NONE, RELU, RELU6). */
 export const FUSIBLE_ACTIVATIONS: ReadonlySet<Activation> = new Set<Activation>(['linear', 'relu', 'relu6']);
 
-type OpGroupKind = 'input' | 'weighted' | 'add' | 'concat' | 'activation' | 'batchNorm' | 'pass' | 'layer';
+type OpGroupKind = 'input' | 'weighted' | 'add' | 'mul' | 'concat' | 'activation' | 'affine' | 'batchNorm' | 'pass' | 'layer';
 
-/** One op of the integer model: a node, or a weighted layer / Add with its fused activation. */
+/** One op of the integer model: a node, a weighted layer / Add / Multiply with its fused activation, or the input with its preprocessing. */
 export interface OpGroup {
   kind: OpGroupKind;
-  /** Head first; a fused activation is the second and last. */
+  /** Head first; a fused activation is the second and last; the input's preprocessing affines follow it in order. */
   layers: string[];
 }
 
@@ -165,11 +192,17 @@ export function groupOps(graph: Graph, consumers: Map<string, string[]> = consum
     if (fused.has(node.name)) continue;
     const kind = groupKind(node);
     const layers = [node.name];
-    if (kind === 'weighted' || kind === 'add') {
+    if (kind === 'weighted' || kind === 'add' || kind === 'mul') {
       const act = fusibleActivation(graph, consumers, node);
       if (act) {
         layers.push(act);
         fused.add(act);
+      }
+    }
+    if (kind === 'input') {
+      for (const affine of preprocessingOf(graph, consumers, node)) {
+        layers.push(affine);
+        fused.add(affine);
       }
     }
     groups.push({ kind, layers });
@@ -180,8 +213,27 @@ export function groupOps(graph: Graph, consumers: Map<string, string[]> = consum
 function groupKind(node: GraphNode): OpGroupKind {
   if (PASS_THROUGH_OPS.has(node.op)) return 'pass';
   if (isWeighted(node)) return 'weighted';
-  if (node.op === 'input' || node.op === 'add' || node.op === 'concat' || node.op === 'activation' || node.op === 'batchNorm' || node.op === 'layer') return node.op;
+  if (node.op === 'multiply') return 'mul';
+  if (node.op === 'input' || node.op === 'add' || node.op === 'concat' || node.op === 'activation' || node.op === 'affine' || node.op === 'batchNorm' || node.op === 'layer') return node.op;
   throw new Error(`layer ${node.name}: no quantization rule for op ${node.op}`);
+}
+
+/**
+ * The affine chain right after the input (Rescaling, Normalization…), each
+ * the only reader of the tensor before it: the model's preprocessing, which
+ * the input quantizer follows.
+ */
+function preprocessingOf(graph: Graph, consumers: Map<string, string[]>, input: GraphNode): string[] {
+  const chain: string[] = [];
+  let tail = input;
+  for (;;) {
+    const readers = consumers.get(tail.name) ?? [];
+    if (graph.output === tail.name || readers.length !== 1) return chain;
+    const next = nodeByName(graph, readers[0]!);
+    if (next.op !== 'affine') return chain;
+    chain.push(next.name);
+    tail = next;
+  }
 }
 
 /** The Activation fused into `node`: its only consumer, a ReLU/ReLU6/linear, with nothing non-linear before it. */
@@ -199,8 +251,10 @@ const ROLE: Record<Exclude<OpGroupKind, 'batchNorm' | 'pass' | 'layer'>, Activat
   input: 'input',
   weighted: 'layer',
   add: 'add',
+  mul: 'mul',
   concat: 'concat',
   activation: 'activation',
+  affine: 'affine',
 };
 
 /** Thrown by planQuantization when the run must not go on; lintModel reports the same conditions before a run starts. */

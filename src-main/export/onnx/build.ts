@@ -34,6 +34,8 @@ import type { QuantPlan, WeightQuantizer } from '../../engine/transform/plan.js'
 import { ExportError } from '../errors.js';
 import { quantizeToInts } from '../int-tensors.js';
 import { quantizedBiases } from '../simulate.js';
+import { fakeQuantNodes } from './fake-quant.js';
+import { activationNodes, emitMobileOp, type EmitContext } from './mobile-ops.js';
 import { DT, floats, int64s, node, onnx, tensor, type ModelProto, type NodeProto, type TensorProto } from './proto.js';
 
 export const ONNX_OPSET = 13;
@@ -47,6 +49,14 @@ export interface OnnxBuildInput {
   qparams: ReadonlyMap<string, QParams>;
   /** Stored as metadata (run id, config JSON...). */
   metadata?: Record<string, string>;
+  /**
+   * Lower the studio's own simulation instead of the file: every activation
+   * quantizer as TF's fake quant (half-up, float ops: see fakeQuantNodes),
+   * planned kernels as the given fake-quantized float values (Keras layout,
+   * by layer name), biases float. The PTQ simulation op for op, for the
+   * native evaluation; any bit width.
+   */
+  simulate?: { kernels: ReadonlyMap<string, Float32Array> };
 }
 
 /** Where a graph node's value lives in the ONNX graph. */
@@ -140,7 +150,7 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const weightQ = new Map(plan.weights.map((w) => [w.layer, w]));
   const actAt = new Map(plan.activations.map((a) => [a.at, a]));
-  const biases = quantizedBiases(graph, plan, qparams);
+  const biases = input.simulate ? new Map() : quantizedBiases(graph, plan, qparams);
   const transposed = new Map<string, string>();
   let counter = 0;
   const uniq = (base: string) => `${base}__${counter++}`;
@@ -163,7 +173,9 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     return { name, rank: 4, nchw };
   };
 
-  const activate = (v: OnnxValue, act: Activation, prefix: string): OnnxValue => {
+  const ctx: EmitContext = { nodes, inits, layout, shapeOf: (name) => byName.get(name)!.outputShape };
+
+  const activate = (v: OnnxValue, act: Activation, prefix: string, alpha?: number): OnnxValue => {
     const out = (op: string) => `${prefix}/${op}`;
     switch (act) {
       case 'linear':
@@ -187,12 +199,19 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
       case 'softmax':
         nodes.push(node('Softmax', out('softmax'), [v.name], [out('softmax')], { axis: v.rank === 4 && v.nchw ? 1 : -1 }));
         return { ...v, name: out('softmax') };
+      default:
+        return activationNodes(ctx, v, act, prefix, alpha);
     }
   };
 
-  /** QuantizeLinear → DequantizeLinear on a value, for activation quantizer `name`. */
+  /** QuantizeLinear → DequantizeLinear on a value, for activation quantizer `name` (fake quant when simulating). */
   const qdq = (v: OnnxValue, name: string): OnnxValue => {
     const q = qp(name);
+    if (input.simulate) {
+      const channelAxis = q.granularity === 'per-channel' ? (v.rank === 4 && v.nchw ? 1 : v.rank - 1) : null;
+      const out = fakeQuantNodes(v.name, name, q, v.rank, channelAxis, nodes, inits);
+      return { ...v, name: out };
+    }
     if (q.bits !== 8) throw new ExportError(`activation ${name} has ${q.bits} bits; ONNX QuantizeLinear (opset ${ONNX_OPSET}) stores 8-bit activations only`, 'unsupported', { tensor: name, format: 'onnx' });
     if (q.narrowRange) throw new ExportError(`activation ${name} is narrow range; ONNX QuantizeLinear saturates at the full int8/uint8 range and cannot express it`, 'unsupported', { tensor: name, format: 'onnx' });
     const { dt, domain } = activationType(q);
@@ -217,7 +236,11 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     const shape = onnxKernelShape(n);
     const wq = weightQ.get(n.name);
     const out: string[] = [];
-    if (!wq) {
+    const simulated = input.simulate ? (input.simulate.kernels.get(n.name) ?? n.weights.kernel.values) : null;
+    if (simulated) {
+      inits.push(floats(kernelName, shape, toOnnxLayout(n, simulated, (k) => new Float32Array(k))));
+      out.push(kernelName);
+    } else if (!wq) {
       inits.push(floats(kernelName, shape, toOnnxLayout(n, n.weights.kernel.values, (k) => new Float32Array(k))));
       out.push(kernelName);
     } else {
@@ -241,7 +264,7 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     const bias = n.weights.bias;
     if (bias) {
       const biasName = `${n.name}/bias`;
-      const qb = biases.get(n.name);
+      const qb = input.simulate ? undefined : biases.get(n.name);
       if (wq && qb && !perOutputChannel(wq)) {
         throw new ExportError(`weight ${wq.name} is per-channel on axis ${wq.axis}, not its output channels: the int32 bias of ${n.name} cannot take scale s_in·s_w`, 'unsupported', { tensor: `${n.name}/bias`, format: 'onnx' });
       }
@@ -305,7 +328,7 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
         return { name: n.name, rank: 4, nchw: true };
       }
       case 'activation':
-        return activate(x, n.activation, n.name);
+        return activate(x, n.activation, n.name, n.alpha);
       case 'maxPool2d':
       case 'avgPool2d': {
         const xin = layout(x, true);
@@ -317,13 +340,14 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
         nodes.push(node(n.op === 'maxPool2d' ? 'MaxPool' : 'AveragePool', n.name, [xin.name], [n.name], attrs));
         return { name: n.name, rank: 4, nchw: true };
       }
-      case 'globalAvgPool2d': {
-        const xin = layout(x, true);
-        const pooled = `${n.name}/pooled`;
-        nodes.push(node('GlobalAveragePool', pooled, [xin.name], [pooled]));
-        nodes.push(node('Flatten', n.name, [pooled], [n.name], { axis: 1 }));
-        return { name: n.name, rank: 2, nchw: false };
-      }
+      case 'globalAvgPool2d':
+      case 'globalMaxPool2d':
+      case 'zeroPad2d':
+      case 'crop2d':
+      case 'upSample2d':
+      case 'multiply':
+      case 'affine':
+        return emitMobileOp(ctx, n, args);
       case 'flatten': {
         const xin = layout(x, false);
         nodes.push(node('Flatten', n.name, [xin.name], [n.name], { axis: 1 }));

@@ -287,6 +287,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
         return out;
       }
       case 'globalAvgPool2d': {
+        if (n.keepdims) throw unsupported(n.name, `global average pool ${n.name} with keepdims is not exported to TFLite yet`);
         const [h, w, c] = byName.get(n.inputs[0]!)!.outputShape as [number, number, number];
         const pooled = sameGrid(`${n.name}/pooled`, [1, 1, 1, c], x);
         op(BuiltinOperator.AVERAGE_POOL_2D, [x], [pooled], BuiltinOptions.Pool2DOptions, new Pool2DOptionsT(Padding.VALID, 1, 1, w, h));
@@ -319,6 +320,8 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
         throw unsupported(n.name, `batch normalization ${n.name} was not folded; TFLite full-integer has no int8 batch normalization`);
       case 'layer':
         throw unsupported(n.name, `layer ${n.name} (${n.className}) is not modelled by the studio and has no TFLite mapping`);
+      default:
+        throw unsupported(n.name, `layer ${n.name} (${n.op}) is not exported to TFLite yet`);
     }
   };
 

@@ -120,12 +120,12 @@ test('ReLU layers become relu / relu6 activations; other max values stay opaque 
 
 test('a layer class the IR does not model becomes an opaque node named with its class', () => {
   const model = tf.sequential({
-    layers: [tf.layers.dense({ name: 'dense', units: 4, inputShape: [3] }), tf.layers.leakyReLU({ name: 'leaky' })],
+    layers: [tf.layers.dense({ name: 'dense', units: 4, inputShape: [3] }), tf.layers.prelu({ name: 'prelu' })],
   });
   const node = graphFromLayersModel(model).nodes[2]!;
   assert.ok(node.op === 'layer');
-  assert.equal(node.name, 'leaky');
-  assert.equal(node.className, 'LeakyReLU');
+  assert.equal(node.name, 'prelu');
+  assert.equal(node.className, 'PReLU');
   assert.deepEqual(node.inputs, ['dense']);
   assert.equal(node.reason, undefined);
   model.dispose();

@@ -3,30 +3,30 @@ import * as tf from '@tensorflow/tfjs';
 
 /**
  * Fashion-MNIST shaped ([28,28,1] → 10 classes), functional:
- * conv2d → zero_pad (ZeroPadding2D) → leaky (LeakyReLU) → conv2d_1 → layer_norm (LayerNormalization)
- * → flatten → dense → [dense_elu (Dense, activation elu), dense_gate (Dense)] → gate (Multiply) → logits (Dense, softmax).
+ * conv2d → deconv (Conv2DTranspose) → elu (ELU) → conv2d_1 → layer_norm (LayerNormalization)
+ * → flatten → dense → [dense_elu (Dense, activation elu), dense_gate (Dense)] → maximum (Maximum) → logits (Dense, softmax).
  */
 export function opaqueModel(): tf.LayersModel {
   const input = tf.input({ shape: [28, 28, 1], name: 'image' });
   let x = tf.layers.conv2d({ name: 'conv2d', filters: 4, kernelSize: 3, strides: 2, activation: 'relu' }).apply(input) as tf.SymbolicTensor;
-  x = tf.layers.zeroPadding2d({ name: 'zero_pad', padding: 1 }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.leakyReLU({ name: 'leaky', alpha: 0.2 }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.conv2dTranspose({ name: 'deconv', filters: 4, kernelSize: 3 }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.elu({ name: 'elu' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.conv2d({ name: 'conv2d_1', filters: 6, kernelSize: 3, strides: 2 }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.layerNormalization({ name: 'layer_norm' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.flatten({ name: 'flatten' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.dense({ name: 'dense', units: 16, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
   const a = tf.layers.dense({ name: 'dense_elu', units: 12, activation: 'elu' }).apply(x) as tf.SymbolicTensor;
   const b = tf.layers.dense({ name: 'dense_gate', units: 12, activation: 'sigmoid' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.multiply({ name: 'gate' }).apply([a, b]) as tf.SymbolicTensor;
+  x = tf.layers.maximum({ name: 'maximum' }).apply([a, b]) as tf.SymbolicTensor;
   const out = tf.layers.dense({ name: 'logits', units: 10, activation: 'softmax' }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: out, name: 'opaque_cnn' });
 }
 
 /** Names and classes of opaque layers in opaqueModel, in graph order. */
 export const OPAQUE_LAYERS = [
-  { name: 'zero_pad', className: 'ZeroPadding2D' },
-  { name: 'leaky', className: 'LeakyReLU' },
+  { name: 'deconv', className: 'Conv2DTranspose' },
+  { name: 'elu', className: 'ELU' },
   { name: 'layer_norm', className: 'LayerNormalization' },
   { name: 'dense_elu', className: 'Dense' },
-  { name: 'gate', className: 'Multiply' },
+  { name: 'maximum', className: 'Maximum' },
 ];

@@ -1,6 +1,6 @@
 /**
- * PTQ on a model with layers the IR does not model (ZeroPadding2D, LeakyReLU,
- * LayerNormalization, a Dense with ELU, Multiply) on the bundled
+ * PTQ on a model with layers the IR does not model (Conv2DTranspose, ELU,
+ * LayerNormalization, a Dense with ELU, Maximum) on the bundled
  * Fashion-MNIST subset: with unsupported 'keep-float' the run completes and
  * those layers get no tensor record (they run in float through tfjs); with
  * 'stop' it stops before any work, naming the layer.
@@ -40,7 +40,7 @@ describe('runPtq on a model with opaque layers', () => {
   test("stop: the run fails with a PlanError naming the first opaque layer", async () => {
     await assert.rejects(
       runPtq({ config: config({ unsupported: 'stop' }), modelName: 'opaque_cnn', model: bytes, dataset: SAMPLE_DATA }, context()),
-      (e: unknown) => e instanceof PlanError && e.code === 'unsupported-layer' && e.layer === 'zero_pad' && /ZeroPadding2D/.test(e.message),
+      (e: unknown) => e instanceof PlanError && e.code === 'unsupported-layer' && e.layer === 'deconv' && /Conv2DTranspose/.test(e.message),
     );
   });
 });

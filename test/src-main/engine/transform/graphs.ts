@@ -2,7 +2,7 @@
  * Hand-built IR graphs and references for the transform tests (no test cases
  * here). Weights are seeded; shapes assume stride 1 and 'same' padding.
  */
-import type { Activation, BatchNormNode, Graph, GraphNode, WeightData } from '../../../../src-main/engine/graph/types.js';
+import type { BatchNormNode, Graph, GraphNode, LayerActivation as Activation, WeightData } from '../../../../src-main/engine/graph/types.js';
 import { RunConfig, type RunConfigInput } from '../../../../src-main/api/run-config.js';
 import { rng } from '../graph/fixtures.js';
 

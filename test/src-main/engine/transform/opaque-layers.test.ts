@@ -30,7 +30,7 @@ test("unsupported 'stop': the plan throws a PlanError naming the first opaque la
   assert.throws(
     () => planQuantization(graph, config({ unsupported: 'stop' })),
     (e: unknown) =>
-      e instanceof PlanError && e.code === 'unsupported-layer' && e.layer === 'zero_pad' && /layer zero_pad \(ZeroPadding2D\) cannot be quantized.*keep-float/.test(e.message),
+      e instanceof PlanError && e.code === 'unsupported-layer' && e.layer === 'deconv' && /layer deconv \(Conv2DTranspose\) cannot be quantized.*keep-float/.test(e.message),
   );
   // A folded graph keeps its opaque nodes, so the plan a run makes stops the same way.
   assert.throws(() => planQuantization(foldBatchNorm(graph).graph, config({ unsupported: 'stop' })), PlanError);
@@ -58,8 +58,8 @@ test("unsupported 'keep-float': opaque layers stay float with their class; their
   );
   assert.ok(!plan.activations.some((a) => a.layers.some((l) => OPAQUE_LAYERS.some((u) => u.name === l))));
   // A caller's extra list still works and is merged by name.
-  const extra = planQuantization(graph, config({ unsupported: 'keep-float' }), { unsupportedLayers: [{ name: 'dense', className: 'Dense' }, { name: 'leaky', className: 'LeakyReLU' }] });
-  assert.deepEqual(extra.float.filter((f) => f.layer === 'dense' || f.layer === 'leaky').map((f) => f.layer), ['leaky', 'dense']);
+  const extra = planQuantization(graph, config({ unsupported: 'keep-float' }), { unsupportedLayers: [{ name: 'dense', className: 'Dense' }, { name: 'elu', className: 'ELU' }] });
+  assert.deepEqual(extra.float.filter((f) => f.layer === 'dense' || f.layer === 'elu').map((f) => f.layer), ['elu', 'dense']);
 });
 
 test("lint: 'stop' reports an error per opaque layer naming layer and class and suggesting keep-float", () => {
@@ -85,7 +85,7 @@ test("lint: 'keep-float' warns per opaque layer and about the tensors quantized 
   const ranges = findings.filter((f) => f.code === 'tensor-without-range');
   assert.deepEqual(
     ranges.map((f) => f.layer),
-    ['leaky', 'flatten', 'gate'],
+    ['elu', 'flatten', 'maximum'],
   );
   assert.match(ranges[1]!.message, /passes on the range of layer_norm \(LayerNormalization\)/);
   assert.match(ranges[1]!.message, /layer_norm cannot be quantized and is kept float \(unsupported: keep-float\)/);

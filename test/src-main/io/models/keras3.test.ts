@@ -197,8 +197,8 @@ test('a Keras 3 argument renamed since Keras 2 still reaches tfjs: LeakyReLU(neg
   await writeKeras3Archive(file, config, [{ key: 'layers/dense', layerName: 'fc', vars: [kernel, bias] }]);
   const graph = await readKerasModel(file);
   const leaky = graph.nodes.find((n) => n.name === 'leaky');
-  // The IR does not model LeakyReLU: it runs as an opaque tfjs layer, with the slope carried over.
-  assert.ok(leaky?.op === 'layer' && leaky.className === 'LeakyReLU', JSON.stringify(leaky && { op: leaky.op }));
+  // LeakyReLU is an IR activation carrying the slope.
+  assert.ok(leaky?.op === 'activation' && leaky.activation === 'leaky_relu' && leaky.alpha === 0.1, JSON.stringify(leaky && { op: leaky.op }));
   const xs = Array.from({ length: 6 }, () => Array.from({ length: 3 }, () => rand() * 3));
   const got = run(graph, Float32Array.from(xs.flat()), [6, 3]);
   let negatives = 0;

@@ -107,13 +107,13 @@ test('shard size mismatch gives both byte counts', async () => {
 });
 
 test('a layer tfjs knows but the IR does not model is read as an opaque float layer with its class', async () => {
-  const model = tf.sequential({ layers: [tf.layers.dense({ name: 'dense', units: 4, inputShape: [3] }), tf.layers.leakyReLU({ name: 'leaky' })] });
-  const dir = path.join(tmp, 'leaky');
+  const model = tf.sequential({ layers: [tf.layers.dense({ name: 'dense', units: 4, inputShape: [3] }), tf.layers.prelu({ name: 'prelu' })] });
+  const dir = path.join(tmp, 'prelu');
   const [json] = await writeLayersModelFiles(model, dir);
   model.dispose();
   const graph = await readTfjsLayersModel(json!);
-  const leaky = graph.nodes.find((n) => n.name === 'leaky');
-  assert.ok(leaky && leaky.op === 'layer' && leaky.className === 'LeakyReLU', `leaky read as ${JSON.stringify(leaky && { op: leaky.op })}`);
+  const prelu = graph.nodes.find((n) => n.name === 'prelu');
+  assert.ok(prelu && prelu.op === 'layer' && prelu.className === 'PReLU', `prelu read as ${JSON.stringify(prelu && { op: prelu.op })}`);
 });
 
 test('a layer class tfjs does not know is named', async () => {
