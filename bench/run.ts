@@ -9,11 +9,13 @@ import { benchPtq, torchPeer } from './ptq.js';
 import { benchObservers } from './observers.js';
 import { benchCompare } from './compare.js';
 import { benchQat } from './qat.js';
+import { benchJob } from './job.js';
 
 type Section = (peer: Record<string, number | string> | null) => Promise<Record<string, number>>;
 
 const sections: Record<string, Section> = {
   ptq: (peer) => benchPtq(peer),
+  job: () => benchJob(),
   observers: () => benchObservers(),
   qat: (peer) => benchQat(peer),
   compare: () => benchCompare(),
