@@ -9,39 +9,16 @@ import type { AppInfo } from './api/contract.js';
 import { computeSettings } from './engine/compute-settings.js';
 import type { Handlers } from './api/dispatch.js';
 import { EventBus } from './api/events.js';
-import { createHandlers } from './api/handlers/index.js';
+import { createHandlers } from './handlers/index.js';
+import type { Studio, StudioOptions } from './studio-types.js';
 import { EngineHost } from './jobs/engine-host.js';
 import { RunManager } from './jobs/run-manager.js';
 import { ExportJobs } from './jobs/export-job-manager.js';
 import { appRoot, userDataDir } from './paths.js';
-import { openStore, type Store } from './store/index.js';
+import { openStore } from './store/index.js';
 import { ensureDefaults } from './defaults.js';
 
-export interface StudioOptions {
-  dbPath: string;
-  host: AppInfo['host'];
-  backend?: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-  /** better-sqlite3 binary for Electron's ABI. */
-  nativeBinding?: string;
-  /** Import the bundled sample model and data into an empty store (default true). */
-  defaults?: boolean;
-  /**
-   * The one folder exports may be written to. Default: `<user data folder>/exports`
-   * on the web host (a browser must not name arbitrary files), none elsewhere.
-   */
-  exportDir?: string;
-}
-
-export interface Studio {
-  store: Store;
-  engine: EngineHost;
-  events: EventBus;
-  runs: RunManager;
-  exports: ExportJobs;
-  handlers: Handlers;
-  info(): AppInfo;
-  close(): Promise<void>;
-}
+export type { Studio, StudioOptions } from './studio-types.js';
 
 export function appVersion(): string {
   return (JSON.parse(readFileSync(path.join(appRoot(), 'package.json'), 'utf8')) as { version: string }).version;

@@ -4,9 +4,9 @@
  * for a chosen layer. Typed arrays go out as plain number arrays rounded to
  * float32 precision (7 significant digits), which keeps the JSON lean.
  */
-import type { Studio } from '../../studio.js';
-import type { Handlers } from '../dispatch.js';
-import type { CompareRun, RunChannels, RunHistogram } from '../contract.js';
+import type { Studio } from '../studio-types.js';
+import type { Handlers } from '../api/dispatch.js';
+import type { CompareRun, RunChannels, RunHistogram } from '../api/contract.js';
 
 type DetailMethods = 'runs.compare' | 'runs.channels' | 'runs.histograms' | 'runs.curves';
 

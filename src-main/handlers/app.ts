@@ -1,5 +1,5 @@
-import type { Studio } from '../../studio.js';
-import type { Handlers } from '../dispatch.js';
+import type { Studio } from '../studio-types.js';
+import type { Handlers } from '../api/dispatch.js';
 
 export function appHandlers(studio: Studio): Pick<Handlers, 'app.info'> {
   return {

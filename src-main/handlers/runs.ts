@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
-import type { Studio } from '../../studio.js';
-import { ApiError, type Handlers } from '../dispatch.js';
-import { StoreConflictError } from '../../store/index.js';
-import { prepareRun } from '../../jobs/run-jobs.js';
+import type { Studio } from '../studio-types.js';
+import { ApiError, type Handlers } from '../api/dispatch.js';
+import { StoreConflictError } from '../store/index.js';
+import { prepareRun } from '../jobs/run-jobs.js';
 
 type RunMethods = 'runs.list' | 'runs.get' | 'runs.start' | 'runs.lint' | 'runs.cancel' | 'runs.rename' | 'runs.delete';
 

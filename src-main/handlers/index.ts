@@ -1,6 +1,6 @@
 /** All API handlers, one module per domain, assembled into the contract's shape. */
-import type { Studio } from '../../studio.js';
-import type { Handlers } from '../dispatch.js';
+import type { Studio } from '../studio-types.js';
+import type { Handlers } from '../api/dispatch.js';
 import { appHandlers } from './app.js';
 import { pickPathHandlers } from './pick-path.js';
 import { datasetHandlers } from './datasets.js';

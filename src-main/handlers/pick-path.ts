@@ -3,7 +3,7 @@
  * shows a path field instead. The Electron host replaces this handler with
  * its dialogs (hosts/electron/dialogs.ts).
  */
-import type { Handlers } from '../dispatch.js';
+import type { Handlers } from '../api/dispatch.js';
 
 export function pickPathHandlers(): Pick<Handlers, 'app.pickPath'> {
   return {

@@ -1,6 +1,6 @@
-import type { Studio } from '../../studio.js';
-import type { Handlers } from '../dispatch.js';
-import { importDataset } from '../../library/import-dataset.js';
+import type { Studio } from '../studio-types.js';
+import type { Handlers } from '../api/dispatch.js';
+import { importDataset } from '../library/import-dataset.js';
 
 export function datasetHandlers(studio: Studio): Pick<Handlers, 'datasets.list' | 'datasets.import'> {
   return {

@@ -4,9 +4,9 @@
  * for the CLI and tests. Nothing is stored when any step fails, and no file
  * is left behind.
  */
-import type { Studio } from '../../studio.js';
-import { ApiError, type Handlers } from '../dispatch.js';
-import { exportFormats } from '../../export/index.js';
+import type { Studio } from '../studio-types.js';
+import { ApiError, type Handlers } from '../api/dispatch.js';
+import { exportFormats } from '../export/index.js';
 
 type ExportMethods = 'exports.create' | 'exports.start' | 'exports.cancel' | 'exports.running' | 'exports.list' | 'exports.formats' | 'exports.destination';
 

@@ -1,9 +1,9 @@
-import type { Studio } from '../../studio.js';
-import { ApiError, type Handlers } from '../dispatch.js';
-import { importBuiltinModel, importModel, listBuiltinModels } from '../../library/models.js';
-import { loadModelBytes } from '../../jobs/run-jobs.js';
-import { RunConfig } from '../run-config.js';
-import type { VariableExplanation } from '../contract.js';
+import type { Studio } from '../studio-types.js';
+import { ApiError, type Handlers } from '../api/dispatch.js';
+import { importBuiltinModel, importModel, listBuiltinModels } from '../library/models.js';
+import { loadModelBytes } from '../jobs/run-jobs.js';
+import { RunConfig } from '../api/run-config.js';
+import type { VariableExplanation } from '../api/contract.js';
 
 export function modelHandlers(studio: Studio): Pick<Handlers, 'models.list' | 'models.get' | 'models.builtins' | 'models.importBuiltin' | 'models.import' | 'models.explain'> {
   return {
