@@ -9,11 +9,9 @@
  * worker rebuilds graph, plan, qparams and eval samples and writes the file
  * (runExport), the main thread stores the result in the exports table.
  */
+import { prepare } from '../engine/prepare.js';
 import { RunConfig } from '../api/run-config.js';
-import { deserializeGraph } from '../engine/graph/serialize.js';
 import { inputNode } from '../engine/graph/types.js';
-import { foldBatchNorm } from '../engine/transform/fold-batchnorm.js';
-import { planQuantization } from '../engine/transform/plan.js';
 import { loadDataset, sampleSplit, type LoadedPart } from '../io/data/dataset.js';
 import type { Store } from '../store/index.js';
 import type { TensorResult } from '../store/tensors.js';
@@ -100,8 +98,7 @@ export function exportPayloadFromStore(store: Store, runId: number, format: Expo
  */
 export function exportInputFromPayload(p: ExportPayload, withSamples: boolean, withCalibration = false): ExportInput {
   const config = RunConfig.parse(p.config);
-  const { graph } = foldBatchNorm(deserializeGraph(p.model, p.modelName));
-  const plan = planQuantization(graph, config);
+  const { graph, plan } = prepare(p.model, config, { modelName: p.modelName });
   const qparams = qparamsFromRecords(plan, p.records);
   const shape = inputNode(graph).outputShape;
   const data = withSamples || withCalibration ? loadDataset(p.dataset) : null;

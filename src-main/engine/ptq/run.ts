@@ -11,12 +11,12 @@ import type { RunConfig } from '../../api/run-config.js';
 import type { Histogram, RunResults, TensorResult } from '../results.js';
 import type { JobContext } from '../job-context.js';
 import { backendInfo, type BackendName } from '../backend.js';
-import { deserializeGraph } from '../graph/serialize.js';
+import { prepare } from '../prepare.js';
 import { GraphRuntime } from '../graph/runtime.js';
 import { inputNode, type Graph } from '../graph/types.js';
 import { SqnrAccumulator, ClipCounter, HistogramAccumulator } from '../metrics.js';
-import { foldBatchNorm } from '../transform/fold-batchnorm.js';
-import { planQuantization, type QuantPlan } from '../transform/plan.js';
+import type { QuantPlan } from '../transform/plan.js';
+import type { FoldRecord } from '../transform/fold-batchnorm.js';
 import { loadDataset, sampleSplit, makeBatches, checkFitsModel, type LoadedDataset } from '../../io/data/dataset.js';
 import { calibrate, type Calibration, type CalibrateOptions } from './calibrate.js';
 import { calibrateOnnx, calibrationRuntimeChoice, prepareNativeCalibration, type CalibrationRuntimeChoice } from '../native/calibrate-onnx.js';
@@ -56,21 +56,11 @@ export interface PtqPayload {
 export const BATCH_SIZE = 100;
 const HISTOGRAM_BINS = 256;
 
-/** Throws naming the layer when a weight holds NaN or ±Inf. */
-export function checkFiniteWeights(graph: Graph, modelName: string): void {
-  for (const node of graph.nodes) {
-    if (!('weights' in node)) continue;
-    for (const [key, w] of Object.entries(node.weights)) {
-      if (!w) continue;
-      const bad = w.values.findIndex((v: number) => !Number.isFinite(v));
-      if (bad >= 0) throw new Error(`model ${modelName}: weight ${node.name}/${key} holds ${w.values[bad]} at index ${bad}; fix or retrain the model`);
-    }
-  }
-}
+export { checkFiniteWeights } from '../prepare.js';
 
 export interface PreparedPtq {
   graph: Graph;
-  folded: ReturnType<typeof foldBatchNorm>['folded'];
+  folded: FoldRecord[];
   plan: QuantPlan;
   data: LoadedDataset;
   calibIdx: Int32Array;
@@ -81,10 +71,7 @@ export interface PreparedPtq {
 /** Everything that can fail on bad input, before any work. */
 export function preparePtq(payload: PtqPayload): PreparedPtq {
   const { config } = payload;
-  const source = deserializeGraph(payload.model, payload.modelName);
-  checkFiniteWeights(source, payload.modelName);
-  const { graph, folded } = foldBatchNorm(source);
-  const plan = planQuantization(graph, config);
+  const { graph, folded, plan } = prepare(payload.model, config, { modelName: payload.modelName });
   const data = loadDataset(payload.dataset);
   const logits = graph.nodes.find((n) => n.name === graph.output)!.outputShape;
   const fit = checkFitsModel(data, inputNode(graph).outputShape, logits[logits.length - 1]!);

@@ -18,11 +18,10 @@
  * All quantization variables are non-trainable: ranges come from observers,
  * not from gradients.
  */
+import { prepare } from '../prepare.js';
 import type { RunConfig } from '../../api/run-config.js';
 import type { Graph, GraphNode } from '../graph/types.js';
 import { isWeighted } from '../graph/types.js';
-import { planQuantization } from '../transform/plan.js';
-import { foldBatchNorm } from '../transform/fold-batchnorm.js';
 
 export interface QuantVariable {
   /** Layer it belongs to (the input quantizer: the input layer). */
@@ -109,8 +108,7 @@ function kernelChannels(node: GraphNode): number {
 
 /** The studio's own quantization variables for this config. */
 export function studioQatVariables(graph: Graph, config: RunConfig): { variables: QuantVariable[]; folded: { bn: string; into: string }[] } {
-  const { graph: folded, folded: records } = foldBatchNorm(graph);
-  const plan = planQuantization(folded, config);
+  const { graph: folded, folded: records, plan } = prepare(graph, config);
   const vars: QuantVariable[] = [];
   for (const a of plan.activations) {
     if (a.sharedWith) continue;
