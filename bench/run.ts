@@ -10,12 +10,14 @@ import { benchObservers } from './observers.js';
 import { benchCompare } from './compare.js';
 import { benchQat } from './qat.js';
 import { benchJob } from './job.js';
+import { benchScale } from './scale.js';
 
 type Section = (peer: Record<string, number | string> | null) => Promise<Record<string, number>>;
 
 const sections: Record<string, Section> = {
   ptq: (peer) => benchPtq(peer),
   job: () => benchJob(),
+  scale: () => benchScale(),
   observers: () => benchObservers(),
   qat: (peer) => benchQat(peer),
   compare: () => benchCompare(),

@@ -26,7 +26,7 @@ export function buildCli(): Command {
     .description('Quantization Calibration Studio: PTQ calibration, QAT and export of TensorFlow.js / Keras models')
     .option('--db <path>', 'SQLite database (default: $STUDIO_DB or studio.sqlite in the user data folder)')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
-    .option('--memory-budget <size>', 'memory the native passes may hold, e.g. 2G (default: $STUDIO_MEMORY_BUDGET or 1.5G); batch sizes follow it')
+    .option('--memory-budget <size>', 'memory the native passes may hold, e.g. 2G (default: $STUDIO_MEMORY_BUDGET or 1G); batch sizes follow it')
     .option('--execution-provider <name>', 'onnxruntime execution provider: cpu, or cuda / dml / coreml where onnxruntime-node ships it (default: $STUDIO_EXECUTION_PROVIDER or cpu; falls back to cpu with the reason)')
     .showHelpAfterError();
 

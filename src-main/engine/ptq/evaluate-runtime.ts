@@ -25,8 +25,8 @@ import type { QParamsByName } from './sim-hooks.js';
 export const EVALUATION_RUNTIME_ENV = 'STUDIO_EVALUATION_RUNTIME';
 /** Activation values (all tensors of a sample, times samples) the histogram pass may read: about a second of work on 2 cores. */
 export const HISTOGRAM_VALUES = 1e8;
-/** Past this a larger batch no longer runs faster in onnxruntime. */
-const EVAL_BATCH_CAP = 256;
+/** How the evaluation graph holds memory per sample (engine/memory.ts batchSizeFor); past 256 a larger batch no longer runs faster. */
+export const EVALUATION_MEMORY = { copies: 2, scratchPerValue: 8 * 4, cap: 256, what: 'the evaluation' } as const;
 const TFJS_BATCH = 100;
 
 /** How the evaluation ran, stored in the run summary. */
@@ -61,6 +61,8 @@ export interface EvaluationInput {
 export interface EvaluationChoice {
   requested?: RuntimeChoice | undefined;
   budget: MemoryBudget;
+  /** The batch the caller already derived from the budget (else derived here). */
+  batchSize?: number;
   onBatch(done: number): void;
   env?: NodeJS.ProcessEnv;
 }
@@ -78,7 +80,7 @@ export async function evaluateOnBestRuntime(input: EvaluationInput, choice: Eval
       if (wanted === 'onnxruntime') throw new Error(`evaluation on onnxruntime was asked for, but ${nativeSkipped}`);
     } else {
       // The budget decides the batch; a graph whose single sample does not fit is refused here, before any batch.
-      const { batchSize } = batchSizeFor(input.graph, choice.budget, { copies: 2, scratchPerValue: 8 * 4, cap: EVAL_BATCH_CAP, what: 'the evaluation' });
+      const batchSize = choice.batchSize ?? batchSizeFor(input.graph, choice.budget, EVALUATION_MEMORY).batchSize;
       const perSample = activationValuesPerSample(input.graph);
       const histogramSamples = Math.max(batchSize, Math.floor(HISTOGRAM_VALUES / perSample));
       const c = await evaluateOnnx({ ...input, models: ready.models, batchSize, histogramSamples, fromLogits: !input.runtime.logitsOf.appliesSoftmax, onBatch: choice.onBatch });

@@ -23,8 +23,8 @@ import { calibrateOnnx, calibrationRuntimeChoice, prepareNativeCalibration, type
 import { loadOnnxRuntime, type RuntimeChoice } from '../native/session.js';
 import { calibrateParallel, calibrationWorkers, canCalibrateInParallel } from '../parallel/calibrate-parallel.js';
 import { countsWithEdges, type Comparison } from './evaluate.js';
-import { evaluateOnBestRuntime } from './evaluate-runtime.js';
-import { memoryBudget } from '../memory.js';
+import { EVALUATION_MEMORY, evaluateOnBestRuntime } from './evaluate-runtime.js';
+import { batchSizeFor, memoryBudget, mib, type MemoryBudget } from '../memory.js';
 import type { Observer } from '../quant/observers/index.js';
 import type { QParams } from '../quant/qparams.js';
 import { fakeQuantKernel, withKernelView } from './sim-hooks.js';
@@ -49,16 +49,37 @@ export interface PtqPayload {
   calibrationRuntime?: CalibrationRuntimeChoice;
   /** Which runtime evaluates float and simulated models (engine/native/evaluate-onnx): default $STUDIO_EVALUATION_RUNTIME, else $STUDIO_RUNTIME, else 'auto'. */
   evaluationRuntime?: RuntimeChoice;
-  /** Bytes the run's native passes may hold (engine/memory.ts): default $STUDIO_MEMORY_BUDGET, else 1.5 GiB. */
+  /** Bytes the run's native passes may hold (engine/memory.ts): default $STUDIO_MEMORY_BUDGET, else 1 GiB. */
   memoryBudget?: number;
 }
 
+/** Calibration batch when the memory budget allows it (lastvalue and movingaverage depend on it). */
 export const BATCH_SIZE = 100;
+
+export interface RunBatches {
+  budget: MemoryBudget;
+  calibration: number;
+  evaluation: number;
+}
+
+/**
+ * Batch sizes of a run's native passes under the budget: calibration holds
+ * each activation once, evaluation twice (float and simulated) plus the
+ * statistics' temporaries. Throws a MemoryBudgetError (figure and setting)
+ * when one sample does not fit.
+ */
+export function runBatches(graph: Graph, budget: MemoryBudget): RunBatches {
+  const evaluation = batchSizeFor(graph, budget, EVALUATION_MEMORY).batchSize;
+  const calibration = batchSizeFor(graph, budget, { copies: 1, cap: BATCH_SIZE, what: 'the calibration' }).batchSize;
+  return { budget, calibration, evaluation };
+}
 const HISTOGRAM_BINS = 256;
 
 export { checkFiniteWeights } from '../prepare.js';
 
 export interface PreparedPtq {
+  /** Batch sizes from the memory budget (see engine/memory.ts). */
+  batches: RunBatches;
   graph: Graph;
   folded: FoldRecord[];
   plan: QuantPlan;
@@ -68,10 +89,11 @@ export interface PreparedPtq {
   notes: string[];
 }
 
-/** Everything that can fail on bad input, before any work. */
+/** Everything that can fail on bad input, before any work: a model too large for the memory budget too. */
 export function preparePtq(payload: PtqPayload): PreparedPtq {
   const { config } = payload;
   const { graph, folded, plan } = prepare(payload.model, config, { modelName: payload.modelName });
+  const batches = runBatches(graph, memoryBudget(payload.memoryBudget));
   const data = loadDataset(payload.dataset);
   const logits = graph.nodes.find((n) => n.name === graph.output)!.outputShape;
   const fit = checkFitsModel(data, inputNode(graph).outputShape, logits[logits.length - 1]!);
@@ -84,7 +106,10 @@ export function preparePtq(payload: PtqPayload): PreparedPtq {
   };
   const calibIdx = split('calibration', data.parts.train, config.calibration.count, config.calibration.seed);
   const evalIdx = split('eval', data.parts.test, config.eval.count, config.eval.seed);
-  return { graph, folded, plan, data, calibIdx, evalIdx, notes };
+  if (batches.calibration < BATCH_SIZE) {
+    notes.push(`calibration in batches of ${batches.calibration} (not ${BATCH_SIZE}) to stay within the memory budget of ${mib(batches.budget.bytes)}; lastvalue and movingaverage ranges depend on the batch size`);
+  }
+  return { batches, graph, folded, plan, data, calibIdx, evalIdx, notes };
 }
 
 export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunResults> {
@@ -117,7 +142,7 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
     };
     const { comparison, how: evaluationHow } = await evaluateOnBestRuntime(
       { graph, plan, qparams: calibration.qparams, histogramSpan: span, bins: HISTOGRAM_BINS, part: data.parts.test, indices: prep.evalIdx, inputShape, runtime },
-      { requested: payload.evaluationRuntime, budget: memoryBudget(payload.memoryBudget), onBatch },
+      { requested: payload.evaluationRuntime, budget: prep.batches.budget, batchSize: prep.batches.evaluation, onBatch },
     );
     ctx.progress('evaluate', evalTotal, evalTotal);
 
@@ -159,6 +184,7 @@ export interface CalibrationHow {
   runtime: 'onnxruntime' | 'tfjs';
   /** TensorFlow.js worker threads (tfjs) or onnxruntime intra-op threads. */
   workers: number;
+  batchSize: number;
   /** Why the native runtime was not used, when it was not asked away. */
   nativeSkipped?: string;
   /** Batches with NaN/±Inf that the native path handed to TensorFlow.js. */
@@ -193,21 +219,21 @@ async function calibrateOnBestRuntime(
     }
     if (nativeSkipped && choice === 'onnxruntime') throw new Error(`calibration on onnxruntime was asked for, but ${nativeSkipped}`);
     if ('model' in prepared && !nativeSkipped) {
-      const input = { graph, runtime, plan, estimator: config.estimator, part: data.parts.train, indices: prep.calibIdx, batchSize: BATCH_SIZE, inputShape, model: prepared.model };
+      const input = { graph, runtime, plan, estimator: config.estimator, part: data.parts.train, indices: prep.calibIdx, batchSize: prep.batches.calibration, inputShape, model: prepared.model };
       const c = await calibrateOnnx(input, opts);
-      return { calibration: c, how: { runtime: 'onnxruntime', workers: c.threads, fallbackBatches: c.fallbackBatches } };
+      return { calibration: c, how: { runtime: 'onnxruntime', workers: c.threads, batchSize: prep.batches.calibration, fallbackBatches: c.fallbackBatches } };
     }
   }
   const calibTotal = prep.calibIdx.length;
   const workers = calibrationWorkers(payload.calibrationWorkers, backend);
-  const parallel = workers > 1 && canCalibrateInParallel(config.estimator) && calibTotal > BATCH_SIZE;
+  const parallel = workers > 1 && canCalibrateInParallel(config.estimator) && calibTotal > prep.batches.calibration;
   const calibration = parallel
     ? await calibrateParallel(
-        { graph, runtime, plan, estimator: config.estimator, part: data.parts.train, indices: prep.calibIdx, batchSize: BATCH_SIZE, inputShape, workers, backend },
+        { graph, runtime, plan, estimator: config.estimator, part: data.parts.train, indices: prep.calibIdx, batchSize: prep.batches.calibration, inputShape, workers, backend },
         opts,
       )
-    : await calibrate(runtime, plan, config.estimator, () => makeBatches(data.parts.train, prep.calibIdx, BATCH_SIZE, inputShape), opts);
-  const how: CalibrationHow = { runtime: 'tfjs', workers: parallel ? Math.min(workers, Math.ceil(calibTotal / BATCH_SIZE)) : 1 };
+    : await calibrate(runtime, plan, config.estimator, () => makeBatches(data.parts.train, prep.calibIdx, prep.batches.calibration, inputShape), opts);
+  const how: CalibrationHow = { runtime: 'tfjs', workers: parallel ? Math.min(workers, Math.ceil(calibTotal / prep.batches.calibration)) : 1, batchSize: prep.batches.calibration };
   if (nativeSkipped) how.nativeSkipped = nativeSkipped;
   return { calibration, how };
 }
