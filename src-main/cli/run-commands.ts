@@ -148,17 +148,17 @@ function calibratedBy(c: { runtime?: string; workers?: number } | undefined): st
 interface EvaluationSummary {
   runtime?: string;
   threads?: number;
-  histogramCount?: number;
+  statsCount?: number;
   provider?: string;
   providerFallback?: string;
   nativeSkipped?: string;
 }
 
-/** ' (onnxruntime, 2 threads; histograms of the first 2,048)', or '' for runs stored before the summary said. */
+/** ' (onnxruntime, 2 threads; per-layer statistics on the first 2,304)', or '' for runs stored before the summary said. */
 function evaluatedBy(e: EvaluationSummary | undefined, count: number | undefined): string {
   if (!e?.runtime) return '';
   const where = e.runtime === 'onnxruntime' ? `onnxruntime${e.provider && e.provider !== 'cpu' ? ` on ${e.provider}` : ''}, ${e.threads ?? 1} threads` : 'TensorFlow.js';
-  const stats = e.histogramCount !== undefined && e.histogramCount !== count ? `; histograms of the first ${e.histogramCount}` : '';
+  const stats = e.statsCount !== undefined && e.statsCount !== count ? `; per-layer statistics on the first ${e.statsCount}` : '';
   return ` (${where}${stats})`;
 }
 

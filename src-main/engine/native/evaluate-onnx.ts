@@ -11,14 +11,15 @@
  *     Σf² and Σ(f−q)² (per channel when the quantizer is),   → SQNR
  *     count of f beyond the grid's reach (clipBounds)        → clip rate
  *     histogram of f over the span the caller gives          → counts
- *       (first batches only)
+ *   (statistics on the first batches; accuracy and loss on all)
  *
  * The sums are float32 per batch and float64 across batches; the clip count
- * compares float32 values as the JS counter does. Histograms cost several
- * times the forward pass (a float64 slot per value, a single-threaded
- * scatter-add), so they are taken on the first `histogramSamples` samples
- * (whole batches) by a second graph; SQNR, clip rates and accuracy cover the
- * whole split. The summary states both counts.
+ * compares float32 values as the JS counter does. The statistics cost more
+ * than both forward passes on a large model (the tensors leave the fast
+ * blocked layout, and every value passes through several reductions), so
+ * they are taken on the first `statsSamples` samples (whole batches); the
+ * rest of the split runs a second graph with the two branches only, for
+ * accuracy and loss. The run summary states both counts.
  *
  * The simulation is the same as engine/ptq/sim-hooks.ts: kernels are
  * fake-quantized by that module's fakeQuantKernel (so the float values are
@@ -57,16 +58,15 @@ interface StatProbe {
   signal: string;
   noise: string;
   clipped: string;
-  /** Only in the histogram graph. */
-  hist: string | null;
+  hist: string;
 }
 
 export interface EvaluationModels {
-  /** Both branches, the sums and clip counts, and the histograms. */
-  withHistograms: Uint8Array;
-  /** Both branches, the sums and clip counts. */
-  withSums: Uint8Array;
-  /** Per activation: its outputs in withHistograms (withSums has the same names but `hist`). */
+  /** Both branches and every statistic. */
+  withStats: Uint8Array;
+  /** Both branches only. */
+  plain: Uint8Array;
+  /** Per activation: its outputs in withStats. */
   probes: StatProbe[];
 }
 
@@ -104,11 +104,10 @@ export function buildEvaluationModels(input: EvaluationModelInput): EvaluationMo
   const nodes: NodeProto[] = [...(fg.node as NodeProto[]), ...(qg.node as NodeProto[])];
   const inits: TensorProto[] = [...(fg.initializer as TensorProto[]), ...(qg.initializer as TensorProto[])];
   const shapes = new Map(graph.nodes.map((n) => [n.name, n.outputShape]));
-  const build = (histogram: boolean) => {
-    const statNodes: NodeProto[] = [];
-    const statInits: TensorProto[] = [];
-    const probes: StatProbe[] = [];
-    for (const [at, { name, qp }] of activationQParamsAt(plan, qparams)) {
+  const statNodes: NodeProto[] = [];
+  const statInits: TensorProto[] = [];
+  const probes: StatProbe[] = [];
+  for (const [at, { name, qp }] of activationQParamsAt(plan, qparams)) {
       const f = float.values.get(at);
       const q = quant.values.get(at);
       if (!f || !q) throw new Error(`activation ${name} watches ${at}, which the ONNX graph does not compute`);
@@ -117,21 +116,22 @@ export function buildEvaluationModels(input: EvaluationModelInput): EvaluationMo
       const top = Math.max(given.hi, ...qp.nudgedMax);
       const span = { lo, hi: top > lo ? top : lo + 1e-6, bins: input.bins };
       const values = shapes.get(at)!.reduce((a, b) => a * b, 1);
-      probes.push(statistics(`stat${probes.length}`, name, at, f, QUANT_PREFIX + q.name, qp, values, span, histogram, statNodes, statInits));
-    }
-    const outputs = probes.flatMap((p) => [p.signal, p.noise, p.clipped, ...(p.hist ? [p.hist] : [])]);
-    return { bytes: assemble(float.model, [...nodes, ...statNodes], [...inits, ...statInits], [ONNX_OUTPUT, QUANT_OUTPUT, ...outputs]), probes };
+      probes.push(statistics(`stat${probes.length}`, name, at, f, QUANT_PREFIX + q.name, qp, values, span, statNodes, statInits));
+  }
+  const outputs = probes.flatMap((p) => [p.signal, p.noise, p.clipped, p.hist]);
+  return {
+    withStats: assemble(float.model, [...nodes, ...statNodes], [...inits, ...statInits], [ONNX_OUTPUT, QUANT_OUTPUT, ...outputs]),
+    plain: assemble(float.model, nodes, inits, [ONNX_OUTPUT, QUANT_OUTPUT]),
+    probes,
   };
-  const withHistograms = build(true);
-  return { withHistograms: withHistograms.bytes, withSums: build(false).bytes, probes: withHistograms.probes };
 }
 
 /**
  * The statistics of one activation: Σf² and Σ(f−q)² in float32 per batch
  * (summed across batches in float64 in JS), reduced over every axis but the
  * channel one (per-channel) or all; the count of f the grid clips (more than
- * half a step outside the nudged range of its channel, as ClipCounter); and, when `histogram`, the histogram of f as a scatter-add of
- * each value's slot.
+ * half a step outside the nudged range of its channel, as ClipCounter); and
+ * the histogram of f as a scatter-add of each value's slot.
  */
 function statistics(
   p: string,
@@ -142,7 +142,6 @@ function statistics(
   qp: QParams,
   valuesPerSample: number,
   span: { lo: number; hi: number; bins: number },
-  histogram: boolean,
   nodes: NodeProto[],
   inits: TensorProto[],
 ): StatProbe {
@@ -161,8 +160,6 @@ function statistics(
   inits.push(floats(`${p}/clip_lo`, dims, bounds.lo), floats(`${p}/clip_hi`, dims, bounds.hi));
   const outside = n('Or', 'outside', [n('Less', 'below_range', [f.name, `${p}/clip_lo`]), n('Greater', 'above_range', [f.name, `${p}/clip_hi`])]);
   const clipped = n('ReduceSum', 'clipped', [n('Cast', 'outside32', [outside], { to: DT.INT32 })], { keepdims: 0 });
-  const probe: StatProbe = { quantizer, at, qp, perChannel, valuesPerSample, lo: span.lo, hi: span.hi, bins: span.bins, signal, noise, clipped, hist: null };
-  if (!histogram) return probe;
 
   // Slot of each value: 0 below lo, 1..bins in span, bins+1 above hi (float32; a value within rounding of
   // an edge may land in the next bin). countsWithEdges folds under/overflow into the edge bins anyway;
@@ -185,8 +182,8 @@ function statistics(
   const slot = n('Add', 'slot_f', [n('Where', 'bin_or_nan', [n('IsNaN', 'is_nan', [flat]), `${p}/nan_slot`, bin]), `${p}/one_f`]);
   const index = n('Cast', 'slot', [slot], { to: DT.INT32 });
   const ones = n('Expand', 'ones', [`${p}/one`, n('Shape', 'count', [index])]);
-  probe.hist = n('ScatterElements', 'hist', [`${p}/zeros`, index, ones], { axis: 0, reduction: 'add' });
-  return probe;
+  const hist = n('ScatterElements', 'hist', [`${p}/zeros`, index, ones], { axis: 0, reduction: 'add' });
+  return { quantizer, at, qp, perChannel, valuesPerSample, lo: span.lo, hi: span.hi, bins: span.bins, signal, noise, clipped, hist };
 }
 
 /** A copy of `model`'s graph with every value, node and initializer name prefixed, the model input kept. */
@@ -224,8 +221,8 @@ export interface NativeEvaluationInput extends EvaluationModelInput {
   indices: Int32Array;
   inputShape: number[];
   batchSize: number;
-  /** Histograms on the first samples of the split, whole batches (at least one batch); SQNR and clip rates on all. */
-  histogramSamples: number;
+  /** Per-layer statistics on the first samples of the split, whole batches (at least one batch); accuracy and loss on all. */
+  statsSamples: number;
   /** Outputs are logits (else probabilities). */
   fromLogits: boolean;
   threads?: number;
@@ -236,8 +233,8 @@ export interface NativeEvaluationInput extends EvaluationModelInput {
 }
 
 export interface NativeComparison extends Comparison {
-  /** Samples the histograms were taken on. */
-  histogramCount: number;
+  /** Samples the per-layer statistics were taken on. */
+  statsCount: number;
   batchSize: number;
   placement: SessionPlacement;
 }
@@ -248,8 +245,8 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
   const models = input.models ?? buildEvaluationModels(input);
   const ort = await loadOnnxRuntime();
   const sessionOpts = { ...(input.threads ? { threads: input.threads } : {}), ...(input.provider ? { provider: input.provider } : {}) };
-  const histSession = await createSession(models.withHistograms, sessionOpts);
-  const sumSession = indices.length > input.histogramSamples ? await createSession(models.withSums, sessionOpts) : null;
+  const statsSession = await createSession(models.withStats, sessionOpts);
+  const plainSession = indices.length > input.statsSamples ? await createSession(models.plain, sessionOpts) : null;
   const floatAcc = new ClassificationAccumulator();
   const quantAcc = new ClassificationAccumulator();
   const sums = models.probes.map((p) => ({
@@ -260,34 +257,36 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
     hist: new Float64Array(p.bins + 3),
   }));
   let count = 0;
-  let histogramCount = 0;
+  let statsCount = 0;
   try {
     for (let start = 0; start < indices.length; start += batchSize) {
       input.onBatch?.(count);
       const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
-      const withHistograms = start < input.histogramSamples || !sumSession;
-      const session = withHistograms ? histSession.session : sumSession.session;
+      const withStats = start < input.statsSamples || !plainSession;
+      const session = withStats ? statsSession.session : plainSession.session;
       const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', gatherSamples(part, idx), [idx.length, ...inputShape]) });
       const labels = Int32Array.from(idx, (i) => part.labels[i]!);
       const f = out[ONNX_OUTPUT]!;
       const k = Number(f.dims[f.dims.length - 1]);
       floatAcc.addRows(f.data as Float32Array, idx.length, k, labels, { fromLogits: input.fromLogits });
       quantAcc.addRows(out[QUANT_OUTPUT]!.data as Float32Array, idx.length, k, labels, { fromLogits: input.fromLogits });
-      models.probes.forEach((p, i) => {
-        const s = sums[i]!;
-        addInto(s.signal, out[p.signal]!.data as Float32Array);
-        addInto(s.noise, out[p.noise]!.data as Float32Array);
-        s.clipped += (out[p.clipped]!.data as Int32Array)[0]!;
-        s.total += idx.length * p.valuesPerSample;
-        if (withHistograms) addInto(s.hist, out[p.hist!]!.data as Int32Array);
-      });
-      if (withHistograms) histogramCount += idx.length;
+      if (withStats) {
+        models.probes.forEach((p, i) => {
+          const s = sums[i]!;
+          addInto(s.signal, out[p.signal]!.data as Float32Array);
+          addInto(s.noise, out[p.noise]!.data as Float32Array);
+          s.clipped += (out[p.clipped]!.data as Int32Array)[0]!;
+          s.total += idx.length * p.valuesPerSample;
+          addInto(s.hist, out[p.hist]!.data as Int32Array);
+        });
+        statsCount += idx.length;
+      }
       for (const t of Object.values(out)) t.dispose?.();
       count += idx.length;
     }
   } finally {
-    await histSession.session.release();
-    await sumSession?.session.release();
+    await statsSession.session.release();
+    await plainSession?.session.release();
   }
   input.onBatch?.(count);
   const activations = new Map<string, ActivationStats>();
@@ -317,9 +316,9 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
     quant: { accuracy: quantAcc.accuracy(), loss: quantAcc.loss() },
     count,
     activations,
-    histogramCount,
+    statsCount,
     batchSize,
-    placement: histSession.placement,
+    placement: statsSession.placement,
   };
 }
 

@@ -7,10 +7,11 @@
  *
  * Batches come from the memory budget (engine/memory.ts): the evaluation
  * graph holds each activation twice (float and simulated branch) plus the
- * statistics' float64 temporaries of the largest tensor. Histograms are taken
- * on as many samples as HISTOGRAM_VALUES allows (about 1,100 Fashion-MNIST
- * images; a few dozen 224x224 images of a MobileNet); SQNR, clip rates and
- * accuracy on the whole split.
+ * statistics' temporaries of the largest tensor. Per-layer statistics (SQNR,
+ * clip rates, histograms) are taken on as many samples as STATS_VALUES
+ * allows (about 2,250 Fashion-MNIST images; about 20 224x224 images of a
+ * MobileNetV2, whose every tensor then holds millions of values), accuracy
+ * and loss on the whole split.
  */
 import { makeBatches, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
@@ -23,8 +24,8 @@ import { compareFloatAndQuant, type Comparison } from './evaluate.js';
 import type { QParamsByName } from './sim-hooks.js';
 
 export const EVALUATION_RUNTIME_ENV = 'STUDIO_EVALUATION_RUNTIME';
-/** Activation values (all tensors of a sample, times samples) the histogram pass may read: about a second of work on 2 cores. */
-export const HISTOGRAM_VALUES = 1e8;
+/** Activation values (all tensors of a sample, times samples) the statistics pass reads at most. */
+export const STATS_VALUES = 2e8;
 /** How the evaluation graph holds memory per sample (engine/memory.ts batchSizeFor); past 256 a larger batch no longer runs faster. */
 export const EVALUATION_MEMORY = { copies: 2, scratchPerValue: 8 * 4, cap: 256, what: 'the evaluation' } as const;
 const TFJS_BATCH = 100;
@@ -35,8 +36,8 @@ export interface EvaluationHow {
   /** Wall seconds of the evaluation (both models, every statistic). */
   seconds: number;
   batchSize: number;
-  /** Samples the histograms were taken on (SQNR, clip rates and accuracy cover every eval sample). */
-  histogramCount: number;
+  /** Samples the per-layer statistics (SQNR, clip rates, histograms) were taken on; accuracy and loss cover every eval sample. */
+  statsCount: number;
   threads?: number;
   provider?: string;
   providerFallback?: string;
@@ -82,9 +83,9 @@ export async function evaluateOnBestRuntime(input: EvaluationInput, choice: Eval
       // The budget decides the batch; a graph whose single sample does not fit is refused here, before any batch.
       const batchSize = choice.batchSize ?? batchSizeFor(input.graph, choice.budget, EVALUATION_MEMORY).batchSize;
       const perSample = activationValuesPerSample(input.graph);
-      const histogramSamples = Math.max(batchSize, Math.floor(HISTOGRAM_VALUES / perSample));
-      const c = await evaluateOnnx({ ...input, models: ready.models, batchSize, histogramSamples, fromLogits: !input.runtime.logitsOf.appliesSoftmax, onBatch: choice.onBatch });
-      return { comparison: c, how: { ...nativeHow(c.batchSize, c.histogramCount, c.placement, budget), seconds: seconds() } };
+      const statsSamples = Math.max(batchSize, Math.floor(STATS_VALUES / perSample));
+      const c = await evaluateOnnx({ ...input, models: ready.models, batchSize, statsSamples, fromLogits: !input.runtime.logitsOf.appliesSoftmax, onBatch: choice.onBatch });
+      return { comparison: c, how: { ...nativeHow(c.batchSize, c.statsCount, c.placement, budget), seconds: seconds() } };
     }
   }
   const comparison = await compareFloatAndQuant(input.runtime, input.plan, input.qparams, makeBatches(input.part, input.indices, TFJS_BATCH, input.inputShape), {
@@ -92,7 +93,7 @@ export async function evaluateOnBestRuntime(input: EvaluationInput, choice: Eval
     bins: input.bins,
     onBatch: choice.onBatch,
   });
-  const how: EvaluationHow = { runtime: 'tfjs', seconds: seconds(), batchSize: TFJS_BATCH, histogramCount: comparison.count, memoryBudget: budget };
+  const how: EvaluationHow = { runtime: 'tfjs', seconds: seconds(), batchSize: TFJS_BATCH, statsCount: comparison.count, memoryBudget: budget };
   if (nativeSkipped) how.nativeSkipped = nativeSkipped;
   return { comparison, how };
 }
@@ -111,11 +112,11 @@ async function nativeEvaluation(input: EvaluationInput): Promise<{ models: Evalu
   }
 }
 
-function nativeHow(batchSize: number, histogramCount: number, placement: SessionPlacement, budget: EvaluationHow['memoryBudget']): Omit<EvaluationHow, 'seconds'> {
+function nativeHow(batchSize: number, statsCount: number, placement: SessionPlacement, budget: EvaluationHow['memoryBudget']): Omit<EvaluationHow, 'seconds'> {
   return {
     runtime: 'onnxruntime',
     batchSize,
-    histogramCount,
+    statsCount,
     threads: placement.threads,
     provider: placement.provider,
     ...(placement.fallback ? { providerFallback: placement.fallback } : {}),
