@@ -67,8 +67,10 @@ export function qatHooks(graph: Graph, runtime: GraphRuntime, plan: QuantPlan, f
       const fold = scales.get(node.name);
       if (!fold) return tf.reshape(entry.fq.apply(view), w.shape);
       // s per output channel; the channel view's last axis is the output channel (depthwise: in·mult).
-      const inv = tf.rsqrt(tf.add(fold.movingVariance, fold.epsilon));
-      const s = fold.gamma ? tf.mul(fold.gamma, inv) : inv;
+      // Only correctly rounded float32 ops (add, sqrt, div), so every backend and the native step
+      // graph get the same bits (rsqrt is 1/√ rounded once on cpu, twice on wasm).
+      const root = tf.sqrt(tf.add(fold.movingVariance, fold.epsilon));
+      const s = fold.gamma ? tf.div(fold.gamma, root) : tf.div(1, root);
       const q8 = entry.fq.apply(tf.mul(view, s));
       return tf.reshape(tf.div(q8, s), w.shape);
     },

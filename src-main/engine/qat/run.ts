@@ -144,6 +144,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
       qat: { plan, folded, quantizers: q, activationEstimator: activationEstimator(config.estimator) },
       training,
       inputShape,
+      seed,
     });
     let stepComing = false;
     const loop = await trainLoop({

@@ -64,7 +64,7 @@ export async function runFloatTraining(payload: FloatTrainingPayload, ctx: JobCo
     const evalIdx = sampleSplit(config.eval.count, test.count, config.eval.seed, test.imagesFile);
     if (evalIdx.clipped) notes.push(`eval split asked for ${config.eval.count} samples; the test part has ${test.count}, all used`);
 
-    const { engine, info: trainedOn } = await chooseStepEngine({ graph, runtime, qat: null, training, inputShape: inputNode(graph).outputShape });
+    const { engine, info: trainedOn } = await chooseStepEngine({ graph, runtime, qat: null, training, inputShape: inputNode(graph).outputShape, seed });
     const loop = await trainLoop({ runtime, data, trainIdx, valIdx, training, ctx, seed, ...(engine ? { engine } : {}) })
       .catch((e: unknown) => {
         throw emitBestCheckpoint(e, runtime, ctx);

@@ -2,7 +2,8 @@
  * Training steps on onnxruntime-node: the step graph (step-graph.ts) computes
  * loss, gradients, the optimizer update and the quantizers' new ranges; this
  * class keeps the weights and optimizer slots between steps (Float32Arrays
- * handed from one run's outputs to the next one's inputs). The TF.js runtime
+ * handed from one run's outputs to the next one's inputs) and draws each
+ * step's Dropout keep-masks from the run's seed (mulberry32, one stream). The TF.js runtime
  * stays the model of record: `sync()` writes the weights, BatchNorm statistics
  * and quantizer ranges back into its variables and observers, which the
  * training loop does before anything reads them (validation, checkpoints, the
@@ -13,14 +14,16 @@ import type * as Ort from 'onnxruntime-node';
 import type { Estimator, Training } from '../../../api/run-config.js';
 import type { GraphRuntime } from '../../graph/runtime.js';
 import type { Graph } from '../../graph/types.js';
-import type { RawBatch } from '../../../io/data/split.js';
+import { mulberry32, type RawBatch } from '../../../io/data/split.js';
 import type { QatQuantizers } from '../../qat/hooks.js';
 import { MinMaxObserver, type Observer } from '../../quant/observers/index.js';
 import { encodeFloats } from '../../quant/observers/common.js';
 import type { FoldRecord } from '../../transform/fold-batchnorm.js';
 import type { QuantPlan } from '../../transform/plan.js';
 import { loadOnnxRuntime, nativeThreads, runtimeChoiceFromEnv } from '../session.js';
-import { ADAM, buildStepGraph, optimizerSlots, UnsupportedForNativeTraining, type StepGraph, type StepOptimizer } from './step-graph.js';
+import { ADAM, optimizerSlots, type StepOptimizer } from './optimizer.js';
+import { UnsupportedForNativeTraining } from './step-context.js';
+import { buildStepGraph, maskDims, type StepGraph } from './step-graph.js';
 
 export const TRAINING_RUNTIME_ENV = 'STUDIO_TRAINING_RUNTIME';
 /** $STUDIO_TRAINING_RUNTIME, else 'auto'. */
@@ -50,6 +53,8 @@ export interface NativeTrainerInput {
   training: Training;
   inputShape: number[];
   threads?: number;
+  /** Seed of the Dropout keep-masks (mulberry32, one stream over the whole run); default 0. */
+  seed?: number;
 }
 
 /** The step graphs when onnxruntime can train this model, else why not. */
@@ -94,6 +99,8 @@ export class NativeTrainer implements StepEngine {
   private accBeta = { b1: f32(ADAM.beta1), b2: f32(ADAM.beta2) };
   /** Steps whose range updates the observers have not counted yet. */
   private unsynced = 0;
+  /** Draws the Dropout keep-masks. */
+  private readonly random: () => number;
 
   private constructor(
     private readonly input: NativeTrainerInput,
@@ -102,6 +109,7 @@ export class NativeTrainer implements StepEngine {
     readonly threads: number,
   ) {
     this.optimizer = stepOptimizer(input.training);
+    this.random = mulberry32(((input.seed ?? 0) ^ DROPOUT_STREAM) >>> 0);
     for (const w of input.runtime.weightVariables()) this.weights.set(`${w.node}/${w.weight}`, Float32Array.from(w.variable.dataSync() as Float32Array));
     for (const w of unfrozen.graph.weights.filter((x) => x.trainable)) {
       for (const slot of optimizerSlots(this.optimizer)) this.slots.set(`${slot}/${w.node}/${w.weight}`, { values: new Float32Array(w.shape.reduce((a, c) => a * c, 1)), shape: w.shape });
@@ -145,6 +153,10 @@ export class NativeTrainer implements StepEngine {
       feeds[`range/${a.name}/min`] = new T('float32', r.min, [a.channels]);
       feeds[`range/${a.name}/max`] = new T('float32', r.max, [a.channels]);
     }
+    for (const d of graph.dropouts) {
+      const dims = maskDims(d, batch.size);
+      feeds[`mask/${d.node}`] = new T('float32', keepMask(this.random, dims.reduce((a, c) => a * c, 1), d.rate), dims);
+    }
     const out = await session.run(feeds);
     const loss = (out['loss']!.data as Float32Array)[0]!;
     const correct = (out['correct']!.data as Float32Array)[0]!;
@@ -173,7 +185,8 @@ export class NativeTrainer implements StepEngine {
   syncRanges(): void {
     const q = this.input.qat?.quantizers;
     if (q && this.unsynced > 0) {
-      for (const [name, r] of this.ranges) setRange(q.activations.get(name)!.observer, r, this.unsynced);
+      const uses = new Map(this.unfrozen.graph.activationRanges.map((a) => [a.name, a.uses]));
+      for (const [name, r] of this.ranges) setRange(q.activations.get(name)!.observer, r, this.unsynced * (uses.get(name) ?? 1));
       for (const [layer, r] of this.kernelRanges) setRange(q.weights.get(layer)!.fq.observer, r, this.unsynced);
     }
     this.unsynced = 0;
@@ -191,6 +204,19 @@ export class NativeTrainer implements StepEngine {
     }
     return this.frozen;
   }
+}
+
+/** Mixed into the run's seed so the keep-masks are not the shuffling's stream. */
+const DROPOUT_STREAM = 0x0d50_7a5c;
+
+/**
+ * A Dropout keep-mask: 1 where u ≥ rate (u uniform in [0, 1)), as tf.dropout
+ * keeps where floor(u + keep) = 1.
+ */
+export function keepMask(random: () => number, size: number, rate: number): Float32Array {
+  const mask = new Float32Array(size);
+  for (let i = 0; i < size; i++) mask[i] = random() >= rate ? 1 : 0;
+  return mask;
 }
 
 function openSession(ort: typeof Ort, bytes: Uint8Array, threads: number): Promise<Ort.InferenceSession> {

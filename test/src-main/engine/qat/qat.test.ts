@@ -124,6 +124,38 @@ describe('a QAT run', () => {
   });
 });
 
+describe('a QAT run of the depthwise-separable built-in', () => {
+  test('fashion_dwsep (DepthwiseConv2D, BatchNorm, ReLU6, global pooling) trains on onnxruntime, step for step as on TF.js', async () => {
+    const graph = builtinModel('fashion_dwsep').build();
+    // Freeze BatchNorm at step 20 of 29, so both step graphs (batch and moving statistics) run.
+    const cfg = config({ training: { epochs: 1, batchSize: 64, validationSplit: 0.1, bnFreezeStep: 20 }, eval: { count: 200, seed: 1 } });
+    const run = async () => {
+      const points: CurvePoint[] = [];
+      const ctx = { ...context(), emit: (name: string, data: unknown) => (name === 'curves' ? points.push(...(data as CurvePoint[])) : undefined) };
+      const r = await runQat({ config: cfg, modelName: 'fashion_dwsep', model: serializeGraph(graph), dataset: SAMPLE_DATA }, ctx);
+      return { r, losses: points.filter((p) => p.split === 'train').map((p) => p.loss!) };
+    };
+    const native = await run();
+    const trainedOn = (native.r.summary as { train: { runtime: string; nativeSkipped?: string } }).train;
+    assert.equal(trainedOn.runtime, 'onnxruntime', `fashion_dwsep trains on onnxruntime (skipped: ${trainedOn.nativeSkipped})`);
+    assert.equal(trainedOn.nativeSkipped, undefined);
+    const weights = native.r.tensors.filter((t) => t.role === 'weight');
+    assert.ok(weights.some((t) => t.layer.startsWith('depthwise_conv2d') && t.channels === 16), 'depthwise kernels are quantized per in·mult channel');
+
+    // The same run on TF.js: the same curve, step for step, to float rounding carried through training.
+    process.env['STUDIO_TRAINING_RUNTIME'] = 'tfjs';
+    try {
+      const tfjs = await run();
+      assert.equal((tfjs.r.summary as { train: { runtime: string } }).train.runtime, 'tfjs');
+      assert.equal(native.losses.length, tfjs.losses.length);
+      native.losses.forEach((l, i) => assert.ok(Math.abs(l - tfjs.losses[i]!) <= 0.02, `step ${i + 1}: loss ${l} on onnxruntime, ${tfjs.losses[i]} on TF.js`));
+      assert.ok(Math.abs(native.r.quantAccuracy! - tfjs.r.quantAccuracy!) <= 0.05, `QAT accuracy onnxruntime ${native.r.quantAccuracy} vs TF.js ${tfjs.r.quantAccuracy}`);
+    } finally {
+      delete process.env['STUDIO_TRAINING_RUNTIME'];
+    }
+  });
+});
+
 describe('quantization variables explained', () => {
   test('the 784-256-128-10 Dense model: 235,146 float, 235,164 under Keras QAT', () => {
     const graph = builtinModel('dense_784_256_128_10').build();
