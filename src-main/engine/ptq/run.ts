@@ -73,7 +73,7 @@ export function runBatches(graph: Graph, budget: MemoryBudget): RunBatches {
   const calibration = batchSizeFor(graph, budget, { copies: 1, cap: BATCH_SIZE, what: 'the calibration' }).batchSize;
   return { budget, calibration, evaluation };
 }
-const HISTOGRAM_BINS = 256;
+export const HISTOGRAM_BINS = 256;
 
 export { checkFiniteWeights } from '../prepare.js';
 

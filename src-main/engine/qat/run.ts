@@ -32,8 +32,10 @@ import { planQuantization, type QuantPlan } from '../transform/plan.js';
 import { evaluate, outputClasses, yieldToEventLoop } from '../train/evaluate.js';
 import { holdOut } from '../train/float-run.js';
 import { trainLoop } from '../train/loop.js';
-import { compareFloatAndQuant } from '../ptq/evaluate.js';
-import { buildRecords, checkFiniteWeights } from '../ptq/run.js';
+import { evaluateOnBestRuntime } from '../ptq/evaluate-runtime.js';
+import { memoryBudget } from '../memory.js';
+import type { RuntimeChoice } from '../native/session.js';
+import { buildRecords, checkFiniteWeights, HISTOGRAM_BINS } from '../ptq/run.js';
 import { withKernelView } from '../ptq/sim-hooks.js';
 import { qatHooks, type QatQuantizers } from './hooks.js';
 import { chooseStepEngine } from '../native/train/native-trainer.js';
@@ -44,6 +46,9 @@ export interface QatPayload {
   model: Uint8Array;
   dataset: { name?: string; path: string; format: string; preprocessing: Record<string, unknown> };
   seed?: number;
+  /** As a PTQ run's (engine/ptq/run.ts). */
+  evaluationRuntime?: RuntimeChoice;
+  memoryBudget?: number;
 }
 
 /** Batches used to initialise activation ranges before the first step. */
@@ -197,13 +202,15 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
         const r = envelope(obs);
         if (r) span.set(name, { lo: r.min, hi: r.max });
       }
-      const comparison = await compareFloatAndQuant(quantRuntime, finalPlan, qparams, makeBatches(test, evalIdx, 256, inputShape), {
-        histogramSpan: span,
-        onBatch(done) {
-          ctx.checkCancelled();
-          ctx.progress('evaluate', done, evalIdx.length);
-        },
-      });
+      // The trained model's float and simulated evaluation: onnxruntime when it can, as a PTQ run's.
+      const onBatch = (done: number) => {
+        ctx.checkCancelled();
+        ctx.progress('evaluate', done, evalIdx.length);
+      };
+      const { comparison, how: evaluation } = await evaluateOnBestRuntime(
+        { graph: foldedTrained, plan: finalPlan, qparams, histogramSpan: span, bins: HISTOGRAM_BINS, part: test, indices: evalIdx, inputShape, runtime: quantRuntime },
+        { requested: payload.evaluationRuntime, budget: memoryBudget(payload.memoryBudget), onBatch },
+      );
       const { tensors, histograms, layers } = buildRecords(quantRuntime, foldedTrained, finalPlan, qparams, weightObservers, activationObservers, comparison);
       return {
         floatAccuracy: baseline.accuracy,
@@ -227,6 +234,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
           },
           qatFloatAccuracy: comparison.float.accuracy,
           eval: { count: comparison.count },
+          evaluation,
           folded,
           float: finalPlan.float,
           layers,
