@@ -6,7 +6,9 @@
  * confuse it), opening up nested models into layers with path names
  * (flatten-nested.ts), converts each layer by class name (the mobile
  * keras.applications layers in mobile-layers.ts; a SeparableConv2D becomes two
- * nodes), and copies the weights out as Float32Arrays. A layer the IR does not model (its class, or one of its
+ * nodes, and a Dense / convolution with an activation TFLite cannot fuse
+ * becomes the layer plus an Activation node `<name>/<activation>`, which later
+ * layers read), and copies the weights out as Float32Arrays. A layer the IR does not model (its class, or one of its
  * options) becomes an opaque 'layer' node holding its class name, tfjs config
  * and weights, provided tfjs-layers can rebuild it from those (see
  * buildOpaqueLayer); the planner then stops or keeps it float. Only a layer
@@ -18,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { flattenModel } from './flatten-nested.js';
 import { num, pair } from './layer-config.js';
-import { cropNode, globalPoolNode, leakyReluNode, normalizationNode, rescalingNode, separableNodes, softmaxNode, upSampleNode, zeroPadNode } from './mobile-layers.js';
+import { cropNode, globalPoolNode, leakyReluNode, normalizationNode, rescalingNode, separableNodes, softmaxNode, splitLayerActivation, upSampleNode, zeroPadNode } from './mobile-layers.js';
 import { buildOpaqueLayer } from './opaque-layer.js';
 // Registers the Keras classes tfjs lacks (activations, Normalization, keepdims pools) before any model loads.
 import { irActivation, TFJS_ACTIVATIONS } from './tfjs-compat/index.js';
@@ -113,14 +115,19 @@ export function graphFromLayersModel(model: tf.LayersModel): Graph {
   // Nested models are opened up here: their layers arrive with path names (see flatten-nested.ts).
   const flat = flattenModel(model, (layerName, className, reason) => new UnsupportedLayerError(model.name, layerName, className, reason));
   const shapes = new Map<string, Shape>();
-  const nodes = flat.layers.flatMap(({ name, layer, inputs }) => {
-    // One layer may become several nodes (SeparableConv2D: depthwise + pointwise).
-    const made = nodeFromLayer(model.name, layer, name, inputs, inputs.map((i) => shapes.get(i)!));
+  /** Layer name → the node giving its output, where that is not the node of the same name (a split activation). */
+  const outputOf = new Map<string, string>();
+  const nodes = flat.layers.flatMap(({ name, layer, inputs: layerInputs }) => {
+    const inputs = layerInputs.map((i) => outputOf.get(i) ?? i);
+    // One layer may become several nodes (SeparableConv2D: depthwise + pointwise; a conv and its unfusable activation).
+    const made = splitLayerActivation(nodeFromLayer(model.name, layer, name, inputs, inputs.map((i) => shapes.get(i)!)));
     for (const node of made) shapes.set(node.name, node.outputShape);
+    const last = made[made.length - 1]!.name;
+    if (last !== name) outputOf.set(name, last);
     return made;
   });
   if (nodes[0]?.op !== 'input') throw new UnsupportedModelError(model.name, `model ${model.name} does not start with an input layer`);
-  return { name: model.name, nodes, output: flat.output };
+  return { name: model.name, nodes, output: outputOf.get(flat.output) ?? flat.output };
 }
 
 /** The IR nodes of a layer (never a nested model: flattenModel opened those up); `name` is its path name. */
@@ -236,8 +243,7 @@ function modelledNode(
       channelsLast();
       return { ...base, op: 'flatten' };
     case 'Dropout':
-      if (config['noiseShape'] != null) throw unsupported('noise_shape is not supported');
-      return { ...base, op: 'dropout', rate: num(config['rate']) };
+      return dropoutNode(base, config, unsupported);
     case 'Add':
       return { ...base, op: 'add' };
     case 'Concatenate':
@@ -290,6 +296,21 @@ function opaqueNode(modelName: string, layer: Layer, name: string, inputs: strin
   const dup = keys.find((k, i) => keys.indexOf(k) !== i);
   if (dup) throw new UnsupportedLayerError(modelName, name, className, `it has two weights named ${dup}`);
   return { name, inputs, outputShape, op: 'layer', className, config, weights: weightsOf(layer), ...(reason ? { reason } : {}) };
+}
+
+/**
+ * Dropout, the identity at inference whatever its noise shape (EfficientNet's
+ * drop-connect: noise_shape (None, 1, 1, 1)); the noise shape is kept for
+ * training. One entry per axis, batch included, each null, 1 or the axis' size.
+ */
+function dropoutNode(base: { name: string; inputs: string[]; outputShape: Shape }, config: Config, fail: (reason: string) => Error): GraphNode {
+  const rate = num(config['rate']);
+  const raw = config['noiseShape'];
+  if (raw == null) return { ...base, op: 'dropout', rate };
+  const dims = [null, ...base.outputShape];
+  const fits = Array.isArray(raw) && raw.length === dims.length && raw.every((d, i) => d == null || d === 1 || d === dims[i]);
+  if (!fits) throw fail(`noise_shape ${JSON.stringify(raw)} does not fit its input of shape [${base.outputShape.join(',')}] (one entry per axis, batch included: None, 1 or the axis' size)`);
+  return { ...base, op: 'dropout', rate, noiseShape: (raw as (number | null)[]).map((d) => (d == null ? null : d)) };
 }
 
 /**

@@ -273,7 +273,8 @@ export class GraphRuntime {
         // outputShape has the inferred (-1) dimension resolved.
         return tf.reshape(x, [x.shape[0]!, ...node.outputShape]);
       case 'dropout':
-        return training && node.rate > 0 ? tf.dropout(x, node.rate) : x;
+        // tf.dropout reads null in a noise shape as that axis' size.
+        return training && node.rate > 0 ? tf.dropout(x, node.rate, node.noiseShape as number[] | undefined) : x;
       case 'add':
         // Left to right, as tfjs-layers' Add does, so results match bit for bit.
         return args.slice(1).reduce((sum, t) => tf.add(sum, t), x);

@@ -3,12 +3,15 @@
  * graph's weights, used for TF.js export and as the reference in tests.
  * Each node becomes the tfjs layer of its Keras class; an affine node becomes
  * a Rescaling (per-channel scale and offset; a Normalization's too), a
- * SeparableConv2D comes back as the DepthwiseConv2D + 1×1 Conv2D it was split into.
+ * SeparableConv2D comes back as the DepthwiseConv2D + 1×1 Conv2D it was split
+ * into, and an activation split off a Dense / convolution at import goes back
+ * into that layer.
  */
 import * as tf from '@tensorflow/tfjs';
 import { buildOpaqueLayer } from './opaque-layer.js';
 import { GlobalAveragePooling2D, GlobalMaxPooling2D, tfjsActivation } from './tfjs-compat/index.js';
-import type { Graph, GraphNode, WeightData } from './types.js';
+import type { Graph, GraphNode, LayerActivation, WeightData } from './types.js';
+import { isWeighted } from './types.js';
 
 type Layer = tf.layers.Layer;
 /** tfjs types activations as a closed union; the registered Keras ones are strings it also accepts. */
@@ -18,8 +21,15 @@ type TfjsActivation = Parameters<typeof tf.layers.activation>[0]['activation'];
 export function layersModelFromGraph(graph: Graph): tf.LayersModel {
   const tensors = new Map<string, tf.SymbolicTensor>();
   const layers: [Layer, GraphNode][] = [];
+  const merged = mergedActivations(graph);
   let input: tf.SymbolicTensor | undefined;
   for (const node of graph.nodes) {
+    const into = merged.byActivation.get(node.name);
+    if (into) {
+      // Computed by the layer it was split from.
+      tensors.set(node.name, tensors.get(into)!);
+      continue;
+    }
     if (node.op === 'input') {
       if (input) throw new Error(`graph ${graph.name} has more than one input node`);
       input = tf.input({ shape: node.outputShape, name: node.name });
@@ -31,7 +41,8 @@ export function layersModelFromGraph(graph: Graph): tf.LayersModel {
       if (!t) throw new Error(`graph ${graph.name}: layer ${node.name} reads ${name}, which is not defined before it`);
       return t;
     });
-    const layer = layerForNode(node);
+    const activation = merged.byLayer.get(node.name);
+    const layer = layerForNode(activation && isWeighted(node) ? { ...node, activation } : node);
     const out = layer.apply(args.length === 1 ? args[0]! : args) as tf.SymbolicTensor;
     const got = out.shape.slice(1);
     if (!sameShape(got, node.outputShape)) {
@@ -45,6 +56,29 @@ export function layersModelFromGraph(graph: Graph): tf.LayersModel {
   const model = tf.model({ inputs: input, outputs: output, name: graph.name });
   for (const [layer, node] of layers) setLayerWeights(layer, node);
   return model;
+}
+
+/**
+ * Activations split off a Dense / convolution at import (from-layers.ts: an
+ * Activation node `<layer>/<activation>` that is the only reader of the
+ * linear layer): written back as the layer's own activation, as the Keras
+ * model had it, so a model exported and imported again is the same graph.
+ */
+function mergedActivations(graph: Graph): { byActivation: Map<string, string>; byLayer: Map<string, LayerActivation> } {
+  const readers = new Map<string, number>();
+  for (const n of graph.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const byActivation = new Map<string, string>();
+  const byLayer = new Map<string, LayerActivation>();
+  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+  for (const n of graph.nodes) {
+    if (n.op !== 'activation' || n.activation === 'leaky_relu' || n.inputs.length !== 1) continue;
+    const layer = byName.get(n.inputs[0]!);
+    if (!layer || !isWeighted(layer) || layer.activation !== 'linear' || n.name !== `${layer.name}/${n.activation}`) continue;
+    if (readers.get(layer.name) !== 1 || graph.output === layer.name) continue;
+    byActivation.set(n.name, layer.name);
+    byLayer.set(layer.name, n.activation);
+  }
+  return { byActivation, byLayer };
 }
 
 function sameShape(a: (number | null)[], b: number[]): boolean {
@@ -110,7 +144,8 @@ function layerForNode(node: Exclude<GraphNode, { op: 'input' }>): Layer {
       // The output shape is the target with any -1 resolved (see reshapeNode).
       return tf.layers.reshape({ name, targetShape: [...node.outputShape] });
     case 'dropout':
-      return tf.layers.dropout({ name, rate: node.rate });
+      // tfjs takes null for the batch axis, as Keras writes it.
+      return tf.layers.dropout({ name, rate: node.rate, ...(node.noiseShape ? { noiseShape: node.noiseShape as number[] } : {}) });
     case 'add':
       return tf.layers.add({ name });
     case 'concat':

@@ -163,9 +163,16 @@ export interface ReshapeNode extends NodeBase {
   targetShape: Shape;
 }
 
+/**
+ * Dropout: the identity at inference. noiseShape (Keras's, batch axis
+ * included, null = that axis' size) drops whole slices in training: EfficientNet's
+ * drop-connect is noise shape [null, 1, 1, 1] (one keep/drop per sample).
+ */
 export interface DropoutNode extends NodeBase {
   op: 'dropout';
   rate: number;
+  /** Absent: one keep/drop per element. */
+  noiseShape?: (number | null)[];
 }
 
 /** Add: the sum of two or more inputs. */

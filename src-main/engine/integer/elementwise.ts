@@ -1,5 +1,6 @@
 /**
- * Element-wise integer ops, after TFLite's int8 kernels:
+ * Element-wise integer ops, after TFLite's int8 kernels (the other
+ * activations are in activations.ts, MUL and broadcasting in binary.ts):
  *
  *  - ADD (kernels/add.cc Prepare, reference_integer_ops/add.h): left_shift = 20;
  *    with s_max2 = 2·max(s_a, s_b), each input is rescaled by
@@ -12,8 +13,6 @@
  *    round_half_away(q · s_i/s_out − zp_i · s_i/s_out) + zp_out in float32.
  *  - a standalone ReLU / ReLU6 / linear with its own quantizer (TFLite's
  *    int8 RELU / RELU6): clamp(MBQM(q − zp_in, s_in / s_out) + zp_out, act range).
- *  - a standalone sigmoid / tanh: a 256-entry lookup table built as TFLite's
- *    int8 LUT kernels build it, from float: quantize(f(dequantize(q))).
  *  - a standalone softmax: in float on the dequantized values, then
  *    quantized (not TFLite's fixed-point softmax; see requantize.ts).
  */
@@ -108,22 +107,6 @@ export function rescaleClamp(p: RescaleParams, x: Int32Array, out: Int32Array): 
     const q = multiplyByQuantizedMultiplier(x[i]! - p.zpIn, p.m.multiplier, p.m.shift, p.rounding) + p.zpOut;
     out[i] = q < p.min ? p.min : q > p.max ? p.max : q;
   }
-}
-
-/** Lookup table of a float function over the input grid [qmin, qmax], TFLite's int8 LUT construction. */
-export function lookupTable(f: (x: number) => number, qin: ActQParams, qout: ActQParams): Int32Array {
-  const table = new Int32Array(qin.qmax - qin.qmin + 1);
-  const inv = 1 / qout.scale;
-  for (let q = qin.qmin; q <= qin.qmax; q++) {
-    const x = Math.fround(qin.scale * (q - qin.zeroPoint));
-    const v = roundHalfAway(Math.fround(Math.fround(f(x)) * inv)) + qout.zeroPoint;
-    table[q - qin.qmin] = v < qout.qmin ? qout.qmin : v > qout.qmax ? qout.qmax : v;
-  }
-  return table;
-}
-
-export function applyTable(table: Int32Array, qmin: number, x: Int32Array, out: Int32Array): void {
-  for (let i = 0; i < out.length; i++) out[i] = table[x[i]! - qmin]!;
 }
 
 /** Softmax (over rows of `channels`) in float on dequantized values, quantized to `qout`. */

@@ -7,9 +7,16 @@
  *    taps divided by their count, rounded half away from zero as the
  *    reference does with C's truncating division:
  *    acc > 0 ? (acc + n/2) / n : (acc − n/2) / n;
- *  - MEAN over H and W (Keras GlobalAveragePooling2D becomes MEAN):
- *    Σ (q − zp_in), then MultiplyByQuantizedMultiplier by s_in / s_out, then
- *    the same rounded division by H·W, plus zp_out.
+ *  - MEAN over H and W (GlobalAveragePooling2D with keepdims) as
+ *    reference_integer_ops::Mean computes it: Σ (q − zp_in), then
+ *    MultiplyByQuantizedMultiplier by s_in / s_out, then the same rounded
+ *    division by H·W, plus zp_out (spatialMean);
+ *  - the same MEAN as XNNPACK's int8 global average pooling computes it, which
+ *    the TFLite interpreter of @tensorflow/tfjs-tflite runs MEAN through
+ *    (measured bit for bit on random tensors): in float32,
+ *    round_half_even(Σ(q − zp_in) · f32(s_in / f32(s_out · H·W))) + zp_out
+ *    (xnnpackMean).
+ * Without keepdims a TFLite file holds AVERAGE_POOL_2D (then RESHAPE): avgPool.
  */
 import { multiplyByQuantizedMultiplier, type QuantizedMultiplier, type RequantRounding } from './fixed-point.js';
 import type { ConvGeometry } from './conv.js';
@@ -78,4 +85,23 @@ export function spatialMean(h: number, w: number, c: number, x: Int32Array, zpIn
     const q = roundedDivide(multiplyByQuantizedMultiplier(acc, m.multiplier, m.shift, rounding), n) + zpOut;
     out[ch] = q < min ? min : q > max ? max : q;
   }
+}
+
+/** XNNPACK's int8 global average pooling over an [h, w, c] tensor (see the module comment); `scale` = f32(s_in / f32(s_out·h·w)). */
+export function xnnpackMean(h: number, w: number, c: number, x: Int32Array, zpIn: number, scale: number, zpOut: number, min: number, max: number, out: Int32Array): void {
+  const n = h * w;
+  for (let ch = 0; ch < c; ch++) {
+    let acc = -n * zpIn;
+    for (let i = 0; i < n; i++) acc += x[i * c + ch]!;
+    const v = Math.fround(acc * scale);
+    let r = Math.round(v);
+    if (r - v === 0.5 && r % 2 !== 0) r--;
+    const q = r + zpOut;
+    out[ch] = q < min ? min : q > max ? max : q;
+  }
+}
+
+/** The float32 scale of xnnpackMean. */
+export function xnnpackMeanScale(sIn: number, sOut: number, n: number): number {
+  return Math.fround(sIn / Math.fround(sOut * n));
 }

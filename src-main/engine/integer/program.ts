@@ -5,15 +5,19 @@
  *
  * Every tensor between the quantized input and the output is an integer
  * tensor with one scale and zero point; pass-through ops (pools, flatten,
- * reshape, dropout) keep their input's grid. Layers the plan keeps in float
- * (overrides, unsupported layers, an unfolded BatchNorm) stop compilation
- * with an IntegerReferenceError naming the layer.
+ * reshape, dropout, padding, cropping, up-sampling) keep their input's grid.
+ * The input's preprocessing (Rescaling / Normalization affines the plan
+ * folds into the input quantizer) runs in float32 before the input is
+ * quantized, as the runtime computes it. The keras.applications ops and
+ * standalone activations are compiled in mobile-steps.ts. Layers the plan
+ * keeps in float (overrides, unsupported layers, an unfolded BatchNorm) stop
+ * compilation with an IntegerReferenceError naming the layer.
  */
-import type { GraphNode, WeightedNode } from '../graph/types.js';
+import type { AffineNode, GraphNode, WeightedNode } from '../graph/types.js';
 import { inputNode, isWeighted, nodeByName } from '../graph/types.js';
 import { conv2dAcc, convOutput, denseAcc, depthwiseAcc, newPatch, type ConvGeometry } from './conv.js';
-import { addInt, addParams, applyTable, concatInt, floatActivation, lookupTable, rescaleClamp } from './elementwise.js';
-import { quantizeMultiplier, type RequantRounding } from './fixed-point.js';
+import { addInt, addParams, concatInt } from './elementwise.js';
+import type { RequantRounding } from './fixed-point.js';
 import {
   activationGrid,
   checkAccumulatorBound,
@@ -24,9 +28,11 @@ import {
   quantizerOf,
   type IntegerModelInput,
 } from './layers.js';
+import { xnnpackAddInt, xnnpackAddParams } from './binary.js';
+import { activationStep, FUSED_CLAMPS, mobileStep, type StepContext } from './mobile-steps.js';
 import { conv2dAccPacked, denseAccPacked, laneChunk, newPackedPatch, packKernel } from './packed.js';
-import { avgPool, maxPool, spatialMean } from './pool.js';
-import { floatEpilogue, fusedRange, requantizeAcc } from './requantize.js';
+import { avgPool, maxPool } from './pool.js';
+import { floatEpilogue, fusedRange, requantizeAcc, requantizeAccFp32 } from './requantize.js';
 import { dequantizeInto, quantizeInto, rounder, sizeOf, type ActivationDomain, type ActQParams, type QTensor, type QuantizeRounding } from './tensor.js';
 
 export interface IntegerOptions {
@@ -34,8 +40,23 @@ export interface IntegerOptions {
   domain?: ActivationDomain;
   /** MultiplyByQuantizedMultiplier flavour: 'double' (TFLite's default build) or 'single' (TFLITE_SINGLE_ROUNDING). */
   requantRounding?: RequantRounding;
-  /** Rounding where a float is quantized (input, float epilogues): 'half-away' (TFLite) or 'half-even' (ONNX). */
+  /** Rounding where a float is quantized (input, float epilogues, MEAN, tables): 'half-away' (TFLite's std::round) or 'half-even' (ONNX; the wasm TFLite interpreter). */
   quantizeRounding?: QuantizeRounding;
+  /**
+   * Elementwise activations: 'tflite' (default) runs TFLite's int8 kernels
+   * where one exists (LOGISTIC on its 1/256 grid, HARD_SWISH, LEAKY_RELU);
+   * 'float' computes every one as a QDQ runtime does (onnxruntime):
+   * quantize(f(dequantize(q))).
+   */
+  elementwise?: 'tflite' | 'float';
+  /**
+   * Compute QUANTIZE, CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MUL, MEAN and
+   * LEAKY_RELU as XNNPACK's int8 kernels do (tensor.ts, requantize.ts' fp32
+   * requantization, activations.ts, binary.ts, pool.ts), the way the TFLite
+   * interpreter of @tensorflow/tfjs-tflite runs them; default false: TFLite's
+   * reference kernels.
+   */
+  xnnpack?: boolean;
 }
 
 export interface IntegerProgram {
@@ -48,10 +69,14 @@ export interface IntegerProgram {
   tensor(node: string): QTensor;
 }
 
-const FUSED_CLAMPS = new Set(['linear', 'relu', 'relu6']);
-
 export function compileIntegerModel(model: IntegerModelInput, opts: IntegerOptions = {}): IntegerProgram {
-  const options: Required<IntegerOptions> = { domain: opts.domain ?? 'signed', requantRounding: opts.requantRounding ?? 'double', quantizeRounding: opts.quantizeRounding ?? 'half-away' };
+  const options: Required<IntegerOptions> = {
+    domain: opts.domain ?? 'signed',
+    requantRounding: opts.requantRounding ?? 'double',
+    quantizeRounding: opts.quantizeRounding ?? 'half-away',
+    elementwise: opts.elementwise ?? 'tflite',
+    xnnpack: opts.xnnpack ?? false,
+  };
   const { domain, requantRounding: rounding } = options;
   const round = rounder(options.quantizeRounding);
   const { graph, plan } = model;
@@ -83,12 +108,21 @@ export function compileIntegerModel(model: IntegerModelInput, opts: IntegerOptio
     });
     return { at: a.at, qp, acts };
   };
+  const ctx: StepContext = { model, options, round, slotOf, newSlot, gridOf, fusedAfter };
 
   const input = inputNode(graph);
   const inputWhy = notInteger(model, input);
   if (inputWhy) throw new IntegerReferenceError(inputWhy, input.name);
-  const inputGrid = gridOf(input).qp;
+  const { a: inputQuantizer, qp: inputGrid } = gridOf(input);
   const inputSlot = newSlot(input.name, input.outputShape, inputGrid);
+  // The input's preprocessing affines (float, before the input is quantized): each reads the integer input's slot.
+  const preprocessing = inputQuantizer.layers.slice(1).map((l) => {
+    const n = nodeByName(graph, l);
+    if (n.op !== 'affine') throw new IntegerReferenceError(`layer ${l}: part of the input quantizer but not a Rescaling / Normalization`, l);
+    slots.set(l, inputSlot);
+    return n;
+  });
+  const preprocessed = preprocessing.length > 0 ? new Float32Array(inputSlot.data.length) : null;
 
   for (const node of graph.nodes) {
     if (node.op === 'input' || slots.has(node.name)) continue; // fused activations were written by their head
@@ -108,15 +142,6 @@ export function compileIntegerModel(model: IntegerModelInput, opts: IntegerOptio
         steps.push(() => kernel(g, x.data, x.qp.qmin, x.qp.qmax, y.data));
         break;
       }
-      case 'globalAvgPool2d': {
-        const x = slotOf(node);
-        if (x.shape.length !== 3) throw new IntegerReferenceError(`layer ${node.name}: expects an [h, w, c] input, got [${x.shape.join(',')}]`, node.name);
-        const [h, w, c] = x.shape as [number, number, number];
-        const y = newSlot(node.name, node.outputShape, x.qp);
-        const m = quantizeMultiplier(x.qp.scale / y.qp.scale, rounding);
-        steps.push(() => spatialMean(h, w, c, x.data, x.qp.zeroPoint, m, y.qp.zeroPoint, y.qp.qmin, y.qp.qmax, rounding, y.data));
-        break;
-      }
       case 'flatten':
       case 'reshape':
       case 'dropout': {
@@ -132,6 +157,12 @@ export function compileIntegerModel(model: IntegerModelInput, opts: IntegerOptio
         const f = fusedAfter(node);
         const y = newSlot(f.at, node.outputShape, f.qp);
         const r = fusedRange(f.acts, f.qp);
+        if (options.xnnpack && xs.length === 2) {
+          const [a, b] = xs as [QTensor, QTensor];
+          const px = xnnpackAddParams(a.qp, b.qp, f.qp, r.min, r.max);
+          steps.push(() => xnnpackAddInt(px, a.data, null, b.data, null, y.data));
+          break;
+        }
         const p = addParams(xs.map((x) => x.qp), f.qp, r.min, r.max, rounding);
         const datas = xs.map((x) => x.data);
         steps.push(() => addInt(p, datas, y.data));
@@ -151,26 +182,18 @@ export function compileIntegerModel(model: IntegerModelInput, opts: IntegerOptio
         steps.push(() => concatInt(outer, chunks, datas, qs, y.qp, y.data));
         break;
       }
-      case 'activation': {
-        const x = slotOf(node);
-        const { qp } = gridOf(node);
-        const y = newSlot(node.name, node.outputShape, qp);
-        const act = node.activation;
-        if (FUSED_CLAMPS.has(act)) {
-          const r = fusedRange([act], qp);
-          const p = { zpIn: x.qp.zeroPoint, m: quantizeMultiplier(x.qp.scale / qp.scale, rounding), zpOut: qp.zeroPoint, min: r.min, max: r.max, rounding };
-          steps.push(() => rescaleClamp(p, x.data, y.data));
-        } else if (act === 'sigmoid' || act === 'tanh') {
-          const f = act === 'sigmoid' ? (v: number) => 1 / (1 + Math.exp(-v)) : Math.tanh;
-          const table = lookupTable(f, x.qp, qp);
-          steps.push(() => applyTable(table, x.qp.qmin, x.data, y.data));
-        } else {
-          const channels = node.outputShape[node.outputShape.length - 1]!;
-          const scratch = new Float64Array(y.data.length);
-          steps.push(() => floatActivation(act, channels, x.data, x.qp, qp, round, scratch, y.data));
-        }
+      case 'activation':
+        steps.push(activationStep(ctx, node));
         break;
-      }
+      case 'zeroPad2d':
+      case 'crop2d':
+      case 'upSample2d':
+      case 'globalMaxPool2d':
+      case 'globalAvgPool2d':
+      case 'multiply':
+      case 'affine':
+        steps.push(mobileStep(ctx, node));
+        break;
       default:
         throw new IntegerReferenceError(`layer ${node.name}: op ${node.op} has no integer kernel in the reference`, node.name);
     }
@@ -219,6 +242,13 @@ export function compileIntegerModel(model: IntegerModelInput, opts: IntegerOptio
     }
     if (FUSED_CLAMPS.has(node.activation)) {
       const r = fusedRange([node.activation, ...f.acts], f.qp);
+      if (options.xnnpack) {
+        const scales = Float64Array.from(w.weightScale, (sw) => Math.fround(Math.fround(x.qp.scale * sw) / f.qp.scale));
+        return () => {
+          accumulate();
+          requantizeAccFp32(acc, scales, f.qp.zeroPoint, r.min, r.max, y.data);
+        };
+      }
       const req = { ...outputMultipliers(node, w, x.qp.scale, f.qp.scale, rounding), zeroPoint: f.qp.zeroPoint, min: r.min, max: r.max, rounding };
       return () => {
         accumulate();
@@ -244,7 +274,10 @@ export function compileIntegerModel(model: IntegerModelInput, opts: IntegerOptio
     outputSize,
     options,
     runSample(images, offset, out, outOffset) {
-      quantizeInto(images, offset, inputSlot.data, inputGrid, round);
+      if (preprocessed) {
+        preprocess(preprocessing, images, offset, preprocessed);
+        quantizeInto(preprocessed, 0, inputSlot.data, inputGrid, round, options.xnnpack);
+      } else quantizeInto(images, offset, inputSlot.data, inputGrid, round, options.xnnpack);
       for (const step of steps) step();
       dequantizeInto(output.data, output.qp, out, outOffset);
     },
@@ -254,6 +287,18 @@ export function compileIntegerModel(model: IntegerModelInput, opts: IntegerOptio
       return t;
     },
   };
+}
+
+/** The input's Rescaling / Normalization chain in float32, as the runtime computes it: x·scale, then + offset, per channel (last axis). */
+function preprocess(affines: readonly AffineNode[], images: ArrayLike<number>, offset: number, out: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = images[offset + i]!;
+  for (const a of affines) {
+    const channels = a.scale.length;
+    for (let i = 0; i < out.length; i++) {
+      const c = channels === 1 ? 0 : i % channels;
+      out[i] = Math.fround(Math.fround(out[i]! * Math.fround(a.scale[c]!)) + Math.fround(a.offset[c]!));
+    }
+  }
 }
 
 function spatialGeometry(

@@ -8,7 +8,8 @@
  * (CalculateActivationRangeQuantized).
  *
  * floatEpilogue is NOT integer arithmetic: a layer whose own activation is
- * softmax, sigmoid or tanh has no integer tensor before that activation in
+ * softmax (or, in a graph imported before such activations were split off
+ * into their own nodes, sigmoid, tanh, swish…) has no integer tensor before that activation in
  * the plan (no range was calibrated for its logits), so its accumulators are
  * dequantized (acc · s_in·s_w[c]), the activation is applied in float64, and
  * the result is quantized to the output grid. For the usual classifier head
@@ -18,6 +19,7 @@
 import type { Activation } from '../graph/types.js';
 import { INT32_MAX, INT32_MIN, multiplyByQuantizedMultiplier, type RequantRounding } from './fixed-point.js';
 import { quantizeScalar, type ActQParams } from './tensor.js';
+import { activationFunction } from './activations.js';
 
 /** TFLite's CalculateActivationRangeQuantized for a fused NONE / RELU / RELU6. */
 export function activationRange(activation: Activation, qp: ActQParams): { min: number; max: number } {
@@ -62,6 +64,24 @@ export function requantizeAcc(acc: Int32Array, r: Requant, out: Int32Array): voi
   if (rounding === 'double' && r.multiplier.every((m) => m >= 0)) return requantizeDouble(acc, r, out);
   for (let i = 0, c = 0; i < acc.length; i++) {
     const q = multiplyByQuantizedMultiplier(acc[i]!, r.multiplier[c]!, r.shift[c]!, rounding) + zeroPoint;
+    out[i] = q < min ? min : q > max ? max : q;
+    if (++c === channels) c = 0;
+  }
+}
+
+/**
+ * XNNPACK's fp32 requantization of int32 accumulators (its int8 convolution
+ * and fully connected kernels, which the TFLite interpreter of
+ * @tensorflow/tfjs-tflite runs them through): q = round_half_even(f32(f32(acc)
+ * · scale[c])) + zp, clamped, with scale[c] = f32(f32(s_in·s_w[c]) / s_out).
+ */
+export function requantizeAccFp32(acc: Int32Array, scales: Float64Array, zeroPoint: number, min: number, max: number, out: Int32Array): void {
+  const channels = scales.length;
+  for (let i = 0, c = 0; i < acc.length; i++) {
+    const v = Math.fround(Math.fround(acc[i]!) * scales[c]!);
+    let r = Math.round(v);
+    if (r - v === 0.5 && r % 2 !== 0) r--;
+    const q = r + zeroPoint;
     out[i] = q < min ? min : q > max ? max : q;
     if (++c === channels) c = 0;
   }
@@ -139,9 +159,11 @@ export function applyFloatActivation(v: Float64Array, channels: number, activati
         for (let c = 0; c < channels; c++) v[r + c] = v[r + c]! / sum;
       }
       return;
-    default:
-      // Never a silent identity: the newer activations have no integer-reference epilogue yet.
-      throw new Error(`activation ${activation} has no float epilogue in the integer reference`);
+    default: {
+      // swish, hard sigmoid (both kinds), hard swish of a layer imported before such activations were split off.
+      const f = activationFunction(activation);
+      for (let i = 0; i < v.length; i++) v[i] = f(v[i]!);
+    }
   }
 }
 

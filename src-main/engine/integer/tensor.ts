@@ -50,11 +50,19 @@ export function rounder(mode: QuantizeRounding): (v: number) => number {
   return mode === 'half-even' ? roundHalfEven : roundHalfAway;
 }
 
-/** q = clamp(round(f32(x / scale)) + zp, qmin, qmax), TFLite's QUANTIZE (the quotient in float32 as the kernels compute it). */
-export function quantizeInto(src: ArrayLike<number>, offset: number, out: Int32Array, qp: ActQParams, round: (v: number) => number): void {
+/**
+ * q = clamp(round(f32(x / scale)) + zp, qmin, qmax), TFLite's QUANTIZE (the
+ * quotient in float32 as the kernels compute it); with `inverse`,
+ * round(f32(x · f32(1 / scale))), as XNNPACK's float → int8 conversion
+ * (which the TFLite interpreter of @tensorflow/tfjs-tflite runs QUANTIZE
+ * through) computes it.
+ */
+export function quantizeInto(src: ArrayLike<number>, offset: number, out: Int32Array, qp: ActQParams, round: (v: number) => number, inverse = false): void {
   const { scale, zeroPoint, qmin, qmax } = qp;
+  const inv = Math.fround(1 / scale);
   for (let i = 0; i < out.length; i++) {
-    const q = round(Math.fround(src[offset + i]! / scale)) + zeroPoint;
+    const x = src[offset + i]!;
+    const q = round(Math.fround(inverse ? x * inv : x / scale)) + zeroPoint;
     out[i] = q < qmin ? qmin : q > qmax ? qmax : q;
   }
 }

@@ -12,7 +12,12 @@
  *    of the input and filter tensors the op actually reads;
  *  - each activation quantizer's tensor is int8 with the run's scale and zero
  *    point − 128 (or the grid TFLite forces, listed in `forced`);
+ *  - the ops of the lowered graph (audit-ops.ts): pass-through ops on one
+ *    grid, LOGISTIC / TANH on their fixed grids, the int8 constants of MUL /
+ *    ADD, LEAKY_RELU's alpha, the resize flags and reduction axes;
  *  - no tensor stayed float except the float model input and output.
+ * The plan and qparams checked are those of the graph lowered for TFLite
+ * (quant.model, lower.ts): the run's, plus what the lowering adds.
  */
 import type { Graph, WeightedNode } from '../../engine/graph/types.js';
 import { isWeighted } from '../../engine/graph/types.js';
@@ -24,11 +29,12 @@ import { inputScaleOf } from '../simulate.js';
 import { decodeTflite, FLOAT_INPUT, FLOAT_OUTPUT, TFLITE_SCHEMA_VERSION, type TfliteIo } from './build.js';
 import { tfliteKernelShape, tfliteQuantizedDimension } from './layout.js';
 import type { TfliteQuant } from './quant.js';
+import { auditLoweredOps } from './audit-ops.js';
 import { BuiltinOperator, TensorType, type ModelT, type TensorT } from './schema/generated/schema_generated.js';
 
 export interface AuditedTensor {
   tensor: string;
-  kind: 'weight' | 'bias' | 'activation';
+  kind: 'weight' | 'bias' | 'activation' | 'constant';
   dtype: string;
   channels: number;
   /** quantized_dimension when per-channel. */
@@ -52,6 +58,7 @@ const TYPE_NAME: Partial<Record<TensorType, string>> = { [TensorType.FLOAT32]: '
 const typeName = (t: TensorType) => TYPE_NAME[t] ?? `type ${t}`;
 const LAYER_OP: Record<WeightedNode['op'], BuiltinOperator> = { conv2d: BuiltinOperator.CONV_2D, depthwiseConv2d: BuiltinOperator.DEPTHWISE_CONV_2D, dense: BuiltinOperator.FULLY_CONNECTED };
 
+const sameQParams = (a: QParams | undefined, b: QParams | undefined) => !!a && !!b && sameF32(Array.from(a.scale), b.scale) && Array.from(a.zeroPoint).join() === Array.from(b.zeroPoint).join();
 const sameF32 = (a: readonly number[], b: ArrayLike<number>) => a.length === b.length && a.every((v, i) => Object.is(Math.fround(v), Math.fround(b[i]!)));
 
 function values(model: ModelT, t: TensorT): Int8Array | Int32Array | null {
@@ -63,7 +70,11 @@ function values(model: ModelT, t: TensorT): Int8Array | Int32Array | null {
   return null;
 }
 
-export function auditTflite(bytes: Uint8Array, graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, quant: TfliteQuant, io: TfliteIo): TfliteAuditReport {
+export function auditTflite(bytes: Uint8Array, runGraph: Graph, runPlan: QuantPlan, runQParams: ReadonlyMap<string, QParams>, quant: TfliteQuant, io: TfliteIo): TfliteAuditReport {
+  // The lowered model carries the run's graph, plan and qparams (lower.ts); the run's are checked to be those.
+  const { graph, plan, qparams } = quant.model;
+  const sameRun = runGraph.name === graph.name && runPlan.weights.length === plan.weights.length && runPlan.weights.every((w) => sameQParams(runQParams.get(w.name), qparams.get(w.name)));
+  if (!sameRun) throw new Error(`the TFLite quantization given was not prepared from this run's graph ${runGraph.name} and qparams`);
   const model = decodeTflite(bytes);
   const problems: string[] = [];
   const checked: AuditedTensor[] = [];
@@ -166,6 +177,8 @@ export function auditTflite(bytes: Uint8Array, graph: Graph, plan: QuantPlan, qp
   };
   for (const a of plan.activations) activation(a.name, quant.act.get(a.name) ?? qparams.get(a.sharedWith ?? a.name)!);
   if (quant.softmax?.kind === 'fused' && quant.logits) activation(`${quant.softmax.layer}/logits`, quant.logits);
+
+  auditLoweredOps({ model, sg, code: (o) => code(o.opcodeIndex), values: (t) => values(model, t), problems, checked }, quant.model);
 
   const floatAllowed = io === 'float' ? new Set([FLOAT_INPUT, FLOAT_OUTPUT]) : new Set<string>();
   for (const t of sg.tensors) {

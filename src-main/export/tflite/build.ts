@@ -18,20 +18,35 @@
  *    when the layer has none: the int8 kernels take one).
  * Ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (fused NONE/RELU/RELU6),
  * MAX_POOL_2D, AVERAGE_POOL_2D (also the global pool, then RESHAPE), RESHAPE,
- * ADD, CONCATENATION, SOFTMAX, RELU, RELU6, QUANTIZE, DEQUANTIZE. Anything
- * else, a layer kept float, or a quantizer the int8 kernels cannot take,
- * throws an ExportError naming the layer or tensor.
+ * ADD, CONCATENATION, SOFTMAX, RELU, RELU6, QUANTIZE, DEQUANTIZE, and the
+ * keras.applications ops (mobile-ops.ts): PAD, SLICE, RESIZE_NEAREST_NEIGHBOR,
+ * MEAN, REDUCE_MAX, MUL, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU, and MUL / ADD
+ * with int8 constants. The graph written is the run's graph lowered for
+ * TFLite (lower.ts: swish as LOGISTIC + MUL, hard sigmoids and affines as
+ * MUL / ADD with constants, the grids TFLite imposes), which the audit, the
+ * simulation and the integer reference use too.
+ *
+ * The model input is the input quantizer's tensor: when the model starts with
+ * preprocessing (Rescaling / Normalization folded into the input quantizer by
+ * the plan), the file takes the preprocessed tensor, as a model converted with
+ * its preprocessing outside does (`float_input` is then the preprocessed
+ * float tensor; the `studio` metadata lists the preprocessing).
+ *
+ * Anything else, a layer kept float, or a quantizer the int8 kernels cannot
+ * take, throws an ExportError naming the layer or tensor.
  */
 import * as flatbuffers from 'flatbuffers';
 import type { Activation, Graph, GraphNode, WeightedNode } from '../../engine/graph/types.js';
-import { inputNode } from '../../engine/graph/types.js';
+import { isWeighted } from '../../engine/graph/types.js';
+import { ACTIVATIONS_KEPT_IN_LAYER } from '../../engine/graph/mobile-layers.js';
 import { integerQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { QuantPlan } from '../../engine/transform/plan.js';
 import { ExportError } from '../errors.js';
 import { biasScales, quantizeBias, quantizeToInts } from '../int-tensors.js';
 import { inputScaleOf } from '../simulate.js';
 import { tfliteKernelShape, tfliteQuantizedDimension, toTfliteKernel } from './layout.js';
-import { quantizerAt, type TfliteQuant } from './quant.js';
+import { emitMobileOp, isMobileOp, type EmitContext, type MobileOpNode } from './mobile-ops.js';
+import { inputQuantizer, quantizerAt, type TfliteQuant } from './quant.js';
 import {
   ActivationFunctionType,
   AddOptionsT,
@@ -66,11 +81,7 @@ export const FLOAT_OUTPUT = 'float_output';
 export type TfliteIo = 'float' | 'int8';
 
 export interface TfliteBuildInput {
-  graph: Graph;
-  plan: QuantPlan;
-  /** The run's qparams (weights; the input scale of each bias). */
-  qparams: ReadonlyMap<string, QParams>;
-  /** Activation qparams as stored (quant.ts). */
+  /** The activation and weight qparams as stored, and the graph lowered for TFLite (quant.ts, lower.ts). */
   quant: TfliteQuant;
   io: TfliteIo;
   /** Stored as the `studio` metadata buffer (JSON). */
@@ -92,6 +103,16 @@ const OP_VERSION: Partial<Record<BuiltinOperator, number>> = {
   [BuiltinOperator.RELU]: 2,
   [BuiltinOperator.RELU6]: 2,
   [BuiltinOperator.RESHAPE]: 1,
+  [BuiltinOperator.PAD]: 2,
+  [BuiltinOperator.SLICE]: 2,
+  [BuiltinOperator.RESIZE_NEAREST_NEIGHBOR]: 2,
+  [BuiltinOperator.MEAN]: 2,
+  [BuiltinOperator.REDUCE_MAX]: 2,
+  [BuiltinOperator.MUL]: 2,
+  [BuiltinOperator.LOGISTIC]: 2,
+  [BuiltinOperator.TANH]: 2,
+  [BuiltinOperator.HARD_SWISH]: 1,
+  [BuiltinOperator.LEAKY_RELU]: 2,
 };
 
 /** Constant bytes, 16-byte aligned as the schema's force_align asks (flatc's TS writer packs vectors unaligned). */
@@ -125,7 +146,7 @@ function activationQuantization(name: string, q: QParams): QuantizationParameter
   return new QuantizationParametersT([q.nudgedMin[0]!], [q.nudgedMax[0]!], [iq.scale[0]!], [BigInt(iq.zeroPoint[0]!)]);
 }
 
-function fusedCode(name: string, ...acts: Activation[]): ActivationFunctionType {
+export function fusedCode(name: string, ...acts: Activation[]): ActivationFunctionType {
   const real = acts.filter((a) => a !== 'linear');
   if (real.length === 0) return ActivationFunctionType.NONE;
   if (real.length === 1 && real[0] === 'relu') return ActivationFunctionType.RELU;
@@ -138,8 +159,10 @@ const padding = (p: 'same' | 'valid') => (p === 'same' ? Padding.SAME : Padding.
 /**
  * Refuses, before anything is computed or written, a graph or plan the
  * builder cannot express: a layer the run keeps float, a layer the studio
- * does not model, an unfolded batch normalization, an activation TFLite's int8
- * ops do not take on the run's grid, an Add of more than two tensors.
+ * does not model, an unfolded batch normalization, a Dense / convolution
+ * applying an activation TFLite cannot fuse (imported before such activations
+ * were split into their own nodes; softmax, the classifier head's, excepted),
+ * an Add or Multiply of more than two tensors.
  */
 export function assertExpressible(graph: Graph, plan: QuantPlan): void {
   if (plan.float.length > 0) {
@@ -149,17 +172,22 @@ export function assertExpressible(graph: Graph, plan: QuantPlan): void {
   for (const n of graph.nodes) {
     if (n.op === 'layer') throw unsupported(n.name, `layer ${n.name} (${n.className}) is not modelled by the studio and has no TFLite mapping`);
     if (n.op === 'batchNorm') throw unsupported(n.name, `batch normalization ${n.name} was not folded; TFLite full-integer has no int8 batch normalization`);
-    if (n.op === 'add' && n.inputs.length !== 2) throw unsupported(n.name, `add ${n.name} has ${n.inputs.length} inputs; TFLite ADD takes two and the run has no range for partial sums`);
-    const act = n.op === 'activation' || n.op === 'dense' || n.op === 'conv2d' || n.op === 'depthwiseConv2d' ? n.activation : 'linear';
-    if (act === 'sigmoid' || act === 'tanh') {
-      throw unsupported(n.name, `layer ${n.name} applies ${act}; TFLite's int8 ${act === 'sigmoid' ? 'LOGISTIC' : 'TANH'} needs a fixed output grid the run does not use, so it is not exported`);
+    if ((n.op === 'add' || n.op === 'multiply') && n.inputs.length !== 2) {
+      throw unsupported(n.name, `${n.op} ${n.name} has ${n.inputs.length} inputs; TFLite ${n.op === 'add' ? 'ADD' : 'MUL'} takes two and the run has no range for partial results`);
+    }
+    if (isWeighted(n) && !ACTIVATIONS_KEPT_IN_LAYER.has(n.activation)) {
+      throw unsupported(
+        n.name,
+        `layer ${n.name} applies ${n.activation} itself; TFLite writes the layer and the ${n.activation} as two ops, so its pre-activation tensor needs a range the run does not have (import the model again: the studio now splits such activations into their own layer)`,
+      );
     }
   }
 }
 
 /** Builds the TFLite model object. Throws an ExportError naming the layer or tensor the format cannot express. */
 export function buildTflite(input: TfliteBuildInput): ModelT {
-  const { graph, plan, qparams, quant, io } = input;
+  const { quant, io } = input;
+  const { graph, plan, qparams } = quant.model;
   assertExpressible(graph, plan);
   const tensors: TensorT[] = [];
   const buffers: BufferT[] = [new BufferT()];
@@ -169,9 +197,9 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
   const values = new Map<string, number>();
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const weightQ = new Map(plan.weights.map((w) => [w.layer, w]));
-  /** Tails of fused activations → the head whose op produces them. */
+  /** Layers computed by another node's op (a fused activation, the input's preprocessing) → that node. */
   const fusedInto = new Map<string, string>();
-  for (const a of plan.activations) if (a.layers.length === 2) fusedInto.set(a.layers[1]!, a.layers[0]!);
+  for (const a of plan.activations) for (const l of a.layers.slice(1)) fusedInto.set(l, a.layers[0]!);
 
   const buffer = (bytes: Uint8Array): number => {
     buffers.push(new AlignedBufferT(bytes));
@@ -202,11 +230,36 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
     const q = quantOf(from);
     return tensor(name, shape, TensorType.INT8, new QuantizationParametersT([...q.min], [...q.max], [...q.scale], [...q.zeroPoint]));
   };
+  const int32s = (name: string, shape: number[], values: number[]): number => tensor(name, shape, TensorType.INT32, null, new Uint8Array(Int32Array.from(values).buffer));
   const reshape = (name: string, x: number, shape: number[], from: number): number => {
-    const shapeT = tensor(`${name}/shape`, [shape.length], TensorType.INT32, null, new Uint8Array(Int32Array.from(shape).buffer));
+    const shapeT = int32s(`${name}/shape`, [shape.length], shape);
     const out = sameGrid(name, shape, from);
     op(BuiltinOperator.RESHAPE, [x, shapeT], [out], BuiltinOptions.ReshapeOptions, new ReshapeOptionsT(shape));
     return out;
+  };
+  const ctx: EmitContext = {
+    graph,
+    plan,
+    qparams,
+    tensors,
+    op,
+    tensor,
+    int32s,
+    actTensor,
+    sameGrid,
+    reshape,
+    withBatch,
+    fusedCode,
+    closing: (n) => {
+      const closing = plan.activations.find((a) => a.layers[0] === n.name);
+      if (!closing) throw unsupported(n.name, `layer ${n.name} has no output quantizer in the run's plan`);
+      const fused = closing.layers.slice(1).map((l) => {
+        const f = byName.get(l)!;
+        if (f.op !== 'activation') throw unsupported(l, `layer ${l} is fused into ${n.name} but is not an activation`);
+        return f.activation;
+      });
+      return { quantizer: closing.name, fused };
+    },
   };
 
   /** Filter and bias tensors of a weighted layer. */
@@ -239,6 +292,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
 
   const emit = (n: Exclude<GraphNode, { op: 'input' }>, args: number[]): number => {
     const x = args[0]!;
+    if (isMobileOp(n)) return emitMobileOp(ctx, n as MobileOpNode, args);
     switch (n.op) {
       case 'conv2d':
       case 'depthwiseConv2d':
@@ -267,18 +321,6 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
         op(BuiltinOperator.SOFTMAX, [out], [probs], BuiltinOptions.SoftmaxOptions, new SoftmaxOptionsT(1));
         return probs;
       }
-      case 'activation': {
-        const q = quantizerAt(plan, n.name);
-        if (!q) throw unsupported(n.name, `activation ${n.name} has no quantizer in the run's plan`);
-        const out = actTensor(q.name, n);
-        if (n.activation === 'softmax') op(BuiltinOperator.SOFTMAX, [x], [out], BuiltinOptions.SoftmaxOptions, new SoftmaxOptionsT(1));
-        else if (n.activation === 'relu') op(BuiltinOperator.RELU, [x], [out], BuiltinOptions.NONE, null);
-        else if (n.activation === 'relu6') op(BuiltinOperator.RELU6, [x], [out], BuiltinOptions.NONE, null);
-        // A linear activation with its own range: an int8 → int8 QUANTIZE requantizes.
-        else if (n.activation === 'linear') op(BuiltinOperator.QUANTIZE, [x], [out], BuiltinOptions.QuantizeOptions, new QuantizeOptionsT());
-        else throw unsupported(n.name, `activation ${n.name} (${n.activation}) is not exported to TFLite (int8 ${n.activation === 'sigmoid' ? 'LOGISTIC' : 'TANH'} needs a fixed output grid the run does not use)`);
-        return out;
-      }
       case 'maxPool2d':
       case 'avgPool2d': {
         const out = sameGrid(n.name, withBatch(n), x);
@@ -287,7 +329,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
         return out;
       }
       case 'globalAvgPool2d': {
-        if (n.keepdims) throw unsupported(n.name, `global average pool ${n.name} with keepdims is not exported to TFLite yet`);
+        // Without keepdims (with keepdims: MEAN, mobile-ops.ts).
         const [h, w, c] = byName.get(n.inputs[0]!)!.outputShape as [number, number, number];
         const pooled = sameGrid(`${n.name}/pooled`, [1, 1, 1, c], x);
         op(BuiltinOperator.AVERAGE_POOL_2D, [x], [pooled], BuiltinOptions.Pool2DOptions, new Pool2DOptionsT(Padding.VALID, 1, 1, w, h));
@@ -325,8 +367,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
     }
   };
 
-  const inNode = inputNode(graph);
-  const inQ = quantizerAt(plan, inNode.name);
+  const inQ = inputQuantizer(graph, plan);
   if (!inQ) throw unsupported('input', `the model input has no quantizer in the run's plan`);
   let graphInput: number;
   for (const n of graph.nodes) {

@@ -10,9 +10,11 @@ import type { ExportInput, ExportOptions, ExportResult } from '../types.js';
 import { fileDigest, writeFileAtomic } from '../write-file.js';
 import { assertTfliteAudit, auditTflite, type TfliteAuditReport } from './audit.js';
 import { assertExpressible, buildTflite, encodeTflite, type TfliteIo } from './build.js';
-import { observeLogitsRange, quantizerAt, tfliteQuant, type TfliteQuant } from './quant.js';
+import { fileModel, inputQuantizer, observeLogitsRange, quantizerAt, tfliteQuant, type TfliteQuant } from './quant.js';
 import { simulateTflite, tfliteHooks, TFLITE_INPUT_ROUNDING, TFLITE_ROUNDING } from './simulate.js';
-import { verifyTflite } from './verify.js';
+import { linearized } from './simulate-ops.js';
+import { preprocessedSamples, verifyTflite } from './verify.js';
+import type { AffineNode } from '../../engine/graph/types.js';
 import { integerQParams, qparamsToJSON } from '../../engine/quant/qparams.js';
 
 /**
@@ -24,10 +26,10 @@ export function prepareTflite(input: ExportInput): TfliteQuant {
   const { graph, plan, qparams } = input;
   const samples = input.calibration ?? input.samples;
   assertExpressible(graph, plan);
-  return tfliteQuant(graph, plan, qparams, (softmax) => {
+  return tfliteQuant(graph, plan, qparams, (softmax, model) => {
     if (!samples) return null;
-    const spec = plan.activations.find((a) => a.name === softmax.quantizer)!.spec;
-    return observeLogitsRange(graph, tfliteHooks(graph, plan, qparams, softmax), samples, spec);
+    const spec = model.plan.activations.find((a) => a.name === softmax.quantizer)!.spec;
+    return observeLogitsRange(linearized(model.graph, model.qparams), tfliteHooks(model.graph, model.plan, model.qparams, softmax), samples, spec);
   });
 }
 
@@ -35,13 +37,18 @@ export async function exportTflite(input: ExportInput, dest: string, opts: Expor
   const io: TfliteIo = opts.tfliteIo ?? 'float';
   opts.onPhase?.('write');
   const quant = prepareTflite(input);
+  const preprocessing = preprocessingOf(quant).map((a) => ({ layer: a.name, ...(a.kerasClass ? { kerasClass: a.kerasClass } : {}), scale: a.scale, offset: a.offset }));
   const model = buildTflite({
-    graph: input.graph,
-    plan: input.plan,
-    qparams: input.qparams,
     quant,
     io,
-    metadata: { model: input.modelName, ...(input.runId !== undefined ? { run: input.runId } : {}), config: input.config, io },
+    metadata: {
+      model: input.modelName,
+      ...(input.runId !== undefined ? { run: input.runId } : {}),
+      config: input.config,
+      io,
+      // The file takes the input after these (x·scale + offset, per channel, in order).
+      ...(preprocessing.length > 0 ? { preprocessing } : {}),
+    },
   });
   await writeFileAtomic(dest, encodeTflite(model), opts);
   return finishTflite(input, quant, dest, io, opts);
@@ -67,8 +74,10 @@ export async function finishTflite(input: ExportInput, quant: TfliteQuant, dest:
   if ((opts.verify ?? true) && input.samples) {
     opts.onPhase?.('verify');
     const sim = simulateTflite(input.graph, input.plan, input.qparams, quant.softmax, quant.logits, input.samples);
-    const text = `studio fake-quant, input QUANTIZE rounding ${TFLITE_INPUT_ROUNDING}, requantization ${TFLITE_ROUNDING}, int32 biases, softmax on TFLite's 1/256 grid${quant.logits ? ', logits quantized' : ''} (graph ${input.graph.name})`;
-    verification = await verifyTflite(dest, input.samples, sim, text, io === 'int8' ? { int8: int8Ends(input, quant) } : {}, input);
+    const lowered = quant.model.graph.nodes.length !== input.graph.nodes.length || quant.model.forced.length > 0;
+    const text = `studio fake-quant, input QUANTIZE rounding ${TFLITE_INPUT_ROUNDING}, requantization ${TFLITE_ROUNDING}, int32 biases, softmax on TFLite's 1/256 grid${quant.logits ? ', logits quantized' : ''}${lowered ? ", the graph lowered to TFLite's ops and grids (LOGISTIC/TANH grids, swish as LOGISTIC + MUL, hard sigmoid and affine as MUL/ADD with int8 constants)" : ''} (graph ${input.graph.name})`;
+    const fileSamples = preprocessedSamples(input.samples, preprocessingOf(quant));
+    verification = await verifyTflite(dest, fileSamples, sim, text, io === 'int8' ? { int8: int8Ends(input, quant) } : {}, { model: fileModel(quant), samples: input.samples });
   }
   const digest = await fileDigest(dest);
   const extra = { forced: quant.forced, ...(quant.logits ? { logits: qparamsToJSON(quant.logits) } : {}) };
@@ -88,8 +97,15 @@ export function int8Ends(input: ExportInput, quant: TfliteQuant) {
     const iq = integerQParams(quant.act.get(name)!, 'signed');
     return { scale: iq.scale[0]!, zeroPoint: iq.zeroPoint[0]! };
   };
-  const inQ = quantizerAt(input.plan, input.graph.nodes[0]!.name)!;
+  const inQ = inputQuantizer(input.graph, input.plan)!;
   const outQ = quantizerAt(input.plan, input.graph.output);
   if (!outQ) throw new ExportError(`the model output ${input.graph.output} has no quantizer`, 'unsupported', { tensor: input.graph.output, format: 'tflite' });
   return { input: grid(inQ.name), output: grid(outQ.name) };
+}
+
+/** The input's preprocessing affines (Rescaling / Normalization the plan folds into the input quantizer), in order. */
+export function preprocessingOf(quant: TfliteQuant): AffineNode[] {
+  const { graph, plan } = quant.model;
+  const inQ = inputQuantizer(graph, plan);
+  return (inQ?.layers.slice(1) ?? []).map((l) => graph.nodes.find((n) => n.name === l)).filter((n): n is AffineNode => n?.op === 'affine');
 }

@@ -13,13 +13,16 @@
  *    observed by the TFLite simulation itself (the run's quantizers up to the
  *    layer, logits unquantized) on the export's samples, the way the TFLite
  *    converter ranges every tensor on a representative dataset.
- * Everything else keeps the run's qparams as they are.
+ * Everything else keeps the run's qparams as they are, on the graph lowered
+ * for TFLite (lower.ts: the LOGISTIC / TANH grids, the ranges derived for the
+ * intermediate tensors of swish, hard sigmoid and affine, the constants).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { QuantSpec } from '../../api/run-config.js';
 import { GraphRuntime, type ForwardHooks } from '../../engine/graph/runtime.js';
-import type { Graph } from '../../engine/graph/types.js';
+import type { Graph, GraphNode } from '../../engine/graph/types.js';
 import { inputNode, isWeighted, nodeByName } from '../../engine/graph/types.js';
+import { lowerForTflite, type LoweredModel } from './lower.js';
 import { computeQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { ActivationQuantizer, QuantPlan } from '../../engine/transform/plan.js';
 import { ExportError } from '../errors.js';
@@ -41,6 +44,40 @@ export interface TfliteQuant {
   logits: QParams | null;
   /** Tensors whose qparams TFLite decides, not the run, and why. */
   forced: { tensor: string; reason: string }[];
+  /** The graph, plan and qparams the file is written from (lower.ts; the softmax grid is in `act`, not here). */
+  model: LoweredModel;
+}
+
+/** The quantizer of the model input (after its preprocessing affines, when it has some). */
+export function inputQuantizer(graph: Graph, plan: QuantPlan): ActivationQuantizer | undefined {
+  const input = inputNode(graph).name;
+  return plan.activations.find((a) => a.layers[0] === input);
+}
+
+/**
+ * The model as the file computes it, for the integer reference: the lowered
+ * model with the softmax on TFLite's grid, and a softmax fused into the output
+ * layer split off as the file writes it (the layer's int8 logits on the
+ * observed range, then `<layer>/softmax`).
+ */
+export function fileModel(quant: TfliteQuant): { graph: Graph; plan: QuantPlan; qparams: Map<string, QParams> } {
+  const { graph, plan } = quant.model;
+  const qparams = new Map(quant.model.qparams);
+  const sm = quant.softmax;
+  if (sm) qparams.set(sm.quantizer, softmaxQParams());
+  if (sm?.kind !== 'fused' || !quant.logits) return { graph, plan, qparams };
+  const layer = sm.layer;
+  const act = `${layer}/softmax`;
+  const logits = `${layer}/logits`;
+  qparams.set(logits, quant.logits);
+  const nodes = graph.nodes.flatMap((n): GraphNode[] =>
+    n.name === layer && isWeighted(n) ? [{ ...n, activation: 'linear' }, { name: act, inputs: [layer], outputShape: [...n.outputShape], op: 'activation', activation: 'softmax' }] : [n],
+  );
+  const activations = plan.activations.flatMap((a) =>
+    a.name === sm.quantizer ? [{ ...a, name: logits, role: 'layer' as const, at: layer, layers: [layer] }, { ...a, role: 'activation' as const, at: act, layers: [act] }] : [a],
+  );
+  const tensors = plan.tensors.flatMap((t) => (t.tensor === layer ? [{ tensor: layer, range: logits, how: 'quantized' as const }, { tensor: act, range: sm.quantizer, how: 'quantized' as const }] : [t]));
+  return { graph: { ...graph, nodes, output: act }, plan: { ...plan, activations, tensors }, qparams };
 }
 
 /** The activation quantizer closing node `at`. */
@@ -64,29 +101,38 @@ export function findSoftmax(graph: Graph, plan: QuantPlan): SoftmaxAt {
   return null;
 }
 
-/** Qparams the file stores; `observeLogits` gives the logits range when a fused softmax needs one. */
-export function tfliteQuant(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, observeLogits: (softmax: NonNullable<SoftmaxAt>) => QParams | null): TfliteQuant {
+/**
+ * Qparams the file stores, on the graph lowered for TFLite; `observeLogits`
+ * gives the logits range when a fused softmax needs one (it is handed the lowered model).
+ */
+export function tfliteQuant(
+  graph: Graph,
+  plan: QuantPlan,
+  qparams: ReadonlyMap<string, QParams>,
+  observeLogits: (softmax: NonNullable<SoftmaxAt>, model: LoweredModel) => QParams | null,
+): TfliteQuant {
+  const model = lowerForTflite(graph, plan, qparams);
   const act = new Map<string, QParams>();
-  for (const a of plan.activations) {
-    const q = qparams.get(a.sharedWith ?? a.name);
+  for (const a of model.plan.activations) {
+    const q = model.qparams.get(a.sharedWith ?? a.name);
     if (!q) throw new ExportError(`no qparams for activation quantizer ${a.sharedWith ?? a.name}`, 'run', { tensor: a.name, format: 'tflite' });
     act.set(a.name, q);
   }
-  const softmax = findSoftmax(graph, plan);
-  const forced: TfliteQuant['forced'] = [];
+  const softmax = findSoftmax(model.graph, model.plan);
+  const forced: TfliteQuant['forced'] = [...model.forced];
   let logits: QParams | null = null;
   if (softmax) {
     act.set(softmax.quantizer, softmaxQParams());
     forced.push({ tensor: softmax.quantizer, reason: 'TFLite int8 SOFTMAX output: scale 1/256, zero point -128' });
     if (softmax.kind === 'fused') {
-      logits = observeLogits(softmax);
+      logits = observeLogits(softmax, model);
       if (!logits) {
         throw new ExportError(`layer ${softmax.layer} fuses softmax: its int8 logits need a range, observed on the run's samples, and none were given`, 'run', { tensor: `${softmax.layer}/logits`, format: 'tflite' });
       }
       forced.push({ tensor: `${softmax.layer}/logits`, reason: 'logits before the fused softmax: range observed on the export samples by the TFLite simulation' });
     }
   }
-  return { act, softmax, logits, forced };
+  return { act, softmax, logits, forced, model };
 }
 
 /**

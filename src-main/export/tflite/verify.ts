@@ -4,10 +4,18 @@
  * compares it with the studio's TFLite simulation.
  *
  * Integer input/output files are fed as the interpreter's float → int8
- * QUANTIZE does: q = clamp(round_half_even(f32(x / s)) + zp, −128, 127), and read back as
- * (q − zp)·s, so both kinds of file are compared on the same float outputs.
+ * QUANTIZE does (XNNPACK's conversion, measured): q = clamp(round_half_even(
+ * f32(x · f32(1/s))) + zp, −128, 127), and read back as (q − zp)·s, so both
+ * kinds of file are compared on the same float outputs.
+ * A model whose input goes through preprocessing (Rescaling / Normalization)
+ * is fed the preprocessed samples (preprocessedSamples), as the file takes them.
+ *
+ * The integer reference runs beside it on the model the file holds (the
+ * lowered graph, TFLite's grids) with the arithmetic measured in this
+ * interpreter (TFLITE_INTEGER_OPTIONS).
  */
-import { tryIntegerAgreement, type IntegerModelInput } from '../../engine/integer/index.js';
+import type { AffineNode } from '../../engine/graph/types.js';
+import { tryIntegerAgreement, type IntegerModelInput, type IntegerOptions } from '../../engine/integer/index.js';
 import { readFile } from 'node:fs/promises';
 import { ExportError } from '../errors.js';
 import { roundHalfEven } from '../int-tensors.js';
@@ -15,6 +23,40 @@ import { compareOutputs, type EvalSamples, type Verification } from '../verify.j
 import { TFLITE_WASM_VARIANT, TfliteInterpreter, tfliteVersion } from './runtime.js';
 
 const VERIFY_BLOCK = 100;
+
+/**
+ * The integer reference's settings for this interpreter (tfjs-tflite's wasm
+ * build), as measured by the tests: requantization rounds halves up
+ * (TFLITE_SINGLE_ROUNDING's MultiplyByQuantizedMultiplier), float → int8
+ * rounds halves to even, and QUANTIZE, the convolutions and FULLY_CONNECTED,
+ * ADD, MUL, MEAN and LEAKY_RELU run as XNNPACK's int8 kernels (QUANTIZE
+ * multiplying by f32(1/s), the others rescaling in float32 and rounding
+ * halves to even, ADD with 20-bit multipliers, LEAKY_RELU with its slopes in Q8).
+ */
+export const TFLITE_INTEGER_OPTIONS: IntegerOptions = { requantRounding: 'single', quantizeRounding: 'half-even', elementwise: 'tflite', xnnpack: true };
+
+/**
+ * The samples as the file's input takes them: through the model's
+ * preprocessing chain in float32 (x·scale, then + offset, per channel), as the
+ * runtime computes those layers.
+ */
+export function preprocessedSamples(samples: EvalSamples, affines: readonly AffineNode[]): EvalSamples {
+  if (affines.length === 0) return samples;
+  return {
+    ...samples,
+    batch(start, count) {
+      const x = samples.batch(start, count).slice();
+      for (const a of affines) {
+        const channels = a.scale.length;
+        for (let i = 0; i < x.length; i++) {
+          const c = channels === 1 ? 0 : i % channels;
+          x[i] = Math.fround(Math.fround(x[i]! * Math.fround(a.scale[c]!)) + Math.fround(a.offset[c]!));
+        }
+      }
+      return x;
+    },
+  };
+}
 
 /** int8 grid of the model input / output (integer IO). */
 export interface Int8Grid {
@@ -52,7 +94,8 @@ export async function runTflite(file: string, samples: EvalSamples, opts: Tflite
       const buf = input.data();
       if (opts.int8) {
         const { scale, zeroPoint } = opts.int8.input;
-        for (let k = 0; k < per; k++) buf[k] = Math.min(127, Math.max(-128, roundHalfEven(Math.fround(x[k]! / scale)) + zeroPoint));
+        const inv = Math.fround(1 / scale);
+        for (let k = 0; k < per; k++) buf[k] = Math.min(127, Math.max(-128, roundHalfEven(Math.fround(x[k]! * inv)) + zeroPoint));
       } else buf.set(x);
       interp.invoke();
       const y = output.data();
@@ -70,10 +113,17 @@ export async function runTflite(file: string, samples: EvalSamples, opts: Tflite
   }
 }
 
+/** The integer reference of a verification: the model the file holds, on the raw samples (it runs the preprocessing itself). */
+export interface TfliteIntegerCheck {
+  model: IntegerModelInput;
+  samples: EvalSamples;
+  options?: IntegerOptions;
+}
+
 /**
- * With `integer` (the export input: graph, plan, qparams), the verification
- * also carries the integer reference's agreement with the interpreter and
- * with the simulation (Verification.integer).
+ * `samples` are the file's inputs (preprocessed when the model preprocesses).
+ * With `integer`, the verification also carries the integer reference's
+ * agreement with the interpreter and with the simulation (Verification.integer).
  */
 export async function verifyTflite(
   file: string,
@@ -81,13 +131,13 @@ export async function verifyTflite(
   simulation: Float32Array,
   simulationText: string,
   opts: TfliteRunOptions = {},
-  integer?: IntegerModelInput,
+  integer?: TfliteIntegerCheck,
 ): Promise<Verification> {
   const started = performance.now();
   const out = await runTflite(file, samples, opts);
   const cmp = compareOutputs(out, simulation, samples.labels, out.length / samples.labels.length);
   return {
-    ...(integer ? { integer: tryIntegerAgreement(integer, samples, { runtime: out, simulation }) } : {}),
+    ...(integer ? { integer: tryIntegerAgreement(integer.model, integer.samples, { runtime: out, simulation }, integer.options ?? TFLITE_INTEGER_OPTIONS) } : {}),
     runtime: `TFLite interpreter (wasm, @tensorflow/tfjs-tflite ${tfliteVersion()}) in Node`,
     settings: { build: TFLITE_WASM_VARIANT, numThreads: 1, batch: 1, io: opts.int8 ? 'int8' : 'float' },
     simulation: simulationText,

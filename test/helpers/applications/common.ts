@@ -13,6 +13,15 @@ import { seedWeights } from './seeded-weights.js';
 export interface ApplicationOptions {
   /** Width multiplier (MobileNet v1/v2/v3). Default 1. */
   alpha?: number;
+  /**
+   * Width of the architectures Keras builds at one width, for fast tests: the
+   * same layers, names and connections with fewer channels. EfficientNetB0:
+   * Keras's own width_coefficient (EfficientNet(width_coefficient=...)),
+   * filters rounded to multiples of 8; ResNet50 and DenseNet121 (no such
+   * Keras option): every filter count (DenseNet: the growth rate and the stem)
+   * times this, rounded, at least 1. Default 1: Keras's models exactly.
+   */
+  width?: number;
   /** Input height and width (one number: square). Default 224. */
   inputSize?: number | [number, number];
   /** Default 1000. */
@@ -34,6 +43,7 @@ export interface ApplicationOptions {
 
 export interface Resolved {
   alpha: number;
+  width: number;
   rows: number;
   cols: number;
   classes: number;
@@ -50,6 +60,7 @@ export function resolveOptions(o: ApplicationOptions = {}): Resolved {
   if (!(rows! >= 32 && cols! >= 32)) throw new Error(`input size ${rows}x${cols}: keras.applications needs at least 32x32`);
   return {
     alpha: o.alpha ?? 1,
+    width: o.width ?? 1,
     rows: rows!,
     cols: cols!,
     classes: o.classes ?? 1000,
@@ -165,6 +176,11 @@ export function pool(x: tf.SymbolicTensor, pooling: 'avg' | 'max' | null, names:
   if (pooling === 'avg') return tf.layers.globalAveragePooling2d({ name: named?.avg ?? names.next('global_average_pooling2d') }).apply(x) as tf.SymbolicTensor;
   if (pooling === 'max') return tf.layers.globalMaxPooling2d({ name: named?.max ?? names.next('global_max_pooling2d') }).apply(x) as tf.SymbolicTensor;
   return x;
+}
+
+/** A filter count at `width` (ResNet50, DenseNet121): rounded, at least 1; exact at width 1. */
+export function scaled(filters: number, width: number): number {
+  return width === 1 ? filters : Math.max(1, Math.round(filters * width));
 }
 
 /** Python's f"{alpha:0.2f}" as Keras puts it in model names. */

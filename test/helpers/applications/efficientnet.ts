@@ -88,7 +88,8 @@ function block(inputs: T, dropRate: number, name: string, filtersIn: number, fil
 export function efficientNetB0(options: ApplicationOptions = {}): tf.LayersModel {
   requireClasses('EfficientNetB0', ['Normalization']);
   const o = resolveOptions(options);
-  const widthCoefficient = 1.0;
+  // B0's width 1.0; `width` (tests) is Keras's width_coefficient of EfficientNet().
+  const widthCoefficient = o.width;
   const depthCoefficient = 1.0;
   const dropoutRate = 0.2;
   const dropConnectRate = 0.2;

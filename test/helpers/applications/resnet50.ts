@@ -6,10 +6,10 @@
  * (carrying the stride) / 3x3 / 1x1 to 4x the filters, a 1x1 projection
  * shortcut '_0_conv' in each stack's first block, 'Add' then ReLU '_out'.
  * Convolutions keep their bias (use_bias=True in ResNet v1); BN epsilon is
- * 1.001e-5, momentum Keras's default.
+ * 1.001e-5, momentum Keras's default. `width` (tests only) scales every filter count.
  */
 import * as tf from '@tensorflow/tfjs';
-import { finish, KerasNames, resolveOptions, type ApplicationOptions } from './common.js';
+import { finish, KerasNames, resolveOptions, scaled, type ApplicationOptions } from './common.js';
 
 type T = tf.SymbolicTensor;
 
@@ -53,15 +53,16 @@ export function resNet50(options: ApplicationOptions = {}): tf.LayersModel {
   const names = new KerasNames();
   const input = tf.input({ shape: [o.rows, o.cols, 3], name: names.next('input_layer') });
   let x = tf.layers.zeroPadding2d({ padding: [[3, 3], [3, 3]], name: 'conv1_pad' }).apply(input) as T;
-  x = tf.layers.conv2d({ filters: 64, kernelSize: 7, strides: 2, name: 'conv1_conv' }).apply(x) as T;
+  const w = (f: number) => scaled(f, o.width);
+  x = tf.layers.conv2d({ filters: w(64), kernelSize: 7, strides: 2, name: 'conv1_conv' }).apply(x) as T;
   x = bn('conv1_bn').apply(x) as T;
   x = relu('conv1_relu').apply(x) as T;
   x = tf.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: 'pool1_pad' }).apply(x) as T;
   x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'pool1_pool' }).apply(x) as T;
-  x = stack(x, 64, 3, 1, 'conv2');
-  x = stack(x, 128, 4, 2, 'conv3');
-  x = stack(x, 256, 6, 2, 'conv4');
-  x = stack(x, 512, 3, 2, 'conv5');
+  x = stack(x, w(64), 3, 1, 'conv2');
+  x = stack(x, w(128), 4, 2, 'conv3');
+  x = stack(x, w(256), 6, 2, 'conv4');
+  x = stack(x, w(512), 3, 2, 'conv5');
   if (o.includeTop) {
     x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as T;
     x = tf.layers.dense({ units: o.classes, activation: o.classifierActivation, name: 'predictions' }).apply(x) as T;

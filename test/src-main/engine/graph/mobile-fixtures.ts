@@ -99,7 +99,7 @@ export const LAYER_CASES: LayerCase[] = [
         const gate = apply(conv('gate', 4, 1, { activation: 'sigmoid' }), pooled);
         return apply(tf.layers.multiply({ name: 'mul' }), [y, gate]);
       }),
-    nodes: ['input:input', 'conv:conv2d', 'pool:globalAvgPool2d', 'gate:conv2d', 'mul:multiply'],
+    nodes: ['input:input', 'conv:conv2d', 'pool:globalAvgPool2d', 'gate:conv2d', 'gate/sigmoid:activation', 'mul:multiply'],
   },
   {
     name: 'Multiply of an image and a rank-1 gate (Keras inserts the unit axes after the batch axis)',

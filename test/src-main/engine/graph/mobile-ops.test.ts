@@ -103,8 +103,12 @@ test('the block graphs hold the ops keras.applications builds them from', () => 
     ['input', 'affine', 'affine', 'affine'],
   );
   assert.equal(act(eff, 'stem_activation'), 'swish');
+  // The squeeze-and-excite convs' own swish / sigmoid become Activation nodes after the (linear) conv.
   const reduce = nodeByName(eff, 'block1a_se_reduce');
-  assert.ok(reduce.op === 'conv2d' && reduce.activation === 'swish');
+  assert.ok(reduce.op === 'conv2d' && reduce.activation === 'linear');
+  assert.equal(act(eff, 'block1a_se_reduce/swish'), 'swish');
+  assert.deepEqual(nodeByName(eff, 'block1a_se_expand').inputs, ['block1a_se_reduce/swish']);
+  assert.deepEqual(nodeByName(eff, 'block1a_se_excite').inputs, ['block1a_activation', 'block1a_se_expand/sigmoid']);
 });
 
 test('ZeroPadding2D, Cropping2D and UpSampling2D keep their amounts in Keras order ((top, bottom), (left, right))', () => {
@@ -198,13 +202,17 @@ test("Keras 3's hard_sigmoid and Keras 2's differ (at x = 2: 5/6 against 0.9), s
 });
 
 for (const a of ACTIVATION_CASES) {
-  test(`Conv2D and Dense with activation '${a.tfjs}' carry it as '${a.ir}'; runtime and rebuilt model equal model.predict`, () => {
+  test(`Conv2D and Dense with activation '${a.tfjs}' become the layer (linear) and a '${a.ir}' Activation node; runtime and rebuilt model equal model.predict`, () => {
     const model = fusedActivationModel(a.tfjs);
     const graph = graphFromLayersModel(model);
     for (const name of ['conv', 'dense']) {
       const n = nodeByName(graph, name);
-      assert.ok((n.op === 'conv2d' || n.op === 'dense') && n.activation === a.ir, `${name}: ${JSON.stringify(n.op)}`);
+      assert.ok((n.op === 'conv2d' || n.op === 'dense') && n.activation === 'linear', `${name}: ${JSON.stringify(n.op)}`);
+      const split = nodeByName(graph, `${name}/${a.ir}`);
+      assert.ok(split.op === 'activation' && split.activation === a.ir && split.inputs[0] === name);
     }
+    assert.deepEqual(nodeByName(graph, 'flat').inputs, [`conv/${a.ir}`]);
+    assert.equal(graph.output, `dense/${a.ir}`);
     checkAgainstTfjs(model, graph, 3);
     model.dispose();
   });

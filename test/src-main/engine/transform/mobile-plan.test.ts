@@ -73,8 +73,9 @@ test('global pools (average with keepdims, max both ways) pass their input range
 test('Multiply has its own output range (role mul); a ReLU after it fuses as after Add', () => {
   const plan = planQuantization(caseGraph('Multiply of an image and a [1,1,c]'), config());
   assert.deepEqual(activationTable(plan)['mul/output'], ['mul', 'mul', ['mul']]);
-  // The gate's sigmoid is the conv's own activation: one quantizer after it.
+  // The gate conv's own sigmoid is split off at import: the conv's output and the sigmoid's each have a range.
   assert.deepEqual(activationTable(plan)['gate/output'], ['layer', 'gate', ['gate']]);
+  assert.deepEqual(activationTable(plan)['gate/sigmoid/output'], ['activation', 'gate/sigmoid', ['gate/sigmoid']]);
   const x = input('x', [4, 4, 2]);
   const a = conv('a', x, 2);
   const m = { name: 'm', op: 'multiply' as const, inputs: ['x', 'a'], outputShape: [4, 4, 2] };

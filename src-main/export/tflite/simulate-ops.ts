@@ -1,0 +1,192 @@
+/**
+ * Where an int8 op of a TFLite file computes what fake quantization alone
+ * does not reproduce (the interpreter the export is verified in, tfjs-tflite's
+ * wasm build, runs some ops through XNNPACK; TFLite's activations are fixed
+ * point; integer ties are exact where float ones are not), the TFLite
+ * simulation computes the op's output from the simulated float tensors as the
+ * kernel does (measured bit for bit against the interpreter; the integer
+ * reference has the same forms, engine/integer with its xnnpack option):
+ *
+ *  - MEAN (a global average pool with keepdims) on its pass-through grid of
+ *    scale s: the exact mean y of values on the grid is k·s/n with
+ *    k = Σ(q − zp) an integer; the output is round_half_even(f32(k · f32(s /
+ *    f32(s·n)))) · s (XNNPACK's average pooling);
+ *  - AVERAGE_POOL_2D over the whole input (a global average pool without
+ *    keepdims): TFLite's rounded average of the stored int8 values,
+ *    a = k + n·zp, q = sign(a)·trunc((|a| + ⌊n/2⌋) / n), output (q − zp)·s.
+ *    (Other average pools keep the exact mean: their window count varies at
+ *    'same' borders.) In a deep network the half-step a pool's rounding moves
+ *    is amplified by the convolutions after it, so it is simulated;
+ *  - the int8 elementwise activations (LOGISTIC, TANH, HARD_SWISH,
+ *    LEAKY_RELU): the simulation runs the graph with these nodes linear
+ *    (linearized), so their hook sees the input x, on its grid: q = x / s_in
+ *    + zp_in, and gives the 256-entry table of the kernel the interpreter
+ *    runs, from engine/integer's kernels (gemmlowp's LOGISTIC, which equals
+ *    the interpreter's float table; TANH's table; HARD_SWISH's int16 fixed
+ *    point, whose approximation is up to a step off the exact hard swish;
+ *    XNNPACK's Q8 leaky ReLU): table[q] on the output grid;
+ *  - MUL and ADD with an int8 constant operand (the lowered hard sigmoids and
+ *    affines, lower.ts) are elementwise functions of their input too, one per
+ *    channel of the constant: tabled the same way from XNNPACK's MUL / ADD
+ *    (binary.ts), with the fused ReLU / ReLU6 clamp (a fused activation node
+ *    after them then sees grid values and keeps them). Their ties are exact in
+ *    the integer kernels and not in float: ADD(x, 3) of a Keras 3 hard sigmoid
+ *    at x = 0 is 127.5 levels of a [0, 6] grid;
+ *  - MUL of two tensors rounds halves to even (XNNPACK's fp32
+ *    requantization): mulOutputs lists the nodes whose fake quantization uses
+ *    that rounding.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Activation, ActivationNode, AffineNode, Graph, GraphNode } from '../../engine/graph/types.js';
+import { mulInt, mulParams, xnnpackAddInt, xnnpackAddParams } from '../../engine/integer/binary.js';
+import { fusedRange } from '../../engine/integer/requantize.js';
+import { activationFunction, applyTable, hardSwishInt, hardSwishParams, isLogisticGrid, leakyReluInt, leakyReluParams, logisticInt, logisticParams, lookupTable } from '../../engine/integer/activations.js';
+import type { ActQParams } from '../../engine/integer/tensor.js';
+import { integerQParams, type QParams } from '../../engine/quant/qparams.js';
+import type { QuantPlan } from '../../engine/transform/plan.js';
+import { quantizedConstant } from './lower.js';
+
+type Op = (y: tf.Tensor) => tf.Tensor;
+
+/** The grid of a node's output tensor (its own quantizer's, or the one it passes through), in the signed domain. */
+function gridOf(plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, node: string): ActQParams | null {
+  const range = plan.tensors.find((t) => t.tensor === node)?.range;
+  const a = range ? plan.activations.find((x) => x.name === range) : undefined;
+  const qp = a ? qparams.get(a.sharedWith ?? a.name) : undefined;
+  if (!qp) return null;
+  const iq = integerQParams(qp, 'signed');
+  return { name: range!, scale: iq.scale[0]!, zeroPoint: iq.zeroPoint[0]!, qmin: iq.qmin, qmax: iq.qmax };
+}
+
+const roundHalfEven = (v: number) => {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+
+/** Activations the simulation computes by their int8 table (the graph runs them linear: linearized). */
+const TABLED: ReadonlySet<Activation> = new Set<Activation>(['sigmoid', 'tanh', 'hard_swish', 'leaky_relu']);
+
+/** The lowered affine's constant operand: 'multiplier' (a MUL) or 'addend' (an ADD), or null for another affine. */
+function constantRole(n: AffineNode, qparams: ReadonlyMap<string, QParams>): 'multiplier' | 'addend' | null {
+  if (qparams.has(`${n.name}/multiplier`) && n.offset.every((o) => o === 0)) return 'multiplier';
+  if (qparams.has(`${n.name}/addend`) && n.scale.every((v) => v === 1)) return 'addend';
+  return null;
+}
+
+const isTabled = (n: GraphNode, qparams: ReadonlyMap<string, QParams>) => (n.op === 'activation' && TABLED.has(n.activation)) || (n.op === 'affine' && constantRole(n, qparams) !== null);
+
+/** The graph with the tabled nodes linear: their output hooks (interpreterOps) compute them from their input. */
+export function linearized(graph: Graph, qparams: ReadonlyMap<string, QParams>): Graph {
+  return {
+    ...graph,
+    nodes: graph.nodes.map((n): GraphNode => (isTabled(n, qparams) ? { name: n.name, inputs: n.inputs, outputShape: n.outputShape, op: 'activation', activation: 'linear' } : n)),
+  };
+}
+
+/** Every input value of a grid, qmin … qmax. */
+const allValues = (g: ActQParams) => Int32Array.from({ length: g.qmax - g.qmin + 1 }, (_, i) => g.qmin + i);
+
+/** The int8 kernel of an activation node on every input value of its grid, from engine/integer (see the module comment). */
+function activationTable(n: ActivationNode, gin: ActQParams, gout: ActQParams): Int32Array {
+  const all = allValues(gin);
+  const out = new Int32Array(all.length);
+  if (n.activation === 'sigmoid' && isLogisticGrid(gout)) logisticInt(logisticParams(gin, 'single'), all, out);
+  else if (n.activation === 'hard_swish') hardSwishInt(hardSwishParams(gin, gout, 'single'), all, out);
+  else if (n.activation === 'leaky_relu') leakyReluInt(leakyReluParams(gin, gout, n.alpha!, 'single', true), all, out);
+  else applyTable(lookupTable(activationFunction(n.activation, n.alpha), gin, gout, roundHalfEven), gin.qmin, all, out);
+  return out;
+}
+
+/** XNNPACK's MUL / ADD of every input value by each channel's int8 constant, clamped to [min, max]: channels × levels entries. */
+function constantTable(n: AffineNode, role: 'multiplier' | 'addend', cq: QParams, gin: ActQParams, gout: ActQParams, min: number, max: number): Int32Array {
+  const values = role === 'multiplier' ? n.scale : n.offset;
+  const ints = quantizedConstant(values, cq).ints;
+  const iq = integerQParams(cq, 'signed');
+  const cgrid = { scale: iq.scale[0]!, zeroPoint: iq.zeroPoint[0]! };
+  const all = allValues(gin);
+  const out = new Int32Array(values.length * all.length);
+  for (let c = 0; c < values.length; c++) {
+    const k = Int32Array.of(ints[c]!);
+    const row = out.subarray(c * all.length, (c + 1) * all.length);
+    const index = new Int32Array(all.length);
+    if (role === 'multiplier') mulInt(mulParams(gin, cgrid, gout, min, max, 'single', true), all, null, k, index, row);
+    else xnnpackAddInt(xnnpackAddParams(gin, cgrid, gout, min, max), all, null, k, index, row);
+  }
+  return out;
+}
+
+/** A hook giving table[channel][q_in] on the output grid, q_in read from the hooked (linear) node's input on its grid. */
+function tableOp(table: Int32Array, channels: number, gin: ActQParams, gout: ActQParams): Op {
+  const levels = gin.qmax - gin.qmin + 1;
+  const values = Float32Array.from(table, (q) => (q - gout.zeroPoint) * gout.scale);
+  return (y) =>
+    tf.tidy(() => {
+      const t = tf.tensor1d(values, 'float32');
+      let q = tf.clipByValue(tf.add(tf.round(tf.div(y, gin.scale)), gin.zeroPoint - gin.qmin), 0, levels - 1);
+      if (channels > 1) q = tf.add(q, tf.mul(tf.range(0, channels), levels));
+      return tf.gather(t, tf.cast(q, 'int32'));
+    });
+}
+
+/** Hooks of the global average pools and the tabled nodes of a lowered graph, by node name (see the module comment). */
+export function interpreterOps(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>): Map<string, Op> {
+  const ops = new Map<string, Op>();
+  for (const n of graph.nodes) {
+    if (n.op === 'globalAvgPool2d' && n.keepdims) {
+      const g = gridOf(plan, qparams, n.name);
+      const input = graph.nodes.find((x) => x.name === n.inputs[0]);
+      if (!g || !input) continue;
+      const count = input.outputShape[0]! * input.outputShape[1]!;
+      const s = g.scale;
+      const f = Math.fround(s / Math.fround(s * count));
+      ops.set(n.name, (y) => tf.tidy(() => tf.mul(tf.round(tf.mul(tf.round(tf.div(tf.mul(y, count), s)), f)), s)));
+    }
+    if (n.op === 'globalAvgPool2d' && !n.keepdims) {
+      const g = gridOf(plan, qparams, n.name);
+      const input = graph.nodes.find((x) => x.name === n.inputs[0]);
+      if (!g || !input) continue;
+      const count = input.outputShape[0]! * input.outputShape[1]!;
+      const { scale: s, zeroPoint: zp } = g;
+      ops.set(n.name, (y) =>
+        tf.tidy(() => {
+          const acc = tf.add(tf.round(tf.div(tf.mul(y, count), s)), count * zp);
+          const q = tf.mul(tf.sign(acc), tf.floor(tf.div(tf.add(tf.abs(acc), Math.floor(count / 2)), count)));
+          return tf.mul(tf.sub(q, zp), s);
+        }),
+      );
+    }
+    if (n.op === 'activation' && TABLED.has(n.activation)) {
+      const gin = gridOf(plan, qparams, n.inputs[0]!);
+      const gout = gridOf(plan, qparams, n.name);
+      if (!gin || !gout) throw new Error(`activation ${n.name}: its input or output has no range`);
+      ops.set(n.name, tableOp(activationTable(n, gin, gout), 1, gin, gout));
+    }
+    const role = n.op === 'affine' ? constantRole(n, qparams) : null;
+    if (n.op === 'affine' && role) {
+      // The op's quantizer: this node's own, or the group it heads (a fused ReLU / ReLU6 after it).
+      const a = plan.activations.find((x) => x.layers[0] === n.name);
+      const gin = gridOf(plan, qparams, n.inputs[0]!);
+      const qp = a ? qparams.get(a.sharedWith ?? a.name) : undefined;
+      if (!a || !gin || !qp) throw new Error(`affine ${n.name}: its input or output has no range`);
+      const iq = integerQParams(qp, 'signed');
+      const gout: ActQParams = { name: a.name, scale: iq.scale[0]!, zeroPoint: iq.zeroPoint[0]!, qmin: iq.qmin, qmax: iq.qmax };
+      const fused = a.layers.slice(1).map((l) => {
+        const f = graph.nodes.find((x) => x.name === l);
+        if (f?.op !== 'activation') throw new Error(`layer ${l} is fused into ${n.name} but is not an activation`);
+        return f.activation;
+      });
+      const { min, max } = fusedRange(fused, gout);
+      ops.set(n.name, tableOp(constantTable(n, role, qparams.get(`${n.name}/${role}`)!, gin, gout, min, max), n.scale.length, gin, gout));
+    }
+  }
+  return ops;
+}
+
+/** The nodes closing a MUL of a lowered graph (a Multiply, or an affine by its int8 multiplier): their quantizers' hook points. */
+export function mulOutputs(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>): Set<string> {
+  const isMul = (name: string) => {
+    const n = graph.nodes.find((x) => x.name === name);
+    return n?.op === 'multiply' || (n?.op === 'affine' && qparams.has(`${n.name}/multiplier`) && n.offset.every((o) => o === 0));
+  };
+  return new Set(plan.activations.filter((a) => isMul(a.layers[0]!)).map((a) => a.at));
+}
