@@ -10,6 +10,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { graphFromLayersModel, layersModelFromGraph, UnsupportedModelError } from '../../engine/graph/from-layers.js';
 import type { Graph } from '../../engine/graph/types.js';
+import { checkTopologyCallRefs } from './keras/config.js';
 
 export class ModelReadError extends Error {
   constructor(
@@ -29,6 +30,8 @@ export const WEIGHTS_FILE = 'group1-shard1of1.bin';
 export async function readTfjsLayersModel(modelJsonPath: string): Promise<Graph> {
   const jsonPath = await resolveModelJson(modelJsonPath);
   const artifacts = await readArtifacts(jsonPath);
+  // tfjs waits forever on an inbound node that names a call a layer does not have: refuse it first.
+  checkTopologyCallRefs(artifacts.modelTopology, (problem) => new ModelReadError(jsonPath, problem));
   let model: tf.LayersModel;
   try {
     model = await tf.loadLayersModel({ load: async () => artifacts });

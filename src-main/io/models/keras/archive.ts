@@ -1,6 +1,6 @@
 /**
- * Streaming extraction of the two entries the reader needs from a Keras 3
- * archive: config.json into memory (it is small), model.weights.h5 straight
+ * Streaming extraction of the entries the reader needs from a Keras 3
+ * archive: config.json and metadata.json into memory (they are small), model.weights.h5 straight
  * into a file, so memory stays bounded whatever the size of the model. Keras
  * writes the entries stored (ZIP_STORED); deflated ones are inflated too.
  */
@@ -10,10 +10,13 @@ import { Unzip, UnzipInflate } from 'fflate';
 import { KerasModelError } from './errors.js';
 
 export const CONFIG_ENTRY = 'config.json';
+export const METADATA_ENTRY = 'metadata.json';
 export const WEIGHTS_ENTRY = 'model.weights.h5';
 
 export interface ArchiveContents {
   config?: Uint8Array;
+  /** metadata.json (keras_version, date_saved), when the archive has it. */
+  metadata?: Uint8Array;
   /** Whether model.weights.h5 was found (and written to the weights path). */
   weights: boolean;
   /** Every entry name, in archive order, for error messages. */
@@ -24,6 +27,7 @@ export async function extractKerasArchive(file: string, weightsPath: string): Pr
   const out = await open(weightsPath, 'w');
   const names: string[] = [];
   const configChunks: Uint8Array[] = [];
+  const metadataChunks: Uint8Array[] = [];
   const started = new Set<string>();
   const finished = new Set<string>();
   let failure: unknown;
@@ -32,7 +36,7 @@ export async function extractKerasArchive(file: string, weightsPath: string): Pr
 
   const unzip = new Unzip((entry) => {
     names.push(entry.name);
-    if (entry.name !== CONFIG_ENTRY && entry.name !== WEIGHTS_ENTRY) return;
+    if (entry.name !== CONFIG_ENTRY && entry.name !== METADATA_ENTRY && entry.name !== WEIGHTS_ENTRY) return;
     started.add(entry.name);
     entry.ondata = (err, chunk, final) => {
       if (err) {
@@ -40,6 +44,7 @@ export async function extractKerasArchive(file: string, weightsPath: string): Pr
         return;
       }
       if (entry.name === CONFIG_ENTRY) configChunks.push(chunk);
+      else if (entry.name === METADATA_ENTRY) metadataChunks.push(chunk);
       else writing = writing.then(() => out.write(chunk));
       if (final) finished.add(entry.name);
     };
@@ -72,7 +77,12 @@ export async function extractKerasArchive(file: string, weightsPath: string): Pr
   if (failure) throw new KerasModelError(file, `is not a readable zip archive (truncated or corrupt?): ${(failure as Error).message ?? String(failure)}`, { cause: failure });
   const cut = [...started].find((n) => !finished.has(n));
   if (cut) throw new KerasModelError(file, `the archive is truncated: entry ${cut} ends before its end`);
-  return { ...(finished.has(CONFIG_ENTRY) ? { config: concat(configChunks) } : {}), weights: finished.has(WEIGHTS_ENTRY), names };
+  return {
+    ...(finished.has(CONFIG_ENTRY) ? { config: concat(configChunks) } : {}),
+    ...(finished.has(METADATA_ENTRY) ? { metadata: concat(metadataChunks) } : {}),
+    weights: finished.has(WEIGHTS_ENTRY),
+    names,
+  };
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -41,6 +41,12 @@ export async function graphFromKeras(model: NormalisedModel, weights: Map<string
   }
 }
 
+/**
+ * Weights Keras keeps as integers and tfjs as float32, by class/weight:
+ * Normalization's count (int64; a bookkeeping scalar of adapt(), unused at inference).
+ */
+const INTEGER_WEIGHTS = new Set(['Normalization/count']);
+
 /** Sets each layer's weights, nested models' layers by their path names (as the readers key them). */
 function setWeights(model: tf.LayersModel, weights: Map<string, LayerWeights>, file: string): void {
   const leaves = leafLayers(model);
@@ -65,6 +71,10 @@ function setWeights(model: tf.LayersModel, weights: Map<string, LayerWeights>, f
       const shape = got[i]!.shape;
       if (shape.length !== v.shape.length || shape.some((d, j) => d !== v.shape[j])) {
         throw new KerasModelError(file, `${label}: weight ${shortName(v.originalName)} should have shape [${v.shape.join(',')}] but ${where} holds [${shape.join(',')}]`);
+      }
+      const integer = got[i]!.integer;
+      if (integer !== undefined && !INTEGER_WEIGHTS.has(`${layer.getClassName()}/${shortName(v.originalName)}`)) {
+        throw new KerasModelError(file, `${label}: weight ${shortName(v.originalName)} is stored as integers (${integer}) in ${where}; only float weights can be read for it`);
       }
     });
     const tensors = got.map((w) => tf.tensor(w.values, w.shape, 'float32'));

@@ -10,8 +10,15 @@
  * Keras 2.4+ also writes things tfjs does not read: a BatchNormalization axis
  * as a list, regularizers named L1 / L2. A nested model (Sequential or
  * functional model used as a layer) is normalised the same way, in place.
+ *
+ * Activation names: Keras 3's 'hard_sigmoid' is relu6(x + 3) / 6, Keras 2's
+ * (and tfjs's) clip(0.2·x + 0.5, 0, 1); every `activation` of a Keras 3 file
+ * goes through kerasActivationForTfjs, which names the Keras 3 one apart.
+ * Which Keras wrote the file comes from its keras_version (KerasSource).
  */
+import { kerasActivationForTfjs } from '../../../engine/graph/tfjs-compat/index.js';
 import { KerasModelError } from './errors.js';
+import { isKeras3Operation, operationAsRescaling } from './operations.js';
 import { renameKeras3Options } from './options.js';
 
 type Json = Record<string, unknown>;
@@ -23,6 +30,8 @@ export interface KerasLayerInfo {
   module?: string;
   /** A nested model's own layers, in config order. */
   layers?: KerasLayerInfo[];
+  /** A Keras 3 operation (x + 3.0…) read as a Rescaling: no layer of Keras's, so no weights group either. */
+  operation?: boolean;
 }
 
 export interface NormalisedModel {
@@ -41,7 +50,22 @@ const POLICY_CLASSES = new Set(['DTypePolicy', 'FloatDTypePolicy', 'Policy']);
 /** Keys Keras 3 adds beside class_name that tfjs does not know. */
 const KERAS3_EXTRA_KEYS = new Set(['module', 'registered_name', 'build_config', 'compile_config', 'shared_object_id']);
 
-export function normaliseModelConfig(raw: unknown, file: string): NormalisedModel {
+/** What the reader knows of the Keras that wrote the config. */
+export interface KerasSource {
+  /** Keras 3 (its activation names): a .keras archive of Keras 3, or an .h5 whose keras_version is 3.x. */
+  keras3: boolean;
+}
+
+/**
+ * Whether a keras_version (the .h5 attribute, metadata.json's field) is Keras 3;
+ * `fallback` when the file does not say.
+ */
+export function isKeras3Version(version: unknown, fallback: boolean): boolean {
+  if (typeof version !== 'string' || !/^\d/.test(version)) return fallback;
+  return Number.parseInt(version, 10) >= 3;
+}
+
+export function normaliseModelConfig(raw: unknown, file: string, source: KerasSource = { keras3: false }): NormalisedModel {
   const fail = (problem: string) => new KerasModelError(file, problem);
   if (!isObject(raw) || typeof raw['class_name'] !== 'string' || !isObject(raw['config'])) {
     throw fail('model config has no class_name and config; it is not a Keras model config');
@@ -52,7 +76,7 @@ export function normaliseModelConfig(raw: unknown, file: string): NormalisedMode
     const registered = typeof raw['registered_name'] === 'string' ? ` (${raw['registered_name']})` : '';
     throw fail(`the saved model is a ${className}${registered}, not a Sequential or functional model; subclassed models cannot be rebuilt without their Python code`);
   }
-  return normaliseModel(className, config, '', fail);
+  return normaliseModel(className, config, '', fail, source);
 }
 
 /**
@@ -60,7 +84,7 @@ export function normaliseModelConfig(raw: unknown, file: string): NormalisedMode
  * a layer) normalised the same way, recursively; `prefix` is the path of a
  * nested model ('' at top level, else e.g. "sequential_1/"), for messages.
  */
-function normaliseModel(className: string, config: Json, prefix: string, fail: (problem: string) => Error): NormalisedModel {
+function normaliseModel(className: string, config: Json, prefix: string, fail: (problem: string) => Error, source: KerasSource): NormalisedModel {
   const rawLayers = config['layers'];
   if (!Array.isArray(rawLayers)) throw fail(`model config of ${prefix ? `nested model ${prefix.slice(0, -1)} (${className})` : className} has no layers list`);
   const layers: KerasLayerInfo[] = [];
@@ -68,14 +92,18 @@ function normaliseModel(className: string, config: Json, prefix: string, fail: (
     if (!isObject(l) || typeof l['class_name'] !== 'string' || !isObject(l['config'])) throw fail(`layer ${i} of the model config${prefix ? ` of ${prefix.slice(0, -1)}` : ''} has no class_name and config`);
   });
   const shifted = sequentialsCalledFromZero(rawLayers as Json[]);
-  const normLayers = (rawLayers as Json[]).map((l, i) => {
+  const normLayers = (rawLayers as Json[]).map((raw, i) => {
+    const rawName = typeof raw['name'] === 'string' ? raw['name'] : String((raw['config'] as Json)['name'] ?? `#${i}`);
+    // Arithmetic with a constant (Keras 3 operations, Keras 2 TFOpLambda) is read as the Rescaling it computes.
+    const operation = operationAsRescaling(raw, `${prefix}${rawName}`, fail);
+    const l = operation?.entry ?? raw;
     const layerClass = l['class_name'] as string;
     const layerConfig = l['config'] as Json;
     const name = typeof l['name'] === 'string' ? l['name'] : String(layerConfig['name'] ?? `#${i}`);
     const module = typeof l['module'] === 'string' ? { module: l['module'] } : {};
     let out: Json;
     if (MODEL_CLASSES.has(layerClass)) {
-      const nested = normaliseModel(layerClass, layerConfig, `${prefix}${name}/`, fail);
+      const nested = normaliseModel(layerClass, layerConfig, `${prefix}${name}/`, fail, source);
       layers.push({ name, className: layerClass, ...module, layers: nested.layers });
       out = { ...nested.topology };
     } else {
@@ -83,8 +111,8 @@ function normaliseModel(className: string, config: Json, prefix: string, fail: (
       if (typeof policy === 'string' && policy.startsWith('Quantized')) {
         throw fail(`layer ${prefix}${name} (${layerClass}) was quantized by Keras (${policy}); import the float model and quantize it in the studio`);
       }
-      layers.push({ name, className: layerClass, ...module });
-      out = { class_name: layerClass, config: normaliseLayerConfig(layerClass, layerConfig) };
+      layers.push({ name, className: layerClass, ...module, ...(operation && isKeras3Operation(raw) ? { operation: true } : {}) });
+      out = { class_name: layerClass, config: normaliseLayerConfig(layerClass, layerConfig, source) };
     }
     if ('name' in l) out['name'] = l['name'];
     if ('inbound_nodes' in l) out['inbound_nodes'] = (normaliseInboundNodes(l['inbound_nodes'], prefix + name, fail) as unknown[][]).map((refs) => shiftCalls(refs, shifted));
@@ -150,6 +178,29 @@ function checkCallRefs(layers: Json[], modelRefs: unknown, model: string, fail: 
   for (const ref of Array.isArray(modelRefs) ? modelRefs : []) check(ref, `the output of ${model}`);
 }
 
+/**
+ * checkCallRefs over a whole topology in tfjs's form (a TF.js model.json's
+ * modelTopology, or a normalised Keras config): every functional model, nested
+ * ones included, its layers' inbound nodes and its output_layers. tfjs's
+ * loadLayersModel loops forever on a reference to a call that does not exist.
+ */
+export function checkTopologyCallRefs(topology: unknown, fail: (problem: string) => Error): void {
+  const walk = (model: unknown, path: string): void => {
+    if (!isObject(model) || typeof model['class_name'] !== 'string' || !isObject(model['config'])) return;
+    const className = model['class_name'];
+    const config = model['config'];
+    const layers = config['layers'];
+    if (!isModelClass(className) || !Array.isArray(layers)) return;
+    const entries = layers.filter(isObject);
+    for (const l of entries) {
+      if (isModelClass(String(l['class_name']))) walk(l, `${path}${String(l['name'] ?? (isObject(l['config']) ? l['config']['name'] : ''))}/`);
+    }
+    if (className !== 'Sequential') checkCallRefs(entries, config['output_layers'], path ? `nested model ${path.slice(0, -1)}` : 'the model', fail);
+  };
+  // Older converters wrap the model as {model_config, keras_version, backend}.
+  walk(isObject(topology) && isObject(topology['model_config']) ? topology['model_config'] : topology, '');
+}
+
 /** The tensor references with the call index of `shifted` layers counted from 1, as tfjs counts it. */
 function shiftCalls(refs: unknown, shifted: Set<string>): unknown {
   if (shifted.size === 0 || !Array.isArray(refs)) return refs;
@@ -176,8 +227,12 @@ function giveSequentialAnInputShape(config: Json): void {
   if (firstConfig['batch_input_shape'] == null && firstConfig['input_shape'] == null) firstConfig['batch_input_shape'] = shape;
 }
 
-function normaliseLayerConfig(className: string, config: Json): Json {
+/** Config keys naming an activation function. */
+const ACTIVATION_KEYS = ['activation', 'recurrent_activation'];
+
+function normaliseLayerConfig(className: string, config: Json, source: KerasSource): Json {
   const out = normaliseValue(config) as Json;
+  for (const key of ACTIVATION_KEYS) if (key in out) out[key] = kerasActivationForTfjs(out[key], source.keras3);
   if (className === 'InputLayer') {
     if ('batch_shape' in out && !('batch_input_shape' in out)) out['batch_input_shape'] = out['batch_shape'];
     delete out['batch_shape'];

@@ -115,8 +115,19 @@ export function stringListAttr(group: H5Group, name: string): string[] | undefin
   return undefined;
 }
 
-/** A float dataset as float32 (Keras may store float64 or float16 weights). */
-export function readWeight(group: H5Group, path: string, file: string): WeightData {
+/** A weight as read: float32 values; `integer` names the dataset's type when it held integers. */
+export interface ReadWeight extends WeightData {
+  /** E.g. '<q' (int64): the values are those integers as float32 (Keras's Normalization count). Absent for float data. */
+  integer?: string;
+}
+
+/**
+ * A dataset as float32: float ones (Keras may store float64 or float16
+ * weights) and integer ones (marked `integer`: Keras's Normalization keeps
+ * its count as int64, which tfjs holds as float32; the builder decides which
+ * layers may have them).
+ */
+export function readWeight(group: H5Group, path: string, file: string): ReadWeight {
   let entity;
   try {
     entity = entityAt(group, path);
@@ -131,12 +142,23 @@ export function readWeight(group: H5Group, path: string, file: string): WeightDa
   } catch (e) {
     throw new KerasModelError(file, `weight ${path} could not be read: ${hdf5Problem(e)}`, { cause: e });
   }
-  if (!(value instanceof Float32Array || value instanceof Float64Array || isFloat16Array(value))) {
-    throw new KerasModelError(file, `weight ${path} has data type ${JSON.stringify(entity.dtype)}; only float weights can be read`);
-  }
-  const values = value instanceof Float32Array ? value : Float32Array.from(value as ArrayLike<number>);
+  // h5wasm gives a scalar dataset (shape []: Normalization's count) as a plain number or bigint.
+  if (typeof value === 'number' || typeof value === 'bigint') value = [value];
   const count = shape.reduce((a, b) => a * b, 1);
-  if (values.length !== count) throw new KerasModelError(file, `weight ${path} holds ${values.length} values for shape [${shape.join(',')}]`);
+  const check = (values: Float32Array) => {
+    if (values.length !== count) throw new KerasModelError(file, `weight ${path} holds ${values.length} values for shape [${shape.join(',')}]`);
+    return values;
+  };
+  // HDF5 type class 0: integer (1: float).
+  if (entity.metadata.type === 0 && (ArrayBuffer.isView(value) || Array.isArray(value))) {
+    const values = check(Float32Array.from(value as ArrayLike<number | bigint>, (v) => Number(v)));
+    return { shape: [...shape], values, integer: String(entity.dtype) };
+  }
+  if (Array.isArray(value) && value.every((v) => typeof v === 'number')) value = Float64Array.from(value as number[]);
+  if (!(value instanceof Float32Array || value instanceof Float64Array || isFloat16Array(value))) {
+    throw new KerasModelError(file, `weight ${path} has data type ${JSON.stringify(entity.dtype)}; only float and integer weights can be read`);
+  }
+  const values = check(value instanceof Float32Array ? value : Float32Array.from(value as ArrayLike<number>));
   return { shape: [...shape], values };
 }
 

@@ -13,6 +13,16 @@ type Json = Record<string, unknown>;
 /** Options tfjs drops that never change inference: dtypes (tfjs is float32), seeds, autocast. */
 const HARMLESS = new Set(['dtype', 'seed', 'autocast', 'trainable']);
 
+/**
+ * Options tfjs does not have, by layer class, with the value that means
+ * Keras's default (harmless: the layer computes what tfjs computes); any
+ * other value is refused. Keras writes ReLU(6.0) as max_value 6.0,
+ * negative_slope 0.0, threshold 0.0 (Keras 2 and 3 alike).
+ */
+const DEFAULT_ONLY: Record<string, Record<string, unknown>> = {
+  ReLU: { negative_slope: 0, threshold: 0 },
+};
+
 /** Keras 3 names tfjs knows by their Keras 2 names, by layer class. */
 const RENAMED: Record<string, Record<string, string>> = {
   LeakyReLU: { negative_slope: 'alpha' },
@@ -32,7 +42,7 @@ export function checkIgnoredOptions(layers: { path: string; class_name: string; 
     const name = l.path;
     const kept = new Set(Object.keys(l.layer.getConfig()));
     for (const [key, value] of Object.entries(l.config)) {
-      if (kept.has(camel(key)) || harmless(key, value, l.config)) continue;
+      if (kept.has(camel(key)) || harmless(l.class_name, key, value, l.config)) continue;
       throw new KerasModelError(
         file,
         `layer ${name} (${l.class_name}) sets ${key}=${JSON.stringify(value)}, which TensorFlow.js does not support; the imported layer would compute something else`,
@@ -41,7 +51,9 @@ export function checkIgnoredOptions(layers: { path: string; class_name: string; 
   }
 }
 
-function harmless(key: string, value: unknown, config: Json): boolean {
+function harmless(className: string, key: string, value: unknown, config: Json): boolean {
+  const defaults = DEFAULT_ONLY[className];
+  if (defaults && Object.hasOwn(defaults, key)) return value === defaults[key] || value == null;
   if (value === null || value === undefined || value === false || HARMLESS.has(key)) return true;
   if (key === 'groups') return value === 1;
   // LoRA scaling only matters when LoRA is on (lora_rank set).

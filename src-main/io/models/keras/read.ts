@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Graph } from '../../../engine/graph/types.js';
 import { CONFIG_ENTRY, extractKerasArchive, WEIGHTS_ENTRY } from './archive.js';
 import { graphFromKeras } from './build.js';
-import { normaliseModelConfig } from './config.js';
+import { isKeras3Version, normaliseModelConfig } from './config.js';
 import { KerasModelError } from './errors.js';
 import { entityAt, isGroup, openHdf5, readingHdf5, sniffContainer, stringAttr, type H5File } from './hdf5.js';
 import { readKeras2Weights, readKeras3Weights } from './weights.js';
@@ -30,7 +30,9 @@ async function readKerasHdf5(file: string): Promise<Graph> {
     const { model, weights } = readingHdf5(file, () => {
       const configText = stringAttr(h5, 'model_config');
       if (configText === undefined) throw new KerasModelError(file, weightsOnlyProblem(h5));
-      const model = normaliseModelConfig(parseJson(configText, file, 'its model_config attribute'), file);
+      // Keras 3 saves .h5 files too (the legacy format), with keras_version 3.x and Keras 3's activation names.
+      const keras3 = isKeras3Version(stringAttr(h5, 'keras_version'), false);
+      const model = normaliseModelConfig(parseJson(configText, file, 'its model_config attribute'), file, { keras3 });
       return { model, weights: readKeras2Weights(h5, model.layers, file) };
     });
     return await graphFromKeras(model, weights, file);
@@ -56,7 +58,9 @@ async function readKerasArchive(file: string): Promise<Graph> {
     if (!contents.config) {
       throw new KerasModelError(file, `the archive has no ${CONFIG_ENTRY}; it is not a Keras 3 model (entries: ${contents.names.join(', ') || 'none'})`);
     }
-    const model = normaliseModelConfig(parseJson(Buffer.from(contents.config).toString('utf8'), file, CONFIG_ENTRY), file);
+    // Keras 2.13-2.15 wrote this archive format too; their metadata.json says so.
+    const metadata = contents.metadata ? metadataVersion(contents.metadata) : undefined;
+    const model = normaliseModelConfig(parseJson(Buffer.from(contents.config).toString('utf8'), file, CONFIG_ENTRY), file, { keras3: isKeras3Version(metadata, true) });
     if (!contents.weights) {
       const npz = contents.names.includes('model.weights.npz');
       throw new KerasModelError(file, npz ? 'weights are stored as model.weights.npz; only model.weights.h5 (the Keras default) can be read' : `the archive has no ${WEIGHTS_ENTRY}; the weights are missing`);
@@ -71,6 +75,16 @@ async function readKerasArchive(file: string): Promise<Graph> {
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** metadata.json's keras_version, if it is readable JSON holding one. */
+function metadataVersion(bytes: Uint8Array): unknown {
+  try {
+    const json = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
+    return typeof json === 'object' && json !== null ? (json as Record<string, unknown>)['keras_version'] : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -13,13 +13,13 @@
  *   preferred when present. Keras 2.13's zip format named the group
  *   _layer_checkpoint_dependencies instead of layers.
  */
-import type { WeightData } from '../../../engine/graph/types.js';
 import { leafLayerInfos, type KerasLayerInfo } from './config.js';
 import { KerasModelError } from './errors.js';
-import { entityAt, isGroup, readWeight, stringAttr, stringListAttr, type H5Group } from './hdf5.js';
+import { entityAt, isGroup, readWeight, stringAttr, stringListAttr, type H5Group, type ReadWeight } from './hdf5.js';
 
 export interface LayerWeights {
-  values: WeightData[];
+  /** float32 values; integer datasets (Normalization's int64 count) are marked `integer`. */
+  values: ReadWeight[];
   /** Where they were found in the HDF5 file, for error messages. */
   where: string;
 }
@@ -98,6 +98,8 @@ function readKeras3Level(root: H5Group, word: string, container: string, layers:
   const byName = groupsByLayerName(entityAt(root, container), container);
   const used = new Map<string, number>();
   for (const layer of layers) {
+    // Keras 3 saves the layers of model.layers; operations (x + 3.0) are none.
+    if (layer.operation) continue;
     const base = snakeCase(layer.className);
     const n = used.has(base) ? used.get(base)! + 1 : 0;
     used.set(base, n);

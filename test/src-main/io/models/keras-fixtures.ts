@@ -20,6 +20,15 @@ export const GRU_KERAS2 = path.join(FIXTURES, 'hls4ml_hostpipe_parallel_gru.kera
 export interface Array32 {
   shape: number[];
   values: Float32Array;
+  /** Written as int64 (Keras's Normalization count) instead of float32. */
+  int64?: boolean;
+}
+
+/** h5wasm create_dataset arguments for a weight: float32, or int64 when marked. */
+export function datasetOf(name: string, v: Array32): { name: string; data: Float32Array | BigInt64Array; shape: number[]; dtype: string } {
+  return v.int64
+    ? { name, data: BigInt64Array.from(v.values, (x) => BigInt(Math.round(x))), shape: v.shape, dtype: '<q' }
+    : { name, data: v.values, shape: v.shape, dtype: '<f' };
 }
 
 /** Datasets by their full HDF5 path, read with h5wasm alone. */
@@ -92,7 +101,7 @@ export async function writeKeras3Archive(
       }
       const vars = f.create_group(`${g.key}/vars`);
       if (g.layerName !== undefined) vars.create_attribute('name', g.layerName);
-      g.vars.forEach((v, i) => vars.create_dataset({ name: String(i), data: v.values, shape: v.shape, dtype: '<f' }));
+      g.vars.forEach((v, i) => vars.create_dataset(datasetOf(String(i), v)));
     }
   } finally {
     f.close();
