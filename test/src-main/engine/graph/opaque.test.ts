@@ -120,7 +120,8 @@ test('gradients reach the variables of opaque layers and an optimizer step updat
     assert.ok(tf.max(tf.abs(g)).dataSync()[0]! > 0, `non-zero gradient for ${v.name}`);
   }
   const before = value.dataSync()[0]!;
-  const opt = tf.train.sgd(0.5);
+  // A small step: the kernels come from unseeded initialisers, and a large one can overshoot on some of them.
+  const opt = tf.train.sgd(0.01);
   opt.applyGradients(grads);
   tf.dispose([value, ...Object.values(grads)]);
   const after = tf.tidy(() => loss().dataSync()[0]!);
