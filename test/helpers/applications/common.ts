@@ -165,6 +165,22 @@ export function globalAveragePoolKeepDims(x: tf.SymbolicTensor, name: string): t
 }
 
 /** The functional model, its weights seeded (unless seed is null). */
+/**
+ * The top of ResNet50, DenseNet121 and EfficientNetB0 as Keras writes it:
+ * `avg_pool` (+ `before` on the pooled tensor, e.g. EfficientNet's dropout)
+ * and the `predictions` Dense, or only the pooling the options ask for.
+ */
+export function classifierTop(x: tf.SymbolicTensor, o: Resolved, before?: tf.layers.Layer): tf.SymbolicTensor {
+  if (o.includeTop) {
+    let pooled = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor;
+    if (before) pooled = before.apply(pooled) as tf.SymbolicTensor;
+    return tf.layers.dense({ units: o.classes, activation: o.classifierActivation, name: 'predictions' }).apply(pooled) as tf.SymbolicTensor;
+  }
+  if (o.pooling === 'avg') return tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor;
+  if (o.pooling === 'max') return tf.layers.globalMaxPooling2d({ name: 'max_pool' }).apply(x) as tf.SymbolicTensor;
+  return x;
+}
+
 export function finish(inputs: tf.SymbolicTensor, outputs: tf.SymbolicTensor, name: string, seed: number | null): tf.LayersModel {
   const model = tf.model({ inputs, outputs, name });
   if (seed !== null) seedWeights(model, seed);

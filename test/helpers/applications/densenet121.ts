@@ -11,7 +11,7 @@
  * growth rate and the stem's filters.
  */
 import * as tf from '@tensorflow/tfjs';
-import { finish, KerasNames, resolveOptions, scaled, type ApplicationOptions } from './common.js';
+import { classifierTop, finish, KerasNames, resolveOptions, scaled, type ApplicationOptions } from './common.js';
 
 type T = tf.SymbolicTensor;
 
@@ -71,13 +71,6 @@ export function denseNet121(options: ApplicationOptions = {}): tf.LayersModel {
   x = denseBlock(x, blocks[3], growth, 'conv5');
   x = bn('bn').apply(x) as T;
   x = relu('relu').apply(x) as T;
-  if (o.includeTop) {
-    x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as T;
-    x = tf.layers.dense({ units: o.classes, activation: o.classifierActivation, name: 'predictions' }).apply(x) as T;
-  } else if (o.pooling === 'avg') {
-    x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as T;
-  } else if (o.pooling === 'max') {
-    x = tf.layers.globalMaxPooling2d({ name: 'max_pool' }).apply(x) as T;
-  }
+  x = classifierTop(x, o);
   return finish(input, x, options.name ?? 'densenet121', o.seed);
 }

@@ -15,7 +15,7 @@
  * Keras's parameter count, 5,330,571).
  */
 import * as tf from '@tensorflow/tfjs';
-import { correctPad, finish, KerasNames, makeDivisible, registeredLayer, requireClasses, resolveOptions, type ApplicationOptions } from './common.js';
+import { classifierTop, correctPad, finish, KerasNames, makeDivisible, registeredLayer, requireClasses, resolveOptions, type ApplicationOptions } from './common.js';
 
 type T = tf.SymbolicTensor;
 
@@ -125,14 +125,6 @@ export function efficientNetB0(options: ApplicationOptions = {}): tf.LayersModel
   x = tf.layers.conv2d({ filters: roundFilters(1280), kernelSize: 1, padding: 'same', useBias: false, name: 'top_conv' }).apply(x) as T;
   x = bn('top_bn').apply(x) as T;
   x = act('top_activation').apply(x) as T;
-  if (o.includeTop) {
-    x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as T;
-    x = tf.layers.dropout({ rate: dropoutRate, name: 'top_dropout' }).apply(x) as T;
-    x = tf.layers.dense({ units: o.classes, activation: o.classifierActivation, name: 'predictions' }).apply(x) as T;
-  } else if (o.pooling === 'avg') {
-    x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as T;
-  } else if (o.pooling === 'max') {
-    x = tf.layers.globalMaxPooling2d({ name: 'max_pool' }).apply(x) as T;
-  }
+  x = classifierTop(x, o, tf.layers.dropout({ rate: dropoutRate, name: 'top_dropout' }));
   return finish(input, x, options.name ?? 'efficientnetb0', o.seed);
 }

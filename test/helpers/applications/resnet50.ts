@@ -9,7 +9,7 @@
  * 1.001e-5, momentum Keras's default. `width` (tests only) scales every filter count.
  */
 import * as tf from '@tensorflow/tfjs';
-import { finish, KerasNames, resolveOptions, scaled, type ApplicationOptions } from './common.js';
+import { classifierTop, finish, KerasNames, resolveOptions, scaled, type ApplicationOptions } from './common.js';
 
 type T = tf.SymbolicTensor;
 
@@ -63,13 +63,6 @@ export function resNet50(options: ApplicationOptions = {}): tf.LayersModel {
   x = stack(x, w(128), 4, 2, 'conv3');
   x = stack(x, w(256), 6, 2, 'conv4');
   x = stack(x, w(512), 3, 2, 'conv5');
-  if (o.includeTop) {
-    x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as T;
-    x = tf.layers.dense({ units: o.classes, activation: o.classifierActivation, name: 'predictions' }).apply(x) as T;
-  } else if (o.pooling === 'avg') {
-    x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as T;
-  } else if (o.pooling === 'max') {
-    x = tf.layers.globalMaxPooling2d({ name: 'max_pool' }).apply(x) as T;
-  }
+  x = classifierTop(x, o);
   return finish(input, x, options.name ?? 'resnet50', o.seed);
 }
