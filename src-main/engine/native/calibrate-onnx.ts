@@ -30,7 +30,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Estimator } from '../../api/run-config.js';
 import { buildOnnxGraph, encodeOnnx, ONNX_INPUT } from '../../export/onnx/build.js';
-import { node as onnxNode, onnx } from '../../export/onnx/proto.js';
+import { node as onnxNode, onnx } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
 import type { Graph } from '../graph/types.js';

@@ -28,7 +28,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { buildOnnxGraph, encodeOnnx, ONNX_INPUT, ONNX_OUTPUT, type OnnxValue } from '../../export/onnx/build.js';
-import { DT, floats, int64s, node, onnx, tensor, type ModelProto, type NodeProto, type TensorProto } from '../../export/onnx/proto.js';
+import { DT, floats, int64s, node, onnx, tensor, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { Graph, WeightedNode } from '../graph/types.js';
 import { isWeighted } from '../graph/types.js';

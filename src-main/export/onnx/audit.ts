@@ -19,7 +19,7 @@ import type { QuantPlan } from '../../engine/transform/plan.js';
 import { ExportError } from '../errors.js';
 import { quantizedBiases } from '../simulate.js';
 import { activationType, decodeOnnx, onnxWeightAxis, ONNX_OPSET } from './build.js';
-import { attrOf, DT, tensorValues, type NodeProto, type TensorProto } from './proto.js';
+import { attrOf, DT, tensorValues, type NodeProto, type TensorProto } from '../../engine/onnx/proto.js';
 
 export interface AuditedTensor {
   tensor: string;

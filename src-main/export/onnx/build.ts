@@ -36,7 +36,7 @@ import { quantizeToInts } from '../int-tensors.js';
 import { quantizedBiases } from '../simulate.js';
 import { fakeQuantNodes } from './fake-quant.js';
 import { activationNodes, emitMobileOp, type EmitContext } from './mobile-ops.js';
-import { DT, floats, int64s, node, onnx, tensor, type ModelProto, type NodeProto, type TensorProto } from './proto.js';
+import { DT, floats, int64s, node, onnx, tensor, type ModelProto, type NodeProto, type TensorProto } from '../../engine/onnx/proto.js';
 
 export const ONNX_OPSET = 13;
 export const ONNX_INPUT = 'input';
@@ -83,14 +83,8 @@ function perOutputChannel(wq: WeightQuantizer): boolean {
   return wq.axis === null || wq.axis === wq.view.length - 1;
 }
 
-/** TF 'same' padding for one spatial dim: [before, after] (the extra pixel goes after). */
-export function samePads(inSize: number, k: number, stride: number, dilation = 1): [number, number] {
-  const out = Math.ceil(inSize / stride);
-  const eff = (k - 1) * dilation + 1;
-  const total = Math.max((out - 1) * stride + eff - inSize, 0);
-  const before = Math.floor(total / 2);
-  return [before, total - before];
-}
+export { samePads } from '../../engine/onnx/padding.js';
+import { samePads } from '../../engine/onnx/padding.js';
 
 /** Conv kernel [kh,kw,in,out] (or int values in that layout) → [out,in,kh,kw]. */
 function convToOihw<T extends Float32Array | Int32Array>(v: T, shape: readonly number[], make: (n: number) => T): T {

@@ -10,7 +10,7 @@
  * range, so the simulation of any bit width uses these ops instead.
  */
 import type { QParams } from '../../engine/quant/qparams.js';
-import { floats, node, type NodeProto, type TensorProto } from './proto.js';
+import { floats, node, type NodeProto, type TensorProto } from '../../engine/onnx/proto.js';
 
 /**
  * Appends the fake quant of `x` (rank `rank`) to `nodes`, its constants to

@@ -8,7 +8,7 @@
  */
 import type { Activation, AffineNode, GraphNode } from '../../engine/graph/types.js';
 import type { OnnxValue } from './build.js';
-import { floats, int64s, node, type NodeProto, type TensorProto } from './proto.js';
+import { floats, int64s, node, type NodeProto, type TensorProto } from '../../engine/onnx/proto.js';
 
 /** What build.ts shares with this file: the graph being built and its NHWC/NCHW switch. */
 export interface EmitContext {

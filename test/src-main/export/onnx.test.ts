@@ -15,7 +15,7 @@ import { ExportError } from '../../../src-main/export/errors.js';
 import { auditOnnx } from '../../../src-main/export/onnx/audit.js';
 import { decodeOnnx, encodeOnnx, samePads } from '../../../src-main/export/onnx/build.js';
 import { exportOnnx } from '../../../src-main/export/onnx/index.js';
-import { attrOf, DT } from '../../../src-main/export/onnx/proto.js';
+import { attrOf, DT } from '../../../src-main/engine/onnx/proto.js';
 import { runOnnx } from '../../../src-main/export/onnx/verify.js';
 import { exportSimulationHooks } from '../../../src-main/export/simulate.js';
 import { compareOutputs, simulate } from '../../../src-main/export/verify.js';

@@ -4,7 +4,7 @@
  * reduction, as the training loop's crossEntropy), and the count of correct
  * predictions.
  */
-import { DT } from '../../../export/onnx/proto.js';
+import { DT } from '../../onnx/proto.js';
 import type { OnnxBuilder } from './onnx-builder.js';
 
 /**

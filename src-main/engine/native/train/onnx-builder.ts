@@ -3,7 +3,7 @@
  * name, constants become initializers, and inputs/outputs are declared with
  * their (possibly symbolic) shapes. The training-step graph is written with it.
  */
-import { DT, node, onnx, tensor, type AttrValue, type ModelProto, type NodeProto, type TensorProto } from '../../../export/onnx/proto.js';
+import { DT, node, onnx, tensor, type AttrValue, type ModelProto, type NodeProto, type TensorProto } from '../../onnx/proto.js';
 
 /** Opset 17: ScatterElements' reduction (16+) while ReduceMin/Max/Mean still take `axes` as an attribute (until 18). */
 export const TRAIN_OPSET = 17;

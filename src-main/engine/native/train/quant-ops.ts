@@ -13,7 +13,7 @@
  *    nudged_min ≤ x ≤ nudged_max for the gradient.
  */
 import type { Estimator } from '../../../api/run-config.js';
-import { DT } from '../../../export/onnx/proto.js';
+import { DT } from '../../onnx/proto.js';
 import { EPS, quantRange, type RangeSpec } from '../../quant/qparams.js';
 import type { OnnxBuilder } from './onnx-builder.js';
 

@@ -12,7 +12,7 @@
  *  - leaky_relu: tf.leakyRelu, dy where x > 0, else alpha·dy.
  * Every one is element-wise but softmax, which needs the channel axis.
  */
-import { DT } from '../../../../export/onnx/proto.js';
+import { DT } from '../../../onnx/proto.js';
 import type { Activation, ActivationNode, GraphNode } from '../../../graph/types.js';
 import type { OnnxBuilder } from '../onnx-builder.js';
 import { channelAxis, unsupported, type OpStep, type StepContext, type Value } from '../step-context.js';

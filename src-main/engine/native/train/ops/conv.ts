@@ -10,7 +10,7 @@
  *  - depthwise filter gradient: a grouped Conv (one group per channel) of
  *    the input, batch as channels, with the output gradient as its kernel.
  */
-import { samePads } from '../../../../export/onnx/build.js';
+import { samePads } from '../../../onnx/padding.js';
 import type { Conv2DNode, DepthwiseConv2DNode } from '../../../graph/types.js';
 import type { OnnxBuilder } from '../onnx-builder.js';
 import { graphDims, imageInput, unsupported, type OpStep, type StepContext, type Value } from '../step-context.js';

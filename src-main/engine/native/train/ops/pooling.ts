@@ -12,7 +12,7 @@
  * keepdims keeps the output [1,1,C] (in the graph [C,1,1]), else [C].
  */
 import type { GlobalPool2DNode, Pool2DNode } from '../../../graph/types.js';
-import { DT } from '../../../../export/onnx/proto.js';
+import { DT } from '../../../onnx/proto.js';
 import { imageInput, type OpStep, type StepContext, type Value } from '../step-context.js';
 import { convAttrs, convGeometry, outputPadding } from './conv.js';
 
