@@ -20,6 +20,7 @@ import type { Store } from '../store/index.js';
 import type { ExportRecord } from '../store/exports.js';
 import { JobCancelledError, type EngineHost } from './engine-host.js';
 import { EtaClock } from './eta.js';
+import { settleWithin } from './settle.js';
 import { exportOutputPaths } from './export-job.js';
 import { resolveExportPath, type ExportDestinationPolicy } from './export-job-paths.js';
 
@@ -95,7 +96,7 @@ export class ExportJobs {
 
   async shutdown(): Promise<void> {
     for (const id of this.active.keys()) this.engine.cancel(-id);
-    await Promise.race([Promise.allSettled([...this.active.values()].map((j) => j.done)), new Promise((r) => setTimeout(r, 2000))]);
+    await settleWithin([...this.active.values()].map((j) => j.done), 2000);
   }
 
   private progress(info: ExportJobInfo, p: Omit<ExportProgressEvent, 'exportJobId' | 'runId' | 'format' | 'path'>): void {

@@ -11,6 +11,7 @@ import { ApiError } from '../api/dispatch.js';
 import type { Store } from '../store/index.js';
 import { JobCancelledError, type EngineHost } from './engine-host.js';
 import { EtaClock } from './eta.js';
+import { settleWithin } from './settle.js';
 import type { CheckpointEvent } from '../engine/train/checkpoint.js';
 import { CHECKPOINT_EVENT } from './protocol.js';
 import { jobPayloadFor, storeCheckpoint, storeJobResult, type RunKind } from './run-jobs.js';
@@ -68,7 +69,7 @@ export class RunManager {
   /** Cancels what is running; the next open marks anything left as interrupted. */
   async shutdown(): Promise<void> {
     for (const id of this.active.keys()) this.engine.cancel(id);
-    await Promise.race([Promise.allSettled([...this.active.values()]), new Promise((r) => setTimeout(r, 2000))]);
+    await settleWithin([...this.active.values()], 2000);
   }
 
   private async execute(runId: number, kind: RunKind, payload: unknown): Promise<void> {
