@@ -3,15 +3,18 @@
  *
  *   bytes → deserialize → check weights → fold BatchNorm → plan
  *
- * PTQ, QAT, explain and export call it, so they agree on the folded graph
- * and on what is quantized. Everything here fails on bad input before any
- * batch is read: a NaN weight names its layer, an unsupported layer stops
- * the plan as config.unsupported says.
+ * PTQ, QAT (before training, and again on the trained model), explain,
+ * lint and export call it, so they agree on the folded graph and on what is
+ * quantized. `prepare` fails on bad input before any batch is read: a NaN
+ * weight names its layer, an unsupported layer stops the plan as
+ * config.unsupported says. `inspect` takes the same steps and reports those
+ * instead of throwing, for lint, which says everything a run would meet
+ * before it starts.
  */
 import type { RunConfig } from '../api/run-config.js';
 import { deserializeGraph } from './graph/serialize.js';
 import type { Graph } from './graph/types.js';
-import { foldBatchNorm, type FoldRecord } from './transform/fold-batchnorm.js';
+import { foldBatchNorm, type FoldRecord, type KeptBatchNorm } from './transform/fold-batchnorm.js';
 import { planQuantization, type PlanOptions, type QuantPlan } from './transform/plan.js';
 
 export interface Prepared {
@@ -20,24 +23,70 @@ export interface Prepared {
   /** BatchNorm folded into the convolutions before it: what the plan, simulation and export describe. */
   graph: Graph;
   folded: FoldRecord[];
+  /** The BatchNorms the fold could not take, with why. */
+  kept: KeptBatchNorm[];
   plan: QuantPlan;
 }
 
-/** Throws naming the layer when a weight holds NaN or ±Inf. */
-export function checkFiniteWeights(graph: Graph, modelName: string): void {
+/** A weight value that is NaN or ±Inf: the first one of a weight tensor. */
+export interface NonFiniteWeight {
+  layer: string;
+  weight: string;
+  index: number;
+  value: number;
+}
+
+export interface PrepareOptions {
+  modelName?: string;
+  plan?: PlanOptions;
+}
+
+/** What `prepare` finds, reported: the weights it would refuse, and the plan or the planner's refusal. */
+export interface Inspection extends Omit<Prepared, 'plan'> {
+  nonFinite: NonFiniteWeight[];
+  plan: QuantPlan | null;
+  /** Why the planner refused the graph (plan is null). */
+  planError: Error | null;
+}
+
+/** Each weight tensor's first NaN or ±Inf, in graph order. */
+export function nonFiniteWeights(graph: Graph): NonFiniteWeight[] {
+  const out: NonFiniteWeight[] = [];
   for (const node of graph.nodes) {
     if (!('weights' in node)) continue;
     for (const [key, w] of Object.entries(node.weights)) {
       if (!w) continue;
       const bad = w.values.findIndex((v: number) => !Number.isFinite(v));
-      if (bad >= 0) throw new Error(`model ${modelName}: weight ${node.name}/${key} holds ${w.values[bad]} at index ${bad}; fix or retrain the model`);
+      if (bad >= 0) out.push({ layer: node.name, weight: key, index: bad, value: w.values[bad]! });
     }
+  }
+  return out;
+}
+
+function nonFiniteMessage(modelName: string, w: NonFiniteWeight): string {
+  return `model ${modelName}: weight ${w.layer}/${w.weight} holds ${w.value} at index ${w.index}; fix or retrain the model`;
+}
+
+/** Throws naming the layer when a weight holds NaN or ±Inf. */
+export function checkFiniteWeights(graph: Graph, modelName: string): void {
+  const bad = nonFiniteWeights(graph)[0];
+  if (bad) throw new Error(nonFiniteMessage(modelName, bad));
+}
+
+export function inspect(model: Uint8Array | Graph, config: RunConfig, opts: PrepareOptions = {}): Inspection {
+  const source = model instanceof Uint8Array ? deserializeGraph(model, opts.modelName) : model;
+  const nonFinite = nonFiniteWeights(source);
+  const { graph, folded, kept } = foldBatchNorm(source);
+  try {
+    return { source, graph, folded, kept, nonFinite, plan: planQuantization(graph, config, opts.plan), planError: null };
+  } catch (e) {
+    return { source, graph, folded, kept, nonFinite, plan: null, planError: e instanceof Error ? e : new Error(String(e)) };
   }
 }
 
-export function prepare(model: Uint8Array | Graph, config: RunConfig, opts: { modelName?: string; plan?: PlanOptions } = {}): Prepared {
-  const source = model instanceof Uint8Array ? deserializeGraph(model, opts.modelName) : model;
-  checkFiniteWeights(source, opts.modelName ?? source.name);
-  const { graph, folded } = foldBatchNorm(source);
-  return { source, graph, folded, plan: planQuantization(graph, config, opts.plan) };
+export function prepare(model: Uint8Array | Graph, config: RunConfig, opts: PrepareOptions = {}): Prepared {
+  const { nonFinite, plan, planError, ...rest } = inspect(model, config, opts);
+  if (nonFinite[0]) throw new Error(nonFiniteMessage(opts.modelName ?? rest.source.name, nonFinite[0]));
+  if (!plan) throw planError!;
+  return { ...rest, plan };
 }

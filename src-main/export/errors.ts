@@ -2,6 +2,7 @@
  * Errors of the export side. One class for every format (each names the file
  * and, where it applies, the tensor), so the UI and the CLI can show them as is.
  */
+import { LoweringError } from '../engine/lowering-error.js';
 
 export type ExportErrorCode =
   /** The destination exists and overwrite was not asked for. */
@@ -26,5 +27,19 @@ export class ExportError extends Error {
   ) {
     super(message, options);
     this.name = 'ExportError';
+  }
+}
+
+/**
+ * `f()`, with the engine's refusal to lower a run (LoweringError: an op, bit
+ * width or bias the form cannot express, a missing range) thrown as the
+ * ExportError it stands for: same message, code and details.
+ */
+export function lowered<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof LoweringError) throw new ExportError(e.message, e.code, e.details, { cause: e });
+    throw e;
   }
 }

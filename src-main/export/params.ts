@@ -13,9 +13,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { integerQParams, qparamsEquals, qparamsFromJSON, qparamsToJSON, type QParams, type QParamsJSON } from '../engine/quant/qparams.js';
-import { ExportError } from './errors.js';
-import { quantizedBiases } from './simulate.js';
+import { ExportError, lowered } from './errors.js';
+import { quantizedBiases } from '../engine/integer/biases.js';
 import type { ExportInput, ExportOptions, ExportResult } from './types.js';
+import { csvPathOf } from './formats.js';
 import { fileDigest, checkDestination, writeFileAtomic } from './write-file.js';
 
 export const PARAMS_FORMAT = 'quant-studio-params';
@@ -65,7 +66,7 @@ export function buildParams(input: ExportInput): ParamsFile {
   const act = (name: string) => qparams.get(plan.activations.find((a) => a.name === name)?.sharedWith ?? name)!;
   const a0 = plan.activations.find((a) => a.role === 'input');
   if (a0) tensors.push(entry(a0.name, 'input', [...a0.layers], act(a0.name), { observed: observed(a0.at, 'input'), sharedWith: a0.sharedWith }));
-  const biases = quantizedBiases(input.graph, plan, qparams);
+  const biases = lowered(() => quantizedBiases(input.graph, plan, qparams));
   for (const wq of plan.weights) {
     tensors.push(entry(wq.name, 'weight', [wq.layer], qparams.get(wq.name)!, { view: [...wq.view], observed: observed(wq.layer, 'weight') }));
     const b = biases.get(wq.layer);
@@ -123,11 +124,6 @@ export function paramsCsv(file: ParamsFile): string {
     }
   }
   return lines.join('\n') + '\n';
-}
-
-/** The CSV beside a JSON path: x.json → x.csv (else x + '.csv'). */
-export function csvPathOf(jsonPath: string): string {
-  return jsonPath.toLowerCase().endsWith('.json') ? jsonPath.slice(0, -5) + '.csv' : jsonPath + '.csv';
 }
 
 /** Qparams by tensor name read from a sidecar JSON (weights, activations; biases excluded). */

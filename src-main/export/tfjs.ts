@@ -28,9 +28,10 @@ import type { QParams } from '../engine/quant/qparams.js';
 import type { QuantPlan } from '../engine/transform/plan.js';
 import { WEIGHTS_FILE } from '../io/models/tfjs-layers.js';
 import { ExportError } from './errors.js';
-import { quantizeToInts } from './int-tensors.js';
+import { quantizeToInts } from '../engine/quant/int-tensors.js';
 import type { ExportInput, ExportOptions, ExportResult } from './types.js';
-import { compareOutputs, joinBatches, simulate, type EvalSamples } from './verify.js';
+import { compareOutputs, joinBatches, type EvalSamples } from '../engine/eval-samples.js';
+import { simulate } from './verify.js';
 import { fileDigest, writeFolderAtomic } from './write-file.js';
 
 interface StoredWeight {

@@ -4,7 +4,8 @@ import type { Graph } from '../engine/graph/types.js';
 import type { QParams } from '../engine/quant/qparams.js';
 import type { QuantPlan } from '../engine/transform/plan.js';
 import type { QuantRecord } from './qparams-from-record.js';
-import type { EvalSamples, Verification } from './verify.js';
+import type { EvalSamples } from '../engine/eval-samples.js';
+import type { Verification } from './verify.js';
 
 export type ExportFormat = 'onnx' | 'tflite' | 'tfjs' | 'params';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['onnx', 'tflite', 'tfjs', 'params'];

@@ -4,8 +4,7 @@
  * each (first index of the largest output, as compareOutputs counts it).
  * This is the `integer` field of an export's verification.
  */
-import type { EvalSamples } from '../../export/verify.js';
-import { compareOutputs } from '../../export/verify.js';
+import { compareOutputs, type EvalSamples } from '../eval-samples.js';
 import { IntegerReferenceError, type IntegerModelInput } from './layers.js';
 import { compileIntegerModel, type IntegerOptions } from './program.js';
 import { runProgram } from './run.js';

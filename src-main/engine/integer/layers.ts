@@ -3,7 +3,7 @@
  * grid, each weighted layer's integer kernel, bias and requantization
  * multipliers, all computed once before the first sample.
  *
- * Weights and biases are quantized by export/int-tensors (the functions the
+ * Weights and biases are quantized by quant/int-tensors (the functions the
  * exporters write files with), so the reference computes with the very
  * integers the ONNX and TFLite files hold: int8 kernels in the signed domain
  * (round half to even, zero point subtracted here), int32 biases with scale
@@ -13,7 +13,7 @@ import type { Graph, GraphNode, WeightedNode } from '../graph/types.js';
 import { nodeByName } from '../graph/types.js';
 import type { QParams } from '../quant/qparams.js';
 import type { ActivationQuantizer, QuantPlan, WeightQuantizer } from '../transform/plan.js';
-import { biasScales, quantizeBias, quantizeToInts } from '../../export/int-tensors.js';
+import { biasScales, quantizeBias, quantizeToInts } from '../quant/int-tensors.js';
 import { quantizeMultiplier, type RequantRounding } from './fixed-point.js';
 import { actQParams, type ActivationDomain, type ActQParams } from './tensor.js';
 

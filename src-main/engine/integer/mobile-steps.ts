@@ -32,10 +32,10 @@ import { quantizeMultiplier } from './fixed-point.js';
 import { cropInt, globalMaxInt, padInt, resizeNearestInt } from './layout-ops.js';
 import { IntegerReferenceError, type IntegerModelInput } from './layers.js';
 import { avgPool, spatialMean, xnnpackMean, xnnpackMeanScale } from './pool.js';
-import type { IntegerOptions } from './program.js';
+import type { IntegerOptions } from './options.js';
 import { fusedRange } from './requantize.js';
 import { sizeOf, type ActQParams, type QTensor } from './tensor.js';
-import { quantizeToInts } from '../../export/int-tensors.js';
+import { quantizeToInts } from '../quant/int-tensors.js';
 import type { Activation } from '../graph/types.js';
 
 /** What program.ts gives a step builder. */

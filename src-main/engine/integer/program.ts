@@ -17,7 +17,6 @@ import type { AffineNode, GraphNode, WeightedNode } from '../graph/types.js';
 import { inputNode, isWeighted, nodeByName } from '../graph/types.js';
 import { conv2dAcc, convOutput, denseAcc, depthwiseAcc, newPatch, type ConvGeometry } from './conv.js';
 import { addInt, addParams, concatInt } from './elementwise.js';
-import type { RequantRounding } from './fixed-point.js';
 import {
   activationGrid,
   checkAccumulatorBound,
@@ -33,31 +32,10 @@ import { activationStep, FUSED_CLAMPS, mobileStep, type StepContext } from './mo
 import { conv2dAccPacked, denseAccPacked, laneChunk, newPackedPatch, packKernel } from './packed.js';
 import { avgPool, maxPool } from './pool.js';
 import { floatEpilogue, fusedRange, requantizeAcc, requantizeAccFp32 } from './requantize.js';
-import { dequantizeInto, quantizeInto, rounder, sizeOf, type ActivationDomain, type ActQParams, type QTensor, type QuantizeRounding } from './tensor.js';
+import type { IntegerOptions } from './options.js';
+import { dequantizeInto, quantizeInto, rounder, sizeOf, type ActQParams, type QTensor } from './tensor.js';
 
-export interface IntegerOptions {
-  /** Storage of activations: 'signed' (int8, TFLite; default) or 'unsigned' (uint8). Only AVERAGE_POOL_2D rounding depends on it. */
-  domain?: ActivationDomain;
-  /** MultiplyByQuantizedMultiplier flavour: 'double' (TFLite's default build) or 'single' (TFLITE_SINGLE_ROUNDING). */
-  requantRounding?: RequantRounding;
-  /** Rounding where a float is quantized (input, float epilogues, MEAN, tables): 'half-away' (TFLite's std::round) or 'half-even' (ONNX; the wasm TFLite interpreter). */
-  quantizeRounding?: QuantizeRounding;
-  /**
-   * Elementwise activations: 'tflite' (default) runs TFLite's int8 kernels
-   * where one exists (LOGISTIC on its 1/256 grid, HARD_SWISH, LEAKY_RELU);
-   * 'float' computes every one as a QDQ runtime does (onnxruntime):
-   * quantize(f(dequantize(q))).
-   */
-  elementwise?: 'tflite' | 'float';
-  /**
-   * Compute QUANTIZE, CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, ADD, MUL, MEAN and
-   * LEAKY_RELU as XNNPACK's int8 kernels do (tensor.ts, requantize.ts' fp32
-   * requantization, activations.ts, binary.ts, pool.ts), the way the TFLite
-   * interpreter of @tensorflow/tfjs-tflite runs them; default false: TFLite's
-   * reference kernels.
-   */
-  xnnpack?: boolean;
-}
+export type { IntegerOptions } from './options.js';
 
 export interface IntegerProgram {
   readonly inputSize: number;

@@ -4,7 +4,8 @@
  * compute it, then store the same records as a PTQ run.
  *
  *   1. fold-plan on the folded graph (what gets quantized), train the unfolded
- *      graph with hooks that simulate the folding (hooks.ts);
+ *      graph with hooks that simulate the folding (hooks.ts); a BN that cannot
+ *      fold trains as a BN, its output quantized as the affine it becomes;
  *   2. quantizers with Keras's names: weights LastValue (range of the current,
  *      BN-scaled kernel each step), activations MovingAverage (or AllValues /
  *      LastValue when chosen), all honouring per-axis;
@@ -22,20 +23,20 @@ import type { RunResults } from '../results.js';
 import type { QuantizerRange } from '../results.js';
 import { backendInfo } from '../backend.js';
 import { GraphRuntime } from '../graph/runtime.js';
-import { deserializeGraph, serializeGraph } from '../graph/serialize.js';
+import { serializeGraph } from '../graph/serialize.js';
 import { inputNode } from '../graph/types.js';
 import { createObserver, type Observer } from '../quant/observers/index.js';
 import { FakeQuantizer } from '../quant/fake-quantizer.js';
 import type { QParams } from '../quant/qparams.js';
-import { foldBatchNorm } from '../transform/fold-batchnorm.js';
-import { planQuantization, type QuantPlan } from '../transform/plan.js';
+import type { QuantPlan } from '../transform/plan.js';
 import { evaluate, outputClasses, yieldToEventLoop } from '../train/evaluate.js';
 import { holdOut } from '../train/float-run.js';
 import { trainLoop } from '../train/loop.js';
 import { evaluateOnBestRuntime } from '../ptq/evaluate-runtime.js';
 import { memoryBudget } from '../memory.js';
 import type { RuntimeChoice } from '../native/session.js';
-import { buildRecords, checkFiniteWeights, HISTOGRAM_BINS } from '../ptq/run.js';
+import { prepare } from '../prepare.js';
+import { buildRecords, HISTOGRAM_BINS } from '../ptq/run.js';
 import { withKernelView } from '../ptq/sim-hooks.js';
 import { qatHooks, type QatQuantizers } from './hooks.js';
 import { chooseStepEngine } from '../native/train/native-trainer.js';
@@ -106,10 +107,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
   const { config } = payload;
   const training = config.training ?? Training.parse({});
   const seed = payload.seed ?? 0;
-  const source = deserializeGraph(payload.model, payload.modelName);
-  checkFiniteWeights(source, payload.modelName);
-  const { graph: foldedSource, folded } = foldBatchNorm(source);
-  const plan = planQuantization(foldedSource, config);
+  const { source, folded, plan } = prepare(payload.model, config, { modelName: payload.modelName });
   const data = loadDataset(payload.dataset);
   const inputShape = inputNode(source).outputShape;
   const runtime = new GraphRuntime(source, { trainable: true });
@@ -179,8 +177,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
 
     // The trained model, folded for real, with its final ranges.
     const trainedGraph = runtime.toGraph();
-    const { graph: foldedTrained } = foldBatchNorm(trainedGraph);
-    const finalPlan = planQuantization(foldedTrained, config);
+    const { graph: foldedTrained, plan: finalPlan } = prepare(trainedGraph, config, { modelName: payload.modelName });
     const quantRuntime = new GraphRuntime(foldedTrained, { trainable: false });
     try {
       const qparams = new Map<string, QParams>();

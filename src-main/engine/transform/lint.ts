@@ -10,8 +10,9 @@
  *  - error   `axis-missing`             the per-channel axis does not exist for the layer's kernel;
  *  - error   `axis-single-channel`      the axis holds 1 channel while the layer has several outputs;
  *  - error   `plan-failed`              the planner rejected the graph for another reason;
+ *  - error   `weight-not-finite`        a weight holds NaN or ±Inf (prepare would refuse the model);
  *  - warning `unsupported-layer`        config.unsupported 'keep-float': the layer runs in float;
- *  - warning `bn-not-foldable`          a BatchNormalization stays (in float), with the reason;
+ *  - warning `bn-not-foldable`          a BatchNormalization cannot fold, with the reason: it runs as its own integer multiply-add (x·s + t, TFLite's MUL + ADD) with its own range;
  *  - warning `tensor-without-range`     a quantized op reads a tensor that will have no range;
  *  - warning `axis-not-output-channels` per-channel weights on an axis other than the output channels;
  *  - warning `activation-per-channel`   per-channel activations, which the integer formats cannot store;
@@ -33,11 +34,12 @@ import type { RunConfig } from '../../api/run-config.js';
 import type { Graph, GraphNode } from '../graph/types.js';
 import { isWeighted, nodeByName } from '../graph/types.js';
 import type { FoldBlocker } from './bn-foldability.js';
-import { foldBatchNorm, type FoldRecord, type KeptBatchNorm } from './fold-batchnorm.js';
+import { inspect, type NonFiniteWeight } from '../prepare.js';
+import type { FoldRecord, KeptBatchNorm } from './fold-batchnorm.js';
 import { consumersOf, findNode, kerasClassOf } from './graph-queries.js';
 import { outputChannelAxis, outputChannels, resolveKernelAxis } from './kernel-axis.js';
 import { overridesByLayer } from './overrides.js';
-import { planQuantization, unsupportedLayersOf, type FloatLayer, type QuantPlan, type TensorRange, type UnsupportedLayer } from './plan.js';
+import { unsupportedLayersOf, type FloatLayer, type QuantPlan, type TensorRange, type UnsupportedLayer } from './plan.js';
 
 export interface LintOptions {
   /** More unsupported layers besides the graph's opaque 'layer' nodes, which are always reported (see UnsupportedLayer). */
@@ -50,8 +52,9 @@ const SEVERITY_ORDER: Record<LintFinding['severity'], number> = { error: 0, warn
 
 /**
  * Lints `graph` as read from the model file (BatchNormalizations not yet
- * folded: the fold happens here, so the findings can say which BN folds
- * where). An already folded graph is fine too; it just yields no `bn-folded`
+ * folded: the fold happens here, by the steps every run takes (prepare.ts'
+ * inspect, which reports what prepare would refuse), so the findings can say
+ * which BN folds where). An already folded graph is fine too; it just yields no `bn-folded`
  * findings. Findings come errors first, then warnings, then info, each group
  * in graph order. Never throws on a graph the IR can hold.
  */
@@ -59,24 +62,23 @@ export function lintModel(graph: Graph, config: RunConfig, opts: LintOptions = {
   const kind = opts.kind ?? 'ptq';
   if (kind === 'float') return [];
   const findings: LintFinding[] = [];
-  const fold = foldBatchNorm(graph);
-  const folded = fold.graph;
-
-  findings.push(...unsupportedFindings(config, unsupportedLayersOf(graph, opts.unsupportedLayers)));
-  for (const kept of fold.kept) findings.push(bnNotFoldable(graph, kept));
-
   // The plan for tensor ranges and float layers: weight granularity and the
   // unsupported policy do not change which tensors get a range, and their
-  // errors are reported above / below instead of thrown.
-  let plan: QuantPlan;
-  try {
-    plan = planQuantization(folded, { ...config, weights: { ...config.weights, granularity: 'per-tensor' }, unsupported: 'keep-float' }, opts);
-  } catch (e) {
+  // errors are reported below instead of thrown.
+  const fold = inspect(graph, { ...config, weights: { ...config.weights, granularity: 'per-tensor' }, unsupported: 'keep-float' }, { plan: opts });
+  const folded = fold.graph;
+
+  findings.push(...fold.nonFinite.map(nonFiniteWeight));
+  findings.push(...unsupportedFindings(config, unsupportedLayersOf(graph, opts.unsupportedLayers)));
+  for (const kept of fold.kept) findings.push(bnNotFoldable(graph, kept, kind, config));
+
+  const plan = fold.plan;
+  if (!plan) {
     findings.push({
       severity: 'error',
       layer: null,
       code: 'plan-failed',
-      message: `The model cannot be planned for quantization: ${oneLine(e instanceof Error ? e.message : String(e))}.`,
+      message: `The model cannot be planned for quantization: ${oneLine(fold.planError!.message)}.`,
       fix: 'Keep the layer named in the message float with an override, or change the model.',
     });
     return sorted(findings);
@@ -117,6 +119,16 @@ function floatOverrideText(layers: string[]): string {
   return `overrides: [${layers.map((l) => `{ layer: '${l}', float: true }`).join(', ')}]`;
 }
 
+function nonFiniteWeight(w: NonFiniteWeight): LintFinding {
+  return {
+    severity: 'error',
+    layer: w.layer,
+    code: 'weight-not-finite',
+    message: `Weight ${w.layer}/${w.weight} holds ${w.value} at index ${w.index}: no range or scale can be computed from it, and the run would stop before calibrating.`,
+    fix: 'Fix or retrain the model: every weight must be a finite number.',
+  };
+}
+
 function unsupportedFindings(config: RunConfig, layers: UnsupportedLayer[]): LintFinding[] {
   return layers.map((u) =>
     config.unsupported === 'stop'
@@ -138,8 +150,12 @@ function unsupportedFindings(config: RunConfig, layers: UnsupportedLayer[]): Lin
 }
 
 /** Why a BN stays, in words, and what would make it fold. */
-function bnNotFoldable(graph: Graph, kept: KeptBatchNorm): LintFinding {
+function bnNotFoldable(graph: Graph, kept: KeptBatchNorm, kind: 'ptq' | 'qat', config: RunConfig): LintFinding {
   const bn = kept.batchNorm;
+  const qat =
+    kind === 'qat' && kept.blocker.reason !== 'channel-mismatch'
+      ? ` In QAT it trains as a BatchNormalization (γ and β trained, each batch's statistics for the first ${config.training?.bnFreezeStep ?? 200} steps, then the moving ones), its output fake-quantized on that range; the trained statistics make the multiply-add.`
+      : '';
   const b = kept.blocker;
   const producer = nodeByName(graph, b.producer);
   const { why, fix } = blockerText(graph, bn, b, producer);
@@ -147,17 +163,17 @@ function bnNotFoldable(graph: Graph, kept: KeptBatchNorm): LintFinding {
     severity: 'warning',
     layer: bn,
     code: 'bn-not-foldable',
-    message: `${bn} (BatchNormalization) cannot be folded: ${why} It stays a float op, so its output tensor has no range (min/max).`,
+    message: `${bn} (BatchNormalization) cannot be folded: ${why} ${
+      b.reason === 'channel-mismatch'
+        ? 'It stays a float op, so its output tensor has no range (min/max).'
+        : "It becomes a per-channel multiply-add of its own, x·s + t with s = γ/√(σ²+ε) and t = β − μ·s, quantized with its own output range, as TFLite's converter writes such a BN (MUL + ADD): one more integer op and one more rounding than a folded BN."
+    }${qat}`,
     fix,
   };
 }
 
 function blockerText(graph: Graph, bn: string, b: FoldBlocker, producer: GraphNode): { why: string; fix: string } {
-  const readers = consumersOf(graph).get(bn) ?? [];
-  const keepFloat =
-    readers.length > 0
-      ? `or accept that ${bn} runs in float and keep its readers float too (${floatOverrideText(readers)})`
-      : `or accept that ${bn} runs in float`;
+  const keepFloat = `or leave it: ${bn} runs as its own integer multiply-add`;
   switch (b.reason) {
     case 'after-activation': {
       const act = b.activation ?? 'an activation';
@@ -307,7 +323,6 @@ function originOf(tensors: Map<string, TensorRange>, name: string): TensorRange 
 }
 
 function floatWhy(node: GraphNode, float: FloatLayer | undefined, kept: KeptBatchNorm | undefined): string {
-  if (kept) return `${node.name} is a BatchNormalization that cannot be folded (${kept.blocker.reason}; see its bn-not-foldable finding), so it runs in float.`;
   if (!float) return `${node.name} gets no quantizer.`;
   const fused = float.fusedWith ? ` as part of one op with ${float.fusedWith}` : '';
   switch (float.reason) {
@@ -316,7 +331,7 @@ function floatWhy(node: GraphNode, float: FloatLayer | undefined, kept: KeptBatc
     case 'unsupported':
       return `${node.name} cannot be quantized and is kept float (unsupported: keep-float)${fused}.`;
     case 'batchnorm-not-folded':
-      return `${node.name} is a BatchNormalization that cannot be folded, so it runs in float.`;
+      return `${node.name} is a BatchNormalization that cannot be folded${kept ? ` (${kept.blocker.reason}; see its bn-not-foldable finding)` : ''} nor computed as a multiply-add (its statistics do not fit its channels), so it runs in float.`;
   }
 }
 

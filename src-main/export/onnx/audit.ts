@@ -17,8 +17,8 @@ import type { Graph } from '../../engine/graph/types.js';
 import { integerQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { QuantPlan } from '../../engine/transform/plan.js';
 import { ExportError } from '../errors.js';
-import { quantizedBiases } from '../simulate.js';
-import { activationType, decodeOnnx, onnxWeightAxis, ONNX_OPSET } from './build.js';
+import { quantizedBiases } from '../../engine/integer/biases.js';
+import { activationType, decodeOnnx, onnxWeightAxis, ONNX_OPSET } from '../../engine/onnx/build.js';
 import { attrOf, DT, tensorValues, type NodeProto, type TensorProto } from '../../engine/onnx/proto.js';
 
 export interface AuditedTensor {

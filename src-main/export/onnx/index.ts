@@ -1,27 +1,29 @@
 /** The ONNX (QDQ) format: build, write atomically, audit the file read back, verify in onnxruntime-node. */
 import { readFile } from 'node:fs/promises';
-import { ExportError } from '../errors.js';
+import { ExportError, lowered } from '../errors.js';
 import { exportSimulationHooks } from '../simulate.js';
 import type { ExportInput, ExportOptions, ExportResult } from '../types.js';
 import { simulate } from '../verify.js';
 import { fileDigest, writeFileAtomic } from '../write-file.js';
 import { assertAudit, auditOnnx } from './audit.js';
-import { buildOnnx, encodeOnnx } from './build.js';
+import { buildOnnx, encodeOnnx } from '../../engine/onnx/build.js';
 import { verifyOnnx } from './verify.js';
 
 export async function exportOnnx(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
   opts.onPhase?.('write');
-  const model = buildOnnx({
-    graph: input.graph,
-    plan: input.plan,
-    qparams: input.qparams,
-    metadata: {
-      'studio.model': input.modelName,
-      ...(input.runId !== undefined ? { 'studio.run': String(input.runId) } : {}),
-      'studio.config': JSON.stringify(input.config),
-      'studio.layout': 'input float NHWC, output float; NCHW inside',
-    },
-  });
+  const model = lowered(() =>
+    buildOnnx({
+      graph: input.graph,
+      plan: input.plan,
+      qparams: input.qparams,
+      metadata: {
+        'studio.model': input.modelName,
+        ...(input.runId !== undefined ? { 'studio.run': String(input.runId) } : {}),
+        'studio.config': JSON.stringify(input.config),
+        'studio.layout': 'input float NHWC, output float; NCHW inside',
+      },
+    }),
+  );
   await writeFileAtomic(dest, encodeOnnx(model), opts);
   return finishOnnx(input, dest, opts);
 }

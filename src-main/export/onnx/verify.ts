@@ -15,8 +15,9 @@ import * as ort from 'onnxruntime-node';
 import type { Graph } from '../../engine/graph/types.js';
 import { tryIntegerAgreement, type IntegerModelInput } from '../../engine/integer/index.js';
 import { ExportError } from '../errors.js';
-import { compareOutputs, joinBatches, type EvalSamples, type Verification } from '../verify.js';
-import { ONNX_INPUT, ONNX_OUTPUT } from './build.js';
+import { compareOutputs, joinBatches, type EvalSamples } from '../../engine/eval-samples.js';
+import type { Verification } from '../verify.js';
+import { ONNX_INPUT, ONNX_OUTPUT } from '../../engine/onnx/build.js';
 
 export function onnxSessionOptions(level: 'disabled' | 'basic' = 'disabled'): ort.InferenceSession.SessionOptions {
   return {

@@ -5,7 +5,7 @@
  * simulation.
  */
 import { readFile } from 'node:fs/promises';
-import { ExportError } from '../errors.js';
+import { ExportError, lowered } from '../errors.js';
 import type { ExportInput, ExportOptions, ExportResult } from '../types.js';
 import { fileDigest, writeFileAtomic } from '../write-file.js';
 import { assertTfliteAudit, auditTflite, type TfliteAuditReport } from './audit.js';
@@ -38,18 +38,20 @@ export async function exportTflite(input: ExportInput, dest: string, opts: Expor
   opts.onPhase?.('write');
   const quant = prepareTflite(input);
   const preprocessing = preprocessingOf(quant).map((a) => ({ layer: a.name, ...(a.kerasClass ? { kerasClass: a.kerasClass } : {}), scale: a.scale, offset: a.offset }));
-  const model = buildTflite({
-    quant,
-    io,
-    metadata: {
-      model: input.modelName,
-      ...(input.runId !== undefined ? { run: input.runId } : {}),
-      config: input.config,
+  const model = lowered(() =>
+    buildTflite({
+      quant,
       io,
-      // The file takes the input after these (x·scale + offset, per channel, in order).
-      ...(preprocessing.length > 0 ? { preprocessing } : {}),
-    },
-  });
+      metadata: {
+        model: input.modelName,
+        ...(input.runId !== undefined ? { run: input.runId } : {}),
+        config: input.config,
+        io,
+        // The file takes the input after these (x·scale + offset, per channel, in order).
+        ...(preprocessing.length > 0 ? { preprocessing } : {}),
+      },
+    }),
+  );
   await writeFileAtomic(dest, encodeTflite(model), opts);
   return finishTflite(input, quant, dest, io, opts);
 }

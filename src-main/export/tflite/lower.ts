@@ -45,7 +45,7 @@ import type { ActivationNode, AffineNode, Graph, GraphNode, MultiplyNode } from 
 import { computeQParams, integerQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { ActivationQuantizer, QuantPlan, TensorRange } from '../../engine/transform/plan.js';
 import { ExportError } from '../errors.js';
-import { quantizeToInts } from '../int-tensors.js';
+import { quantizeToInts } from '../../engine/quant/int-tensors.js';
 
 export interface LoweredModel {
   graph: Graph;

@@ -26,7 +26,7 @@ import { lowerForTflite, type LoweredModel } from './lower.js';
 import { computeQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { ActivationQuantizer, QuantPlan } from '../../engine/transform/plan.js';
 import { ExportError } from '../errors.js';
-import type { EvalSamples } from '../verify.js';
+import type { EvalSamples } from '../../engine/eval-samples.js';
 
 /** TFLite's int8 softmax output grid, in TF's unsigned domain: scale 1/256, zero point 0 (signed −128). */
 export function softmaxQParams(): QParams {

@@ -22,7 +22,7 @@
  * tables) give what the interpreter's kernels give (simulate-ops.ts); the
  * other average pools keep the exact mean, as the run's simulation does.
  * Weights are simulated with the file's integers, which are rounded half to
- * even (int-tensors.ts).
+ * even (engine/quant/int-tensors.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { GraphRuntime, type ForwardHooks } from '../../engine/graph/runtime.js';
@@ -32,7 +32,7 @@ import { fakeQuant, type RoundingMode } from '../../engine/quant/fake-quant.js';
 import type { QParams } from '../../engine/quant/qparams.js';
 import type { QuantPlan } from '../../engine/transform/plan.js';
 import { exportSimulationHooks } from '../simulate.js';
-import { joinBatches, type EvalSamples } from '../verify.js';
+import { joinBatches, type EvalSamples } from '../../engine/eval-samples.js';
 import { lowerForTflite } from './lower.js';
 import { inputQuantizer, softmaxQParams, type SoftmaxAt } from './quant.js';
 import { interpreterOps, linearized, mulOutputs } from './simulate-ops.js';

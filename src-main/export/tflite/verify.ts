@@ -18,8 +18,9 @@ import type { AffineNode } from '../../engine/graph/types.js';
 import { tryIntegerAgreement, type IntegerModelInput, type IntegerOptions } from '../../engine/integer/index.js';
 import { readFile } from 'node:fs/promises';
 import { ExportError } from '../errors.js';
-import { roundHalfEven } from '../int-tensors.js';
-import { compareOutputs, type EvalSamples, type Verification } from '../verify.js';
+import { compareOutputs, type EvalSamples } from '../../engine/eval-samples.js';
+import { roundHalfEven } from '../../engine/quant/int-tensors.js';
+import type { Verification } from '../verify.js';
 import { TFLITE_WASM_VARIANT, TfliteInterpreter, tfliteVersion } from './runtime.js';
 
 const VERIFY_BLOCK = 100;

@@ -5,7 +5,7 @@ import { builtinModel } from '../../../src-main/io/models/builtins.js';
 import type { RunConfigInput } from '../../../src-main/api/run-config.js';
 import { qparamsFromRecords } from '../../../src-main/export/qparams-from-record.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
-import { samplesFromPart } from '../../../src-main/export/verify.js';
+import { samplesFromPart } from '../../../src-main/engine/eval-samples.js';
 import type { RunResults } from '../../../src-main/store/tensors.js';
 import { SAMPLE_DATA, config, context } from '../engine/ptq/ptq-fixtures.js';
 

@@ -22,7 +22,7 @@ import { qparamsFromRecords } from '../../../src-main/export/qparams-from-record
 import { exportTflite } from '../../../src-main/export/tflite/index.js';
 import { exportTfjs } from '../../../src-main/export/tfjs.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
-import { samplesFromPart } from '../../../src-main/export/verify.js';
+import { samplesFromPart } from '../../../src-main/engine/eval-samples.js';
 import { readTfjsLayersModel } from '../../../src-main/io/models/tfjs-layers.js';
 import { config, context, SAMPLE_DATA } from '../engine/ptq/ptq-fixtures.js';
 

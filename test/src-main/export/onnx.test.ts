@@ -13,12 +13,13 @@ import { initBackend } from '../../../src-main/engine/backend.js';
 import { simulationHooks } from '../../../src-main/engine/ptq/sim-hooks.js';
 import { ExportError } from '../../../src-main/export/errors.js';
 import { auditOnnx } from '../../../src-main/export/onnx/audit.js';
-import { decodeOnnx, encodeOnnx, samePads } from '../../../src-main/export/onnx/build.js';
+import { decodeOnnx, encodeOnnx, samePads } from '../../../src-main/engine/onnx/build.js';
 import { exportOnnx } from '../../../src-main/export/onnx/index.js';
 import { attrOf, DT } from '../../../src-main/engine/onnx/proto.js';
 import { runOnnx } from '../../../src-main/export/onnx/verify.js';
 import { exportSimulationHooks } from '../../../src-main/export/simulate.js';
-import { compareOutputs, simulate } from '../../../src-main/export/verify.js';
+import { compareOutputs } from '../../../src-main/engine/eval-samples.js';
+import { simulate } from '../../../src-main/export/verify.js';
 import { PER_CHANNEL, PER_TENSOR, ptqExport, type PtqExport } from './export-fixtures.js';
 
 let dir: string;

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../src-main/engine/backend.js';
 import { qparamsEquals } from '../../../src-main/engine/quant/qparams.js';
-import { csvPathOf, exportParams, qparamsFromParamsCsv, qparamsFromParamsFile, type ParamsFile } from '../../../src-main/export/params.js';
+import { csvPathOf } from '../../../src-main/export/formats.js';
+import { exportParams, qparamsFromParamsCsv, qparamsFromParamsFile, type ParamsFile } from '../../../src-main/export/params.js';
 import { exportTfjs } from '../../../src-main/export/tfjs.js';
 import { PER_CHANNEL, PER_TENSOR, ptqExport, type PtqExport } from './export-fixtures.js';
 

@@ -17,7 +17,7 @@ import { Normalization } from '../../../src-main/engine/graph/tfjs-compat/index.
 import { preparePtq, runPtq } from '../../../src-main/engine/ptq/run.js';
 import { qparamsFromRecords } from '../../../src-main/export/qparams-from-record.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
-import { samplesFromPart } from '../../../src-main/export/verify.js';
+import { samplesFromPart } from '../../../src-main/engine/eval-samples.js';
 import { conv, seedMobile } from '../engine/graph/mobile-fixtures.js';
 import { config, context } from '../engine/ptq/ptq-fixtures.js';
 

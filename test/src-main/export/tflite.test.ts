@@ -43,7 +43,7 @@ import {
 } from '../../../src-main/export/tflite/schema/generated/schema_generated.js';
 import { runTflite } from '../../../src-main/export/tflite/verify.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
-import { compareOutputs, samplesFromPart } from '../../../src-main/export/verify.js';
+import { compareOutputs, samplesFromPart } from '../../../src-main/engine/eval-samples.js';
 import { builtinModel } from '../../../src-main/io/models/builtins.js';
 import { readTfjsLayersModel } from '../../../src-main/io/models/tfjs-layers.js';
 import { ROOT, SAMPLE_DATA, config, context } from '../engine/ptq/ptq-fixtures.js';

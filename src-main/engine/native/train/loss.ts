@@ -5,7 +5,7 @@
  * predictions.
  */
 import { DT } from '../../onnx/proto.js';
-import type { OnnxBuilder } from './onnx-builder.js';
+import type { OnnxBuilder } from '../../onnx/builder.js';
 
 /**
  * Declares the inputs `onehot` [N, classes] and `invBatch` (1/N), the outputs

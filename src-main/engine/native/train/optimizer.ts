@@ -3,7 +3,7 @@
  * sgd, op for op as tfjs-core computes them (float32 + − × ÷ √ are correctly
  * rounded in both, so the same gradients give the same weights, bit for bit).
  */
-import type { OnnxBuilder } from './onnx-builder.js';
+import type { OnnxBuilder } from '../../onnx/builder.js';
 
 /** tf.train.adam, momentum (μ > 0) or sgd; the learning rate and Adam's bias corrections are graph inputs. */
 export type StepOptimizer = { kind: 'adam' } | { kind: 'momentum'; momentum: number } | { kind: 'sgd' };

@@ -8,14 +8,16 @@
  *    + − × ÷ of float32 values are correctly rounded in both (JS rounds the
  *    float64 result with Math.fround, which for these four ops is the same
  *    number), comparisons and the zero point's round-half-up in float64;
- *  - fake quant, 'half-up' (fake-quant.ts): the same op sequence as the
- *    TensorFlow.js forward, and the straight-through mask
+ *  - fake quant, 'half-up': the op sequence of engine/onnx/fake-quant.ts
+ *    (the one the simulation graphs use, the TensorFlow.js forward op for
+ *    op) on these qparams, and the straight-through mask
  *    nudged_min ≤ x ≤ nudged_max for the gradient.
  */
 import type { Estimator } from '../../../api/run-config.js';
 import { DT } from '../../onnx/proto.js';
 import { EPS, quantRange, type RangeSpec } from '../../quant/qparams.js';
-import type { OnnxBuilder } from './onnx-builder.js';
+import type { OnnxBuilder } from '../../onnx/builder.js';
+import { fakeQuantOps } from '../../onnx/fake-quant.js';
 
 export interface RangeOps {
   min: string;
@@ -87,9 +89,7 @@ export interface FakeQuantOps {
 export function fakeQuant(b: OnnxBuilder, x: string, qp: QParamOps, broadcast: number[]): FakeQuantOps {
   const shape = b.i64(broadcast);
   const [scale, nmin, nmax] = [qp.scale, qp.nudgedMin, qp.nudgedMax].map((t) => b.op('Reshape', [t, shape]));
-  const u = b.op('Clip', [b.op('Div', [b.op('Sub', [x, nmin!]), scale!]), b.f32(0), b.f32(qp.qmax - qp.qmin)]);
-  const q = b.op('Floor', [b.op('Add', [u, b.f32(0.5)])]);
-  const out = b.op('Add', [b.op('Mul', [q, scale!]), nmin!]);
+  const out = fakeQuantOps(b, x, { scale: scale!, nudgedMin: nmin!, levels: qp.qmax - qp.qmin });
   const mask = b.op('And', [b.op('GreaterOrEqual', [x, nmin!]), b.op('LessOrEqual', [x, nmax!])]);
   return { out, mask };
 }

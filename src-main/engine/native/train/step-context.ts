@@ -9,9 +9,14 @@
  * as Keras lays it out. `Value.shape` is always the Keras per-sample shape
  * ([H,W,C] for images), so rules reason in Keras terms and convert where ONNX
  * needs it (toKeras / fromKeras, graphAxis).
+ *
+ * Each rule's forward pass is the op's one lowering (engine/onnx/ops, which
+ * the inference graphs call too): `asOnnx` hands it a value, `canonical`
+ * brings its result back to this layout; the rule adds the backward pass.
  */
 import type { GraphNode, WeightedNode } from '../../graph/types.js';
-import type { OnnxBuilder } from './onnx-builder.js';
+import { onnxValue, type OnnxBuilder, type OnnxValue } from '../../onnx/builder.js';
+import { opName } from '../../onnx/ops/index.js';
 
 export class UnsupportedForNativeTraining extends Error {
   constructor(message: string) {
@@ -20,10 +25,7 @@ export class UnsupportedForNativeTraining extends Error {
   }
 }
 
-/** What a layer is called in messages: its IR op, or an opaque layer's Keras class. */
-export function opName(node: GraphNode): string {
-  return node.op === 'layer' ? node.className : node.op;
-}
+export { opName };
 
 /** The error naming the layer and its op, then why. */
 export function unsupported(node: GraphNode, why: string): UnsupportedForNativeTraining {
@@ -76,6 +78,16 @@ export function fromKeras(b: OnnxBuilder, name: string, shape: readonly number[]
   if (!isImage(shape)) return name;
   if (shape[0] === 1 && shape[1] === 1) return b.op('Reshape', [name, b.i64([0, shape[2]!, 1, 1])]);
   return b.op('Transpose', [name], { perm: [0, 3, 1, 2] });
+}
+
+/** A value as the shared lowering takes it (images NCHW, as this graph holds them). */
+export function asOnnx(v: Value): OnnxValue {
+  return onnxValue(v.name, v.shape, true);
+}
+
+/** A lowering's result in this graph's layout (an image moved to NCHW if the op left it NHWC). */
+export function canonical(b: OnnxBuilder, v: OnnxValue): Value {
+  return { name: b.layout(v, isImage(v.shape)).name, shape: [...v.shape] };
 }
 
 export function sizeOf(shape: readonly number[]): number {

@@ -18,7 +18,9 @@
  * quantizer's range (`wrange/<layer>/min|max`).
  *
  * The forward pass is QAT's forward of qat/hooks.ts on the TF.js runtime
- * (step-quantizers.ts): BatchNorm with the batch's statistics until the
+ * (step-quantizers.ts), each op lowered by its one ONNX lowering
+ * (engine/onnx/ops, which the calibration, evaluation and export graphs
+ * call too): BatchNorm with the batch's statistics until the
  * freeze step, then with the moving ones (`freezeBatchNorm` builds that
  * second graph). The backward pass is written by hand, op by op, as TF.js
  * differentiates the same forward (tests compare them): nodes in reverse
@@ -31,16 +33,20 @@
 import type { Estimator } from '../../../api/run-config.js';
 import { logitsOf } from '../../graph/runtime.js';
 import { nodeByName, type DropoutNode, type Graph, type GraphNode } from '../../graph/types.js';
+import { LoweringError } from '../../lowering-error.js';
 import type { FoldRecord } from '../../transform/fold-batchnorm.js';
 import type { QuantPlan } from '../../transform/plan.js';
 import { softmaxCrossEntropy } from './loss.js';
-import { encodeModel, OnnxBuilder } from './onnx-builder.js';
+import { encodeModel, OnnxBuilder } from '../../onnx/builder.js';
 import { opStep } from './ops/index.js';
 import { optimizerInputs, optimizerSlots, optimizerUpdate, type StepOptimizer } from './optimizer.js';
 import { fromKeras, opName, unsupported, UnsupportedForNativeTraining, type OpStep, type StepContext, type Value } from './step-context.js';
 import { StepQuantizers, type ActivationRange, type KernelRange } from './step-quantizers.js';
 
 export { UnsupportedForNativeTraining } from './step-context.js';
+
+/** Opset 17: ScatterElements' reduction (16+) while ReduceMin/Max/Mean still take `axes` as an attribute (until 18). */
+export const TRAIN_OPSET = 17;
 export { ADAM, optimizerSlots, type StepOptimizer } from './optimizer.js';
 
 export interface StepGraphInput {
@@ -223,16 +229,21 @@ export function buildStepGraph(input: StepGraphInput): StepGraph {
     const next = g ? optimizerUpdate(b, opt, hyper, weight, g, slots) : { w: weight, ...slots };
     for (const [name, value] of Object.entries(next)) b.output(`next/${name}/${key}`, value);
   }
-  return { bytes: encodeModel(b.model(`${graph.name} training step`)), weights, movingOutputs, activationRanges: quantizers.activationRanges, weightRanges: quantizers.weightRanges, dropouts, classes };
+  return { bytes: encodeModel(b.model(`${graph.name} training step`, { opset: TRAIN_OPSET, irVersion: 8, domain: 'studio.training' })), weights, movingOutputs, activationRanges: quantizers.activationRanges, weightRanges: quantizers.weightRanges, dropouts, classes };
 }
 
-/** `f()`, with a refusal that does not name its layer put in the terms of `node` (layer and op). */
+/**
+ * `f()`, with a refusal put as UnsupportedForNativeTraining in the terms of
+ * `node` (layer and op) when it does not name its layer; the shared
+ * lowering's refusals (LoweringError) become this error too.
+ */
 function naming<T>(node: GraphNode, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    if (e instanceof UnsupportedForNativeTraining && !e.message.startsWith(`layer ${node.name} `)) throw new UnsupportedForNativeTraining(`layer ${node.name} (${opName(node)}): ${e.message}`);
-    throw e;
+    if (!(e instanceof UnsupportedForNativeTraining || e instanceof LoweringError)) throw e;
+    if (!e.message.startsWith(`layer ${node.name} `)) throw new UnsupportedForNativeTraining(`layer ${node.name} (${opName(node)}): ${e.message}`);
+    throw e instanceof LoweringError ? new UnsupportedForNativeTraining(e.message) : e;
   }
 }
 

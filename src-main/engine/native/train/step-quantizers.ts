@@ -19,7 +19,7 @@ import type { BatchNormNode, Graph, WeightedNode } from '../../graph/types.js';
 import { unfoldedHookPoints } from '../../qat/hooks.js';
 import type { FoldRecord } from '../../transform/fold-batchnorm.js';
 import type { ActivationQuantizer, QuantPlan, WeightQuantizer } from '../../transform/plan.js';
-import type { OnnxBuilder } from './onnx-builder.js';
+import type { OnnxBuilder } from '../../onnx/builder.js';
 import { batchRange, fakeQuant, qparamsOf, straightThrough, updateRange, type RangeOps } from './quant-ops.js';
 import { graphAxis, graphDims, sizeOf, UnsupportedForNativeTraining, type Value } from './step-context.js';
 

@@ -21,7 +21,8 @@ import { calibrate } from '../../../../src-main/engine/ptq/calibrate.js';
 import type { QParams } from '../../../../src-main/engine/quant/qparams.js';
 import { planQuantization, type QuantPlan } from '../../../../src-main/engine/transform/plan.js';
 import { exportSimulationHooks } from '../../../../src-main/export/simulate.js';
-import { samplesFromArray, simulate } from '../../../../src-main/export/verify.js';
+import { samplesFromArray } from '../../../../src-main/engine/eval-samples.js';
+import { simulate } from '../../../../src-main/export/verify.js';
 
 function seeded(seed: number): () => number {
   let a = seed >>> 0;

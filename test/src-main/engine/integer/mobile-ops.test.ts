@@ -36,7 +36,8 @@ import type { QParams } from '../../../../src-main/engine/quant/qparams.js';
 import { planQuantization, type QuantPlan } from '../../../../src-main/engine/transform/plan.js';
 import { exportSimulationHooks } from '../../../../src-main/export/simulate.js';
 import { BuiltinOperator, BuiltinOptions, LeakyReluOptionsT, MulOptionsT, AddOptionsT, PadOptionsT, ReducerOptionsT, ResizeNearestNeighborOptionsT, SliceOptionsT } from '../../../../src-main/export/tflite/schema/generated/schema_generated.js';
-import { samplesFromArray, simulate } from '../../../../src-main/export/verify.js';
+import { samplesFromArray } from '../../../../src-main/engine/eval-samples.js';
+import { simulate } from '../../../../src-main/export/verify.js';
 import { ALL_INT8, runOps, seeded } from './tflite-single-op.js';
 
 const f = Math.fround;

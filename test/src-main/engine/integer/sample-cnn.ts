@@ -12,7 +12,7 @@ import { serializeGraph } from '../../../../src-main/engine/graph/serialize.js';
 import { preparePtq, runPtq } from '../../../../src-main/engine/ptq/run.js';
 import { qparamsFromRecords } from '../../../../src-main/export/qparams-from-record.js';
 import type { ExportInput } from '../../../../src-main/export/types.js';
-import { samplesFromPart } from '../../../../src-main/export/verify.js';
+import { samplesFromPart } from '../../../../src-main/engine/eval-samples.js';
 import { builtinModel } from '../../../../src-main/io/models/builtins.js';
 import { readTfjsLayersModel } from '../../../../src-main/io/models/tfjs-layers.js';
 import { ROOT, SAMPLE_DATA, config, context } from '../ptq/ptq-fixtures.js';

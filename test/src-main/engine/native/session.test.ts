@@ -8,14 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OnnxBuilder, encodeModel } from '../../../../src-main/engine/native/train/onnx-builder.js';
+import { OnnxBuilder, encodeModel } from '../../../../src-main/engine/onnx/builder.js';
 import { createSession, executionProviderChoice, loadOnnxRuntime, providerUnavailable, runtimeChoiceFromEnv } from '../../../../src-main/engine/native/session.js';
 
 function addOne(): Uint8Array {
   const b = new OnnxBuilder();
   const x = b.input('x', [2]);
   b.output('y', b.op('Add', [x, b.f32(1)]));
-  return encodeModel(b.model('add_one'));
+  return encodeModel(b.model('add_one', { opset: 17, irVersion: 8, domain: 'studio.test' }));
 }
 
 describe('native sessions', () => {

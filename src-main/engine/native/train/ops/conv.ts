@@ -1,8 +1,9 @@
 /**
- * Conv2D and DepthwiseConv2D in the step graph (NCHW), with their gradients:
- *  - forward: ONNX Conv with the kernel in OIHW ([in·mult,1,kh,kw] and
- *    group = in for depthwise, output channel c·mult + m as in TF), TF's
- *    'same' padding as explicit pads (more at the bottom/right);
+ * Conv2D and DepthwiseConv2D in the step graph (NCHW): the forward is the
+ * shared lowering (engine/onnx/ops/conv.ts: ONNX Conv, TF's 'same' pads,
+ * the fused activation) of the kernel as the step holds it (TF.js layout,
+ * fake-quantized under QAT) moved to ONNX's layout in the graph; the
+ * gradients are written here:
  *  - input gradient: ConvTranspose with the same weight, group and pads (the
  *    output_padding restores the rows and columns a strided window never read);
  *  - Conv2D filter gradient: one GEMM of the input's shifted windows (im2col,
@@ -10,45 +11,11 @@
  *  - depthwise filter gradient: a grouped Conv (one group per channel) of
  *    the input, batch as channels, with the output gradient as its kernel.
  */
-import { samePads } from '../../../onnx/padding.js';
 import type { Conv2DNode, DepthwiseConv2DNode } from '../../../graph/types.js';
-import type { OnnxBuilder } from '../onnx-builder.js';
-import { graphDims, imageInput, unsupported, type OpStep, type StepContext, type Value } from '../step-context.js';
-import { fusedActivation } from './activation.js';
-
-/** Sizes of one 2-D convolution or pooling window sweep (input c×h×w, output o×oh×ow). */
-export interface ConvGeometry {
-  c: number;
-  h: number;
-  w: number;
-  o: number;
-  oh: number;
-  ow: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  dh: number;
-  dw: number;
-  /** Padding top, bottom, left, right. */
-  ph0: number;
-  ph1: number;
-  pw0: number;
-  pw1: number;
-}
-
-export function convGeometry(input: readonly number[], output: readonly number[], k: readonly [number, number], s: readonly [number, number], d: readonly [number, number], padding: 'same' | 'valid'): ConvGeometry {
-  const [h, w, c] = input as [number, number, number];
-  const [oh, ow, o] = output as [number, number, number];
-  const [ph0, ph1] = padding === 'same' ? samePads(h, k[0], s[0], d[0]) : [0, 0];
-  const [pw0, pw1] = padding === 'same' ? samePads(w, k[1], s[1], d[1]) : [0, 0];
-  return { c, h, w, o, oh, ow, kh: k[0], kw: k[1], sh: s[0], sw: s[1], dh: d[0], dw: d[1], ph0, ph1, pw0, pw1 };
-}
-
-/** Conv / ConvTranspose attributes of a geometry. */
-export function convAttrs(g: ConvGeometry): { strides: number[]; dilations: number[]; pads: number[] } {
-  return { strides: [g.sh, g.sw], dilations: [g.dh, g.dw], pads: [g.ph0, g.pw0, g.ph1, g.pw1] };
-}
+import { onnxValue, type OnnxBuilder } from '../../../onnx/builder.js';
+import { convAttrs, lowerConv, oihwKernel, type ConvGeometry } from '../../../onnx/ops/index.js';
+import { asOnnx, imageInput, type OpStep, type StepContext, type Value } from '../step-context.js';
+import { activationGrad } from './activation.js';
 
 /** ConvTranspose's output_padding giving back the input's height and width. */
 export function outputPadding(g: ConvGeometry): number[] {
@@ -103,24 +70,22 @@ function depthwiseFilterGradient(b: OnnxBuilder, x: string, dy: string, g: ConvG
 /** The step of a Conv2D or DepthwiseConv2D: the convolution, bias, fused activation, and their gradients. */
 function convolution(node: Conv2DNode | DepthwiseConv2DNode, inputs: Value[], ctx: StepContext): OpStep {
   const b = ctx.b;
-  const x = imageInput(node, inputs);
-  const g = convGeometry(x.shape, node.outputShape, node.kernelSize, node.strides, node.dilation, node.padding);
+  imageInput(node, inputs);
+  const { kernel, back: kernelBack } = ctx.kernel(node);
+  const weight = oihwKernel(b, node, kernel);
+  const bias = ctx.weight('bias');
+  const activation = ctx.logitsHere ? 'linear' : node.activation;
+  const f = lowerConv(b, node, asOnnx(inputs[0]!), { kernel: weight, ...(bias ? { bias } : {}) }, activation);
+  const actGrad = activationGrad(b, node, activation, onnxValue(f.pre, node.outputShape, true), f.act);
+  const g = f.geometry;
+  const x = f.input;
   const depthwise = node.op === 'depthwiseConv2d';
   const mult = depthwise ? node.depthMultiplier : 1;
-  const group = depthwise ? g.c : 1;
-  const { kernel, back: kernelBack } = ctx.kernel(node);
-  // OIHW: conv [kh,kw,in,out] → [out,in,kh,kw]; depthwise [kh,kw,in,mult] → [in·mult,1,kh,kw].
-  const weight = depthwise
-    ? b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [kernel, b.i64([g.kh, g.kw, g.c * mult])])], { perm: [2, 0, 1] }), b.i64([g.c * mult, 1, g.kh, g.kw])])
-    : b.op('Transpose', [kernel], { perm: [3, 2, 0, 1] });
-  const bias = ctx.weight('bias');
-  const attrs = { ...convAttrs(g), ...(depthwise ? { group } : {}) };
-  const pre = b.op('Conv', [x.name, weight, ...(bias ? [bias] : [])], attrs);
-  const act = fusedActivation(ctx, node, pre, node.outputShape);
+  const attrs = { ...convAttrs(g), ...(depthwise ? { group: g.c } : {}) };
   return {
-    value: { name: act.y, shape: [...node.outputShape] },
+    value: { name: f.value.name, shape: [...node.outputShape] },
     back: (dy) => {
-      const dPre = act.grad(dy);
+      const dPre = actGrad(dy);
       if (bias) ctx.addGrad('bias', b.op('ReduceSum', [dPre, b.i64([0, 2, 3])], { keepdims: 0 }));
       kernelBack(depthwise ? depthwiseFilterGradient(b, x.name, dPre, g, mult) : convFilterGradient(b, x.name, dPre, g));
       if (!ctx.needDx[0]) return [null];
@@ -134,7 +99,5 @@ export function conv2d(node: Conv2DNode, inputs: Value[], ctx: StepContext): OpS
 }
 
 export function depthwiseConv2d(node: DepthwiseConv2DNode, inputs: Value[], ctx: StepContext): OpStep {
-  const [c] = graphDims(inputs[0]!.shape);
-  if (node.weights.kernel.shape[2] !== c) throw unsupported(node, `has a kernel for ${node.weights.kernel.shape[2]} input channels but gets ${c}`);
   return convolution(node, inputs, ctx);
 }

@@ -1,19 +1,23 @@
 /**
  * Dense and BatchNormalization in the step graph.
  *
- * Dense acts on the last axis of any rank, as Keras's does: the input in
- * Keras layout folded to [rows, in], one Gemm (bias included), unfolded to
- * [..., units]; gradients are two Gemms and a column sum.
+ * Dense's forward is the shared lowering (engine/onnx/ops/dense.ts: the
+ * last axis of any rank folded to [rows, in], one Gemm, the activation,
+ * unfolded); its gradients are two Gemms and a column sum.
  *
- * BatchNormalization normalises the channel axis: with the batch's
- * statistics (biased variance, as tf.moments; the moving statistics updated
- * as Keras does: moving·momentum + batch·(1 − momentum)) until QAT's freeze
- * step, then with the moving statistics. The batch-statistics gradient is
- * the closed form dx = inv·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)).
+ * BatchNormalization in training is not the inference op: it normalises the
+ * channel axis with the batch's statistics (biased variance, as tf.moments;
+ * the moving statistics updated as Keras does: moving·momentum +
+ * batch·(1 − momentum)) until QAT's freeze step, then with the moving
+ * statistics, op for op as TF.js computes it, so the forward is this rule's
+ * own. The batch-statistics gradient is the closed form
+ * dx = inv·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)).
  */
 import type { BatchNormNode, DenseNode } from '../../../graph/types.js';
-import { channelAxis, channelBroadcast, fromKeras, toKeras, unsupported, type OpStep, type StepContext, type Value } from '../step-context.js';
-import { fusedActivation } from './activation.js';
+import { onnxValue } from '../../../onnx/builder.js';
+import { lowerDense } from '../../../onnx/ops/index.js';
+import { asOnnx, canonical, channelAxis, channelBroadcast, fromKeras, toKeras, unsupported, type OpStep, type StepContext, type Value } from '../step-context.js';
+import { activationGrad } from './activation.js';
 
 export function dense(node: DenseNode, [x]: Value[], ctx: StepContext): OpStep {
   const b = ctx.b;
@@ -21,22 +25,20 @@ export function dense(node: DenseNode, [x]: Value[], ctx: StepContext): OpStep {
   const features = inShape[inShape.length - 1]!;
   if (node.weights.kernel.shape[0] !== features) throw unsupported(node, `has a kernel for ${node.weights.kernel.shape[0]} inputs but gets ${features}`);
   const flat = inShape.length === 1;
-  const lead = inShape.slice(0, -1);
-  // Rows of the last axis: [N·..., in] (the input itself when it is [N, in]).
-  const rows = flat ? x!.name : b.op('Reshape', [toKeras(b, x!.name, inShape), b.i64([-1, features])]);
   const { kernel, back: kernelBack } = ctx.kernel(node);
   const bias = ctx.weight('bias');
-  const pre = bias ? b.op('Gemm', [rows, kernel, bias]) : b.op('MatMul', [rows, kernel]);
-  const act = fusedActivation(ctx, node, pre, [node.units]);
-  const outShape = [...lead, node.units];
-  const y = flat ? act.y : fromKeras(b, b.op('Reshape', [act.y, b.i64([-1, ...lead, node.units])]), outShape);
+  const activation = ctx.logitsHere ? 'linear' : node.activation;
+  const f = lowerDense(b, node, asOnnx(x!), { kernel, ...(bias ? { bias } : {}) }, activation);
+  const actGrad = activationGrad(b, node, activation, onnxValue(f.pre, [node.units], false), f.act);
+  const value = canonical(b, f.value);
+  const outShape = value.shape;
   return {
-    value: { name: y, shape: outShape },
+    value,
     back: (dy) => {
       const dRows = flat ? dy : b.op('Reshape', [toKeras(b, dy, outShape), b.i64([-1, node.units])]);
-      const dPre = act.grad(dRows);
+      const dPre = actGrad(dRows);
       if (bias) ctx.addGrad('bias', b.op('ReduceSum', [dPre, b.i64([0])], { keepdims: 0 }));
-      kernelBack(b.op('Gemm', [rows, dPre], { transA: 1 }));
+      kernelBack(b.op('Gemm', [f.rows, dPre], { transA: 1 }));
       if (!ctx.needDx[0]) return [null];
       const dx = b.op('Gemm', [dPre, kernel], { transB: 1 });
       return [flat ? dx : fromKeras(b, b.op('Reshape', [dx, b.i64([-1, ...inShape])]), inShape)];

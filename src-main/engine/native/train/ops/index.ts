@@ -1,6 +1,7 @@
 /**
- * The training rule of each IR op: one function per op kind, its forward and
- * backward next to each other in the file of its family. An op without a
+ * The training rule of each IR op: one function per op kind, in the file of
+ * its family: its forward is the op's one lowering (engine/onnx/ops), its
+ * backward is written beside it. An op without a
  * rule (an opaque layer) makes the whole model train on TF.js, with the
  * reason naming the layer and its op.
  */

@@ -1,5 +1,6 @@
 /**
- * Pooling in the step graph (NCHW), with the gradients TF.js gives:
+ * Pooling in the step graph (NCHW): the forward is the shared lowering
+ * (engine/onnx/ops/pool.ts); the gradients are those TF.js gives:
  *  - MaxPool: the gradient goes to the first maximum of each window (the one
  *    ORT's MaxPool indices name, as TF.js routes it), by ScatterElements
  *    (adding where windows overlap);
@@ -12,30 +13,31 @@
  * keepdims keeps the output [1,1,C] (in the graph [C,1,1]), else [C].
  */
 import type { GlobalPool2DNode, Pool2DNode } from '../../../graph/types.js';
+import { convAttrs, lowerGlobalPool, lowerPool, type ConvGeometry } from '../../../onnx/ops/index.js';
 import { DT } from '../../../onnx/proto.js';
-import { imageInput, type OpStep, type StepContext, type Value } from '../step-context.js';
-import { convAttrs, convGeometry, outputPadding } from './conv.js';
+import { asOnnx, imageInput, type OpStep, type StepContext, type Value } from '../step-context.js';
+import { outputPadding } from './conv.js';
 
 export function maxPool2d(node: Pool2DNode, inputs: Value[], ctx: StepContext): OpStep {
   const b = ctx.b;
   const x = imageInput(node, inputs);
-  const g = convGeometry(x.shape, node.outputShape, node.poolSize, node.strides, [1, 1], node.padding);
-  const [y, indices] = b.opN('MaxPool', [x.name], 2, { kernel_shape: [g.kh, g.kw], strides: [g.sh, g.sw], pads: convAttrs(g).pads });
+  const f = lowerPool(b, node, asOnnx(x), { indices: true });
+  const g = f.geometry;
   const overlapping = g.sh < g.kh || g.sw < g.kw;
   return {
-    value: { name: y!, shape: [...node.outputShape] },
+    value: { name: f.value.name, shape: [...node.outputShape] },
     back: (dy) => {
       if (!ctx.needDx[0]) return [null];
       const flat = b.i64([-1]);
       const zeros = b.op('ConstantOfShape', [b.op('Shape', [b.op('Reshape', [x.name, flat])])]);
-      const routed = b.op('ScatterElements', [zeros, b.op('Reshape', [indices!, flat]), b.op('Reshape', [dy, flat])], { axis: 0, ...(overlapping ? { reduction: 'add' } : {}) });
+      const routed = b.op('ScatterElements', [zeros, b.op('Reshape', [f.indices!, flat]), b.op('Reshape', [dy, flat])], { axis: 0, ...(overlapping ? { reduction: 'add' } : {}) });
       return [b.op('Reshape', [routed, b.op('Shape', [x.name])])];
     },
   };
 }
 
 /** How many input elements (not padding) each output position's window covers, [oh·ow] row-major. */
-function windowCounts(g: ReturnType<typeof convGeometry>): number[] {
+function windowCounts(g: ConvGeometry): number[] {
   const span = (o: number, s: number, k: number, p0: number, size: number) => {
     const lo = o * s - p0;
     return Math.min(lo + k, size) - Math.max(lo, 0);
@@ -48,11 +50,10 @@ function windowCounts(g: ReturnType<typeof convGeometry>): number[] {
 export function avgPool2d(node: Pool2DNode, inputs: Value[], ctx: StepContext): OpStep {
   const b = ctx.b;
   const x = imageInput(node, inputs);
-  const g = convGeometry(x.shape, node.outputShape, node.poolSize, node.strides, [1, 1], node.padding);
-  const attrs = { kernel_shape: [g.kh, g.kw], strides: [g.sh, g.sw], pads: convAttrs(g).pads };
-  const y = b.op('AveragePool', [x.name], { ...attrs, count_include_pad: 0 });
+  const f = lowerPool(b, node, asOnnx(x));
+  const g = f.geometry;
   return {
-    value: { name: y, shape: [...node.outputShape] },
+    value: { name: f.value.name, shape: [...node.outputShape] },
     back: (dy) => {
       if (!ctx.needDx[0]) return [null];
       const counts = windowCounts(g);
@@ -68,10 +69,10 @@ export function globalAvgPool2d(node: GlobalPool2DNode, inputs: Value[], ctx: St
   const b = ctx.b;
   const x = imageInput(node, inputs);
   const [h, w, c] = x.shape as [number, number, number];
-  const keep = node.keepdims ? 1 : 0;
-  const y = b.op('ReduceMean', [x.name], { axes: [2, 3], keepdims: keep });
+  const keep = !!node.keepdims;
+  const f = lowerGlobalPool(b, node, asOnnx(x));
   return {
-    value: { name: y, shape: keep ? [1, 1, c] : [c] },
+    value: { name: f.value.name, shape: [...f.value.shape] },
     back: (dy) => {
       if (!ctx.needDx[0]) return [null];
       const dy4 = keep ? dy : b.op('Unsqueeze', [dy, b.i64([2, 3])]);
@@ -83,16 +84,14 @@ export function globalAvgPool2d(node: GlobalPool2DNode, inputs: Value[], ctx: St
 export function globalMaxPool2d(node: GlobalPool2DNode, inputs: Value[], ctx: StepContext): OpStep {
   const b = ctx.b;
   const x = imageInput(node, inputs);
-  const c = x.shape[2]!;
-  const max4 = b.op('ReduceMax', [x.name], { axes: [2, 3], keepdims: 1 });
   const keep = !!node.keepdims;
-  const y = keep ? max4 : b.op('Reshape', [max4, b.i64([0, c])]);
+  const f = lowerGlobalPool(b, node, asOnnx(x));
   return {
-    value: { name: y, shape: keep ? [1, 1, c] : [c] },
+    value: { name: f.value.name, shape: [...f.value.shape] },
     back: (dy) => {
       if (!ctx.needDx[0]) return [null];
       const dy4 = keep ? dy : b.op('Unsqueeze', [dy, b.i64([2, 3])]);
-      return [b.op('Mul', [dy4, b.op('Cast', [b.op('Equal', [x.name, max4])], { to: DT.FLOAT })])];
+      return [b.op('Mul', [dy4, b.op('Cast', [b.op('Equal', [x.name, f.pooled])], { to: DT.FLOAT })])];
     },
   };
 }

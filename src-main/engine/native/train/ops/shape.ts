@@ -1,11 +1,12 @@
 /**
- * Ops that move values without arithmetic (and Dropout), with their
- * gradients:
+ * Ops that move values without arithmetic (and Dropout) in the step graph:
+ * the forward is the shared lowering (engine/onnx/ops/shape.ts) but for
+ * Dropout, which only training applies; the gradients:
  *  - Flatten / Reshape of any rank: in Keras layout (images leave NCHW
  *    first), Reshape, back to the graph layout; the gradient the reverse way;
  *  - ZeroPadding2D: Pad, its gradient a Slice; Cropping2D the other way round;
- *  - UpSampling2D (nearest, whole factors): each pixel repeated by an Expand,
- *    the gradient summed over each pixel's copies;
+ *  - UpSampling2D (nearest, whole factors): the gradient summed over each
+ *    pixel's copies;
  *  - Dropout with rate r: x·mask·(1/(1 − r)) with the step's keep-mask (a
  *    graph input, drawn by the trainer from the run's seeded PRNG), as
  *    tf.dropout scales kept values: its multiplier floor(u + keep)/keep is
@@ -14,8 +15,9 @@
  *    broadcasts. The gradient is dy times the same multiplier.
  */
 import type { Crop2DNode, DropoutNode, FlattenNode, ReshapeNode, UpSample2DNode, ZeroPad2DNode } from '../../../graph/types.js';
-import type { OnnxBuilder } from '../onnx-builder.js';
-import { fromKeras, imageInput, sizeOf, toKeras, unsupported, type OpStep, type StepContext, type Value } from '../step-context.js';
+import type { OnnxBuilder } from '../../../onnx/builder.js';
+import { lowerCrop, lowerFlatten, lowerReshape, lowerUpSample, lowerZeroPad, padsOf } from '../../../onnx/ops/index.js';
+import { asOnnx, canonical, fromKeras, imageInput, toKeras, unsupported, type OpStep, type StepContext, type Value } from '../step-context.js';
 
 /** A value of per-sample shape `from` as per-sample shape `to` (same size), both in graph layout. */
 function reshapeValue(b: OnnxBuilder, x: string, from: readonly number[], to: readonly number[]): string {
@@ -23,25 +25,20 @@ function reshapeValue(b: OnnxBuilder, x: string, from: readonly number[], to: re
   return fromKeras(b, b.op('Reshape', [toKeras(b, x, from), b.i64([-1, ...to])]), to);
 }
 
-function reshapeStep(node: FlattenNode | ReshapeNode, [x]: Value[], ctx: StepContext): OpStep {
-  const to = [...node.outputShape];
-  if (sizeOf(to) !== sizeOf(x!.shape)) throw unsupported(node, `reshapes [${x!.shape.join(',')}] into [${to.join(',')}] of another size`);
+function reshapeStep(x: Value, forward: Value, ctx: StepContext): OpStep {
   return {
-    value: { name: reshapeValue(ctx.b, x!.name, x!.shape, to), shape: to },
-    back: (dy) => [ctx.needDx[0] ? reshapeValue(ctx.b, dy, to, x!.shape) : null],
+    value: forward,
+    back: (dy) => [ctx.needDx[0] ? reshapeValue(ctx.b, dy, forward.shape, x.shape) : null],
   };
 }
 
-export function flatten(node: FlattenNode, inputs: Value[], ctx: StepContext): OpStep {
-  return reshapeStep(node, inputs, ctx);
+export function flatten(node: FlattenNode, [x]: Value[], ctx: StepContext): OpStep {
+  return reshapeStep(x!, canonical(ctx.b, lowerFlatten(ctx.b, node, asOnnx(x!))), ctx);
 }
 
-export function reshape(node: ReshapeNode, inputs: Value[], ctx: StepContext): OpStep {
-  return reshapeStep(node, inputs, ctx);
+export function reshape(node: ReshapeNode, [x]: Value[], ctx: StepContext): OpStep {
+  return reshapeStep(x!, canonical(ctx.b, lowerReshape(ctx.b, node, asOnnx(x!))), ctx);
 }
-
-/** NCHW pads of [[top, bottom], [left, right]]. */
-const padsOf = ([[t, bo], [l, r]]: [[number, number], [number, number]]) => [0, 0, t, l, 0, 0, bo, r];
 
 /** The H×W window [top, top + h) × [left, left + w) of an NCHW tensor. */
 function window(b: OnnxBuilder, x: string, top: number, left: number, h: number, w: number): string {
@@ -52,9 +49,8 @@ export function zeroPad2d(node: ZeroPad2DNode, inputs: Value[], ctx: StepContext
   const b = ctx.b;
   const x = imageInput(node, inputs);
   const [h, w] = x.shape as [number, number, number];
-  const y = b.op('Pad', [x.name, b.i64(padsOf(node.padding))]);
   return {
-    value: { name: y, shape: [...node.outputShape] },
+    value: { name: lowerZeroPad(b, node, asOnnx(x)).name, shape: [...node.outputShape] },
     back: (dy) => [ctx.needDx[0] ? window(b, dy, node.padding[0][0], node.padding[1][0], h, w) : null],
   };
 }
@@ -62,10 +58,8 @@ export function zeroPad2d(node: ZeroPad2DNode, inputs: Value[], ctx: StepContext
 export function crop2d(node: Crop2DNode, inputs: Value[], ctx: StepContext): OpStep {
   const b = ctx.b;
   const x = imageInput(node, inputs);
-  const [oh, ow] = node.outputShape as [number, number, number];
-  const y = window(b, x.name, node.cropping[0][0], node.cropping[1][0], oh, ow);
   return {
-    value: { name: y, shape: [...node.outputShape] },
+    value: { name: lowerCrop(b, node, asOnnx(x)).name, shape: [...node.outputShape] },
     back: (dy) => [ctx.needDx[0] ? b.op('Pad', [dy, b.i64(padsOf(node.cropping))]) : null],
   };
 }
@@ -75,9 +69,8 @@ export function upSample2d(node: UpSample2DNode, inputs: Value[], ctx: StepConte
   const x = imageInput(node, inputs);
   const [h, w, c] = x.shape as [number, number, number];
   const [sh, sw] = node.size;
-  const y = b.op('Reshape', [b.op('Expand', [b.op('Reshape', [x.name, b.i64([0, c, h, 1, w, 1])]), b.i64([1, c, h, sh, w, sw])]), b.i64([0, c, h * sh, w * sw])]);
   return {
-    value: { name: y, shape: [...node.outputShape] },
+    value: { name: lowerUpSample(b, node, asOnnx(x)).name, shape: [...node.outputShape] },
     back: (dy) => [ctx.needDx[0] ? b.op('ReduceSum', [b.op('Reshape', [dy, b.i64([0, c, h, sh, w, sw])]), b.i64([3, 5])], { keepdims: 0 }) : null],
   };
 }

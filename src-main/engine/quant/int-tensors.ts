@@ -12,9 +12,9 @@
  * Biases: int32 with scale s_bias[c] = f32(s_in · s_w[c]) and zero point 0
  * (ONNX QDQ, TFLite), q = round_half_even(f32(b / s_bias)).
  */
-import { integerQParams, type IntegerQParams, type QParams } from '../engine/quant/qparams.js';
-import { channelLayout } from '../engine/quant/spec.js';
-import { ExportError } from './errors.js';
+import { LoweringError } from '../lowering-error.js';
+import { integerQParams, type IntegerQParams, type QParams } from './qparams.js';
+import { channelLayout } from './spec.js';
 
 /** Round half to even, as ONNX QuantizeLinear and tf.round do. */
 export function roundHalfEven(v: number): number {
@@ -60,7 +60,7 @@ export function quantizeBias(bias: Float32Array, scales: Float32Array, layer: st
   for (let c = 0; c < bias.length; c++) {
     const q = roundHalfEven(Math.fround(bias[c]! / scales[c]!));
     if (!(Math.abs(q) <= INT32_MAX)) {
-      throw new ExportError(`bias of ${layer}, channel ${c}: ${bias[c]} / ${scales[c]} does not fit in int32`, 'unsupported', { tensor: `${layer}/bias` });
+      throw new LoweringError(`bias of ${layer}, channel ${c}: ${bias[c]} / ${scales[c]} does not fit in int32`, 'unsupported', { tensor: `${layer}/bias` });
     }
     out[c] = q;
   }

@@ -1,0 +1,214 @@
+/**
+ * The inference graph of a run (opset 13): a quantized run in QDQ form (the
+ * ONNX export's file), the same graph with fake quant instead of QDQ (the
+ * native evaluation's simulation), or the float graph (native calibration).
+ *
+ * Layout: the model takes the studio's float NHWC input `input`
+ * [batch, H, W, C] (or [batch, features]) and gives the float output
+ * `output`. Inside, image tensors are NCHW, as ONNX Conv and pools require:
+ * one Transpose (0,3,1,2) where a convolution or pool first reads an NHWC
+ * tensor, and one back (0,2,3,1) before Flatten / Reshape (Keras flattens in
+ * H,W,C order) and before the output (a Reshape for 1×1 images). Kernels are stored in ONNX's layout:
+ * Conv2D [kh,kw,in,out] → [out,in,kh,kw]; DepthwiseConv2D [kh,kw,in,mult] →
+ * [in·mult,1,kh,kw] with group = in (output channel i·mult + m, TF's order);
+ * Dense [in,out] stays [in,out] as Gemm's B.
+ *
+ * Quantization (TF's unsigned-domain qparams converted by integerQParams):
+ *  - weights: int8 initializers (signed domain: zero point − 2^(bits−1); a
+ *    narrow symmetric 8-bit kernel is [−127,127] with zero point 0) feeding a
+ *    DequantizeLinear; per-channel scales and zero points as vectors with
+ *    `axis` = 0 for Conv (output channels of [out,in,kh,kw]) and 1 for Gemm's
+ *    [in,out];
+ *  - biases: int32 with scale f32(s_in·s_w[c]), zero point 0, through a
+ *    DequantizeLinear (axis 0 when per-channel);
+ *  - activations: QuantizeLinear → DequantizeLinear at every planned
+ *    activation quantizer (after the fused ReLU/ReLU6), uint8 for asymmetric
+ *    specs, int8 for symmetric ones, 8 bits only (QuantizeLinear saturates
+ *    at the type's range, so other widths or a narrow range would not be
+ *    expressed: refused).
+ * Layers the plan keeps float keep float initializers.
+ *
+ * Each op is lowered by ops/ (the lowering the training step shares); this
+ * file adds what the inference graph is for: the weights as initializers,
+ * the quantizers as QDQ pairs or fake quant, the model's input and output.
+ */
+import type { Graph, WeightedNode } from '../graph/types.js';
+import { inputNode, isWeighted } from '../graph/types.js';
+import { quantizedBiases } from '../integer/biases.js';
+import { LoweringError } from '../lowering-error.js';
+import { quantizeToInts } from '../quant/int-tensors.js';
+import type { QParams } from '../quant/qparams.js';
+import type { QuantPlan, WeightQuantizer } from '../transform/plan.js';
+import { encodeModel, onnxValue, OnnxBuilder, type OnnxValue } from './builder.js';
+import { fakeQuantNodes } from './fake-quant.js';
+import { lowerOp, onnxKernelShape, toOnnxLayout, type LayerWeights } from './ops/index.js';
+import { DT, floats, onnx, tensor, type ModelProto } from './proto.js';
+
+export type { OnnxValue } from './builder.js';
+export { samePads } from './padding.js';
+
+export const ONNX_OPSET = 13;
+export const ONNX_INPUT = 'input';
+export const ONNX_OUTPUT = 'output';
+
+export interface OnnxBuildInput {
+  /** The folded graph the plan was made on. */
+  graph: Graph;
+  plan: QuantPlan;
+  qparams: ReadonlyMap<string, QParams>;
+  /** Stored as metadata (run id, config JSON...). */
+  metadata?: Record<string, string>;
+  /**
+   * Lower the studio's own simulation instead of the file: every activation
+   * quantizer as TF's fake quant (half-up, float ops: see fakeQuantNodes),
+   * planned kernels as the given fake-quantized float values (Keras layout,
+   * by layer name), biases float. The PTQ simulation op for op, for the
+   * native evaluation; any bit width.
+   */
+  simulate?: { kernels: ReadonlyMap<string, Float32Array> };
+}
+
+/** Per-axis ONNX axis of a weight quantizer's channel axis (on its view). */
+export function onnxWeightAxis(wq: WeightQuantizer): number | null {
+  if (wq.axis === null) return null;
+  if (wq.op === 'dense') return wq.axis; // Gemm B is [in, out], the Keras layout.
+  // conv [kh,kw,in,out] → [out,in,kh,kw]; depthwise view [kh,kw,in·mult] → [in·mult,1,kh,kw].
+  const conv = [2, 3, 1, 0];
+  const dw = [2, 3, 0];
+  return (wq.op === 'conv2d' ? conv : dw)[wq.axis]!;
+}
+
+/** Is the channel axis the output-channel axis (so a bias can take s_in·s_w[c])? */
+function perOutputChannel(wq: WeightQuantizer): boolean {
+  return wq.axis === null || wq.axis === wq.view.length - 1;
+}
+
+/** The ONNX activation data type of a spec: uint8 asymmetric, int8 symmetric. */
+export function activationType(qp: QParams): { dt: number; domain: 'signed' | 'unsigned' } {
+  return qp.symmetric ? { dt: DT.INT8, domain: 'signed' } : { dt: DT.UINT8, domain: 'unsigned' };
+}
+
+/** Builds the ONNX model (not yet serialized). Throws a LoweringError naming the tensor the format cannot express. */
+export function buildOnnx(input: OnnxBuildInput): ModelProto {
+  return buildOnnxGraph(input).model;
+}
+
+/**
+ * {@link buildOnnx}, also telling where each graph node's value (after its
+ * activation quantizer, if any) lives in the ONNX graph, so a caller can
+ * read it out (the native calibration adds reductions there).
+ */
+export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; values: ReadonlyMap<string, OnnxValue> } {
+  const { graph, plan, qparams } = input;
+  const b = new OnnxBuilder('named');
+  const values = new Map<string, OnnxValue>();
+  const weightQ = new Map(plan.weights.map((w) => [w.layer, w]));
+  const actAt = new Map(plan.activations.map((a) => [a.at, a]));
+  const biases = input.simulate ? new Map() : quantizedBiases(graph, plan, qparams);
+  const qp = (name: string) => {
+    const a = plan.activations.find((x) => x.name === name);
+    const q = qparams.get(a?.sharedWith ?? name);
+    if (!q) throw new LoweringError(`no qparams for quantizer ${name}`, 'run', { tensor: name, format: 'onnx' });
+    return q;
+  };
+
+  /** QuantizeLinear → DequantizeLinear on a value, for activation quantizer `name` (fake quant when simulating). */
+  const qdq = (v: OnnxValue, name: string): OnnxValue => {
+    const q = qp(name);
+    const channelAxis = v.rank === 4 && v.nchw ? 1 : v.rank - 1;
+    if (input.simulate) return { ...v, name: fakeQuantNodes(b, v, name, q, q.granularity === 'per-channel' ? channelAxis : null) };
+    if (q.bits !== 8) throw new LoweringError(`activation ${name} has ${q.bits} bits; ONNX QuantizeLinear (opset ${ONNX_OPSET}) stores 8-bit activations only`, 'unsupported', { tensor: name, format: 'onnx' });
+    if (q.narrowRange) throw new LoweringError(`activation ${name} is narrow range; ONNX QuantizeLinear saturates at the full int8/uint8 range and cannot express it`, 'unsupported', { tensor: name, format: 'onnx' });
+    const { dt, domain } = activationType(q);
+    const offset = domain === 'signed' ? 128 : 0;
+    const perAxis = q.granularity === 'per-channel';
+    const dims = perAxis ? [q.scale.length] : [];
+    const zps = Array.from(q.zeroPoint, (z) => z - offset);
+    const scale = b.f32(q.scale, dims, `${name}/scale`);
+    const zp = b.initializer(tensor(`${name}/zero_point`, dt, dims, dt === DT.INT8 ? Int8Array.from(zps) : Uint8Array.from(zps)));
+    const attrs: Record<string, number> = perAxis ? { axis: channelAxis } : {};
+    const quantized = b.op('QuantizeLinear', [v.name, scale, zp], attrs, `${name}/QuantizeLinear`);
+    return { ...v, name: b.op('DequantizeLinear', [quantized, scale, zp], attrs, `${name}/DequantizeLinear`) };
+  };
+
+  /** Kernel (and bias) inputs of a weighted layer: DequantizeLinear of ints when planned, float otherwise. */
+  const weightInputs = (n: WeightedNode): LayerWeights => {
+    const kernelName = `${n.name}/kernel`;
+    const shape = onnxKernelShape(n);
+    const wq = weightQ.get(n.name);
+    const floatKernel = input.simulate ? (input.simulate.kernels.get(n.name) ?? n.weights.kernel.values) : !wq ? n.weights.kernel.values : null;
+    let kernel: string;
+    if (floatKernel) {
+      kernel = b.initializer(floats(kernelName, shape, toOnnxLayout(n, floatKernel, (k) => new Float32Array(k))));
+    } else {
+      const q = qparams.get(wq!.name);
+      if (!q) throw new LoweringError(`no qparams for weight ${wq!.name}`, 'run', { tensor: wq!.name, format: 'onnx' });
+      if (q.bits > 8) throw new LoweringError(`weight ${wq!.name} has ${q.bits} bits; ONNX opset ${ONNX_OPSET} stores int8 weights only`, 'unsupported', { tensor: wq!.name, format: 'onnx' });
+      const { ints, iq } = quantizeToInts(n.weights.kernel.values, wq!.view, wq!.axis ?? undefined, q, 'signed');
+      const onnxInts = toOnnxLayout(n, ints, (k) => new Int32Array(k));
+      const perAxis = wq!.axis !== null;
+      const dims = perAxis ? [iq.scale.length] : [];
+      const quantized = b.initializer(tensor(`${kernelName}/quantized`, DT.INT8, shape, Int8Array.from(onnxInts)));
+      const scale = b.f32(iq.scale, dims, `${kernelName}/scale`);
+      const zp = b.initializer(tensor(`${kernelName}/zero_point`, DT.INT8, dims, Int8Array.from(iq.zeroPoint)));
+      kernel = b.op('DequantizeLinear', [quantized, scale, zp], perAxis ? { axis: onnxWeightAxis(wq!)! } : {}, { node: `${kernelName}/DequantizeLinear`, output: kernelName });
+    }
+    const bias = n.weights.bias;
+    if (!bias) return { kernel };
+    const biasName = `${n.name}/bias`;
+    const qb = input.simulate ? undefined : biases.get(n.name);
+    if (wq && qb && !perOutputChannel(wq)) {
+      throw new LoweringError(`weight ${wq.name} is per-channel on axis ${wq.axis}, not its output channels: the int32 bias of ${n.name} cannot take scale s_in·s_w`, 'unsupported', { tensor: biasName, format: 'onnx' });
+    }
+    if (!qb) return { kernel, bias: b.f32(bias.values, [bias.values.length], biasName) };
+    const perAxis = wq!.axis !== null;
+    const dims = perAxis ? [qb.scales.length] : [];
+    const quantized = b.initializer(tensor(`${biasName}/quantized`, DT.INT32, [qb.ints.length], qb.ints));
+    const scale = b.f32(perAxis ? qb.scales : qb.scales.subarray(0, 1), dims, `${biasName}/scale`);
+    const zp = b.initializer(tensor(`${biasName}/zero_point`, DT.INT32, dims, new Int32Array(dims.length ? dims[0]! : 1)));
+    return { kernel, bias: b.op('DequantizeLinear', [quantized, scale, zp], perAxis ? { axis: 0 } : {}, { node: `${biasName}/DequantizeLinear`, output: biasName }) };
+  };
+
+  const inNode = inputNode(graph);
+  b.input(ONNX_INPUT, ['batch', ...inNode.outputShape]);
+  for (const n of graph.nodes) {
+    let v: OnnxValue;
+    if (n.op === 'input') v = onnxValue(ONNX_INPUT, n.outputShape, false);
+    else {
+      const args = n.inputs.map((i) => {
+        const a = values.get(i);
+        if (!a) throw new LoweringError(`layer ${n.name} reads ${i}, which is not computed before it`, 'unsupported', { tensor: n.name, format: 'onnx' });
+        return a;
+      });
+      v = lowerOp(b, n, args, weightInputs);
+    }
+    const a = actAt.get(n.name);
+    if (a) v = qdq(v, a.name);
+    values.set(n.name, v);
+  }
+  const last = b.layout(values.get(graph.output)!, false);
+  b.output(ONNX_OUTPUT, last.name, ['batch', ...last.shape]);
+  const model = b.model(graph.name, {
+    opset: ONNX_OPSET,
+    irVersion: 7,
+    producerVersion: '0.1.0',
+    domain: 'studio.quantization',
+    modelVersion: 1,
+    docString: `${graph.name}, quantized (QDQ). Input: float NHWC; output: float.`,
+    metadata: input.metadata ?? {},
+  });
+  return { model, values };
+}
+
+export function encodeOnnx(model: ModelProto): Uint8Array {
+  return encodeModel(model);
+}
+
+export function decodeOnnx(bytes: Uint8Array): ModelProto {
+  return onnx.ModelProto.decode(bytes);
+}
+
+/** Used by the audit: weighted layers and whether each has a kernel quantizer. */
+export function weightedLayers(graph: Graph): WeightedNode[] {
+  return graph.nodes.filter(isWeighted);
+}

@@ -1,0 +1,171 @@
+/**
+ * The builder every ONNX graph of the engine is written with: the inference
+ * graph of calibration, evaluation and the export (build.ts) and the training
+ * step (native/train/step-graph.ts). Ops append nodes, constants become
+ * initializers, inputs and outputs are declared with their (possibly
+ * symbolic) shapes, and `layout` moves an image between NHWC and NCHW once
+ * per value.
+ *
+ * Names: a 'fresh' builder names every node `<Op>_<n>` and shares constants
+ * by value (`const_<n>`), so no name can meet a graph input's; a 'named' one
+ * gives nodes and constants the names the lowering suggests (derived from the
+ * layer names, as an exported file shows them), falling back to fresh names.
+ */
+import { DT, node, onnx, tensor, type AttrValue, type ModelProto, type NodeProto, type TensorProto } from './proto.js';
+
+export type Dim = number | string;
+
+/** Where a value of the IR lives in the graph being built. */
+export interface OnnxValue {
+  name: string;
+  /** Per-sample shape in Keras's layout ([H,W,C] for images), as the IR gives it. */
+  shape: readonly number[];
+  /** Rank with the batch axis (shape.length + 1). */
+  rank: number;
+  /** Rank-4 values: NCHW (true) or NHWC (false); every other rank is held as Keras holds it (false). */
+  nchw: boolean;
+}
+
+/** A value of per-sample `shape` under `name`, NCHW when `nchw` and an image. */
+export function onnxValue(name: string, shape: readonly number[], nchw: boolean): OnnxValue {
+  return { name, shape: [...shape], rank: shape.length + 1, nchw: shape.length === 3 && nchw };
+}
+
+export interface ModelOptions {
+  opset: number;
+  irVersion: number;
+  domain: string;
+  docString?: string;
+  producerVersion?: string;
+  modelVersion?: number;
+  metadata?: Record<string, string>;
+}
+
+export class OnnxBuilder {
+  readonly nodes: NodeProto[] = [];
+  private readonly inits: TensorProto[] = [];
+  private readonly inputs: { name: string; type: number; dims: Dim[] }[] = [];
+  private readonly outputs: { name: string; type?: number; dims?: Dim[] }[] = [];
+  private readonly constants = new Map<string, string>();
+  private readonly layouts = new Map<string, OnnxValue>();
+  private count = 0;
+
+  constructor(readonly naming: 'fresh' | 'named' = 'fresh') {}
+
+  /**
+   * One op with one output; returns the output's name: `name` when the
+   * builder is 'named' (or `name.output`, the node then named `name.node`).
+   */
+  op(type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, name?: string | { node: string; output: string }): string {
+    return this.opN(type, inputs, 1, attrs, name)[0]!;
+  }
+
+  /** One op with `outputs` outputs (named `<name>`, `<name>:1`, …). */
+  opN(type: string, inputs: string[], outputs: number, attrs: Record<string, AttrValue> = {}, name?: string | { node: string; output: string }): string[] {
+    const given = this.naming === 'named' ? name : undefined;
+    const id = given === undefined ? `${type}_${this.count++}` : typeof given === 'string' ? given : given.node;
+    const first = given === undefined ? id : typeof given === 'string' ? given : given.output;
+    const names = Array.from({ length: outputs }, (_, i) => (i === 0 && (outputs === 1 || given !== undefined) ? first : `${id}:${i}`));
+    this.nodes.push(node(type, id, inputs, names, attrs));
+    return names;
+  }
+
+  /** A float32 constant (scalar when dims is []). */
+  f32(values: number | ArrayLike<number>, dims: number[] = typeof values === 'number' ? [] : [values.length], name?: string): string {
+    return this.constant(DT.FLOAT, Float32Array.from(typeof values === 'number' ? [values] : values), dims, name);
+  }
+
+  /** A float64 constant: range updates that must round like the JS observers (float64, then float32) use it. */
+  f64(value: number): string {
+    return this.constant(DT.DOUBLE, Float64Array.from([value]), []);
+  }
+
+  /** An int64 vector constant (shapes, axes, indices, pads). */
+  i64(values: readonly number[], name?: string): string {
+    return this.constant(DT.INT64, BigInt64Array.from(values.map((v) => BigInt(v))), [values.length], name);
+  }
+
+  /** An initializer as given (quantized integers, float kernels), under its own name. */
+  initializer(t: TensorProto): string {
+    this.inits.push(t);
+    return t.name!;
+  }
+
+  input(name: string, dims: Dim[], type: number = DT.FLOAT): string {
+    this.inputs.push({ name, type, dims });
+    return name;
+  }
+
+  /** Declares `value` as a graph output named `name` (through an Identity when the names differ), typed when `dims` are given. */
+  output(name: string, value: string, dims?: Dim[], type: number = DT.FLOAT): void {
+    if (value !== name) this.nodes.push(node('Identity', this.naming === 'named' ? name : `out_${name}`, [value], [name]));
+    this.outputs.push({ name, ...(dims ? { type, dims } : {}) });
+  }
+
+  /**
+   * The value in NCHW (true) or NHWC (false): one Transpose per value and
+   * direction, whoever asks (a Reshape when H = W = 1, where both hold the
+   * same order). Values of other ranks are returned as they are.
+   */
+  layout(v: OnnxValue, nchw: boolean): OnnxValue {
+    if (v.rank !== 4 || v.nchw === nchw) return v;
+    const key = `${v.name}|${nchw}`;
+    const known = this.layouts.get(key);
+    if (known) return known;
+    const [h, w, c] = v.shape as [number, number, number];
+    const name = `${v.name}/${nchw ? 'nchw' : 'nhwc'}`;
+    const moved =
+      h === 1 && w === 1
+        ? this.op('Reshape', [v.name, this.i64(nchw ? [0, c, 1, 1] : [0, 1, 1, c], `${name}_shape`)], {}, name)
+        : this.op('Transpose', [v.name], { perm: nchw ? [0, 3, 1, 2] : [0, 2, 3, 1] }, name);
+    const out = onnxValue(moved, v.shape, nchw);
+    this.layouts.set(key, out);
+    return out;
+  }
+
+  model(graphName: string, opts: ModelOptions): ModelProto {
+    const typeOf = (type: number, dims: Dim[]) =>
+      onnx.TypeProto.create({
+        tensorType: onnx.TypeProto.Tensor.create({
+          elemType: type,
+          shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }),
+        }),
+      });
+    const graph = onnx.GraphProto.create({
+      name: graphName,
+      node: this.nodes,
+      initializer: this.inits,
+      input: this.inputs.map((i) => onnx.ValueInfoProto.create({ name: i.name, type: typeOf(i.type, i.dims) })),
+      output: this.outputs.map((o) => onnx.ValueInfoProto.create({ name: o.name, ...(o.dims ? { type: typeOf(o.type!, o.dims) } : {}) })),
+    });
+    return onnx.ModelProto.create({
+      irVersion: opts.irVersion,
+      producerName: 'Quantization Calibration Studio',
+      ...(opts.producerVersion ? { producerVersion: opts.producerVersion } : {}),
+      domain: opts.domain,
+      ...(opts.modelVersion !== undefined ? { modelVersion: opts.modelVersion } : {}),
+      ...(opts.docString ? { docString: opts.docString } : {}),
+      opsetImport: [{ domain: '', version: opts.opset }],
+      graph,
+      ...(opts.metadata ? { metadataProps: Object.entries(opts.metadata).map(([key, value]) => ({ key, value })) } : {}),
+    });
+  }
+
+  private constant(type: number, data: Float32Array | Float64Array | BigInt64Array, dims: number[], name?: string): string {
+    if (this.naming === 'named' && name) {
+      this.inits.push(tensor(name, type, dims, data as Float32Array));
+      return name;
+    }
+    const key = `${type}|${dims.join(',')}|${Array.from(data as ArrayLike<number | bigint>, String).join(',')}`;
+    const known = this.constants.get(key);
+    if (known) return known;
+    const fresh = `const_${this.constants.size}`;
+    this.inits.push(tensor(fresh, type, dims, data as Float32Array));
+    this.constants.set(key, fresh);
+    return fresh;
+  }
+}
+
+export function encodeModel(model: ModelProto): Uint8Array {
+  return onnx.ModelProto.encode(model).finish();
+}
