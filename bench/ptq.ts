@@ -8,7 +8,8 @@
  *    samples: W8A8 per-tensor vs per-channel and W4A8 per-channel;
  *  - calibration throughput (samples/s through per-channel observers) beside
  *    torch.ao's on the same machine (bench/torch_peer.py): the default native
- *    onnxruntime path, and the TensorFlow.js paths it replaces.
+ *    onnxruntime path, and the TensorFlow.js paths it replaces; then the
+ *    percentile estimator (two passes, histograms) on both runtimes.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -106,6 +107,16 @@ export async function benchPtq(peer: Record<string, number | string> | null): Pr
   );
   console.log(
     `    TensorFlow.js ${backendInfo().name}: ${plural(tfjs.calibrationWorkers, 'worker')} ${Math.round(tfjs.calibrationSamplesPerSecond)} samples/s, 1 thread ${Math.round(serial.calibrationSamplesPerSecond)} samples/s`,
+  );
+  // A histogram estimator on the same setup: two passes (range, then histograms of 2,048 bins per channel).
+  const pctSetup = { ...calibSetup, estimator: { kind: 'percentile' as const } };
+  const pct = await ptq('fashion_cnn', cnn, W8_PER_CHANNEL, pctSetup);
+  const pctTfjs = await ptq('fashion_cnn', cnn, W8_PER_CHANNEL, pctSetup, { calibrationRuntime: 'tfjs' });
+  figures.calibrate_percentile_samples_per_s = pct.calibrationSamplesPerSecond;
+  figures.calibrate_percentile_tfjs_samples_per_s = pctTfjs.calibrationSamplesPerSecond;
+  console.log(
+    `    percentile (two passes): ${pct.calibrationRuntime} ${Math.round(pct.calibrationSamplesPerSecond)} samples/s; ` +
+      `TensorFlow.js ${backendInfo().name}, ${plural(pctTfjs.calibrationWorkers, 'worker')} ${Math.round(pctTfjs.calibrationSamplesPerSecond)} samples/s`,
   );
 
   // The depthwise-separable net, trained here.

@@ -22,22 +22,28 @@
  * the sum non-finite) and any batch with a non-finite statistic is observed
  * again through the TensorFlow.js runtime, which skips those values exactly.
  *
- * What it takes: one-pass estimators (two-pass histogram estimators keep the
- * TensorFlow.js path), per-tensor activations or per-channel on the channel
- * axis, and a graph the ONNX builder can express; otherwise
+ * Histogram estimators (percentile, mse, entropy) take two passes, as on
+ * TensorFlow.js: this probe graph is their range pass (observeBatchRange of
+ * the HistogramObservers, the same update as observe(x, 0)), then
+ * ./calibrate-histogram.ts fills their histograms from a second graph that
+ * bins every activation in-graph on the observers' grids.
+ *
+ * What it takes: per-tensor activations or per-channel on the channel axis,
+ * and a graph the ONNX builder can express; otherwise
  * {@link nativeCalibrationUnsupported} says why and the caller falls back.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Estimator } from '../../api/run-config.js';
-import { buildOnnxGraph, encodeOnnx, ONNX_INPUT } from '../../export/onnx/build.js';
+import { buildOnnxGraph, encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
 import { node as onnxNode, onnx } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
 import type { Graph } from '../graph/types.js';
 import { activationObservers, observePass, observeWeights, type Calibration, type CalibrateOptions } from '../ptq/calibrate.js';
-import { MinMaxObserver, type Observer } from '../quant/observers/index.js';
+import { HistogramObserver, MinMaxObserver, type Observer } from '../quant/observers/index.js';
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
+import { histogramPassOnnx } from './calibrate-histogram.js';
 import { createSession, loadOnnxRuntime, runtimeChoiceFromEnv, type RuntimeChoice, type SessionPlacement } from './session.js';
 
 export const CALIBRATION_RUNTIME_ENV = 'STUDIO_CALIBRATION_RUNTIME';
@@ -48,11 +54,8 @@ export function calibrationRuntimeChoice(requested: CalibrationRuntimeChoice | u
   return requested ?? runtimeChoiceFromEnv(CALIBRATION_RUNTIME_ENV, env);
 }
 
-const ONE_PASS = new Set(['minmax', 'lastvalue', 'movingaverage']);
-
-/** The probed model when the native path can calibrate this plan, else why not (the graph is checked by building it). */
-export function prepareNativeCalibration(graph: Graph, plan: QuantPlan, estimator: Estimator): { model: ProbedModel } | { reason: string } {
-  if (!ONE_PASS.has(estimator.kind)) return { reason: `the ${estimator.kind} estimator builds histograms in two passes, which run on TensorFlow.js` };
+/** The probed model when the native path can calibrate this plan (with any estimator), else why not (the graph is checked by building it). */
+export function prepareNativeCalibration(graph: Graph, plan: QuantPlan, _estimator: Estimator): { model: ProbedModel } | { reason: string } {
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   for (const a of plan.activations) {
     if (a.spec.granularity !== 'per-channel') continue;
@@ -143,16 +146,17 @@ export async function calibrateOnnx(input: NativeCalibrationInput, opts: Calibra
   const prepared = input.model ? { model: input.model } : prepareNativeCalibration(graph, plan, estimator);
   if ('reason' in prepared) throw new Error(`native calibration is not possible: ${prepared.reason}`);
   if (indices.length === 0) throw new Error('the calibration split is empty: nothing to calibrate on');
-  const { observers, atNode } = activationObservers(plan, estimator);
+  const { observers, atNode, passes } = activationObservers(plan, estimator);
   const { bytes, probes } = prepared.model;
   const ort = await loadOnnxRuntime();
   const { session, placement } = await createSession(bytes, { ...(input.threads ? { threads: input.threads } : {}), ...(input.provider ? { provider: input.provider } : {}) });
   const threads = placement.threads;
   let samples = 0;
   let fallbackBatches = 0;
+  const tfjsBatches = new Set<number>();
   try {
     for (let start = 0; start < indices.length; start += batchSize) {
-      opts.onBatch?.(0, 1, samples);
+      opts.onBatch?.(0, passes, samples);
       const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
       const xs = gatherSamples(part, idx);
       const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', xs, [idx.length, ...inputShape]) });
@@ -161,12 +165,13 @@ export async function calibrateOnnx(input: NativeCalibrationInput, opts: Calibra
       if (finite) {
         for (const s of stats) {
           const obs = atNode.get(s.p.at);
-          if (!(obs instanceof MinMaxObserver)) throw new Error(`activation at ${s.p.at} has no min/max observer`);
+          if (!(obs instanceof MinMaxObserver || obs instanceof HistogramObserver)) throw new Error(`activation at ${s.p.at} has no observer that takes batch ranges`);
           obs.observeBatchRange([idx.length, ...s.p.sampleShape], { min: s.min, max: s.max, nonFinite: false });
         }
       } else {
         // NaN/±Inf somewhere: this batch goes through the TensorFlow.js runtime, whose observers skip them exactly.
         fallbackBatches++;
+        tfjsBatches.add(start);
         await observePass(runtime, atNode, 0, [{ x: tf.tensor(xs, [idx.length, ...inputShape], 'float32'), size: idx.length }], undefined, { yieldEachBatch: false });
       }
       samples += idx.length;
@@ -174,7 +179,12 @@ export async function calibrateOnnx(input: NativeCalibrationInput, opts: Calibra
   } finally {
     await session.release();
   }
-  opts.onBatch?.(0, 1, samples);
+  if (passes > 1) {
+    // Histogram estimators: pass 2 fills the histograms on the ranges just observed (the batches above that went to TensorFlow.js go there again).
+    const pass2 = { graph, runtime, plan, atNode, part, indices, batchSize, inputShape, passes, tfjsBatches, ...(input.threads ? { threads: input.threads } : {}), ...(input.provider ? { provider: input.provider } : {}) };
+    fallbackBatches += await histogramPassOnnx(pass2, opts);
+  }
+  opts.onBatch?.(passes - 1, passes, samples);
   const qparams = new Map<string, QParams>();
   for (const a of plan.activations) qparams.set(a.name, observers.get(a.name)!.qparams());
   const weightObservers: Map<string, Observer> = observeWeights(runtime, plan, estimator, qparams);

@@ -14,7 +14,11 @@
  *
  * The pieces (activationObservers, observePass, observeWeights) are shared
  * with the data-parallel calibration (../parallel/calibrate-parallel.ts),
- * whose helper workers run observePass on their shards.
+ * whose helper workers run observePass on their shards, and with the native
+ * calibration on onnxruntime-node (../native/calibrate-onnx.ts, and
+ * ../native/calibrate-histogram.ts for the histograms' second pass), which
+ * runs the same passes into the same observers and is used whenever it can
+ * run (run.ts); this TensorFlow.js path is its fallback and reference.
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Estimator } from '../../api/run-config.js';

@@ -7,7 +7,7 @@
  * empty splits), so a bad input fails fast and nothing is half-written.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { RunConfig } from '../../api/run-config.js';
+import type { Estimator, RunConfig } from '../../api/run-config.js';
 import type { Histogram, RunResults, TensorResult } from '../results.js';
 import type { JobContext } from '../job-context.js';
 import { backendInfo, type BackendName } from '../backend.js';
@@ -20,6 +20,7 @@ import type { FoldRecord } from '../transform/fold-batchnorm.js';
 import { loadDataset, sampleSplit, makeBatches, checkFitsModel, type LoadedDataset } from '../../io/data/dataset.js';
 import { calibrate, type Calibration, type CalibrateOptions } from './calibrate.js';
 import { calibrateOnnx, calibrationRuntimeChoice, prepareNativeCalibration, type CalibrationRuntimeChoice } from '../native/calibrate-onnx.js';
+import { buildsHistograms, HISTOGRAM_SCRATCH_PER_VALUE } from '../native/calibrate-histogram.js';
 import { loadOnnxRuntime, type RuntimeChoice } from '../native/session.js';
 import { calibrateParallel, calibrationWorkers, canCalibrateInParallel } from '../parallel/calibrate-parallel.js';
 import { countsWithEdges, type Comparison } from './evaluate.js';
@@ -64,13 +65,15 @@ export interface RunBatches {
 
 /**
  * Batch sizes of a run's native passes under the budget: calibration holds
- * each activation once, evaluation twice (float and simulated) plus the
- * statistics' temporaries. Throws a MemoryBudgetError (figure and setting)
- * when one sample does not fit.
+ * each activation once (with a histogram estimator, plus the binning
+ * temporaries of the largest one: native/calibrate-histogram.ts), evaluation
+ * twice (float and simulated) plus the statistics' temporaries. Throws a
+ * MemoryBudgetError (figure and setting) when one sample does not fit.
  */
-export function runBatches(graph: Graph, budget: MemoryBudget): RunBatches {
+export function runBatches(graph: Graph, budget: MemoryBudget, estimator?: Estimator): RunBatches {
   const evaluation = batchSizeFor(graph, budget, EVALUATION_MEMORY).batchSize;
-  const calibration = batchSizeFor(graph, budget, { copies: 1, cap: BATCH_SIZE, what: 'the calibration' }).batchSize;
+  const scratchPerValue = estimator && buildsHistograms(estimator) ? HISTOGRAM_SCRATCH_PER_VALUE : 0;
+  const calibration = batchSizeFor(graph, budget, { copies: 1, scratchPerValue, cap: BATCH_SIZE, what: 'the calibration' }).batchSize;
   return { budget, calibration, evaluation };
 }
 export const HISTOGRAM_BINS = 256;
@@ -93,7 +96,7 @@ export interface PreparedPtq {
 export function preparePtq(payload: PtqPayload): PreparedPtq {
   const { config } = payload;
   const { graph, folded, plan } = prepare(payload.model, config, { modelName: payload.modelName });
-  const batches = runBatches(graph, memoryBudget(payload.memoryBudget));
+  const batches = runBatches(graph, memoryBudget(payload.memoryBudget), config.estimator);
   const data = loadDataset(payload.dataset);
   const logits = graph.nodes.find((n) => n.name === graph.output)!.outputShape;
   const fit = checkFitsModel(data, inputNode(graph).outputShape, logits[logits.length - 1]!);
@@ -187,7 +190,7 @@ export interface CalibrationHow {
   batchSize: number;
   /** Why the native runtime was not used, when it was not asked away. */
   nativeSkipped?: string;
-  /** Batches with NaN/±Inf that the native path handed to TensorFlow.js. */
+  /** Batches with NaN/±Inf that the native path handed to TensorFlow.js (in both passes, for the histogram estimators). */
   fallbackBatches?: number;
 }
 

@@ -13,7 +13,10 @@
  *   during QAT): one pass; each channel's histogram starts at its first
  *   batch's span and is widened exactly when later batches exceed it (see
  *   ./histogram.ts), so early batches keep a coarser resolution.
- * Mixing the two without reset() throws.
+ * Mixing the two without reset() throws. The two passes can also be fed from
+ * values reduced and binned elsewhere (the native calibration, in
+ * onnxruntime): observeBatchRange (pass 0), then histogramGrid() for the
+ * bins and observeBatchCounts (pass 1) — the same state as observe(x, 0/1).
  *
  * Bins: `estimator.bins` per channel; when a per-channel observer has more
  * than 256 channels, `min(bins, 512)` per channel, to bound memory
@@ -29,6 +32,7 @@ import type { Estimator, QuantSpec } from '../../../api/run-config.js';
 import { BaseObserver } from './base.js';
 import { decodeFloats, encodeFloats, finishRange, finiteChannelMinMax } from './common.js';
 import { ChannelHistograms } from './histogram.js';
+import type { BatchMinMax } from './reduce.js';
 import { entropyRange, mseRange, percentileRange, type ChannelHistogram } from './search.js';
 import type { HistogramState, MinMaxState } from './types.js';
 
@@ -61,6 +65,75 @@ export class HistogramObserver extends BaseObserver {
   observe(x: tf.Tensor, pass?: number): void {
     if (pass !== undefined && pass !== 0 && pass !== 1) throw new Error(`${this.label}: pass must be 0 or 1, got ${pass}`);
     if (x.size === 0) return;
+    const channels = this.enter(pass, x.shape);
+    const axis = this.guard.axis;
+    if (pass === 1) {
+      const h = this.pass1Histograms(channels);
+      if (h.fill(x.dataSync(), x.shape, axis)) this.sawNonFinite = true;
+      this.pass1Batches++;
+      return;
+    }
+    const r = finiteChannelMinMax(x, axis);
+    if (r === null) return;
+    this.takeRange(channels, r);
+    if (pass === undefined) {
+      const h = this.histograms(channels);
+      for (let c = 0; c < channels; c++) if (this.min[c]! <= this.max[c]!) h.grow(c, this.lower(c), this.upper(c));
+      h.fill(x.dataSync(), x.shape, axis);
+    }
+  }
+
+  /**
+   * Pass 0 with a batch reduced elsewhere (the native calibration reduces in
+   * onnxruntime): `r` is the batch's per-channel min/max over its finite
+   * values, on the axis this observer resolves against `shape`. Same update as
+   * observe(x, 0).
+   */
+  observeBatchRange(shape: readonly number[], r: BatchMinMax): void {
+    if (shape.reduce((a, b) => a * b, 1) === 0) return;
+    const channels = this.enter(0, shape);
+    if (r.min.length !== channels || r.max.length !== channels) {
+      throw new Error(`${this.label}: batch range has ${r.min.length} minima, ${r.max.length} maxima for ${channels} channels`);
+    }
+    this.takeRange(channels, r);
+  }
+
+  /**
+   * Pass 1's bins, fixed from the pass-0 extremes exactly as the first
+   * observe(x, 1) fixes them: channel c's bin k is `[lo + k·width, lo +
+   * (k+1)·width)` (the bin index is `(v − lo) / width` in float64, see
+   * ./histogram.ts); width NaN: the channel saw no finite value and is not
+   * binned. For a caller that bins pass 1 elsewhere ({@link observeBatchCounts}).
+   */
+  histogramGrid(shape: readonly number[]): { bins: number; abs: boolean; lo: Float64Array; width: Float64Array } {
+    if (this.batches === 0 || this.mode !== 'passes') throw new Error(`${this.label}: the histogram grid needs pass 0 first`);
+    const h = this.pass1Histograms(this.guard.check(shape));
+    return { bins: h.bins, abs: h.abs, lo: Float64Array.from(h.lo), width: Float64Array.from(h.width) };
+  }
+
+  /**
+   * Pass 1 with a batch binned elsewhere on {@link histogramGrid}: `counts[c ·
+   * bins + k]` is added to channel c's bin k (channels without a span are
+   * skipped, as fill() skips them); `nonFinite`: the batch held NaN/±Inf,
+   * which were not binned. Same update as observe(x, 1).
+   */
+  observeBatchCounts(shape: readonly number[], counts: ArrayLike<number>, nonFinite: boolean): void {
+    if (shape.reduce((a, b) => a * b, 1) === 0) return;
+    const channels = this.enter(1, shape);
+    const h = this.pass1Histograms(channels);
+    if (counts.length !== channels * h.bins) throw new Error(`${this.label}: ${counts.length} bin counts for ${channels} channels of ${h.bins} bins`);
+    for (let c = 0; c < channels; c++) {
+      if (!h.isSet(c)) continue;
+      const dst = h.channel(c);
+      const base = c * h.bins;
+      for (let k = 0; k < h.bins; k++) dst[k]! += counts[base + k]!;
+    }
+    if (nonFinite) this.sawNonFinite = true;
+    this.pass1Batches++;
+  }
+
+  /** The mode checks of a non-empty batch of `pass` (undefined: streaming); returns its channel count. */
+  private enter(pass: 0 | 1 | undefined, shape: readonly number[]): number {
     if (pass === undefined) {
       if (this.mode === 'passes') throw new Error(`${this.label}: observe(x) without a pass after two-pass observation; reset() first`);
       this.mode = 'streaming';
@@ -71,19 +144,11 @@ export class HistogramObserver extends BaseObserver {
       this.mode = 'passes';
     }
     this.cached = null;
-    const channels = this.guard.check(x.shape);
-    const axis = this.guard.axis;
-    if (pass === 1) {
-      const h = this.histograms(channels);
-      if (this.pass1Batches === 0) {
-        for (let c = 0; c < channels; c++) if (this.min[c]! <= this.max[c]!) h.setSpan(c, this.lower(c), this.upper(c));
-      }
-      if (h.fill(x.dataSync(), x.shape, axis)) this.sawNonFinite = true;
-      this.pass1Batches++;
-      return;
-    }
-    const r = finiteChannelMinMax(x, axis);
-    if (r === null) return;
+    return this.guard.check(shape);
+  }
+
+  /** Folds a batch's finite extremes into the running ones (pass 0, streaming). */
+  private takeRange(channels: number, r: BatchMinMax): void {
     if (r.nonFinite) this.sawNonFinite = true;
     if (this.min.length !== channels) {
       this.min = new Float64Array(channels).fill(Infinity);
@@ -94,11 +159,15 @@ export class HistogramObserver extends BaseObserver {
       if (r.max[c]! > this.max[c]!) this.max[c] = r.max[c]!;
     }
     this.batches++;
-    if (pass === undefined) {
-      const h = this.histograms(channels);
-      for (let c = 0; c < channels; c++) if (this.min[c]! <= this.max[c]!) h.grow(c, this.lower(c), this.upper(c));
-      h.fill(x.dataSync(), x.shape, axis);
+  }
+
+  /** The histograms of pass 1, their spans fixed from the pass-0 extremes before its first batch. */
+  private pass1Histograms(channels: number): ChannelHistograms {
+    const h = this.histograms(channels);
+    if (this.pass1Batches === 0) {
+      for (let c = 0; c < channels; c++) if (this.min[c]! <= this.max[c]!) h.setSpan(c, this.lower(c), this.upper(c));
     }
+    return h;
   }
 
   /** Histogram span of channel c from the data extremes. */
