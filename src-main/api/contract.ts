@@ -41,6 +41,10 @@ const ShapeSchema = z.array(z.number().int());
 export const LayerSummary = z.object({
   name: z.string(),
   op: z.string(),
+  /** The Keras class (Rescaling for an affine from one, ZeroPadding2D…); absent in models stored before it was kept. */
+  className: z.string().optional(),
+  /** The options telling layers of the class apart (keepdims, padding, scale and offset…). */
+  options: z.string().optional(),
   inputs: z.array(z.string()),
   outputShape: ShapeSchema,
   params: z.number().int(),
@@ -160,11 +164,27 @@ export const QuantVariable = z.object({
 export type QuantVariable = z.infer<typeof QuantVariable>;
 const ParamTotals = z.object({ trainable: z.number().int(), nonTrainable: z.number().int(), total: z.number().int() });
 
-/** Every quantization variable a QAT model carries: tfmot's defaults beside the studio's own for a config. */
+/** How one layer of the model is quantized under a config (engine/transform/layer-notes.ts). */
+export const LayerQuantization = z.object({
+  layer: z.string(),
+  kind: z.enum(['input', 'preprocessing', 'own-range', 'shared-range', 'fused', 'folded', 'float']),
+  /** The activation quantizer whose range the layer's output carries (its own or the one it shares). */
+  range: z.string().nullable(),
+  kernel: z.string().nullable(),
+  note: z.string(),
+});
+export type LayerQuantization = z.infer<typeof LayerQuantization>;
+
+/** Every quantization variable a QAT model carries: tfmot's defaults beside the studio's own for a config, and how each layer is quantized. */
 export const VariableExplanation = z.object({
   float: ParamTotals,
   keras: z.object({ variables: z.array(QuantVariable), totals: ParamTotals }),
-  studio: z.object({ variables: z.array(QuantVariable), totals: ParamTotals, folded: z.array(z.object({ bn: z.string(), into: z.string() })) }),
+  studio: z.object({
+    variables: z.array(QuantVariable),
+    totals: ParamTotals,
+    folded: z.array(z.object({ bn: z.string(), into: z.string() })),
+    layers: z.array(LayerQuantization),
+  }),
 });
 export type VariableExplanation = z.infer<typeof VariableExplanation>;
 

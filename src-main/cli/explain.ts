@@ -23,6 +23,9 @@ export function formatExplanation(e: VariableExplanation): string {
     `This studio, for the chosen config, keeps ${n(e.studio.totals.total - e.float.total)} quantization values → ${t(e.studio.totals)}:`,
     table(e.studio.variables),
     ...(e.studio.folded.length ? ['', `BatchNorm folded before QAT: ${e.studio.folded.map((f) => `${f.bn} → ${f.into}`).join(', ')}`] : []),
+    '',
+    'How each layer is quantized:',
+    formatTable(['layer', 'quantization', 'range', 'note'], e.studio.layers.map((l) => [l.layer, l.kind, l.range ?? '–', l.kernel ? `${l.note} Kernel ${l.kernel}.` : l.note])),
   ].join('\n');
 }
 

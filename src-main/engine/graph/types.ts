@@ -144,14 +144,16 @@ export interface MultiplyNode extends NodeBase {
 /**
  * y = x·scale + offset on the last (channel) axis: Rescaling (scale, offset)
  * and Normalization ((x − mean) / max(√var, 1e-7), Keras' formula) both
- * become this. scale and offset hold one value (all channels) or one per channel.
+ * become this, and so does a BatchNormalization the BN fold cannot put into a
+ * layer before it (x·γ/√(σ²+ε) + β − μ·γ/√(σ²+ε); transform/fold-batchnorm.ts).
+ * scale and offset hold one value (all channels) or one per channel.
  */
 export interface AffineNode extends NodeBase {
   op: 'affine';
   scale: number[];
   offset: number[];
   /** The Keras layer it came from, for messages. */
-  kerasClass?: 'Rescaling' | 'Normalization';
+  kerasClass?: 'Rescaling' | 'Normalization' | 'BatchNormalization';
 }
 
 export interface FlattenNode extends NodeBase {

@@ -15,6 +15,15 @@
  * ConvBn modules. Activation quantizers sit where the plan of the folded
  * graph puts them; a quantizer planned on a layer that absorbed a BN moves to
  * the BN's output, which is the same tensor.
+ *
+ * A BN the fold cannot put into a layer (after a Concatenate, an activation…)
+ * is an affine node of its name in the folded graph, with its own range. In
+ * QAT it trains as the BatchNormalization it is, as tfmot's QAT keeps such a
+ * BN a (wrapped) BatchNormalization layer with its output quantized: γ and β
+ * get gradients, batch statistics until the freeze step, then the moving
+ * ones, and the affine's quantizer fake-quantizes the BN's output (the same
+ * node name). After training, foldBatchNorm makes the affine from the
+ * trained γ, β and statistics, which is exactly the frozen forward pass.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardHooks, GraphRuntime } from '../graph/runtime.js';

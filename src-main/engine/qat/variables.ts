@@ -22,6 +22,7 @@ import { prepare } from '../prepare.js';
 import type { RunConfig } from '../../api/run-config.js';
 import type { Graph, GraphNode } from '../graph/types.js';
 import { isWeighted } from '../graph/types.js';
+import { layerQuantization, type LayerQuantization } from '../transform/layer-notes.js';
 
 export interface QuantVariable {
   /** Layer it belongs to (the input quantizer: the input layer). */
@@ -42,7 +43,8 @@ export interface ParamTotals {
 export interface VariableExplanation {
   float: ParamTotals;
   keras: { variables: QuantVariable[]; totals: ParamTotals };
-  studio: { variables: QuantVariable[]; totals: ParamTotals; folded: { bn: string; into: string }[] };
+  /** layers: how each layer of the model is quantized under the config (transform/layer-notes.ts). */
+  studio: { variables: QuantVariable[]; totals: ParamTotals; folded: { bn: string; into: string }[]; layers: LayerQuantization[] };
 }
 
 const TRAINABLE = new Set(['kernel', 'bias', 'gamma', 'beta']);
@@ -107,7 +109,7 @@ function kernelChannels(node: GraphNode): number {
 }
 
 /** The studio's own quantization variables for this config. */
-export function studioQatVariables(graph: Graph, config: RunConfig): { variables: QuantVariable[]; folded: { bn: string; into: string }[] } {
+export function studioQatVariables(graph: Graph, config: RunConfig): { variables: QuantVariable[]; folded: { bn: string; into: string }[]; layers: LayerQuantization[] } {
   const { graph: folded, folded: records, plan } = prepare(graph, config);
   const vars: QuantVariable[] = [];
   for (const a of plan.activations) {
@@ -132,7 +134,7 @@ export function studioQatVariables(graph: Graph, config: RunConfig): { variables
     );
   }
   vars.push(scalar('(model)', 'step', `training step counter: moving averages and the BatchNorm freeze (step ${config.training?.bnFreezeStep ?? 200}) follow it`));
-  return { variables: vars, folded: records.map((r) => ({ bn: r.batchNorm, into: r.layer })) };
+  return { variables: vars, folded: records.map((r) => ({ bn: r.batchNorm, into: r.layer })), layers: layerQuantization(graph, folded, records, plan) };
 }
 
 export function explainVariables(graph: Graph, config: RunConfig): VariableExplanation {
@@ -142,6 +144,6 @@ export function explainVariables(graph: Graph, config: RunConfig): VariableExpla
   return {
     float,
     keras: { variables: keras, totals: withVariables(float, keras) },
-    studio: { variables: studio.variables, totals: withVariables(float, studio.variables), folded: studio.folded },
+    studio: { variables: studio.variables, totals: withVariables(float, studio.variables), folded: studio.folded, layers: studio.layers },
   };
 }

@@ -47,6 +47,37 @@ export function foldScale(stats: BnStatistics): ChannelAffine {
 }
 
 /**
+ * A BN's inference map BN(y) = y·scale + offset in float32, as TensorFlow
+ * computes it (tf.nn.batch_normalization, and the constants TFLite's converter
+ * folds a BatchNormalization with no layer before it into, its MUL and ADD):
+ *   inv = rsqrt(σ² + ε) · γ,  offset = β − μ·inv,
+ * every operation rounded to float32. ε is the BN's own epsilon (Keras's
+ * default 1e-3; keras.applications' DenseNet and ResNet 1.001e-5), itself
+ * rounded to float32 as TF casts it; rsqrt is taken as 1/√ (√ then the
+ * division, each correctly rounded). TF's fused kernel raises an ε below
+ * 1.001e-5 to that floor (cuDNN's minimum); the studio computes the BN with
+ * the ε the model holds, as Keras 3 and TF.js do, so that floor is not applied.
+ * γ and β absent (scale=false / center=false) are 1 and 0.
+ */
+export function batchNormAffine(stats: BnStatistics): ChannelAffine {
+  const n = stats.mean.length;
+  for (const [name, v] of [['variance', stats.variance], ['gamma', stats.gamma], ['beta', stats.beta]] as const) {
+    if (v && v.length !== n) throw new Error(`BN ${name} has ${v.length} channels but the mean has ${n}`);
+  }
+  const f = Math.fround;
+  const eps = f(stats.epsilon);
+  const scale = new Float32Array(n);
+  const offset = new Float32Array(n);
+  for (let k = 0; k < n; k++) {
+    const inv = f(1 / f(Math.sqrt(f(f(stats.variance[k]!) + eps))));
+    const s = stats.gamma ? f(inv * f(stats.gamma[k]!)) : inv;
+    scale[k] = s;
+    offset[k] = f(f(stats.beta?.[k] ?? 0) - f(f(stats.mean[k]!) * s));
+  }
+  return { scale, shift: offset };
+}
+
+/**
  * W'[…, k] = W[…, k]·s[k]. In all three Keras layouts the output channel is
  * the flat index modulo the channel count: Dense [in,out] and Conv2D
  * [kh,kw,in,out] have it last, DepthwiseConv2D [kh,kw,in,mult] has output

@@ -4,13 +4,16 @@
  * estimators and fake-quant specs live in engine/quant). The plan is plain
  * JSON-serialisable data, so it can be stored with a run and shown.
  *
- * Plan the graph after foldBatchNorm: a BatchNormalization still present could
- * not be folded and stays float, so the tensor it produces has no range.
+ * Plan the graph after foldBatchNorm, which folds every BatchNormalization it
+ * can into the layer before it and turns the others into affine nodes
+ * (x·s + t per channel: TFLite's MUL + ADD); a BatchNormalization still
+ * present (a graph planned unfolded) stays float, its tensor without a range.
  *
  * Where the integer model has a tensor, it gets an activation quantizer:
  *  - the model input, or, when the input goes straight into preprocessing
  *    (Rescaling / Normalization: affine nodes, each the only reader of the
- *    one before), the output of that preprocessing: the integer model takes
+ *    one before; not a BatchNormalization made affine, which is part of the
+ *    network and gets its own range), the output of that preprocessing: the integer model takes
  *    the rescaled tensor, as a TFLite model converted with its preprocessing
  *    outside does, so the quantizer named `input` sits after the last affine;
  *  - each weighted layer's output, after a following ReLU/ReLU6/linear
@@ -23,9 +26,11 @@
  *    hard sigmoid / swish, leaky ReLU: TFLite's LOGISTIC, HARD_SWISH,
  *    LEAKY_RELU… have their own output scale; or a ReLU after a Concatenate,
  *    a pool or a shared tensor);
- *  - an affine (Rescaling / Normalization) anywhere but right after the input.
+ *  - an affine (Rescaling / Normalization, or a BatchNormalization the fold
+ *    could not put into a layer: TFLite's MUL + ADD with its own output
+ *    range) anywhere but in the input's preprocessing.
  * Pass-through ops (PASS_THROUGH_OPS) get none and hand on their input's range.
- * BatchNormalizations that could not be folded stay float (no range).
+ * A BatchNormalization node (only in a graph planned without foldBatchNorm) stays float (no range).
  *
  * Weights: one quantizer per Dense/Conv2D/DepthwiseConv2D kernel. Biases are
  * not planned: the integer formats store them as int32 with the derived scale
@@ -110,7 +115,7 @@ export interface ActivationQuantizer {
   sharedWith: string | null;
 }
 
-/** override: config.overrides float; unsupported: config.unsupported 'keep-float'; batchnorm-not-folded: a BN foldBatchNorm left. */
+/** override: config.overrides float; unsupported: config.unsupported 'keep-float'; batchnorm-not-folded: a BatchNormalization node in the planned graph (foldBatchNorm leaves none, but one whose statistics do not fit its channels). */
 export type FloatReason = 'override' | 'unsupported' | 'batchnorm-not-folded';
 
 export interface FloatLayer {
@@ -221,7 +226,10 @@ function groupKind(node: GraphNode): OpGroupKind {
 /**
  * The affine chain right after the input (Rescaling, Normalization…), each
  * the only reader of the tensor before it: the model's preprocessing, which
- * the input quantizer follows.
+ * the input quantizer follows. A BatchNormalization made affine ends it: it is
+ * a layer of the network (its statistics were learned on what the layers
+ * before it compute), which TFLite's converter computes in int8 on the
+ * quantized input, so it gets its own range.
  */
 function preprocessingOf(graph: Graph, consumers: Map<string, string[]>, input: GraphNode): string[] {
   const chain: string[] = [];
@@ -230,7 +238,7 @@ function preprocessingOf(graph: Graph, consumers: Map<string, string[]>, input: 
     const readers = consumers.get(tail.name) ?? [];
     if (graph.output === tail.name || readers.length !== 1) return chain;
     const next = nodeByName(graph, readers[0]!);
-    if (next.op !== 'affine') return chain;
+    if (next.op !== 'affine' || next.kerasClass === 'BatchNormalization') return chain;
     chain.push(next.name);
     tail = next;
   }

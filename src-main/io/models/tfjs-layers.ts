@@ -10,7 +10,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { graphFromLayersModel, layersModelFromGraph, UnsupportedModelError } from '../../engine/graph/from-layers.js';
 import type { Graph } from '../../engine/graph/types.js';
-import { checkTopologyCallRefs } from './keras/config.js';
+import { checkTopologyCallRefs, readTopologyOperations } from './keras/config.js';
 
 export class ModelReadError extends Error {
   constructor(
@@ -29,15 +29,27 @@ export const WEIGHTS_FILE = 'group1-shard1of1.bin';
 /** Reads model.json (or a folder holding one) and its weights into a Graph. */
 export async function readTfjsLayersModel(modelJsonPath: string): Promise<Graph> {
   const jsonPath = await resolveModelJson(modelJsonPath);
-  const artifacts = await readArtifacts(jsonPath);
+  const read = await readArtifacts(jsonPath);
+  const fail = (problem: string) => new ModelReadError(jsonPath, problem);
+  // A tf.keras model converted by tensorflowjs keeps its TFOpLambda layers (MobileNetV3's x + 3, · 1/6), which tfjs
+  // cannot build: read as the Rescaling each computes, as the Keras readers do.
+  const artifacts = { ...read, modelTopology: readTopologyOperations(read.modelTopology, fail) as tf.io.ModelArtifacts['modelTopology'] };
   // tfjs waits forever on an inbound node that names a call a layer does not have: refuse it first.
-  checkTopologyCallRefs(artifacts.modelTopology, (problem) => new ModelReadError(jsonPath, problem));
+  checkTopologyCallRefs(artifacts.modelTopology, fail);
   let model: tf.LayersModel;
   try {
     model = await tf.loadLayersModel({ load: async () => artifacts });
   } catch (e) {
     const unknown = /Unknown layer: (\w+)/.exec(String((e as Error).message));
-    if (unknown) throw new ModelReadError(jsonPath, `unsupported layer class ${unknown[1]} (TensorFlow.js cannot build it)`, { cause: e });
+    if (unknown) {
+      const layers = layersOfClass(artifacts.modelTopology, unknown[1]!);
+      const which = layers.length > 0 ? `: layer${layers.length > 1 ? 's' : ''} ${layers.join(', ')}` : '';
+      throw new ModelReadError(
+        jsonPath,
+        `unsupported layer class ${unknown[1]} (TensorFlow.js cannot build it)${which}. Replace ${layers.length > 1 ? 'them' : 'it'} with standard Keras layers in the model (or keep the model's float version), then convert it again`,
+        { cause: e },
+      );
+    }
     throw new ModelReadError(jsonPath, `TensorFlow.js could not build the model: ${(e as Error).message}`, { cause: e });
   }
   try {
@@ -48,6 +60,24 @@ export async function readTfjsLayersModel(modelJsonPath: string): Promise<Graph>
   } finally {
     model.dispose();
   }
+}
+
+/** The path names (nested models' names joined with '/') of every layer of `className` in a tfjs-form topology. */
+function layersOfClass(topology: unknown, className: string): string[] {
+  const out: string[] = [];
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const walk = (model: unknown, prefix: string): void => {
+    const layers = isObj(model) && isObj(model['config']) ? model['config']['layers'] : undefined;
+    if (!Array.isArray(layers)) return;
+    for (const l of layers) {
+      if (!isObj(l)) continue;
+      const name = String(l['name'] ?? (isObj(l['config']) ? l['config']['name'] : '') ?? '');
+      if (l['class_name'] === className) out.push(`${prefix}${name}`);
+      walk(l, `${prefix}${name}/`);
+    }
+  };
+  walk(isObj(topology) && isObj(topology['model_config']) ? topology['model_config'] : topology, '');
+  return out;
 }
 
 async function resolveModelJson(p: string): Promise<string> {

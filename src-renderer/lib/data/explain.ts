@@ -3,7 +3,7 @@
  * config controls as a partial RunConfig for `models.explain`, variables
  * grouped by layer, shapes in words. Pure, no DOM.
  */
-import type { QuantVariable, VariableExplanation } from '../../../src-main/api/contract.js';
+import type { LayerQuantization, QuantVariable, VariableExplanation } from '../../../src-main/api/contract.js';
 import type { Granularity, RunConfigInput } from '../../../src-main/api/run-config.js';
 
 /** The few choices the panel offers; everything else takes the run-config defaults. */
@@ -108,4 +108,39 @@ export function describeAdded(variables: readonly QuantVariable[]): string {
     i = j;
   }
   return parts.join('; ');
+}
+
+/** Short words for each kind of layer quantization (the Model view's Quantization column). */
+export const QUANT_KIND_LABEL: Record<LayerQuantization['kind'], string> = {
+  input: 'input range',
+  preprocessing: 'preprocessing (float)',
+  'own-range': 'own range',
+  'shared-range': 'shares range',
+  fused: 'fused',
+  folded: 'folded',
+  float: 'float',
+};
+
+/** What the Model view says when a layer is explained: its quantization line and the variables that hold its ranges. */
+export interface LayerExplanation {
+  layer: string;
+  quantization: LayerQuantization | null;
+  /** The studio's variables of this layer: its kernel range and its own output range. */
+  own: QuantVariable[];
+  /** The variables of the range its output carries when another layer holds them (a shared, fused or folded range). */
+  carried: QuantVariable[];
+  /** The layer holding `carried`. */
+  carriedBy: string | null;
+  /** tfmot's variables for the layer (its QuantizeWrapper, or the input's QuantizeLayer). */
+  keras: QuantVariable[];
+}
+
+/** The explanation of one layer from a models.explain answer. */
+export function explainLayer(e: VariableExplanation, layer: string): LayerExplanation {
+  const quantization = e.studio.layers.find((l) => l.layer === layer) ?? null;
+  const own = e.studio.variables.filter((v) => v.layer === layer);
+  const range = quantization?.range;
+  const carried = range ? e.studio.variables.filter((v) => v.layer !== layer && (v.name === `${range}/min` || v.name === `${range}/max`)) : [];
+  const keras = quantization?.kind === 'input' ? e.keras.variables.filter((v) => v.layer === 'quantize_layer') : e.keras.variables.filter((v) => v.layer === `quant_${layer}`);
+  return { layer, quantization, own, carried, carriedBy: carried[0]?.layer ?? null, keras };
 }

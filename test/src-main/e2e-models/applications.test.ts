@@ -12,12 +12,14 @@
  *    graph from each (MobileNetV3: where the operations are not), computing
  *    what the tfjs model computes;
  *  - lint finds no error; PTQ per-tensor and per-channel quantize every layer
- *    (DenseNet121: but its unfoldable BatchNormalizations, denseNetFloatBatchNorms), on a dataset of images of
- *    the model's input size labelled by the float model (applications-fixtures.ts says why);
+ *    (DenseNet121's BatchNormalizations after a Concatenate, which have nothing
+ *    to fold into, as multiply-adds with their own ranges: TFLite's MUL + ADD),
+ *    on a dataset of images of the model's input size labelled by the float
+ *    model (applications-fixtures.ts says why);
  *  - the per-channel run exports to ONNX and TF.js (runExport, as the export
  *    job runs it), each verified in its runtime with ≥ 99% top-1 agreement
  *    with the studio's simulation and close outputs; the plain models to
- *    TFLite too, once its writer takes their ops (tfliteRefusal);
+ *    TFLite too;
  *  - MobileNetV3Small's .keras graph, with those operations read as
  *    Rescaling → ReLU6 → Rescaling, quantizes and exports to ONNX as well.
  * Models and data are seeded: every number here is deterministic.
@@ -26,15 +28,17 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { RunConfig, type Granularity } from '../../../src-main/api/run-config.js';
+import { RunConfig, type Granularity, type Training } from '../../../src-main/api/run-config.js';
 import { initBackend } from '../../../src-main/engine/backend.js';
 import { GraphRuntime } from '../../../src-main/engine/graph/runtime.js';
 import { deserializeGraph, serializeGraph } from '../../../src-main/engine/graph/serialize.js';
+import { prepare } from '../../../src-main/engine/prepare.js';
 import type { Graph } from '../../../src-main/engine/graph/types.js';
 import { runPtq } from '../../../src-main/engine/ptq/run.js';
+import { runQat } from '../../../src-main/engine/qat/run.js';
 import type { RunResults } from '../../../src-main/engine/results.js';
 import { lintModel } from '../../../src-main/engine/transform/lint.js';
-import { ExportError, runExport, type ExportFormat, type ExportPayload } from '../../../src-main/export/index.js';
+import { runExport, type ExportFormat, type ExportPayload } from '../../../src-main/export/index.js';
 import { readModelFile } from '../../../src-main/io/models/registry.js';
 import { writeLayersModelFiles } from '../../../src-main/io/models/tfjs-layers.js';
 import { tempDir } from '../../helpers/temp.js';
@@ -62,17 +66,11 @@ const FORMATS = [
  * DenseNet121's pre-activation BatchNormalizations (each conv block's `_0_bn`,
  * the transitions' `poolN_bn`, the final `bn`) read the dense blocks' running
  * Concatenate: there is no Dense or convolution right before them to fold
- * into. TFLite's converter makes each a MUL and an ADD; the studio's plan keeps
- * an unfoldable BatchNormalization float (plan.ts, reason
- * batchnorm-not-folded). They are the only float layers allowed here.
+ * into. As TFLite's converter makes each a MUL and an ADD, the BN fold makes
+ * each an affine node with its own range (fold-batchnorm.ts).
  */
-function denseNetFloatBatchNorms(graph: Graph): string[] {
+function denseNetUnfoldableBatchNorms(graph: Graph): string[] {
   return graph.nodes.filter((n) => n.op === 'batchNorm' && /(_0_bn|pool\d_bn|(^|\/)bn)$/.test(n.name)).map((n) => n.name);
-}
-
-/** Why the TFLite writer refuses this run, while it does not take every op of these models yet; null once it writes the file. */
-function tfliteRefusal(e: unknown): string | null {
-  return e instanceof ExportError && e.code === 'unsupported' ? e.message : null;
 }
 
 let root: string;
@@ -116,15 +114,22 @@ function sameInputName(graph: Graph): Graph {
   return { ...graph, nodes: graph.nodes.map((n) => ({ ...n, name: rename(n.name), inputs: n.inputs.map(rename) })) };
 }
 
-function config(granularity: Granularity): RunConfig {
+function config(granularity: Granularity, training?: Partial<Training>): RunConfig {
   return RunConfig.parse({
     modelId: 1,
     datasetId: 1,
     calibration: { count: COUNT, seed: 0 },
     eval: { count: COUNT, seed: 1 },
     weights: { bits: 8, symmetric: true, narrowRange: true, granularity },
+    ...(training ? { training } : {}),
   });
 }
+
+/**
+ * QAT runs: 80 of the 100 images train (20 validate) in batches of 16, one
+ * epoch: 5 steps, BatchNorm not frozen yet (one step graph to build).
+ */
+const QAT_TRAINING: Partial<Training> = { epochs: 1, batchSize: 16, validationSplit: 0.2, learningRate: 1e-4 };
 
 for (const arch of ARCHITECTURES) {
   describe(`${arch.name} (${arch.size}x${arch.size}, ${CLASSES} classes)`, () => {
@@ -209,14 +214,52 @@ for (const arch of ARCHITECTURES) {
             const evaluationRuntime = nesting === 'plain' && granularity === 'per-channel' ? 'onnxruntime' : 'tfjs';
             const r = await runPtq({ config: cfg, modelName: `${arch.name}-${nesting}`, model: c.bytes, dataset: c.dataset, evaluationRuntime }, context());
             assert.equal((r.summary as { evaluation: { runtime: string } }).evaluation.runtime, evaluationRuntime);
-            const floatLayers = (r.summary as { float: { layer: string; reason: string }[] }).float;
-            const allowed = arch.name === 'DenseNet121' ? denseNetFloatBatchNorms(c.graph!) : [];
-            assert.deepEqual(floatLayers.filter((f) => !(allowed.includes(f.layer) && f.reason === 'batchnorm-not-folded')), [], 'layers left float');
-            if (arch.name === 'DenseNet121') assert.equal(floatLayers.length, allowed.length, 'DenseNet121: its unfoldable BatchNormalizations, all of them');
+            assert.deepEqual((r.summary as { float: unknown[] }).float, [], 'layers left float');
+            if (arch.name === 'DenseNet121') {
+              // Its unfoldable BatchNormalizations, each quantized on its own range.
+              const unfoldable = denseNetUnfoldableBatchNorms(c.graph!);
+              assert.ok(unfoldable.length > 0);
+              const ranged = new Set(r.tensors.filter((rec) => rec.role === 'activation').map((rec) => rec.layer));
+              assert.deepEqual(unfoldable.filter((bn) => !ranged.has(bn)), [], 'unfoldable BNs without a range of their own');
+            }
             assert.ok(r.floatAccuracy! >= 0.99, `float accuracy ${r.floatAccuracy} on labels that are its own top-1`);
             assert.ok(r.quantAccuracy! >= 0.8, `quantized accuracy ${r.quantAccuracy}`);
             for (const rec of r.tensors) assert.ok(Number.isFinite(rec.scale) && rec.scale > 0, `${rec.layer}/${rec.role} scale ${rec.scale}`);
             c.runs[granularity] = r;
+          });
+        }
+
+        if (nesting === 'plain') {
+          test('a QAT run of a few steps trains on onnxruntime: finite results, every quantizer of the plan with finite qparams', async (t) => {
+            if (!c.bytes) return t.skip('the import failed');
+            const cfg = config('per-channel', QAT_TRAINING);
+            // As the job registry runs a user's QAT run (jobs/registry.ts: runQat); evaluated on TF.js, as the PTQ runs above but one.
+            const r = await runQat({ config: cfg, modelName: `${arch.name}-qat`, model: c.bytes, dataset: c.dataset, evaluationRuntime: 'tfjs' }, context());
+            const summary = r.summary as { train: { runtime: string; nativeSkipped?: string; steps: number }; float: unknown[] };
+            assert.equal(summary.train.runtime, 'onnxruntime', `trained on ${summary.train.runtime} (${summary.train.nativeSkipped ?? ''})`);
+            assert.equal(summary.train.steps, 5);
+            assert.deepEqual(summary.float, [], 'layers left float');
+            for (const v of [r.floatAccuracy, r.floatLoss, r.quantAccuracy, r.quantLoss]) assert.ok(Number.isFinite(v), `results ${r.floatAccuracy} ${r.floatLoss} ${r.quantAccuracy} ${r.quantLoss}`);
+            // Five small steps from the float model keep most of its decisions.
+            assert.ok(r.quantAccuracy! >= 0.7, `QAT accuracy ${r.quantAccuracy}`);
+            // Every quantizer of the trained model's plan has a record with finite qparams, as the store keeps them.
+            const trained = deserializeGraph(r.trainedModel);
+            const plan = prepare(trained, cfg).plan;
+            const recorded = new Set(r.tensors.map((rec) => `${rec.layer}/${rec.role}`));
+            for (const w of plan.weights) assert.ok(recorded.has(`${w.layer}/weight`), `${w.name} has no record`);
+            for (const a of plan.activations) {
+              const key = a.role === 'input' ? `${a.at}/input` : `${a.layers[0]}/activation`;
+              assert.ok(recorded.has(key), `${a.name} has no record`);
+            }
+            assert.equal(r.tensors.length, plan.weights.length + plan.activations.length);
+            for (const rec of r.tensors) {
+              assert.ok(Number.isFinite(rec.scale) && rec.scale > 0 && Number.isFinite(rec.zeroPoint), `${rec.layer}/${rec.role}: scale ${rec.scale}, zero point ${rec.zeroPoint}`);
+              for (const v of rec.perChannel?.scale ?? []) assert.ok(Number.isFinite(v) && v > 0, `${rec.layer}/${rec.role}: a channel scale ${v}`);
+            }
+            for (const n of trained.nodes) {
+              if (!('weights' in n)) continue;
+              for (const [k, w] of Object.entries(n.weights)) assert.ok(!w || w.values.every(Number.isFinite), `${n.name}/${k} not finite after training`);
+            }
           });
         }
 
@@ -233,8 +276,7 @@ for (const arch of ARCHITECTURES) {
           test(`the per-channel run exports to ${format}; its runtime agrees with the simulation`, async (t) => {
             const r = c.runs['per-channel'];
             if (!r || !c.bytes) return t.skip('the per-channel run failed');
-            const refusal = await exportsAndAgrees(c, c.bytes, r, format, meanTolerance, `${arch.name}-${nesting}`);
-            if (refusal) t.skip(`the TFLite writer refuses it: ${refusal}`);
+            await exportsAndAgrees(c, c.bytes, r, format, meanTolerance, `${arch.name}-${nesting}`);
           });
         }
 
@@ -259,24 +301,15 @@ for (const arch of ARCHITECTURES) {
 /**
  * Exports the run of `bytes` (runExport, as the export job does) and checks its
  * verification: ≥ 99% top-1 agreement with the simulation, accuracies within
- * one sample, outputs close on average. Returns the TFLite writer's refusal
- * instead, while it refuses the model.
+ * one sample, outputs close on average.
  */
-async function exportsAndAgrees(c: Case, bytes: Uint8Array, r: RunResults, format: ExportFormat, meanTolerance: number, name: string): Promise<string | null> {
+async function exportsAndAgrees(c: Case, bytes: Uint8Array, r: RunResults, format: ExportFormat, meanTolerance: number, name: string): Promise<void> {
   const dest = path.join(root, `${name}-${format}${format === 'tfjs' ? '' : `.${format}`}`);
   const payload: ExportPayload = { runId: 1, modelName: name, model: bytes, config: config('per-channel'), dataset: c.dataset, records: r.tensors, format, path: dest, options: {} };
-  let out;
-  try {
-    out = await runExport(payload);
-  } catch (e) {
-    const refusal = format === 'tflite' ? tfliteRefusal(e) : null;
-    if (refusal) return refusal;
-    throw e;
-  }
+  const out = await runExport(payload);
   const v = out.verification as { agreement: number; runtimeAccuracy: number; simulationAccuracy: number; maxAbsDiff: number; meanAbsDiff: number; count: number };
   assert.equal(v.count, COUNT);
   assert.ok(v.agreement >= 0.99, `${format}: top-1 agreement with the simulation ${v.agreement}`);
   assert.ok(Math.abs(v.runtimeAccuracy - v.simulationAccuracy) <= 0.01 + 1e-12, `${format}: accuracy ${v.runtimeAccuracy} vs ${v.simulationAccuracy}`);
   assert.ok(v.meanAbsDiff <= meanTolerance, `${format}: outputs differ from the simulation by ${v.meanAbsDiff} on average (max ${v.maxAbsDiff})`);
-  return null;
 }

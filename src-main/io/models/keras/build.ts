@@ -17,7 +17,11 @@ export async function graphFromKeras(model: NormalisedModel, weights: Map<string
   const unknown = leafLayerInfos(model.layers).filter((l) => !classes[l.className]);
   if (unknown.length > 0) {
     const list = unknown.map((l) => `${l.path} (${l.className}${l.module && !l.module.startsWith('keras') ? ` from ${l.module}` : ''})`).join(', ');
-    throw new KerasModelError(file, `TensorFlow.js cannot build layer${unknown.length > 1 ? 's' : ''} ${list}: unknown layer class${unknown.length > 1 ? 'es' : ''}`);
+    const many = unknown.length > 1;
+    throw new KerasModelError(
+      file,
+      `TensorFlow.js cannot build layer${many ? 's' : ''} ${list}: unknown layer class${many ? 'es' : ''}. Replace ${many ? 'them' : 'it'} with standard Keras layers in the model (custom and third-party classes cannot be rebuilt without their Python code) and save it again`,
+    );
   }
   let tfModel: tf.LayersModel;
   try {

@@ -201,6 +201,38 @@ export function checkTopologyCallRefs(topology: unknown, fail: (problem: string)
   walk(isObject(topology) && isObject(topology['model_config']) ? topology['model_config'] : topology, '');
 }
 
+/**
+ * A topology in tfjs's form (a TF.js model.json's modelTopology, possibly
+ * wrapped as {model_config, keras_version, backend} as tensorflowjs's
+ * converter writes a tf.keras model) with every operation entry (Keras 2
+ * TFOpLambda arithmetic with a constant, as Keras's MobileNetV3 holds them)
+ * read as the Rescaling it computes, nested models included: the same
+ * operationAsRescaling the Keras readers use. An operation it cannot read
+ * throws through `fail`, naming the layer. The topology is returned as is
+ * (the same object) when it holds no operation.
+ */
+export function readTopologyOperations(topology: unknown, fail: (problem: string) => Error): unknown {
+  const walk = (model: Json, path: string): Json => {
+    const config = model['config'];
+    if (!isModelClass(String(model['class_name'])) || !isObject(config) || !Array.isArray(config['layers'])) return model;
+    let changed = false;
+    const layers = config['layers'].map((l: unknown, i) => {
+      if (!isObject(l) || typeof l['class_name'] !== 'string') return l;
+      const name = typeof l['name'] === 'string' ? l['name'] : String((isObject(l['config']) ? l['config']['name'] : undefined) ?? `#${i}`);
+      const read = isModelClass(l['class_name']) ? walk(l, `${path}${name}/`) : (operationAsRescaling(l, `${path}${name}`, fail)?.entry ?? l);
+      if (read !== l) changed = true;
+      return read;
+    });
+    return changed ? { ...model, config: { ...config, layers } } : model;
+  };
+  if (!isObject(topology)) return topology;
+  if (isObject(topology['model_config'])) {
+    const model = walk(topology['model_config'], '');
+    return model === topology['model_config'] ? topology : { ...topology, model_config: model };
+  }
+  return walk(topology, '');
+}
+
 /** The tensor references with the call index of `shifted` layers counted from 1, as tfjs counts it. */
 function shiftCalls(refs: unknown, shifted: Set<string>): unknown {
   if (shifted.size === 0 || !Array.isArray(refs)) return refs;

@@ -11,7 +11,10 @@
  * channel), which tfjs builds and the IR models (an affine node):
  *   x + c, c + x → offset c;  x − c → offset −c;  c − x → scale −1, offset c;
  *   x·c, c·x → scale c;  x / c → scale 1/c.
- * Any other operation is refused naming the layer.
+ * Any other operation (a Keras 3 op, a TFOpLambda function) is refused naming
+ * the layer. The Keras readers (config.ts) and the TF.js model.json reader
+ * (readTopologyOperations: tensorflowjs's converter writes a tf.keras model's
+ * TFOpLambda layers into model.json as they are) both read them here.
  */
 type Json = Record<string, unknown>;
 
@@ -68,7 +71,11 @@ export function operationAsRescaling(entry: Json, path: string, fail: (problem: 
     const fn = String(config['function'] ?? '');
     const was = `TFOpLambda tf.${fn}`;
     const op = TF_FUNCTIONS[fn];
-    if (!op) return undefined; // Left for the unknown-class message.
+    if (!op) {
+      throw fail(
+        `layer ${path} is a TFOpLambda calling tf.${fn || '(no function)'}, which the studio cannot read: it reads TFOpLambda layers that add, subtract, multiply or divide by a constant (${Object.keys(TF_FUNCTIONS).map((f) => `tf.${f}`).join(', ')}). Replace the operation with a Keras layer in the model and save it again`,
+      );
+    }
     const nodes = entry['inbound_nodes'];
     const call = Array.isArray(nodes) && nodes.length === 1 && Array.isArray(nodes[0]) && nodes[0].length === 1 ? (nodes[0][0] as unknown[]) : undefined;
     const kwargs = call && isObject(call[3]) ? call[3] : {};

@@ -11,7 +11,9 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../../src-main/engine/backend.js';
 import { GraphRuntime } from '../../../../src-main/engine/graph/runtime.js';
 import { serializeGraph } from '../../../../src-main/engine/graph/serialize.js';
-import type { Graph } from '../../../../src-main/engine/graph/types.js';
+import { deserializeGraph } from '../../../../src-main/engine/graph/serialize.js';
+import type { AffineNode, BatchNormNode, Graph } from '../../../../src-main/engine/graph/types.js';
+import { isWeighted, nodeByName } from '../../../../src-main/engine/graph/types.js';
 import { simulationHooks } from '../../../../src-main/engine/ptq/sim-hooks.js';
 import { qatHooks } from '../../../../src-main/engine/qat/hooks.js';
 import { makeQuantizers, runQat } from '../../../../src-main/engine/qat/run.js';
@@ -23,6 +25,7 @@ import { planQuantization } from '../../../../src-main/engine/transform/plan.js'
 import { builtinModel } from '../../../../src-main/io/models/builtins.js';
 import type { CurvePoint } from '../../../../src-main/store/curves.js';
 import { SAMPLE_DATA, config, context } from '../ptq/ptq-fixtures.js';
+import { act, batchNorm, concat, conv, dense, flatten, graphOf, input, maxPool } from '../transform/graphs.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -150,6 +153,111 @@ describe('a QAT run of the depthwise-separable built-in', () => {
       assert.equal(native.losses.length, tfjs.losses.length);
       native.losses.forEach((l, i) => assert.ok(Math.abs(l - tfjs.losses[i]!) <= 0.02, `step ${i + 1}: loss ${l} on onnxruntime, ${tfjs.losses[i]} on TF.js`));
       assert.ok(Math.abs(native.r.quantAccuracy! - tfjs.r.quantAccuracy!) <= 0.05, `QAT accuracy onnxruntime ${native.r.quantAccuracy} vs TF.js ${tfjs.r.quantAccuracy}`);
+    } finally {
+      delete process.env['STUDIO_TRAINING_RUNTIME'];
+    }
+  });
+});
+
+/**
+ * DenseNet's pattern on Fashion-MNIST: two convs concatenated, a
+ * BatchNormalization on the Concatenate (nothing to fold into: the plan
+ * quantizes it as an affine with its own range), ReLU, pool, Dense.
+ */
+function concatBnGraph(): Graph {
+  const x = input('input', [28, 28, 1]);
+  const a = conv('a', x, 4);
+  const pa = maxPool('pa', a);
+  const b = conv('b', pa, 4);
+  const c = conv('c', pa, 4);
+  const cat = concat('cat', b, c);
+  const bn = batchNorm('bn', cat);
+  const relu = act('relu', bn, 'relu');
+  const pool = maxPool('pool', relu);
+  const f = flatten('flatten', pool);
+  const d = dense('dense', f, 10, { activation: 'softmax' });
+  // Seeded kernels are uniform in [-1, 1]: scale them to He's range so the untrained logits are not saturated.
+  for (const n of [a, b, c, d]) {
+    if (!isWeighted(n)) continue;
+    const k = n.weights.kernel;
+    const fanIn = k.values.length / k.shape[k.shape.length - 1]!;
+    k.values.forEach((v, i, arr) => (arr[i] = v * Math.sqrt(6 / fanIn) * 0.5));
+  }
+  return graphOf('concat_bn', x, a, pa, b, c, cat, bn, relu, pool, f, d);
+}
+
+describe('a BatchNormalization the fold cannot take, in QAT', () => {
+  test("with frozen BN the QAT forward (the BN as a layer, its output fake-quantized) equals the folded model with the BN as its affine", () => {
+    const graph = concatBnGraph();
+    const cfg = config();
+    const { graph: folded, folded: records, kept } = foldBatchNorm(graph);
+    assert.deepEqual(kept.map((k) => k.batchNorm), ['bn']);
+    assert.equal(nodeByName(folded, 'bn').op, 'affine');
+    const plan = planQuantization(folded, cfg);
+    assert.deepEqual(plan.float, []);
+    assert.ok(plan.activations.some((a) => a.name === 'bn/output' && a.role === 'affine' && a.at === 'bn'));
+    const runtime = new GraphRuntime(graph, { trainable: false });
+    const foldedRuntime = new GraphRuntime(folded, { trainable: false });
+    const q = makeQuantizers(plan, cfg);
+    const hooks = qatHooks(graph, runtime, plan, records, q);
+    const x = tf.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 5);
+    const all = [...q.activations.values(), ...[...q.weights.values()].map((w) => w.fq)];
+    for (const fq of all) fq.setMode('calibrate');
+    runtime.apply(x, { hooks }).dispose();
+    for (const fq of all) fq.setMode('frozen');
+    const qat = runtime.apply(x, { hooks });
+    assert.ok(q.activations.get('bn/output')!.observer.batches > 0, "the BN's output was observed in QAT's forward pass");
+    const qparams = new Map<string, QParams>();
+    for (const [name, fq] of q.activations) qparams.set(name, fq.observer.qparams());
+    for (const { wq, fq } of q.weights.values()) qparams.set(wq.name, fq.observer.qparams());
+    const ref = foldedRuntime.apply(x, { hooks: simulationHooks(plan, qparams) });
+    const diff = tf.max(tf.abs(tf.sub(qat, ref))).dataSync()[0]!;
+    // Softmax outputs on 1/255 steps: at most one step where the BN and its affine round a tie differently.
+    assert.ok(diff <= 1 / 255 + 1e-6, `max diff ${diff}`);
+    for (const t of [x, qat, ref]) t.dispose();
+    runtime.dispose();
+    foldedRuntime.dispose();
+  });
+
+  test('a run trains it as a BatchNormalization on onnxruntime (γ, β and its statistics move), step for step as on TF.js; its range is the affine\'s quantizer', async () => {
+    const graph = concatBnGraph();
+    const before = nodeByName(graph, 'bn') as BatchNormNode;
+    // BN frozen at step 20 of about 29: both step graphs run.
+    const cfg = config({ training: { epochs: 1, batchSize: 64, validationSplit: 0.1, bnFreezeStep: 20 }, eval: { count: 200, seed: 1 } });
+    const run = async () => {
+      const points: CurvePoint[] = [];
+      const ctx = { ...context(), emit: (name: string, data: unknown) => (name === 'curves' ? points.push(...(data as CurvePoint[])) : undefined) };
+      const r = await runQat({ config: cfg, modelName: 'concat_bn', model: serializeGraph(graph), dataset: SAMPLE_DATA }, ctx);
+      return { r, train: points.filter((p) => p.split === 'train') };
+    };
+    const native = await run();
+    const summary = native.r.summary as { train: { runtime: string; nativeSkipped?: string }; float: unknown[] };
+    assert.equal(summary.train.runtime, 'onnxruntime', `trains on onnxruntime (skipped: ${summary.train.nativeSkipped})`);
+    assert.deepEqual(summary.float, [], 'nothing float');
+    // Trained as a BN: the returned model still has it, with new γ, β and moving statistics.
+    const trained = nodeByName(deserializeGraph(native.r.trainedModel), 'bn') as BatchNormNode;
+    assert.equal(trained.op, 'batchNorm');
+    const moved = (a: Float32Array, b: Float32Array) => Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i]!)));
+    assert.ok(moved(trained.weights.gamma!.values, before.weights.gamma!.values) > 1e-4, 'γ trained');
+    assert.ok(moved(trained.weights.beta!.values, before.weights.beta!.values) > 1e-4, 'β trained');
+    assert.ok(moved(trained.weights.movingMean.values, before.weights.movingMean.values) > 1e-3, 'moving mean updated');
+    // Its output range was followed during training and stored as the affine's quantizer.
+    assert.ok(native.train.at(-1)!.ranges!['bn/output'], 'bn/output range logged with the curves');
+    const rec = native.r.tensors.find((t) => t.layer === 'bn' && t.role === 'activation');
+    assert.ok(rec && Number.isFinite(rec.scale) && rec.scale > 0, `bn/output record ${JSON.stringify(rec)}`);
+    for (const t of native.r.tensors) assert.ok(Number.isFinite(t.scale) && t.scale > 0, `${t.layer}/${t.role} scale ${t.scale}`);
+    assert.ok(Number.isFinite(native.r.quantAccuracy!) && native.r.quantAccuracy! > 0.3, `QAT accuracy ${native.r.quantAccuracy}`);
+    // The folded trained model's affine is the trained BN's.
+    const affine = nodeByName(foldBatchNorm(deserializeGraph(native.r.trainedModel)).graph, 'bn') as AffineNode;
+    const s0 = trained.weights.gamma!.values[0]! / Math.sqrt(trained.weights.movingVariance.values[0]! + trained.epsilon);
+    assert.ok(Math.abs(affine.scale[0]! - s0) <= 1e-6 * Math.abs(s0));
+
+    process.env['STUDIO_TRAINING_RUNTIME'] = 'tfjs';
+    try {
+      const tfjs = await run();
+      assert.equal((tfjs.r.summary as { train: { runtime: string } }).train.runtime, 'tfjs');
+      assert.equal(native.train.length, tfjs.train.length);
+      native.train.forEach((p, i) => assert.ok(Math.abs(p.loss! - tfjs.train[i]!.loss!) <= 0.02, `step ${i + 1}: loss ${p.loss} on onnxruntime, ${tfjs.train[i]!.loss} on TF.js`));
     } finally {
       delete process.env['STUDIO_TRAINING_RUNTIME'];
     }

@@ -2,7 +2,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { GraphRuntime } from '../../../../src-main/engine/graph/runtime.js';
-import type { BatchNormNode, DepthwiseConv2DNode, Graph, GraphNode } from '../../../../src-main/engine/graph/types.js';
+import type { AffineNode, BatchNormNode, DepthwiseConv2DNode, Graph, GraphNode } from '../../../../src-main/engine/graph/types.js';
 import { isWeighted, nodeByName } from '../../../../src-main/engine/graph/types.js';
 import { builtinModel } from '../../../../src-main/io/models/builtins.js';
 import { foldBatchNorm } from '../../../../src-main/engine/transform/index.js';
@@ -11,6 +11,7 @@ import {
   act,
   add,
   batchNorm,
+  concat,
   conv,
   dense,
   depthwise,
@@ -178,7 +179,10 @@ test('Conv → ReLU → BN is not folded and is reported as after-activation, na
   assert.deepEqual(kept, [
     { batchNorm: 'batch_normalization', blocker: { reason: 'after-activation', producer: 'activation', activation: 'relu', weightedLayer: 'conv2d' } },
   ]);
-  assert.deepEqual(out.nodes.map((n) => n.name), ['input', 'conv2d', 'activation', 'batch_normalization']);
+  assert.deepEqual(out.nodes.map((n) => [n.name, n.op]), [['input', 'input'], ['conv2d', 'conv2d'], ['activation', 'activation'], ['batch_normalization', 'affine']]);
+  const x = randomInput([2, 6, 5, 3], 4);
+  assert.ok(relativeError(run(out, x), run(graph, x)) <= 1e-6);
+  x.dispose();
 });
 
 test('Conv2D(activation relu) → BN is not folded (the ReLU is fused into the conv)', () => {
@@ -197,7 +201,9 @@ test('a BN whose producer has another consumer is not folded (the other reader w
   const { graph: out, folded, kept } = foldBatchNorm(graph);
   assert.deepEqual(folded, []);
   assert.deepEqual(kept, [{ batchNorm: 'bn', blocker: { reason: 'shared-producer', producer: 'conv2d', otherConsumers: ['add'] } }]);
-  assert.equal(out, graph);
+  // The BN becomes an affine in place; everything else is the input graph's own nodes.
+  assert.deepEqual(out.nodes.map((n) => [n.name, n.op, n.inputs]), [['input', 'input', []], ['conv2d', 'conv2d', ['input']], ['bn', 'affine', ['conv2d']], ['add', 'add', ['conv2d', 'bn']]]);
+  for (const i of [0, 1, 3]) assert.equal(out.nodes[i], graph.nodes[i]);
 });
 
 test('a BN after a pooling layer is not folded (no weights to fold into)', () => {
@@ -206,6 +212,114 @@ test('a BN after a pooling layer is not folded (no weights to fold into)', () =>
   const bn = batchNorm('bn', pool);
   const { kept } = foldBatchNorm(graphOf('g', img, layer, pool, bn));
   assert.deepEqual(kept, [{ batchNorm: 'bn', blocker: { reason: 'not-after-weighted-layer', producer: 'pool' } }]);
+});
+
+// ---- A BN with nothing to fold into: an affine node, x·s + t per channel, as TF computes it ----
+
+/** A BN node of these statistics over `from`'s channels. */
+function bnOf(name: string, from: GraphNode, stats: { gamma?: number[]; beta?: number[]; mean: number[]; variance: number[]; epsilon: number }): BatchNormNode {
+  const w = (v: number[]) => ({ shape: [v.length], values: Float32Array.from(v) });
+  return {
+    name,
+    op: 'batchNorm',
+    inputs: [from.name],
+    outputShape: [...from.outputShape],
+    epsilon: stats.epsilon,
+    momentum: 0.99,
+    weights: { ...(stats.gamma ? { gamma: w(stats.gamma) } : {}), ...(stats.beta ? { beta: w(stats.beta) } : {}), movingMean: w(stats.mean), movingVariance: w(stats.variance) },
+  };
+}
+
+/** The BN's output on x by the graph runtime (tfjs's batchNorm), and the affine's, both float32. */
+function bnAndAffine(graph: Graph, x: tf.Tensor): { bn: Float32Array; affine: Float32Array; folded: Graph } {
+  const { graph: folded } = foldBatchNorm(graph);
+  return { bn: run(graph, x), affine: run(folded, x), folded };
+}
+
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+test('a BN after a Concatenate becomes an affine of its name: closed-form scale and offset, and the BN\'s output to 1e-6', () => {
+  // σ² + ε is 4 and 1 exactly (ε = 0.25): s = γ/√(σ²+ε) = 3/2 and 0.5/1, t = β − μ·s = 1 − 2·1.5 and −1 + 4·0.5.
+  const x = input('input', [3, 3, 1]);
+  const a = conv('a', x, 1);
+  const b = conv('b', x, 1);
+  const cat = concat('concat', a, b);
+  const bn = bnOf('bn', cat, { gamma: [3, 0.5], beta: [1, -1], mean: [2, -4], variance: [3.75, 0.75], epsilon: 0.25 });
+  const relu = act('relu', bn, 'relu');
+  const graph = graphOf('g', x, a, b, cat, bn, relu);
+  const { graph: folded, folded: records, kept } = foldBatchNorm(graph);
+  assert.deepEqual(records, []);
+  assert.deepEqual(kept, [{ batchNorm: 'bn', blocker: { reason: 'not-after-weighted-layer', producer: 'concat' } }]);
+  const affine = nodeByName(folded, 'bn') as AffineNode;
+  assert.deepEqual(affine, { name: 'bn', op: 'affine', inputs: ['concat'], outputShape: [3, 3, 2], scale: [1.5, 0.5], offset: [-2, 1], kerasClass: 'BatchNormalization' });
+  assert.deepEqual(nodeByName(folded, 'relu').inputs, ['bn']);
+  assert.equal(folded.nodes.filter((n) => n.op === 'batchNorm').length, 0);
+  // On the concatenated values v: y = 1.5·v − 2 (channel 0), 0.5·v + 1 (channel 1), then ReLU.
+  const input3 = randomInput([2, 3, 3, 1], 12);
+  const { bn: want, affine: got } = bnAndAffine({ ...graph, output: 'bn' }, input3);
+  const catValues = run({ ...graph, output: 'concat' }, input3);
+  const closed = catValues.map((v, i) => (i % 2 === 0 ? 1.5 * v - 2 : 0.5 * v + 1));
+  assert.ok(maxAbs(got, want) <= 1e-6, `affine vs BN: ${maxAbs(got, want)}`);
+  assert.ok(maxAbs(got, closed) <= 1e-6, `affine vs closed form: ${maxAbs(got, closed)}`);
+  input3.dispose();
+});
+
+test("the affine is TF's float32 arithmetic with the BN's own epsilon (DenseNet's 1.001e-5), γ or β absent as 1 and 0", () => {
+  const x = input('input', [4, 4, 3]);
+  const c = conv('c', x, 3);
+  const pool = maxPool('pool', c);
+  const eps = 1.001e-5;
+  const stats = { gamma: [0.8, -1.7, 2.5], beta: [0.3, -0.2, 1.1], mean: [0.5, -1.25, 3], variance: [0.04, 2e-5, 9], epsilon: eps };
+  for (const [what, s] of [
+    ['γ and β', stats],
+    ['no γ (scale=false)', { beta: stats.beta, mean: stats.mean, variance: stats.variance, epsilon: eps }],
+    ['no β (center=false)', { gamma: stats.gamma, mean: stats.mean, variance: stats.variance, epsilon: eps }],
+  ] as const) {
+    const bn = bnOf('bn', pool, s);
+    const graph = graphOf('g', x, c, pool, bn);
+    const affine = nodeByName(foldBatchNorm(graph).graph, 'bn') as AffineNode;
+    // TF: inv = rsqrt(σ² + ε)·γ, offset = β − μ·inv, each op in float32.
+    const f = Math.fround;
+    for (let k = 0; k < 3; k++) {
+      const g = 'gamma' in s ? f(s.gamma[k]!) : 1;
+      const inv = f(f(1 / f(Math.sqrt(f(f(s.variance[k]!) + f(eps))))) * g);
+      assert.equal(affine.scale[k], inv, `${what}: scale[${k}]`);
+      assert.equal(affine.offset[k], f(('beta' in s ? f(s.beta[k]!) : 0) - f(f(s.mean[k]!) * inv)), `${what}: offset[${k}]`);
+      // ε matters: channel 1's σ² = 2e-5 is twice ε, so leaving ε out (or using Keras's default 1e-3) moves s by 20% or more.
+      if (k === 1) assert.ok(Math.abs(affine.scale[k]! / (g / Math.sqrt(s.variance[k]!)) - 1) > 0.15);
+    }
+    const xs = randomInput([2, 4, 4, 3], 31);
+    const { bn: want, affine: got } = bnAndAffine(graph, xs);
+    const scale = Math.max(...Array.from(want, Math.abs));
+    assert.ok(maxAbs(got, want) <= 1e-6 * Math.max(1, scale), `${what}: affine vs BN ${maxAbs(got, want)} (outputs up to ${scale})`);
+    xs.dispose();
+  }
+});
+
+test('chains: Concatenate → BN → BN are two affines; Conv → BN → ReLU → BN folds the first and makes the second an affine', () => {
+  const x = input('input', [4, 4, 2]);
+  const a = conv('a', x, 2);
+  const b = conv('b', x, 2);
+  const cat = concat('cat', a, b);
+  const bn1 = batchNorm('bn1', cat);
+  const bn2 = batchNorm('bn2', bn1);
+  const g1 = graphOf('g1', x, a, b, cat, bn1, bn2);
+  const r1 = foldBatchNorm(g1);
+  assert.deepEqual(r1.kept.map((k) => [k.batchNorm, k.blocker.producer]), [['bn1', 'cat'], ['bn2', 'bn1']]);
+  assert.deepEqual(r1.graph.nodes.slice(-2).map((n) => [n.name, n.op, n.inputs]), [['bn1', 'affine', ['cat']], ['bn2', 'affine', ['bn1']]]);
+  const c = conv('c', x, 3);
+  const bnc = batchNorm('bnc', c);
+  const relu = act('relu', bnc, 'relu');
+  const bnr = batchNorm('bnr', relu);
+  const g2 = graphOf('g2', x, c, bnc, relu, bnr);
+  const r2 = foldBatchNorm(g2);
+  assert.deepEqual(r2.folded.map((f) => [f.batchNorm, f.layer]), [['bnc', 'c']]);
+  assert.deepEqual(r2.graph.nodes.map((n) => [n.name, n.op]), [['input', 'input'], ['c', 'conv2d'], ['relu', 'activation'], ['bnr', 'affine']]);
+  for (const [graph, folded] of [[g1, r1.graph], [g2, r2.graph]] as const) {
+    const xs = randomInput([3, 4, 4, 2], 8);
+    assert.ok(relativeError(run(folded, xs), run(graph, xs)) <= 1e-6, graph.name);
+    xs.dispose();
+  }
 });
 
 const builtins: [string, number][] = [

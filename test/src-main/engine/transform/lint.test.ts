@@ -55,20 +55,29 @@ test('every finding validates against the contract schema and names a layer or t
   }
 });
 
-test('Conv → ReLU → BN: the BN is reported unfoldable (after-activation, move it before the ReLU) and conv2d_1 reads a tensor without a range', () => {
+test('Conv → ReLU → BN: the BN is reported unfoldable (after-activation, move it before the ReLU); it becomes a multiply-add with its own range, so conv2d_1 reads a quantized tensor', () => {
   const findings = lintModel(convReluBn(), config());
-  assert.deepEqual(keys(findings), [
-    ['warning', 'bn-not-foldable', 'batch_normalization'],
-    ['warning', 'tensor-without-range', 'batch_normalization'],
-  ]);
-  const [bn, range] = findings as [Finding, Finding];
+  assert.deepEqual(keys(findings), [['warning', 'bn-not-foldable', 'batch_normalization']]);
+  const [bn] = findings as [Finding];
   assert.match(bn.message, /reads activation \(Activation\), the relu applied to conv2d \(Conv2D\)/);
+  assert.match(bn.message, /per-channel multiply-add of its own, x·s \+ t .* its own output range, as TFLite's converter writes such a BN \(MUL \+ ADD\)/);
+  assert.doesNotMatch(bn.message, /float/);
   assert.match(bn.fix, /Move batch_normalization before the activation \(Conv2D conv2d → BatchNormalization → relu\)/);
-  assert.match(bn.fix, /keep its readers float too \(overrides: \[\{ layer: 'conv2d_1', float: true \}\]\)/);
-  assert.match(range.message, /Tensor batch_normalization .* no range \(min\/max\), but the quantized conv2d_1 \(Conv2D\) reads it/);
-  assert.match(range.message, /cannot be folded \(after-activation/);
-  assert.match(range.message, /lacking min\/max data/);
-  assert.match(range.fix, /Make batch_normalization foldable.*overrides: \[\{ layer: 'conv2d_1', float: true \}\]/);
+  assert.match(bn.fix, /or leave it: batch_normalization runs as its own integer multiply-add/);
+  // QAT says how it trains.
+  const qat = only(lintModel(convReluBn(), config({ training: { bnFreezeStep: 30 } }), { kind: 'qat' }), 'bn-not-foldable');
+  assert.match(qat[0]!.message, /In QAT it trains as a BatchNormalization .* first 30 steps.* fake-quantized/);
+});
+
+test('a BN kept float by an override: conv2d_1 reads a tensor without a range, traced to the override', () => {
+  const findings = lintModel(convReluBn(), config({ overrides: [{ layer: 'batch_normalization', float: true }] }));
+  const range = only(findings, 'tensor-without-range');
+  assert.deepEqual(keys(range), [['warning', 'tensor-without-range', 'batch_normalization']]);
+  assert.match(range[0]!.message, /Tensor batch_normalization \(output of batch_normalization \(BatchNormalization\)\) will have no range \(min\/max\), but the quantized conv2d_1 \(Conv2D\) reads it/);
+  assert.match(range[0]!.message, /kept float by an override/);
+  assert.match(range[0]!.message, /lacking min\/max data/);
+  assert.match(range[0]!.fix, /Remove the float override of batch_normalization, or keep conv2d_1 float too: overrides: \[\{ layer: 'conv2d_1', float: true \}\]/);
+  assert.deepEqual(only(findings, 'override-unknown-layer'), []);
 });
 
 test('a range missing behind a pass-through op is traced to its source', () => {
@@ -80,7 +89,7 @@ test('a range missing behind a pass-through op is traced to its source', () => {
   const c2 = conv('conv2d_1', pool, 4);
   const c3 = conv('conv2d_2', pool, 4);
   const sum = add('add', c2, c3);
-  const findings = only(lintModel(graphOf('g', x, c, relu, bn, pool, c2, c3, sum), config()), 'tensor-without-range');
+  const findings = only(lintModel(graphOf('g', x, c, relu, bn, pool, c2, c3, sum), config({ overrides: [{ layer: 'batch_normalization', float: true }] })), 'tensor-without-range');
   // One finding for the tensor, naming both quantized readers.
   assert.equal(findings.length, 1);
   assert.equal(findings[0]!.layer, 'max_pooling2d');
@@ -108,8 +117,8 @@ test('BN whose producer has another reader: shared-producer, naming the other re
   assert.equal(f.length, 1);
   assert.match(f[0]!.message, /conv2d \(Conv2D\)'s output is also read by add/);
   assert.match(f[0]!.fix, /Let batch_normalization be the only reader of conv2d/);
-  // …and the Add reads the float BN output.
-  assert.deepEqual(keys(only(findings, 'tensor-without-range')), [['warning', 'tensor-without-range', 'batch_normalization']]);
+  // …and the Add reads the BN's multiply-add, which has its own range.
+  assert.deepEqual(only(findings, 'tensor-without-range'), []);
 });
 
 test('Conv → Activation(linear) → BN: the fix is to remove the no-op activation', () => {
@@ -224,9 +233,9 @@ test('float runs get no findings; findings come errors first', () => {
   assert.equal(findings[0]!.severity, 'error');
 });
 
-test('lintModel on an already folded graph (as the job registry calls it) reports the remaining BNs, without the folds', () => {
+test('lintModel on an already folded graph: no BatchNormalization is left (folded, or a multiply-add), so no BN findings and nothing else', () => {
   const { graph } = foldBatchNorm(convReluBn());
-  assert.deepEqual(keys(lintModel(graph, config())), keys(lintModel(convReluBn(), config())));
+  assert.deepEqual(lintModel(graph, config()), []);
   assert.deepEqual(lintModel(foldBatchNorm(convBnRelu()).graph, config()), []);
 });
 

@@ -155,7 +155,7 @@ test('SeparableConv2D plans as a depthwise and a 1×1 conv, each with its kernel
   assert.deepEqual(dilated.weights.map((w) => w.layer), ['conv']);
 });
 
-test('an Add of three inputs is one op with one range; a BN after a Concatenate stays float', () => {
+test('an Add of three inputs is one op with one range; a BN after a Concatenate is an affine with its own range', () => {
   const add = planQuantization(caseGraph('Add of three'), config());
   assert.deepEqual(activationTable(add)['add/output'], ['add', 'add', ['add']]);
   const dense = foldBatchNorm(caseGraph('BatchNormalization after a Concatenate'));
@@ -164,9 +164,10 @@ test('an Add of three inputs is one op with one range; a BN after a Concatenate 
     [['bn', 'not-after-weighted-layer']],
   );
   const plan = planQuantization(dense.graph, config());
-  assert.deepEqual(plan.float, [{ layer: 'bn', reason: 'batchnorm-not-folded' }]);
-  assert.deepEqual(tensorTable(plan)['bn'], ['float', null, undefined]);
-  // The ReLU after it has its own range (not fused: it follows no quantized op).
+  assert.deepEqual(plan.float, []);
+  assert.deepEqual(tensorTable(plan)['bn'], ['quantized', 'bn/output', undefined]);
+  assert.deepEqual(activationTable(plan)['bn/output'], ['affine', 'bn', ['bn']]);
+  // The ReLU after it has its own range too (TFLite's ADD could fuse it; the studio's affine does not).
   assert.deepEqual(activationTable(plan)['relu/output'], ['activation', 'relu', ['relu']]);
 });
 

@@ -216,14 +216,37 @@ test('unsupported layers: stop throws before planning; keep-float lists them as 
   assert.equal(planQuantization(graph, config({ unsupported: 'stop' }), { unsupportedLayers: [] }).weights.length, 4);
 });
 
-test('a BN that cannot be folded stays float and its output has no range', () => {
+test('a BN that cannot be folded is an affine with its own range (TFLite: MUL + ADD), which the next conv takes as its input scale', () => {
   const x = input('input', [6, 6, 3]);
   const c = conv('conv2d', x, 4);
   const relu = act('activation', c, 'relu');
   const bn = batchNorm('batch_normalization', relu);
   const c2 = conv('conv2d_1', bn, 4);
-  const { graph } = foldBatchNorm(graphOf('g', x, c, relu, bn, c2));
+  const unfolded = graphOf('g', x, c, relu, bn, c2);
+  const { graph } = foldBatchNorm(unfolded);
   const plan = planQuantization(graph, config());
-  assert.deepEqual(plan.float, [{ layer: 'batch_normalization', reason: 'batchnorm-not-folded' }]);
-  assert.equal(plan.weights.find((w) => w.layer === 'conv2d_1')!.input, null);
+  assert.deepEqual(plan.float, []);
+  const q = plan.activations.find((a) => a.at === 'batch_normalization')!;
+  assert.deepEqual([q.name, q.role, q.layers, q.sharedWith], ['batch_normalization/output', 'affine', ['batch_normalization'], null]);
+  assert.equal(plan.weights.find((w) => w.layer === 'conv2d_1')!.input, 'batch_normalization/output');
+  // A graph planned without the fold keeps the BatchNormalization float, its output without a range.
+  const raw = planQuantization(unfolded, config());
+  assert.deepEqual(raw.float, [{ layer: 'batch_normalization', reason: 'batchnorm-not-folded' }]);
+  assert.equal(raw.weights.find((w) => w.layer === 'conv2d_1')!.input, null);
+});
+
+test("a BN right after the input is not preprocessing: the input keeps its quantizer and the BN's affine gets its own", () => {
+  const x = input('input', [6, 6, 3]);
+  const bn = batchNorm('batch_normalization', x);
+  const c = conv('conv2d', bn, 4);
+  const { graph } = foldBatchNorm(graphOf('g', x, bn, c));
+  const plan = planQuantization(graph, config());
+  assert.deepEqual(
+    plan.activations.map((a) => [a.name, a.role, a.layers]),
+    [
+      ['input', 'input', ['input']],
+      ['batch_normalization/output', 'affine', ['batch_normalization']],
+      ['conv2d/output', 'layer', ['conv2d']],
+    ],
+  );
 });

@@ -343,6 +343,88 @@ test('a Keras 3 operation other than arithmetic with a constant is refused namin
   }
 });
 
+/**
+ * The model.json tensorflowjs's converter writes for a tf.keras 2 model (keras_h5_conversion: the
+ * model's to_json() under model_config, class Functional): its TFOpLambda layers as they are.
+ */
+async function tensorflowjsModelJson(model: tf.LayersModel, name: string, edit: (config: Json) => Json): Promise<string> {
+  const [jsonPath] = await writeLayersModelFiles(model, path.join(dir, name));
+  const json = JSON.parse(readFileSync(jsonPath!, 'utf8')) as Json;
+  const topology = json['modelTopology'] as Json;
+  json['modelTopology'] = { keras_version: '2.15.0', backend: 'tensorflow', model_config: edit({ ...topology, class_name: 'Functional' }) };
+  json['generatedBy'] = 'keras v2.15.0';
+  json['convertedBy'] = 'TensorFlow.js Converter v4.22.0';
+  writeFileSync(jsonPath!, JSON.stringify(json));
+  return jsonPath!;
+}
+
+test("a TF.js model.json of a tf.keras MobileNetV3 (tensorflowjs's converter keeps its TFOpLambda layers x + 3.0, · 1/6) reads them as Rescaling, as the Keras readers do", async () => {
+  const model = gateModel('keras3HardSigmoid');
+  const x = wide();
+  try {
+    const jsonPath = await tensorflowjsModelJson(model, 'tfoplambda', (c) => keras2HardSigmoidOps(c));
+    const written = readFileSync(jsonPath, 'utf8');
+    assert.match(written, /"class_name":"TFOpLambda".*"function":"__operators__\.add"/, 'the file holds the TFOpLambda layers');
+    assert.match(written, /"model_config":\{"class_name":"Functional"/);
+    const g = await readsAs(jsonPath, model, x);
+    assert.equal((await readModelFile(jsonPath)).format, 'tfjs-layers');
+    assert.deepEqual(
+      ['tf.__operators__.add', 're_lu_hs', 'tf.math.multiply'].map((n) => {
+        const v = node(g, n) as { op: string; scale?: number[]; offset?: number[]; activation?: string; kerasClass?: string };
+        return v.op === 'affine' ? `affine ${v.kerasClass} ${v.scale} ${v.offset}` : `${v.op} ${v.activation}`;
+      }),
+      ['affine Rescaling 1 3', 'activation relu6', `affine Rescaling ${1 / 6} 0`],
+    );
+    assert.deepEqual(node(g, 'tf.__operators__.add').inputs, ['conv']);
+    assert.deepEqual(node(g, 'mul').inputs, ['conv', 'tf.math.multiply']);
+    // x − c, c − x and x / c as Keras 2 writes them (tf.math.subtract with y; tf.math.truediv).
+    const arithmetic = await tensorflowjsModelJson(model, 'tfoplambda-arith', (c) => {
+      const out = keras2HardSigmoidOps(c) as Json;
+      const layers = (out['config'] as Json)['layers'] as Json[];
+      const mul = layers.find((l) => l['name'] === 'tf.math.multiply')!;
+      (mul['config'] as Json)['function'] = 'math.truediv';
+      ((mul['inbound_nodes'] as unknown[][][])[0]![0]![3] as Json)['y'] = 6;
+      const add = layers.find((l) => l['name'] === 'tf.__operators__.add')!;
+      (add['config'] as Json)['function'] = 'math.subtract';
+      ((add['inbound_nodes'] as unknown[][][])[0]![0]![3] as Json)['y'] = -3;
+      return out;
+    });
+    const ga = await readsAs(arithmetic, model, x);
+    assert.deepEqual((node(ga, 'tf.__operators__.add') as { offset: number[] }).offset, [3]);
+    assert.ok(Math.abs((node(ga, 'tf.math.multiply') as { scale: number[] }).scale[0]! - 1 / 6) < 1e-15);
+  } finally {
+    tf.dispose(x);
+    model.dispose();
+  }
+});
+
+test('a TFOpLambda function other than arithmetic with a constant is refused naming the layer and the function, in model.json and .h5 alike', async () => {
+  const model = gateModel('keras3HardSigmoid');
+  try {
+    const reduceMean = (c: Json) => {
+      const out = keras2HardSigmoidOps(c) as Json;
+      const mul = ((out['config'] as Json)['layers'] as Json[]).find((l) => l['name'] === 'tf.math.multiply')!;
+      (mul['config'] as Json)['function'] = 'math.reduce_mean';
+      return out;
+    };
+    const message = /layer tf\.math\.multiply is a TFOpLambda calling tf\.math\.reduce_mean, which the studio cannot read: it reads TFOpLambda layers that add, subtract, multiply or divide by a constant \(.*tf\.math\.multiply.*\)\. Replace the operation with a Keras layer/;
+    const jsonPath = await tensorflowjsModelJson(model, 'tfoplambda-mean', reduceMean);
+    await assert.rejects(readModelFile(jsonPath), (e: Error) => {
+      assert.ok(e instanceof ModelReadError, String(e));
+      assert.equal(e.file, jsonPath);
+      assert.match(e.message, message);
+      return true;
+    });
+    await assert.rejects(readModelFile(await write(model, 'h5', { transform: reduceMean })), (e: Error) => {
+      assert.ok(e instanceof KerasModelError, String(e));
+      assert.match(e.message, message);
+      return true;
+    });
+  } finally {
+    model.dispose();
+  }
+});
+
 test("a TF.js model.json whose inbound node reads a call the layer does not have is refused (tfjs's loadLayersModel would never return)", { timeout: 20_000 }, async () => {
   const model = gateModel('relu');
   try {

@@ -141,7 +141,7 @@ test('layer classes TensorFlow.js cannot build are all named, with their module'
   await writeKeras3Archive(file, config, mlpVarsGroups(weights));
   await assert.rejects(
     readKerasModel(file),
-    kerasError(file, /TensorFlow.js cannot build layers fc1 \(QDense from qkeras.qlayers\), relu1 \(QActivation from qkeras.qlayers\): unknown layer classes/),
+    kerasError(file, /TensorFlow.js cannot build layers fc1 \(QDense from qkeras.qlayers\), relu1 \(QActivation from qkeras.qlayers\): unknown layer classes\. Replace them with standard Keras layers/),
   );
 });
 

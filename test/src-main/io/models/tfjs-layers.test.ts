@@ -121,5 +121,5 @@ test('a layer class tfjs does not know is named', async () => {
   const json = path.join(dir, 'model.json');
   const text = await readFile(json, 'utf8');
   await writeFile(json, text.replace('"class_name":"Flatten"', '"class_name":"FancyFlatten"'));
-  await assert.rejects(readTfjsLayersModel(json), readError(json, /unsupported layer class FancyFlatten/));
+  await assert.rejects(readTfjsLayersModel(json), readError(json, /unsupported layer class FancyFlatten \(TensorFlow\.js cannot build it\): layer flatten\. Replace it with standard Keras layers/));
 });

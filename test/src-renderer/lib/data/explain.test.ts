@@ -2,12 +2,13 @@
 // in words, variables grouped by layer, totals and the "added" sentence.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { QuantVariable, VariableExplanation } from '../../../../src-main/api/contract.js';
+import type { LayerQuantization, QuantVariable, VariableExplanation } from '../../../../src-main/api/contract.js';
 import { RunConfig } from '../../../../src-main/api/run-config.js';
 import {
   DEFAULT_EXPLAIN_CONTROLS,
   describeAdded,
   explainConfig,
+  explainLayer,
   explainTotals,
   formatVariableShape,
   groupVariables,
@@ -61,7 +62,7 @@ test('totals of the Dense 784-256-128-10 model: 235,146 float, 235,164 under Ker
   const e: VariableExplanation = {
     float: { trainable: 235_146, nonTrainable: 0, total: 235_146 },
     keras: { variables: keras, totals: { trainable: 235_146, nonTrainable: 18, total: 235_164 } },
-    studio: { variables: [v('input', 'input/min'), v('input', 'input/max'), v('(model)', 'step')], totals: { trainable: 235_146, nonTrainable: 3, total: 235_149 }, folded: [] },
+    studio: { variables: [v('input', 'input/min'), v('input', 'input/max'), v('(model)', 'step')], totals: { trainable: 235_146, nonTrainable: 3, total: 235_149 }, folded: [], layers: [] },
   };
   const rows = explainTotals(e);
   assert.deepEqual(rows.map((r) => [r.key, r.total, r.added, r.variables]), [
@@ -72,4 +73,30 @@ test('totals of the Dense 784-256-128-10 model: 235,146 float, 235,164 under Ker
   assert.equal(describeAdded(keras), '3 for quantize_layer; 5 each for quant_dense, quant_dense_1, quant_dense_2');
   assert.equal(describeAdded([v('a', 'x', [8]), v('b', 'y')]), '8 for a; 1 for b');
   assert.equal(describeAdded([]), '');
+});
+
+test("one layer explained: its quantization line, its own variables, the range it carries from another layer, tfmot's wrapper", () => {
+  const lq = (layer: string, kind: LayerQuantization['kind'], range: string | null): LayerQuantization => ({ layer, kind, range, kernel: null, note: `${layer} is ${kind}` });
+  const e: VariableExplanation = {
+    float: { trainable: 10, nonTrainable: 0, total: 10 },
+    keras: { variables: [v('quantize_layer', 'quantize_layer_min'), v('quant_conv', 'kernel_min', [4]), v('quant_conv', 'post_activation_min')], totals: { trainable: 10, nonTrainable: 6, total: 16 } },
+    studio: {
+      variables: [v('input', 'input/min'), v('input', 'input/max'), v('conv', 'conv/output/min'), v('conv', 'conv/output/max'), v('conv', 'conv/kernel_min', [4]), v('conv', 'conv/kernel_max', [4])],
+      totals: { trainable: 10, nonTrainable: 8, total: 18 },
+      folded: [{ bn: 'bn', into: 'conv' }],
+      layers: [lq('input', 'input', 'input'), lq('conv', 'own-range', 'conv/output'), lq('bn', 'folded', 'conv/output'), lq('pad', 'shared-range', 'conv/output')],
+    },
+  };
+  const conv = explainLayer(e, 'conv');
+  assert.equal(conv.quantization?.kind, 'own-range');
+  assert.deepEqual(conv.own.map((x) => x.name), ['conv/output/min', 'conv/output/max', 'conv/kernel_min', 'conv/kernel_max']);
+  assert.deepEqual([conv.carried, conv.carriedBy], [[], null]);
+  assert.deepEqual(conv.keras.map((x) => x.name), ['kernel_min', 'post_activation_min']);
+  const pad = explainLayer(e, 'pad');
+  assert.deepEqual(pad.own, []);
+  assert.deepEqual([pad.carried.map((x) => x.name), pad.carriedBy], [['conv/output/min', 'conv/output/max'], 'conv']);
+  assert.deepEqual(pad.keras, []);
+  assert.deepEqual(explainLayer(e, 'bn').carried.map((x) => x.name), ['conv/output/min', 'conv/output/max']);
+  assert.deepEqual(explainLayer(e, 'input').keras.map((x) => x.name), ['quantize_layer_min']);
+  assert.equal(explainLayer(e, 'nope').quantization, null);
 });
