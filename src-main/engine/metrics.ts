@@ -14,6 +14,16 @@ import type * as tf from '@tensorflow/tfjs';
 import type { QParams } from './quant/qparams.js';
 import { channelLayout, validateChannelAxis } from './quant/spec.js';
 
+/** Values that are not a tensor: what onnxruntime hands back (its layout's shape, float32 data). */
+export interface Values {
+  shape: readonly number[];
+  data: Float32Array;
+}
+
+export function valuesOf(x: tf.Tensor | Values): Values {
+  return isTensor(x) ? { shape: x.shape, data: x.dataSync() as Float32Array } : x;
+}
+
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
@@ -43,11 +53,13 @@ export class SqnrAccumulator {
     this.requestedAxis = opts.axis;
   }
 
-  add(ref: tf.Tensor, test: tf.Tensor): void {
+  add(refIn: tf.Tensor | Values, testIn: tf.Tensor | Values): void {
+    const ref = valuesOf(refIn);
+    const test = valuesOf(testIn);
     if (!sameShape(ref.shape, test.shape)) throw new Error(`SQNR: reference shape [${ref.shape.join(',')}] differs from test shape [${test.shape.join(',')}]`);
-    if (ref.size === 0) return;
-    const r = ref.dataSync();
-    const t = test.dataSync();
+    if (ref.data.length === 0) return;
+    const r = ref.data;
+    const t = test.data;
     let s = 0;
     let n = 0;
     if (this.requestedAxis === undefined) {
@@ -156,14 +168,15 @@ export class ClipCounter {
     this.axis = qp.granularity === 'per-channel' ? (axis ?? qp.axis ?? -1) : undefined;
   }
 
-  add(x: tf.Tensor): void {
-    if (x.size === 0) return;
+  add(input: tf.Tensor | Values): void {
+    const x = valuesOf(input);
+    if (x.data.length === 0) return;
     const axis = this.axis === undefined ? undefined : validateChannelAxis(this.axis, x.shape, { tensor: 'clip-counter input' });
     const { outer, channels, inner } = channelLayout(x.shape, axis);
     if (channels !== this.qp.nudgedMin.length) {
       throw new Error(`ClipCounter: ${this.qp.nudgedMin.length} channel ranges but axis ${axis} of shape [${x.shape.join(',')}] has ${channels}`);
     }
-    const d = x.dataSync();
+    const d = x.data;
     const { lo: mins, hi: maxs } = clipBounds(this.qp);
     let clipped = 0;
     let i = 0;
@@ -219,7 +232,8 @@ export class HistogramAccumulator {
     for (let i = 0; i < d.length; i++) {
       const v = d[i]!;
       if (v >= lo && v <= hi) {
-        const t = Math.floor((v - lo) / width);
+        // Non-negative and at most the bin count here, so truncation is floor (and twice as fast in V8).
+        const t = ((v - lo) / width) | 0;
         counts[t > last ? last : t]!++;
       } else if (v < lo) this.underflow++;
       else if (v > hi) this.overflow++;

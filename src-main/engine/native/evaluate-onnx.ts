@@ -7,33 +7,38 @@
  *   input ─┬─ float branch (the folded float model) ──────── output
  *          └─ simulated branch (fake-quantized kernels,  ── q:output
  *             TF's half-up fake quant at every activation)
- *   at each planned activation, float f against simulated q:
+ *   at each planned activation, float f against simulated q, both returned
+ *   on the statistics batches and read by the same ActivationStatsAccumulator
+ *   as the TensorFlow.js evaluation (ptq/activation-stats.ts):
  *     Σf² and Σ(f−q)² (per channel when the quantizer is),   → SQNR
  *     count of f beyond the grid's reach (clipBounds)        → clip rate
  *     histogram of f over the span the caller gives          → counts
  *   (statistics on the first batches; accuracy and loss on all)
  *
- * The sums are float32 per batch and float64 across batches; the clip count
- * compares float32 values as the JS counter does. The statistics cost more
- * than both forward passes on a large model (the tensors leave the fast
- * blocked layout, and every value passes through several reductions), so
- * they are taken on the first `statsSamples` samples (whole batches); the
- * rest of the split runs a second graph with the two branches only, for
- * accuracy and loss. The run summary states both counts.
+ * Why in JS: one pass of a typed-array loop over f and q costs less than the
+ * ONNX form of the same statistics (measured on the bundled CNN: a
+ * ScatterElements histogram is single-threaded and the comparisons, casts and
+ * reductions each read the whole tensor again), and the figures are then
+ * computed by one piece of code for both runtimes. Copying f and q out still
+ * costs memory traffic on a large model, so the statistics are taken on the
+ * first `statsSamples` samples (whole batches); the rest of the split runs a
+ * second graph with the two branches only, for accuracy and loss. The run
+ * summary states both counts.
  *
  * The simulation is the same as engine/ptq/sim-hooks.ts: kernels are
  * fake-quantized by that module's fakeQuantKernel (so the float values are
- * identical), activations by the same float32 op sequence (export/onnx/
+ * identical), activations by the same float32 op sequence (engine/onnx/
  * fake-quant.ts), biases stay float.
  */
 import * as tf from '@tensorflow/tfjs';
-import { buildOnnxGraph, encodeOnnx, ONNX_INPUT, ONNX_OUTPUT, type OnnxValue } from '../../export/onnx/build.js';
-import { DT, floats, int64s, node, onnx, tensor, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { buildOnnxGraph, encodeOnnx, ONNX_INPUT, ONNX_OUTPUT, type OnnxValue } from '../onnx/build.js';
+import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { Graph, WeightedNode } from '../graph/types.js';
 import { isWeighted } from '../graph/types.js';
-import { ClassificationAccumulator, clipBounds, sqnrDb } from '../metrics.js';
-import type { ActivationStats, Comparison } from '../ptq/evaluate.js';
+import { ClassificationAccumulator } from '../metrics.js';
+import { ActivationStatsAccumulator, type ActivationStats } from '../ptq/activation-stats.js';
+import type { Comparison } from '../ptq/evaluate.js';
 import { activationQParamsAt, fakeQuantKernel, type QParamsByName } from '../ptq/sim-hooks.js';
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
@@ -44,21 +49,16 @@ const EVAL_OPSET = 17;
 const QUANT_PREFIX = 'q:';
 export const QUANT_OUTPUT = `${QUANT_PREFIX}${ONNX_OUTPUT}`;
 
-/** One planned activation's statistics outputs. */
+/** One planned activation: the graph outputs holding its float and simulated tensors. */
 interface StatProbe {
   quantizer: string;
   at: string;
   qp: QParams;
-  perChannel: boolean;
-  /** Values of the watched tensor per sample (the clip rate's denominator). */
-  valuesPerSample: number;
-  lo: number;
-  hi: number;
-  bins: number;
-  signal: string;
-  noise: string;
-  clipped: string;
-  hist: string;
+  span: { lo: number; hi: number } | undefined;
+  /** Channel axis of the ONNX layout (NCHW inside the graph for rank 4). */
+  channelAxis: number;
+  float: string;
+  simulated: string;
 }
 
 export interface EvaluationModels {
@@ -103,87 +103,23 @@ export function buildEvaluationModels(input: EvaluationModelInput): EvaluationMo
   const fg = float.model.graph!;
   const nodes: NodeProto[] = [...(fg.node as NodeProto[]), ...(qg.node as NodeProto[])];
   const inits: TensorProto[] = [...(fg.initializer as TensorProto[]), ...(qg.initializer as TensorProto[])];
-  const shapes = new Map(graph.nodes.map((n) => [n.name, n.outputShape]));
-  const statNodes: NodeProto[] = [];
-  const statInits: TensorProto[] = [];
   const probes: StatProbe[] = [];
   for (const [at, { name, qp }] of activationQParamsAt(plan, qparams)) {
-      const f = float.values.get(at);
-      const q = quant.values.get(at);
-      if (!f || !q) throw new Error(`activation ${name} watches ${at}, which the ONNX graph does not compute`);
-      const given = input.histogramSpan.get(name) ?? { lo: qp.nudgedMin[0]!, hi: qp.nudgedMax[0]! };
-      const lo = Math.min(given.lo, ...qp.nudgedMin);
-      const top = Math.max(given.hi, ...qp.nudgedMax);
-      const span = { lo, hi: top > lo ? top : lo + 1e-6, bins: input.bins };
-      const values = shapes.get(at)!.reduce((a, b) => a * b, 1);
-      probes.push(statistics(`stat${probes.length}`, name, at, f, QUANT_PREFIX + q.name, qp, values, span, statNodes, statInits));
+    const f = float.values.get(at);
+    const q = quant.values.get(at);
+    if (!f || !q) throw new Error(`activation ${name} watches ${at}, which the ONNX graph does not compute`);
+    // The watched values themselves become graph outputs (not through Identity nodes: onnxruntime's
+    // optimizer, removing them, loses the name a fused producer had, and the model no longer loads).
+    const channelAxis = f.rank === 4 && f.nchw ? 1 : -1;
+    probes.push({ quantizer: name, at, qp, span: input.histogramSpan.get(name), channelAxis, float: f.name, simulated: QUANT_PREFIX + q.name });
   }
-  const outputs = probes.flatMap((p) => [p.signal, p.noise, p.clipped, p.hist]);
+  // A value may be watched by two quantizers, or be the model's output already: each graph output once.
+  const outputs = [...new Set([ONNX_OUTPUT, QUANT_OUTPUT, ...probes.flatMap((p) => [p.float, p.simulated])])];
   return {
-    withStats: assemble(float.model, [...nodes, ...statNodes], [...inits, ...statInits], [ONNX_OUTPUT, QUANT_OUTPUT, ...outputs]),
+    withStats: assemble(float.model, nodes, inits, outputs),
     plain: assemble(float.model, nodes, inits, [ONNX_OUTPUT, QUANT_OUTPUT]),
     probes,
   };
-}
-
-/**
- * The statistics of one activation: Σf² and Σ(f−q)² in float32 per batch
- * (summed across batches in float64 in JS), reduced over every axis but the
- * channel one (per-channel) or all; the count of f the grid clips (more than
- * half a step outside the nudged range of its channel, as ClipCounter); and
- * the histogram of f as a scatter-add of each value's slot.
- */
-function statistics(
-  p: string,
-  quantizer: string,
-  at: string,
-  f: OnnxValue,
-  q: string,
-  qp: QParams,
-  valuesPerSample: number,
-  span: { lo: number; hi: number; bins: number },
-  nodes: NodeProto[],
-  inits: TensorProto[],
-): StatProbe {
-  const n = (op: string, out: string, ins: string[], attrs: Record<string, number | number[] | string> = {}) => {
-    nodes.push(node(op, `${p}/${out}`, ins, [`${p}/${out}`], attrs));
-    return `${p}/${out}`;
-  };
-  const perChannel = qp.granularity === 'per-channel';
-  const channelAxis = f.rank === 4 && f.nchw ? 1 : f.rank - 1;
-  const axes = Array.from({ length: f.rank }, (_, i) => i).filter((i) => !perChannel || i !== channelAxis);
-  const signal = n('ReduceSumSquare', 'signal', [f.name], { axes, keepdims: 0 });
-  const noise = n('ReduceSumSquare', 'noise', [n('Sub', 'diff', [f.name, q])], { axes, keepdims: 0 });
-
-  const dims = perChannel ? Array.from({ length: f.rank }, (_, i) => (i === channelAxis ? qp.nudgedMin.length : 1)) : [];
-  const bounds = clipBounds(qp);
-  inits.push(floats(`${p}/clip_lo`, dims, bounds.lo), floats(`${p}/clip_hi`, dims, bounds.hi));
-  const outside = n('Or', 'outside', [n('Less', 'below_range', [f.name, `${p}/clip_lo`]), n('Greater', 'above_range', [f.name, `${p}/clip_hi`])]);
-  const clipped = n('ReduceSum', 'clipped', [n('Cast', 'outside32', [outside], { to: DT.INT32 })], { keepdims: 0 });
-
-  // Slot of each value: 0 below lo, 1..bins in span, bins+1 above hi (float32; a value within rounding of
-  // an edge may land in the next bin). countsWithEdges folds under/overflow into the edge bins anyway;
-  // NaN gets slot bins+2 and is dropped, as HistogramAccumulator drops it.
-  const { lo, hi, bins } = span;
-  inits.push(
-    int64s(`${p}/flat_shape`, [-1]),
-    floats(`${p}/lo`, [], [lo]),
-    floats(`${p}/per_width`, [], [bins / (hi - lo)]),
-    floats(`${p}/below`, [], [-1]),
-    floats(`${p}/above`, [], [bins]),
-    floats(`${p}/nan_slot`, [], [bins + 1]),
-    floats(`${p}/one_f`, [], [1]),
-    tensor(`${p}/zeros`, DT.INT32, [bins + 3], new Int32Array(bins + 3)),
-    tensor(`${p}/one`, DT.INT32, [1], Int32Array.from([1])),
-  );
-  const flat = n('Reshape', 'flat', [f.name, `${p}/flat_shape`]);
-  const pos = n('Floor', 'bin_raw', [n('Mul', 'bin_pos', [n('Sub', 'from_lo', [flat, `${p}/lo`]), `${p}/per_width`])]);
-  const bin = n('Clip', 'bin', [pos, `${p}/below`, `${p}/above`]);
-  const slot = n('Add', 'slot_f', [n('Where', 'bin_or_nan', [n('IsNaN', 'is_nan', [flat]), `${p}/nan_slot`, bin]), `${p}/one_f`]);
-  const index = n('Cast', 'slot', [slot], { to: DT.INT32 });
-  const ones = n('Expand', 'ones', [`${p}/one`, n('Shape', 'count', [index])]);
-  const hist = n('ScatterElements', 'hist', [`${p}/zeros`, index, ones], { axis: 0, reduction: 'add' });
-  return { quantizer, at, qp, perChannel, valuesPerSample, lo: span.lo, hi: span.hi, bins: span.bins, signal, noise, clipped, hist };
 }
 
 /** A copy of `model`'s graph with every value, node and initializer name prefixed, the model input kept. */
@@ -249,13 +185,7 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
   const plainSession = indices.length > input.statsSamples ? await createSession(models.plain, sessionOpts) : null;
   const floatAcc = new ClassificationAccumulator();
   const quantAcc = new ClassificationAccumulator();
-  const sums = models.probes.map((p) => ({
-    signal: new Float64Array(p.perChannel ? p.qp.nudgedMin.length : 1),
-    noise: new Float64Array(p.perChannel ? p.qp.nudgedMin.length : 1),
-    clipped: 0,
-    total: 0,
-    hist: new Float64Array(p.bins + 3),
-  }));
+  const stats = models.probes.map((p) => new ActivationStatsAccumulator(p.quantizer, p.at, p.qp, p.span, input.bins, p.channelAxis));
   let count = 0;
   let statsCount = 0;
   try {
@@ -272,12 +202,9 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
       quantAcc.addRows(out[QUANT_OUTPUT]!.data as Float32Array, idx.length, k, labels, { fromLogits: input.fromLogits });
       if (withStats) {
         models.probes.forEach((p, i) => {
-          const s = sums[i]!;
-          addInto(s.signal, out[p.signal]!.data as Float32Array);
-          addInto(s.noise, out[p.noise]!.data as Float32Array);
-          s.clipped += (out[p.clipped]!.data as Int32Array)[0]!;
-          s.total += idx.length * p.valuesPerSample;
-          addInto(s.hist, out[p.hist]!.data as Int32Array);
+          const f = out[p.float]!;
+          const q = out[p.simulated]!;
+          stats[i]!.add({ shape: f.dims.map(Number), data: f.data as Float32Array }, { shape: q.dims.map(Number), data: q.data as Float32Array });
         });
         statsCount += idx.length;
       }
@@ -289,28 +216,7 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
     await plainSession?.session.release();
   }
   input.onBatch?.(count);
-  const activations = new Map<string, ActivationStats>();
-  models.probes.forEach((p, i) => {
-    const s = sums[i]!;
-    let signal = 0;
-    let noise = 0;
-    for (let c = 0; c < s.signal.length; c++) {
-      signal += s.signal[c]!;
-      noise += s.noise[c]!;
-    }
-    // Edge bins take the values beyond the span (countsWithEdges); NaN is dropped from the picture.
-    const counts = Uint32Array.from(s.hist.subarray(1, p.bins + 1));
-    counts[0]! += s.hist[0]!;
-    counts[p.bins - 1]! += s.hist[p.bins + 1]!;
-    activations.set(p.quantizer, {
-      quantizer: p.quantizer,
-      at: p.at,
-      sqnr: s.total === 0 ? NaN : sqnrDb(signal, noise),
-      perChannelSqnr: p.perChannel ? Float32Array.from(s.signal, (sig, c) => sqnrDb(sig, s.noise[c]!)) : null,
-      clipRate: s.total === 0 ? NaN : s.clipped / s.total,
-      histogram: { lo: p.lo, hi: p.hi, counts },
-    });
-  });
+  const activations = new Map<string, ActivationStats>(stats.map((t) => [t.quantizer, t.result()]));
   return {
     float: { accuracy: floatAcc.accuracy(), loss: floatAcc.loss() },
     quant: { accuracy: quantAcc.accuracy(), loss: quantAcc.loss() },
@@ -322,6 +228,3 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
   };
 }
 
-function addInto(acc: Float64Array, v: ArrayLike<number>): void {
-  for (let i = 0; i < acc.length; i++) acc[i]! += v[i]!;
-}

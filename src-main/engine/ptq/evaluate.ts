@@ -13,25 +13,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GraphRuntime } from '../graph/runtime.js';
-import { ClassificationAccumulator, ClipCounter, HistogramAccumulator, SqnrAccumulator } from '../metrics.js';
-import type { QParams } from '../quant/qparams.js';
+import { ClassificationAccumulator } from '../metrics.js';
+import { ActivationStatsAccumulator, type ActivationStats } from './activation-stats.js';
 import type { QuantPlan } from '../transform/plan.js';
 import { yieldToEventLoop } from './calibrate.js';
 import { activationQParamsAt, simulationHooks, type QParamsByName } from './sim-hooks.js';
+
+export { countsWithEdges, type ActivationStats } from './activation-stats.js';
 
 export interface EvalBatch {
   x: tf.Tensor;
   y: tf.Tensor1D;
   size: number;
-}
-
-export interface ActivationStats {
-  quantizer: string;
-  at: string;
-  sqnr: number;
-  perChannelSqnr: Float32Array | null;
-  clipRate: number;
-  histogram: { lo: number; hi: number; counts: Uint32Array };
 }
 
 export interface Comparison {
@@ -61,20 +54,8 @@ export async function compareFloatAndQuant(
   const floatAcc = new ClassificationAccumulator();
   const quantAcc = new ClassificationAccumulator();
   const at = activationQParamsAt(plan, qparams);
-  const perTensor = new Map<string, { at: string; qp: QParams; sqnr: SqnrAccumulator; clip: ClipCounter; hist: HistogramAccumulator }>();
-  for (const [node, { name, qp }] of at) {
-    const axis = qp.granularity === 'per-channel' ? -1 : undefined;
-    const span = opts.histogramSpan.get(name) ?? { lo: qp.nudgedMin[0]!, hi: qp.nudgedMax[0]! };
-    const lo = Math.min(span.lo, ...qp.nudgedMin);
-    const hi = Math.max(span.hi, ...qp.nudgedMax);
-    perTensor.set(name, {
-      at: node,
-      qp,
-      sqnr: new SqnrAccumulator(axis !== undefined ? { axis } : {}),
-      clip: new ClipCounter(qp, axis),
-      hist: new HistogramAccumulator(lo, hi > lo ? hi : lo + 1e-6, opts.bins ?? 256),
-    });
-  }
+  const perTensor = new Map<string, ActivationStatsAccumulator>();
+  for (const [node, { name, qp }] of at) perTensor.set(name, new ActivationStatsAccumulator(name, node, qp, opts.histogramSpan.get(name), opts.bins ?? 256));
   let count = 0;
   for (const batch of batches) {
     opts.onBatch?.(count);
@@ -84,12 +65,7 @@ export async function compareFloatAndQuant(
     try {
       floatAcc.add(floatOuts.get(runtime.graph.output)! as tf.Tensor2D, batch.y, { fromLogits });
       quantAcc.add(quantOuts.get(runtime.graph.output)! as tf.Tensor2D, batch.y, { fromLogits });
-      for (const t of perTensor.values()) {
-        const f = floatOuts.get(t.at)!;
-        t.sqnr.add(f, quantOuts.get(t.at)!);
-        t.clip.add(f);
-        t.hist.add(f);
-      }
+      for (const t of perTensor.values()) t.add(floatOuts.get(t.at)!, quantOuts.get(t.at)!);
     } finally {
       for (const m of [floatOuts, quantOuts]) for (const v of m.values()) v.dispose();
       batch.x.dispose();
@@ -98,28 +74,11 @@ export async function compareFloatAndQuant(
     count += batch.size;
   }
   const activations = new Map<string, ActivationStats>();
-  for (const [name, t] of perTensor) {
-    activations.set(name, {
-      quantizer: name,
-      at: t.at,
-      sqnr: t.sqnr.value(),
-      perChannelSqnr: t.sqnr.perChannel(),
-      clipRate: t.clip.rate(),
-      histogram: { lo: t.hist.lo, hi: t.hist.hi, counts: countsWithEdges(t.hist) },
-    });
-  }
+  for (const [name, t] of perTensor) activations.set(name, t.result());
   return {
     float: { accuracy: floatAcc.accuracy(), loss: floatAcc.loss() },
     quant: { accuracy: quantAcc.accuracy(), loss: quantAcc.loss() },
     count,
     activations,
   };
-}
-
-/** Histogram counts with the values beyond the edges added into the edge bins (so no sample is lost from the picture). */
-export function countsWithEdges(h: HistogramAccumulator): Uint32Array {
-  const counts = h.counts().slice();
-  counts[0]! += h.underflow;
-  counts[counts.length - 1]! += h.overflow;
-  return counts;
 }
