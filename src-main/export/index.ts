@@ -13,82 +13,32 @@ import { prepare } from '../engine/prepare.js';
 import { RunConfig } from '../api/run-config.js';
 import { inputNode } from '../engine/graph/types.js';
 import { loadDataset, sampleSplit, type LoadedPart } from '../io/data/dataset.js';
-import type { Store } from '../store/index.js';
-import type { TensorResult } from '../store/tensors.js';
-import type { ExportRecord } from '../store/exports.js';
 import { ExportError } from './errors.js';
+import { formatInfo, type FormatInfo } from './formats.js';
+import type { ExportPayload } from './payload.js';
 import { exportOnnx } from './onnx/index.js';
 import { exportParams } from './params.js';
 import { qparamsFromRecords } from './qparams-from-record.js';
 import { exportTfjs } from './tfjs.js';
 import { exportTflite } from './tflite/index.js';
 import { EXPORT_FORMATS, type ExportFormat, type ExportInput, type ExportOptions, type ExportPhase, type ExportResult } from './types.js';
-import { samplesFromPart } from './verify.js';
+import { samplesFromPart } from '../engine/eval-samples.js';
 
 export { ExportError } from './errors.js';
+export { isExportFormat } from './formats.js';
+export { exportPayloadFromStore, storeExport, type ExportPayload } from './payload.js';
 export type { ExportFormat, ExportInput, ExportOptions, ExportPhase, ExportResult } from './types.js';
 
-export interface FormatEntry {
-  format: ExportFormat;
-  description: string;
-  /** What the destination is: a file with this extension, or a folder. */
-  target: { kind: 'file'; extension: string } | { kind: 'folder' };
+export interface FormatEntry extends FormatInfo {
   write(input: ExportInput, dest: string, opts: ExportOptions): Promise<ExportResult>;
 }
 
 export const exportFormats: Record<ExportFormat, FormatEntry> = {
-  onnx: { format: 'onnx', description: 'ONNX QDQ (opset 13), verified in onnxruntime-node', target: { kind: 'file', extension: '.onnx' }, write: exportOnnx },
-  tflite: { format: 'tflite', description: 'TensorFlow Lite full-integer int8 (float input/output), verified in the TFLite interpreter (wasm)', target: { kind: 'file', extension: '.tflite' }, write: exportTflite },
-  tfjs: { format: 'tfjs', description: 'TensorFlow.js layers model with uint8/uint16 weights, verified with tf.loadLayersModel', target: { kind: 'folder' }, write: exportTfjs },
-  params: { format: 'params', description: 'scales and zero points as JSON (+ CSV beside it)', target: { kind: 'file', extension: '.json' }, write: exportParams },
+  onnx: { ...formatInfo.onnx, write: exportOnnx },
+  tflite: { ...formatInfo.tflite, write: exportTflite },
+  tfjs: { ...formatInfo.tfjs, write: exportTfjs },
+  params: { ...formatInfo.params, write: exportParams },
 };
-
-export function isExportFormat(f: string): f is ExportFormat {
-  return (EXPORT_FORMATS as readonly string[]).includes(f);
-}
-
-/** Plain data sent to the engine worker. */
-export interface ExportPayload {
-  runId: number;
-  modelName: string;
-  model: Uint8Array;
-  config: RunConfig;
-  dataset: { name?: string; path: string; format: string; preprocessing: Record<string, unknown> };
-  records: TensorResult[];
-  format: ExportFormat;
-  path: string;
-  options: ExportOptions;
-}
-
-/** Everything an export of run `runId` needs from the store; throws ExportError('run') if the run cannot be exported. */
-export function exportPayloadFromStore(store: Store, runId: number, format: ExportFormat, dest: string, options: ExportOptions = {}): ExportPayload {
-  const run = store.runs.get(runId);
-  if (!run) throw new ExportError(`run ${runId} does not exist`, 'run');
-  if (run.status !== 'done') throw new ExportError(`run ${runId} is ${run.status}; only a finished run can be exported`, 'run');
-  if (run.kind === 'float') throw new ExportError(`run ${runId} is a float-training run: it has no quantization ranges; export a PTQ or QAT run of its trained model`, 'run');
-  // A QAT run's records belong to the weights it trained, which the run put in the library.
-  const trainedId = run.kind === 'qat' ? (store.runs.detail(runId)?.summary as { trainedModelId?: number } | undefined)?.trainedModelId : undefined;
-  if (run.kind === 'qat' && !trainedId) throw new ExportError(`QAT run ${runId} has no trained model in the library`, 'run');
-  const artifact = store.models.artifact(trainedId ?? run.modelId);
-  if (!artifact?.bytes) throw new ExportError(`model ${run.modelName} of run ${runId} has no stored weights`, 'run');
-  const ds = store.datasets.getStored(run.datasetId);
-  if (!ds?.path) throw new ExportError(`dataset ${run.datasetName} of run ${runId} has no path`, 'run');
-  const records: TensorResult[] = store.tensors.tensors(runId).map((t) => {
-    const pc = t.granularity === 'per-channel' ? store.tensors.channels(runId, t.layer, t.role) : undefined;
-    return { ...t, perChannel: pc ?? null };
-  });
-  return {
-    runId,
-    modelName: run.modelName,
-    model: artifact.bytes,
-    config: run.config,
-    dataset: { name: ds.name, path: ds.path, format: ds.format, preprocessing: ds.preprocessing },
-    records,
-    format,
-    path: dest,
-    options,
-  };
-}
 
 /**
  * Rebuilds the export input of a stored run (in the worker): folded graph,
@@ -124,17 +74,4 @@ export async function runExport(p: ExportPayload, hooks: ExportHooks = {}): Prom
   const input = exportInputFromPayload(p, p.options.verify ?? true, p.format === 'tflite');
   if (input.samples && hooks.batch) input.samples.onBatch = hooks.batch;
   return entry.write(input, p.path, { ...p.options, ...(hooks.phase ? { onPhase: hooks.phase } : {}) });
-}
-
-/** Stores a finished export; the audit and verification go in as JSON. */
-export function storeExport(store: Store, runId: number, r: ExportResult): ExportRecord {
-  return store.exports.insert({
-    runId,
-    format: r.format,
-    path: r.path,
-    size: r.size,
-    sha256: r.sha256,
-    verification: { ...(r.verification ?? {}), extraPaths: r.extraPaths },
-    audit: r.audit,
-  });
 }

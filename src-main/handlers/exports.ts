@@ -6,7 +6,7 @@
  */
 import type { Studio } from '../studio-types.js';
 import { ApiError, type Handlers } from '../api/dispatch.js';
-import { exportFormats } from '../export/index.js';
+import { formatInfo } from '../export/formats.js';
 
 type ExportMethods = 'exports.create' | 'exports.start' | 'exports.cancel' | 'exports.running' | 'exports.list' | 'exports.formats' | 'exports.destination';
 
@@ -30,7 +30,7 @@ export function exportHandlers(studio: Studio): Pick<Handlers, ExportMethods> {
       if (!store.runs.get(runId)) throw new ApiError('not_found', `run ${runId} does not exist`);
       return store.exports.listByRun(runId);
     },
-    'exports.formats': () => Object.values(exportFormats).map((f) => ({ format: f.format, description: f.description, target: f.target })),
+    'exports.formats': () => Object.values(formatInfo).map((f) => ({ format: f.format, description: f.description, target: f.target })),
     'exports.destination': () => ({ restricted: studio.exports.policy.folder !== null, folder: studio.exports.policy.folder }),
   };
 }

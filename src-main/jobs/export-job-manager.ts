@@ -14,14 +14,16 @@ import { rm } from 'node:fs/promises';
 import type { EventBus } from '../api/events.js';
 import type { ExportProgress as ExportProgressEvent } from '../api/contract.js';
 import { ApiError } from '../api/dispatch.js';
-import { ExportError, exportPayloadFromStore, storeExport, type ExportFormat, type ExportResult } from '../export/index.js';
+import { ExportError } from '../export/errors.js';
+import { exportOutputPaths } from '../export/formats.js';
+import { exportPayloadFromStore, storeExport } from '../export/payload.js';
+import type { ExportFormat, ExportResult } from '../export/types.js';
 import { checkDestination } from '../export/write-file.js';
 import type { Store } from '../store/index.js';
 import type { ExportRecord } from '../store/exports.js';
 import { JobCancelledError, type EngineHost } from './engine-host.js';
 import { EtaClock } from './eta.js';
 import { settleWithin } from './settle.js';
-import { exportOutputPaths } from './export-job.js';
 import { resolveExportPath, type ExportDestinationPolicy } from './export-job-paths.js';
 
 export interface StartExport {

@@ -15,13 +15,8 @@
 import { lstat, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { runExport, type ExportPayload, type ExportResult } from '../export/index.js';
-import { csvPathOf } from '../export/params.js';
+import { exportOutputPaths } from '../export/formats.js';
 import { CancelledError, type JobContext } from './protocol.js';
-
-/** Every path an export of `format` to `dest` writes. */
-export function exportOutputPaths(format: string, dest: string): string[] {
-  return format === 'params' ? [dest, csvPathOf(dest)] : [dest];
-}
 
 async function identity(p: string): Promise<string | null> {
   const info = await lstat(p).catch(() => null);

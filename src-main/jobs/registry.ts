@@ -14,7 +14,7 @@ import { explainVariables } from '../engine/qat/variables.js';
 import { runPtq, type PtqPayload } from '../engine/ptq/run.js';
 import { runQat } from '../engine/qat/run.js';
 import { runFloatTraining } from '../engine/train/float-run.js';
-import type { ExportPayload } from '../export/index.js';
+import type { ExportPayload } from '../export/payload.js';
 import { runExportJob } from './export-job.js';
 
 export type JobRunner = (payload: any, ctx: JobContext) => Promise<unknown>;
