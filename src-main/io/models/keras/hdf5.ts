@@ -4,12 +4,30 @@
  * held in memory. HDF5 errors become KerasModelErrors naming the file.
  */
 import { open } from 'node:fs/promises';
-import h5wasm from 'h5wasm/node';
+import type H5Wasm from 'h5wasm/node';
 import type { WeightData } from '../../../engine/graph/types.js';
 import { KerasModelError } from './errors.js';
 
-type H5File = InstanceType<typeof h5wasm.File>;
-type H5Group = InstanceType<typeof h5wasm.Group>;
+type H5File = InstanceType<typeof H5Wasm.File>;
+type H5Group = InstanceType<typeof H5Wasm.Group>;
+
+/**
+ * h5wasm compiles the HDF5 library when it is imported: loaded on the first
+ * .h5 file, so a process that reads none (every run on a TF.js or built-in
+ * model, the engine worker at start-up) does not pay for it.
+ */
+let h5wasm: typeof H5Wasm | undefined;
+
+async function loadH5wasm(): Promise<typeof H5Wasm> {
+  h5wasm ??= (await import('h5wasm/node')).default;
+  return h5wasm;
+}
+
+/** The module, once a file has been opened (every reader starts with openHdf5). */
+function opened(): typeof H5Wasm {
+  if (!h5wasm) throw new Error('HDF5 is read only after openHdf5');
+  return h5wasm;
+}
 
 export type { H5File, H5Group };
 
@@ -44,13 +62,14 @@ let throwing = false;
  * printed to stderr and leaving an invalid handle.
  */
 export async function openHdf5(path: string, shownAs: string): Promise<H5File> {
-  const module = await h5wasm.ready;
+  const h5 = await loadH5wasm();
+  const module = await h5.ready;
   if (!throwing) {
     module.activate_throwing_error_handler();
     throwing = true;
   }
   try {
-    const f = new h5wasm.File(path, 'r');
+    const f = new h5.File(path, 'r');
     if (!f.file_id || f.file_id < 0n) throw new Error('HDF5 could not open it');
     return f;
   } catch (e) {
@@ -79,7 +98,7 @@ export function hdf5Problem(e: unknown): string {
 }
 
 export function isGroup(entity: unknown): entity is H5Group {
-  return entity instanceof h5wasm.Group;
+  return entity instanceof opened().Group;
 }
 
 /**
@@ -134,7 +153,7 @@ export function readWeight(group: H5Group, path: string, file: string): ReadWeig
   } catch (e) {
     throw new KerasModelError(file, `weight ${path} could not be read: ${hdf5Problem(e)}`, { cause: e });
   }
-  if (!(entity instanceof h5wasm.Dataset)) throw new KerasModelError(file, `weight ${path} is missing`);
+  if (!(entity instanceof opened().Dataset)) throw new KerasModelError(file, `weight ${path} is missing`);
   const shape = entity.shape ?? [];
   let value;
   try {
