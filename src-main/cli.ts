@@ -4,7 +4,8 @@
  * dispatch, so inputs are validated exactly as from the UI).
  */
 import { Command, Option } from 'commander';
-import { mib } from './engine/memory.js';
+import path from 'node:path';
+import { mib, parseBytes } from './engine/memory.js';
 import { rendererDir, resolveDbPath } from './paths.js';
 import { openStudio } from './studio.js';
 import { formatTable } from './cli/format.js';
@@ -113,15 +114,25 @@ export function buildCli(): Command {
     .option('--port <n>', 'port (0 = any free port)', '0')
     .option('--token <t>', 'use this token instead of a random one (for scripted tests)')
     .option('--export-dir <dir>', 'the one folder the browser may export into (default: <user data folder>/exports, created on demand)')
-    .action(async (o: { port: string; token?: string; exportDir?: string }, cmd: Command) => {
+    .option('--import-dir <dir>', 'a folder the browser may import models and datasets from, besides its uploads (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--upload-limit <size>', 'largest upload, e.g. 500M or 2G (default 4G)')
+    .action(async (o: { port: string; token?: string; exportDir?: string; importDir: string[]; uploadLimit?: string }, cmd: Command) => {
       const opts = cmd.optsWithGlobals() as GlobalOptions;
       applyComputeOptions(opts);
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be an integer 0..65535, got "${o.port}"`);
+      let uploadLimit: number | undefined;
+      if (o.uploadLimit !== undefined) {
+        try {
+          uploadLimit = parseBytes(o.uploadLimit);
+        } catch (e) {
+          throw new CliError(`--upload-limit: ${(e as Error).message}`);
+        }
+      }
       const studio = await openStudio({ dbPath: resolveDbPath(opts.db), host: 'web', backend: opts.backend, ...(o.exportDir ? { exportDir: o.exportDir } : {}) });
       let host;
       try {
-        host = await startWebHost({ handlers: studio.handlers, events: studio.events, rendererDir: rendererDir(), port, importsDir: libraryFolders(studio.store.path).imports, ...(o.token ? { token: o.token } : {}) });
+        host = await startWebHost({ handlers: studio.handlers, events: studio.events, rendererDir: rendererDir(), port, importsDir: libraryFolders(studio.store.path).imports, importDirs: o.importDir.map((d) => path.resolve(d)), ...(uploadLimit !== undefined ? { uploadLimit } : {}), ...(o.token ? { token: o.token } : {}) });
       } catch (err) {
         await studio.close();
         throw err;

@@ -9,6 +9,7 @@ import type { Handlers } from './api/dispatch.js';
 import type { EventBus } from './api/events.js';
 import type { EngineHost } from './jobs/engine-host.js';
 import type { ExportJobs } from './jobs/export-job-manager.js';
+import type { RecoveryEntry } from './jobs/export-staging.js';
 import type { RunManager } from './jobs/run-manager.js';
 import type { Store } from './store/index.js';
 
@@ -33,6 +34,8 @@ export interface Studio {
   events: EventBus;
   runs: RunManager;
   exports: ExportJobs;
+  /** What the start-up sweep did with leftovers of killed exports (also in export-recovery.log in the data folder). */
+  exportRecovery: RecoveryEntry[];
   handlers: Handlers;
   info(): AppInfo;
   close(): Promise<void>;

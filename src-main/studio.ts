@@ -33,6 +33,8 @@ export async function openStudio(opts: StudioOptions): Promise<Studio> {
     const runs = new RunManager(store, engine, events);
     const exportDir = opts.exportDir ?? (opts.host === 'web' ? path.join(userDataDir(), 'exports') : undefined);
     const exports = new ExportJobs(store, engine, events, { folder: exportDir === undefined ? null : path.resolve(exportDir) });
+    // Leftovers of exports killed in an earlier process: finished or undone before anything new starts.
+    const exportRecovery = exports.sweep();
     const version = appVersion();
     const info = (): AppInfo => ({
       version,
@@ -50,6 +52,7 @@ export async function openStudio(opts: StudioOptions): Promise<Studio> {
       events,
       runs,
       exports,
+      exportRecovery,
       info,
       handlers: undefined as unknown as Handlers,
       close: async () => {

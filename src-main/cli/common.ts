@@ -20,6 +20,7 @@ export async function withStudio<T>(cmd: Command, fn: (studio: Studio) => Promis
   const opts = cmd.optsWithGlobals() as GlobalOptions;
   applyComputeOptions(opts);
   const studio = await openStudio({ dbPath: resolveDbPath(opts.db), host: 'cli', backend: opts.backend });
+  for (const r of studio.exportRecovery) process.stderr.write(`studio: ${r.message}\n`);
   try {
     return await fn(studio);
   } finally {

@@ -4,6 +4,7 @@
  * place, so a failure (disk full, permission) leaves no partial file behind.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { access, constants, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ExportError } from './errors.js';
@@ -17,7 +18,7 @@ function why(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   switch (code) {
     case 'ENOENT':
-      return 'its folder does not exist';
+      return 'no such file or folder';
     case 'EACCES':
     case 'EPERM':
       return 'permission denied';
@@ -34,18 +35,39 @@ function why(e: unknown): string {
   }
 }
 
-/** Throws ExportError('exists') if `dest` exists and overwrite is off, ('unwritable') if its folder cannot take files. */
+/**
+ * Why the folder of `dest` cannot take a new file: ENOENT means "does not
+ * exist" only when the folder really is missing; a folder that exists but
+ * refuses new files (procfs, sysfs: ENOENT on create even as root) says so.
+ */
+function folderProblem(dest: string, e: unknown): string {
+  const dir = path.dirname(dest);
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' && !existsSync(dir)) return `its folder ${dir} does not exist`;
+  const detail = code === 'ENOENT' ? 'the file system there does not take new files' : why(e);
+  return `the folder ${dir} cannot be written (${code ?? 'error'}: ${detail})`;
+}
+
+/**
+ * Throws ExportError('exists') if `dest` exists and overwrite is off,
+ * ('unwritable') if its folder cannot take files: checked by creating and
+ * removing a probe file there, since access() says yes to root on read-only
+ * pseudo file systems such as /proc.
+ */
 export async function checkDestination(dest: string, opts: WriteOptions = {}): Promise<void> {
   const info = await stat(dest).catch(() => null);
   if (info && !opts.overwrite) throw new ExportError(`${dest} already exists; choose another path or allow overwriting`, 'exists', { path: dest });
   const dir = path.dirname(dest);
+  const probe = tempName(dest);
   try {
     const d = await stat(dir);
     if (!d.isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
     await access(dir, constants.W_OK);
+    await writeFile(probe, '', { flag: 'wx' });
   } catch (e) {
-    throw new ExportError(`cannot write ${dest}: ${why(e)}`, 'unwritable', { path: dest }, { cause: e });
+    throw new ExportError(`cannot write ${dest}: ${folderProblem(dest, e)}`, 'unwritable', { path: dest }, { cause: e });
   }
+  await rm(probe, { force: true }).catch(() => {});
 }
 
 function tempName(dest: string): string {
@@ -61,7 +83,7 @@ export async function writeFileAtomic(dest: string, bytes: Uint8Array | string, 
     await rename(tmp, dest);
   } catch (e) {
     await rm(tmp, { force: true }).catch(() => {});
-    throw new ExportError(`cannot write ${dest}: ${why(e)}`, 'unwritable', { path: dest }, { cause: e });
+    throw new ExportError(`cannot write ${dest}: ${folderProblem(dest, e)}`, 'unwritable', { path: dest }, { cause: e });
   }
 }
 
@@ -76,7 +98,7 @@ export async function writeFolderAtomic(dest: string, files: Record<string, Uint
     await rename(tmp, dest);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true }).catch(() => {});
-    throw new ExportError(`cannot write ${dest}: ${why(e)}`, 'unwritable', { path: dest }, { cause: e });
+    throw new ExportError(`cannot write ${dest}: ${folderProblem(dest, e)}`, 'unwritable', { path: dest }, { cause: e });
   }
 }
 

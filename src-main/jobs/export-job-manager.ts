@@ -4,13 +4,17 @@
  * exist unless overwriting, its folder takes files) so the caller hears it
  * before anything is queued; then queues the job in the engine worker,
  * turns its steps and batches into `exports.progress` events with time
- * left, and stores the result. A failure or a cancel stores nothing and
- * leaves no file (export-job.ts cleans up in the worker).
+ * left, and stores the result. The writer writes, audits and verifies a
+ * staging copy beside the destination; only then is the result journaled,
+ * stored and renamed over the destination (export-staging.ts), so a failure
+ * or a cancel stores nothing and leaves the destination byte for byte as it
+ * was, and a kill is repaired by the sweep at the next start.
  *
  * Engine job ids of exports are negative (-exportJobId) so they never meet a
  * run's id in the engine's queue or its cancel flag.
  */
-import { rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { EventBus } from '../api/events.js';
 import type { ExportProgress as ExportProgressEvent } from '../api/contract.js';
 import { ApiError } from '../api/dispatch.js';
@@ -25,6 +29,7 @@ import { JobCancelledError, type EngineHost } from './engine-host.js';
 import { EtaClock } from './eta.js';
 import { settleWithin } from './settle.js';
 import { resolveExportPath, type ExportDestinationPolicy } from './export-job-paths.js';
+import { ExportStaging, pauseForTest, sweepExportLeftovers, type RecoveryEntry } from './export-staging.js';
 
 export interface StartExport {
   runId: number;
@@ -75,8 +80,16 @@ export class ExportJobs {
       if (!(e instanceof ExportError)) throw e;
       throw new ApiError(apiCodeOf(e), e.message);
     }
+    const staging = new ExportStaging(path.dirname(this.store.path), req.runId, req.format, dest);
+    // The writer gets the staging path, which never exists before: overwriting is decided at the rename.
+    payload = { ...payload, path: staging.stagingPath, options: { ...payload.options, overwrite: false } };
+    try {
+      staging.begin();
+    } catch (e) {
+      throw new ApiError('failed', `cannot export to ${dest}: cannot write the export journal in ${path.dirname(this.store.path)}: ${(e as Error).message}`);
+    }
     const info: ExportJobInfo = { exportJobId: this.nextId++, runId: req.runId, format: req.format, path: dest };
-    const done = this.execute(info, payload).finally(() => this.active.delete(info.exportJobId));
+    const done = this.execute(info, payload, staging, options.overwrite).finally(() => this.active.delete(info.exportJobId));
     this.active.set(info.exportJobId, { info, done });
     return info;
   }
@@ -105,7 +118,15 @@ export class ExportJobs {
     this.events.emit('exports.progress', { ...info, ...p });
   }
 
-  private async execute(info: ExportJobInfo, payload: ReturnType<typeof exportPayloadFromStore>): Promise<ExportOutcome> {
+  /**
+   * Finishes or undoes what killed exports left (export-staging.ts); run
+   * when the studio opens. The export folder (web host) is scanned too.
+   */
+  sweep(): RecoveryEntry[] {
+    return sweepExportLeftovers(this.store, path.dirname(this.store.path), this.policy.folder ? [this.policy.folder] : []);
+  }
+
+  private async execute(info: ExportJobInfo, payload: ReturnType<typeof exportPayloadFromStore>, staging: ExportStaging, overwrite: boolean): Promise<ExportOutcome> {
     const eta = new EtaClock();
     this.progress(info, { phase: 'queued', done: 0, total: 1, etaSeconds: null });
     let result: ExportResult;
@@ -117,8 +138,10 @@ export class ExportJobs {
         },
       })) as ExportResult;
     } catch (err) {
+      staging.discard();
+      staging.end();
       const cancelled = err instanceof JobCancelledError;
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = staging.toDest(err instanceof Error ? err.message : String(err));
       // Every message names the file, also when the writer's names only the tensor.
       const message = cancelled
         ? `export of run ${info.runId} to ${info.path} was cancelled; nothing was written`
@@ -128,17 +151,39 @@ export class ExportJobs {
       this.events.emit('exports.failed', { ...info, cancelled, message });
       return { ok: false, cancelled, message };
     }
+    const fail = (message: string): ExportOutcome => {
+      staging.discard();
+      staging.end();
+      this.events.emit('exports.failed', { ...info, cancelled: false, message });
+      return { ok: false, cancelled: false, message };
+    };
+    result = staging.resultAtDest(result);
+    if (!overwrite) {
+      const appeared = staging.outputs.find((p) => existsSync(p));
+      if (appeared) return fail(`export of run ${info.runId}: ${appeared} was created by something else while the export ran; it was left as it is and the export was not stored`);
+    }
     this.progress(info, { phase: 'store', done: 0, total: 1, etaSeconds: null });
+    let record: ExportRecord;
     try {
-      const record = storeExport(this.store, info.runId, result);
-      this.events.emit('exports.finished', { ...info, export: record });
-      return { ok: true, record };
+      staging.committing(result);
+      pauseForTest('commit');
+      record = storeExport(this.store, info.runId, result);
     } catch (err) {
-      // The run went away meanwhile (deleted): a file no row points to is removed.
-      for (const p of [result.path, ...result.extraPaths]) await rm(p, { recursive: true, force: true }).catch(() => {});
-      const message = `export of run ${info.runId} could not be stored: ${err instanceof Error ? err.message : String(err)}; ${info.path} was removed`;
+      // The run went away meanwhile (deleted), or the database is locked: nothing was renamed.
+      return fail(`export of run ${info.runId} could not be stored: ${err instanceof Error ? err.message : String(err)}; ${info.path} was left as it was`);
+    }
+    pauseForTest('stored');
+    try {
+      staging.rename();
+    } catch (err) {
+      // The journal stays: the next start renames it into place (the record is stored).
+      const message = `export of run ${info.runId} was stored but could not be moved to ${info.path}: ${err instanceof Error ? err.message : String(err)}; the next start retries`;
       this.events.emit('exports.failed', { ...info, cancelled: false, message });
       return { ok: false, cancelled: false, message };
     }
+    pauseForTest('renamed');
+    staging.end();
+    this.events.emit('exports.finished', { ...info, export: record });
+    return { ok: true, record };
   }
 }

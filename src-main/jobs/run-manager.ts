@@ -4,6 +4,10 @@
  * the outcome in one transaction. A failure or a cancel is recorded with its
  * reason; nothing a finished run stored is touched.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { isBusyError, resultRetryWindowMs, retryWhileBusy } from '../store/busy.js';
+import { notStoredMessage, resultRecoveryPath } from '../store/recovery.js';
 import type { EventBus } from '../api/events.js';
 import type { RunSummary } from '../api/contract.js';
 import type { RunConfigInput } from '../api/run-config.js';
@@ -91,8 +95,8 @@ export class RunManager {
         onEvent: (name, data) => this.onJobEvent(runId, name, data),
       });
       markStarted();
-      storeJobResult(this.store, runId, kind, result);
-      this.events.emit('runs.changed', { id: runId, status: 'done' });
+      const stored = await this.storeResult(runId, kind, result);
+      this.events.emit('runs.changed', { id: runId, status: stored ? 'done' : 'failed' });
     } catch (err) {
       if (err instanceof JobCancelledError) {
         this.store.runs.finish(runId, { status: 'cancelled', error: 'cancelled by the user' });
@@ -106,6 +110,32 @@ export class RunManager {
     }
   }
 
+  /**
+   * Stores a finished run's result, retried with backoff while another
+   * process holds the database (store/busy.ts: busy timeout per attempt,
+   * retries for resultRetryWindowMs). If it still cannot be written, the
+   * result is kept in a recovery file in the data folder and the run is
+   * labelled "finished but its result could not be stored: <file>" (now if
+   * the database takes that, else at the next start); false then.
+   */
+  private async storeResult(runId: number, kind: RunKind, result: unknown): Promise<boolean> {
+    try {
+      await retryWhileBusy(() => storeJobResult(this.store, runId, kind, result), resultRetryWindowMs());
+      return true;
+    } catch (err) {
+      if (!isBusyError(err)) throw err;
+      const file = resultRecoveryPath(path.dirname(this.store.path), runId);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, JSON.stringify({ runId, kind, keptAt: new Date().toISOString(), reason: lockedMessage(this.store.path, runId), result }, typedArraysAsLists));
+      try {
+        this.store.runs.fail(runId, notStoredMessage(file));
+      } catch {
+        // Still locked: the next start labels it from the recovery file.
+      }
+      return false;
+    }
+  }
+
   private onJobEvent(runId: number, name: string, data: unknown): void {
     if (name === CHECKPOINT_EVENT) {
       this.checkpoints.set(runId, storeCheckpoint(this.store, runId, data as CheckpointEvent));
@@ -116,4 +146,14 @@ export class RunManager {
       this.events.emit('runs.changed', { id: runId, status: 'running' });
     }
   }
+}
+
+/** The sentence for a result the lock kept out: the stage and the database's path. */
+export function lockedMessage(dbPath: string, runId: number): string {
+  return `the database ${dbPath} stayed locked by another process for longer than ${resultRetryWindowMs() / 1000} s while storing the result of run ${runId}`;
+}
+
+/** JSON.stringify replacer: typed arrays as plain lists (they would otherwise become index-keyed objects). */
+function typedArraysAsLists(_key: string, value: unknown): unknown {
+  return ArrayBuffer.isView(value) && !(value instanceof DataView) ? { type: value.constructor.name, values: Array.from(value as unknown as ArrayLike<number>) } : value;
 }

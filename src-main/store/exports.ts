@@ -74,6 +74,17 @@ export class ExportRepo {
     return insert.immediate();
   }
 
+  /** The record of run `runId` at `path` with this content, if stored (the export sweep asks before recording a finished export again). */
+  find(runId: number, path: string, sha256: string): ExportRecord | undefined {
+    const row = this.db.prepare<[number, string, string], ExportRow>(`SELECT * FROM exports WHERE run_id = ? AND path = ? AND sha256 = ?`).get(runId, path, sha256);
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Every path ever exported to (the export sweep scans their folders). */
+  paths(): string[] {
+    return this.db.prepare<[], { path: string }>(`SELECT DISTINCT path FROM exports`).all().map((r) => r.path);
+  }
+
   /** Oldest first. */
   listByRun(runId: number): ExportRecord[] {
     return this.byRun.all(runId).map(toRecord);

@@ -164,6 +164,8 @@ export function userVersion(db: Database): number {
  * file at once do not both create the tables. Returns the final version.
  */
 export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  // Up to date: no write transaction at all, so opening under another process's write lock does not wait for it here.
+  if (migrations.every((m) => userVersion(db) >= m.version)) return userVersion(db);
   for (const m of migrations) {
     const step = db.transaction(() => {
       if (userVersion(db) >= m.version) return;

@@ -6,6 +6,8 @@
  * token of the Store instance inside that process.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { nowIso } from './codec.js';
 
@@ -43,8 +45,22 @@ function orphaned(pid: number | null, token: string | null): boolean {
 export const INTERRUPTED_RUNNING = 'The process running this run stopped before it finished.';
 export const INTERRUPTED_QUEUED = 'The process that queued this run stopped before it started.';
 
-/** Marks orphaned queued/running runs 'interrupted' in one transaction; returns their ids. */
-export function recoverInterruptedRuns(db: Database): number[] {
+/** Where a run's result goes when the database cannot take it (jobs/run-manager.ts writes it). */
+export function resultRecoveryPath(dataDir: string, runId: number): string {
+  return path.join(dataDir, 'recovered-results', `run-${runId}.json`);
+}
+
+export function notStoredMessage(file: string): string {
+  return `finished but its result could not be stored: ${file}`;
+}
+
+/**
+ * Marks orphaned queued/running runs 'interrupted' in one transaction; returns their ids.
+ * A run whose result was kept in a recovery file (the database was locked
+ * when it finished) is marked 'failed' with notStoredMessage instead: it was
+ * not interrupted. Nothing is written (no write lock taken) when no run is orphaned.
+ */
+export function recoverInterruptedRuns(db: Database, dataDir?: string): number[] {
   const active = db.prepare<[], { id: number; status: string; owner_pid: number | null; owner_token: string | null }>(
     `SELECT id, status, owner_pid, owner_token FROM runs WHERE status IN ('queued', 'running') ORDER BY id`,
   );
@@ -52,12 +68,19 @@ export function recoverInterruptedRuns(db: Database): number[] {
     `UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?
       WHERE id = ? AND status IN ('queued', 'running')`,
   );
+  const markFailed = db.prepare<[string, string, number]>(
+    `UPDATE runs SET status = 'failed', finished_at = ?, error = ?
+      WHERE id = ? AND status IN ('queued', 'running')`,
+  );
+  if (!active.all().some((run) => orphaned(run.owner_pid, run.owner_token))) return [];
   const recover = db.transaction(() => {
     const ids: number[] = [];
     const now = nowIso();
     for (const run of active.all()) {
       if (!orphaned(run.owner_pid, run.owner_token)) continue;
-      mark.run(now, run.status === 'running' ? INTERRUPTED_RUNNING : INTERRUPTED_QUEUED, run.id);
+      const kept = dataDir === undefined ? null : resultRecoveryPath(dataDir, run.id);
+      if (kept && existsSync(kept)) markFailed.run(now, notStoredMessage(kept), run.id);
+      else mark.run(now, run.status === 'running' ? INTERRUPTED_RUNNING : INTERRUPTED_QUEUED, run.id);
       ids.push(run.id);
     }
     return ids;

@@ -2,6 +2,8 @@
  * Opening the store: preflight checks, pragmas, migrations and crash
  * recovery, then one repository object per table family.
  */
+import { accessSync, constants, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { CurveRepo } from './curves.js';
 import { DatasetRepo } from './datasets.js';
@@ -77,6 +79,7 @@ export class Store {
 export function openStore(path: string, options: OpenStoreOptions = {}): Store {
   const timeout = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   preflight(path);
+  refuseReadOnly(path);
 
   let db: Database.Database;
   try {
@@ -106,7 +109,7 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
     migrate(db);
     stage = 'recovering interrupted runs';
     token = registerOwner();
-    const recovered = recoverInterruptedRuns(db);
+    const recovered = recoverInterruptedRuns(db, dirname(path));
     return new Store(path, db, token, recovered);
   } catch (err) {
     if (token !== undefined) releaseOwner(token);
@@ -114,4 +117,21 @@ export function openStore(path: string, options: OpenStoreOptions = {}): Store {
     if (err instanceof StoreOpenError) throw err;
     throw new StoreOpenError(path, `${describeOpenFailure(err, timeout)} (while ${stage})`, { cause: err });
   }
+}
+
+/**
+ * A database this user cannot write is refused at open, naming the path,
+ * rather than failing at the first write: the file itself, and its folder
+ * (SQLite in WAL mode creates the -wal and -shm files beside it).
+ */
+function refuseReadOnly(file: string): void {
+  const check = (p: string, what: string) => {
+    try {
+      accessSync(p, constants.W_OK);
+    } catch (err) {
+      throw new StoreOpenError(file, `${what} ${p} is read-only for this user (${(err as NodeJS.ErrnoException).code}); the studio needs to write there (make it writable, or copy the database somewhere writable and open it with --db)`, { cause: err });
+    }
+  };
+  if (existsSync(file)) check(file, 'the database file');
+  check(dirname(file), 'its folder');
 }

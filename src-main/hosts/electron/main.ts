@@ -4,7 +4,6 @@
  */
 import { app, dialog } from 'electron';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { rendererDir, resolveDbPath } from '../../paths.js';
 import { openStudio, type Studio } from '../../studio.js';
 import { withDialogs } from './dialogs.js';
@@ -23,7 +22,7 @@ async function main(): Promise<void> {
   if (!enableSingleInstance()) return;
   await app.whenReady();
   const indexHtml = path.join(rendererDir(), 'index.html');
-  enableSecurityGuards(pathToFileURL(rendererDir()).href);
+  enableSecurityGuards(rendererDir());
   let studio: Studio;
   try {
     const nativeBinding = electronSqliteBinding(app.isPackaged);
@@ -37,7 +36,7 @@ async function main(): Promise<void> {
     app.exit(1);
     return;
   }
-  enableIpc(withDialogs(studio.handlers), studio.events);
+  enableIpc(withDialogs(studio.handlers), studio.events, rendererDir());
   createMainWindow(indexHtml);
   app.on('window-all-closed', () => app.quit());
   app.on('before-quit', (event) => {

@@ -13,7 +13,9 @@ import { dispatch, type Handlers } from '../../api/dispatch.js';
 import type { EventBus } from '../../api/events.js';
 import { WEB_API_PATH, WEB_TOKEN_COOKIE, type ClientMessage, type ServerMessage } from '../../api/wire.js';
 import { serveStatic } from './static-files.js';
-import { handleUpload, UPLOAD_PATH } from './upload.js';
+import { DEFAULT_UPLOAD_LIMIT, handleUpload, UPLOAD_PATH } from './upload.js';
+import { confineImports } from './import-policy.js';
+import path from 'node:path';
 import { cookieValue, newToken, tokensEqual } from './token.js';
 
 export interface WebHostOptions {
@@ -26,6 +28,10 @@ export interface WebHostOptions {
   token?: string;
   /** Where POST /api/upload writes dropped files (imports/ in the user data folder); without it uploads are refused. */
   importsDir?: string;
+  /** Other folders models.import / datasets.import may read (`studio serve --import-dir`); imports are confined to these and importsDir. */
+  importDirs?: string[];
+  /** Largest upload in bytes (default DEFAULT_UPLOAD_LIMIT, `studio serve --upload-limit`). */
+  uploadLimit?: number;
 }
 
 export interface WebHost {
@@ -46,19 +52,36 @@ export class PortInUseError extends Error {
 
 const HOST = '127.0.0.1';
 
+/** The renderer's CSP (as in src-renderer/index.html), sent as a header too: frame-ancestors only works there. */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self' ws://127.0.0.1:* ws://localhost:*; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy': CONTENT_SECURITY_POLICY,
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
   'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Resource-Policy': 'same-origin',
 };
+
+/**
+ * The Host header must name this server (127.0.0.1 or localhost with its
+ * port): a DNS-rebinding page reaches 127.0.0.1 under its own name.
+ */
+export function hostAllowed(host: string | undefined, port: number): boolean {
+  return host === `${HOST}:${port}` || host === `localhost:${port}`;
+}
 
 export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   const token = opts.token ?? newToken();
-  const server = createServer((req, res) => handleHttp(req, res, token, opts.rendererDir, opts.importsDir));
+  const uploadLimit = opts.uploadLimit ?? DEFAULT_UPLOAD_LIMIT;
+  const server = createServer((req, res) => handleHttp(req, res, token, opts.rendererDir, opts.importsDir, uploadLimit));
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, token, server, sockets));
-  sockets.on('connection', (ws) => serveSocket(ws, opts.handlers));
+  const importFolders = [...(opts.importsDir ? [opts.importsDir] : []), ...(opts.importDirs ?? [])].map((d) => path.resolve(d));
+  const handlers = confineImports(opts.handlers, importFolders);
+  sockets.on('connection', (ws) => serveSocket(ws, handlers));
   const unsubscribe = opts.events.subscribe((event, payload) => {
     const message = JSON.stringify({ type: 'event', event, payload } satisfies ServerMessage);
     for (const client of sockets.clients) if (client.readyState === client.OPEN) client.send(message);
@@ -98,8 +121,14 @@ function requestToken(req: IncomingMessage): { fromQuery: string | null; fromCoo
   return { fromQuery: url.searchParams.get('token'), fromCookie: cookieValue(req.headers.cookie, WEB_TOKEN_COOKIE) };
 }
 
-function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, rendererDir: string, importsDir: string | undefined): void {
+function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, rendererDir: string, importsDir: string | undefined, uploadLimit: number): void {
   const url = new URL(req.url ?? '/', `http://${HOST}`);
+  if (!hostAllowed(req.headers.host, req.socket.localPort ?? 0)) {
+    res.writeHead(421, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
+    res.end(`Quantization Studio: this server answers only to 127.0.0.1:${req.socket.localPort} or localhost:${req.socket.localPort}, not to Host ${JSON.stringify(req.headers.host ?? '')}\n`);
+    req.resume();
+    return;
+  }
   const { fromQuery, fromCookie } = requestToken(req);
   const upload = req.method === 'POST' && url.pathname === UPLOAD_PATH && importsDir !== undefined;
   if (req.method !== 'GET' && req.method !== 'HEAD' && !upload) {
@@ -136,7 +165,7 @@ function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, re
       req.resume();
       return;
     }
-    void handleUpload(req, res, importsDir!, SECURITY_HEADERS);
+    void handleUpload(req, res, importsDir!, SECURITY_HEADERS, uploadLimit);
     return;
   }
   serveStatic(rendererDir, url.pathname, res, SECURITY_HEADERS);
@@ -146,6 +175,11 @@ function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, token
   const url = new URL(req.url ?? '/', `http://${HOST}`);
   const { fromQuery, fromCookie } = requestToken(req);
   const port = (server.address() as AddressInfo).port;
+  if (!hostAllowed(req.headers.host, port)) {
+    socket.write(`HTTP/1.1 421 Misdirected Request\r\nConnection: close\r\n\r\n`);
+    socket.destroy();
+    return;
+  }
   const origin = req.headers.origin;
   // Browsers always send Origin on WebSocket handshakes; a foreign page must not drive the API.
   const originOk = origin === undefined || origin === `http://${HOST}:${port}` || origin === `http://localhost:${port}`;

@@ -11,9 +11,17 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 export const UPLOAD_PATH = '/api/upload';
+
+/** Largest upload by default: 4 GiB (`studio serve --upload-limit SIZE` changes it). */
+export const DEFAULT_UPLOAD_LIMIT = 4 * 1024 ** 3;
+
+function limitText(limit: number): string {
+  return `the upload limit of ${limit} bytes (${(limit / 1024 ** 2).toFixed(1)} MiB; studio serve --upload-limit)`;
+}
 
 export interface UploadResult {
   /** Absolute path of the stored file, for models.import / datasets.import. */
@@ -42,16 +50,35 @@ export function checkUploadName(name: string | null): string {
   return name;
 }
 
-export async function handleUpload(req: IncomingMessage, res: ServerResponse, importsDir: string, headers: Record<string, string>): Promise<void> {
+export async function handleUpload(req: IncomingMessage, res: ServerResponse, importsDir: string, headers: Record<string, string>, limit = DEFAULT_UPLOAD_LIMIT): Promise<void> {
   const reply = (status: number, body: unknown) => {
     if (res.headersSent) return;
     res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
     res.end(JSON.stringify(body));
   };
   try {
-    const result = await receive(req, importsDir);
+    // Refused before the body is read when its declared size is too large.
+    const declared = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length']);
+    if (declared !== null && declared > limit) {
+      res.writeHead(413, { ...headers, 'Content-Type': 'application/json', 'Cache-Control': 'no-store', Connection: 'close' });
+      // Nothing of the body is read: the connection closes once the answer is out.
+      res.end(JSON.stringify({ error: `the file is ${declared} bytes, over ${limitText(limit)}` }), () => req.destroy());
+      return;
+    }
+    const result = await receive(req, importsDir, limit);
     reply(200, result);
   } catch (err) {
+    if (err instanceof UploadRefused && err.status === 413) {
+      // A chunked body went over the limit: answer and stop reading it.
+      if (!res.headersSent) {
+        res.writeHead(413, { ...headers, 'Content-Type': 'application/json', 'Cache-Control': 'no-store', Connection: 'close' });
+        // The rest of the body is read and dropped for a moment so the client sees the answer, then the connection goes.
+        req.unpipe();
+        req.resume();
+        res.end(JSON.stringify({ error: err.message }), () => setTimeout(() => req.destroy(), 2000).unref());
+      }
+      return;
+    }
     if (err instanceof UploadRefused) reply(err.status, { error: err.message });
     else reply(500, { error: `upload failed: ${err instanceof Error ? err.message : String(err)}` });
     // Whatever the client still sends is not wanted.
@@ -59,7 +86,7 @@ export async function handleUpload(req: IncomingMessage, res: ServerResponse, im
   }
 }
 
-async function receive(req: IncomingMessage, importsDir: string): Promise<UploadResult> {
+async function receive(req: IncomingMessage, importsDir: string, limit: number): Promise<UploadResult> {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   const batch = url.searchParams.get('batch') ?? '';
   if (!BATCH.test(batch)) throw new UploadRefused(400, `batch must be 6 to 64 letters, digits, "-" or "_", got "${batch}"`);
@@ -74,11 +101,19 @@ async function receive(req: IncomingMessage, importsDir: string): Promise<Upload
   const count = async function* (source: AsyncIterable<Buffer>) {
     for await (const chunk of source) {
       size += chunk.length;
+      if (size > limit) throw new UploadRefused(413, `${name} is over ${limitText(limit)}; nothing was kept`);
       yield chunk;
     }
   };
   try {
-    await pipeline(req, count, createWriteStream(partial, { flags: 'wx' }));
+    // Through a PassThrough, so a refusal at the limit ends the pipeline without tearing the socket down before the 413 is sent.
+    const source = new PassThrough();
+    req.on('error', (e) => source.destroy(e));
+    req.on('close', () => {
+      if (!req.complete) source.destroy(Object.assign(new Error('the upload was interrupted'), { code: 'ECONNRESET' }));
+    });
+    req.pipe(source);
+    await pipeline(source, count, createWriteStream(partial, { flags: 'wx' }));
     if (declared !== null && size !== declared) throw new UploadRefused(400, `${name}: received ${size} of ${declared} bytes; the upload was cut short`);
     await rename(partial, dest);
   } catch (err) {

@@ -119,17 +119,19 @@ describe('export job', () => {
     assert.equal((await call<ExportRecord[]>('exports.list', { runId })).length, before);
   });
 
-  test('overwrite asked for, then cancelled after the new file was written: the old file is back, unchanged', async () => {
+  test('overwrite asked for, then cancelled after the new file was written: the old file never moved and is unchanged', async () => {
     const dir = tempDir('studio-export-replace-');
     const previous = path.join(dir, 'shipped.onnx');
     writeFileSync(previous, 'the model shipped last week');
     let id = 0;
     let sawNewFile = false;
+    let oldInPlace = false;
     const off = studio.events.subscribe((event, payload) => {
       const p = payload as ExportProgress;
       if (event === 'exports.progress' && p.exportJobId === id && p.phase === 'verify' && !sawNewFile) {
-        // The new file is in place by now; the old one is set aside until the export succeeds.
-        sawNewFile = readFileSync(previous).subarray(0, 27).toString() !== 'the model shipped last week';
+        // The new file is written (as a staging copy beside it) and being verified; the old one stays in place until the rename.
+        sawNewFile = readdirSync(dir).some((n) => /^\.shipped\.onnx\.\d+\.[0-9a-f]{8}\.staging\.onnx$/.test(n));
+        oldInPlace = readFileSync(previous, 'utf8') === 'the model shipped last week';
         studio.exports.cancel(id);
       }
     });
@@ -139,6 +141,7 @@ describe('export job', () => {
     off();
     assert.equal(outcome.cancelled, true, outcome.message);
     assert.ok(sawNewFile, 'the cancel came after the new file was written');
+    assert.ok(oldInPlace, 'the old file stayed in place while the new one was verified');
     assert.equal(readFileSync(previous, 'utf8'), 'the model shipped last week');
     assert.deepEqual(filesIn(dir), ['shipped.onnx']);
   });
@@ -161,7 +164,7 @@ describe('export job', () => {
       return true;
     });
     assert.equal(readFileSync(existing, 'utf8'), 'keep me');
-    await assert.rejects(call('exports.start', { runId, format: 'params', path: path.join(out, 'no-such-folder', 'x.json') }), /cannot write .*no-such-folder.*its folder does not exist/);
+    await assert.rejects(call('exports.start', { runId, format: 'params', path: path.join(out, 'no-such-folder', 'x.json') }), /cannot write .*no-such-folder.*its folder \S*no-such-folder does not exist/);
     assert.deepEqual(filesIn(out), ['existing.json', 'run.onnx']);
     assert.equal((await call<ExportRecord[]>('exports.list', { runId })).length, 1);
 
