@@ -223,6 +223,26 @@ export function registerRunCommands(program: Command): void {
       }),
     );
 
+  runOptions(program.command('qat').description('quantization-aware training: fine-tune the model with fake-quantized weights and activations; the trained model lands in the library'))
+    .option('--epochs <n>', 'epochs', '1')
+    .option('--batch-size <n>', 'batch size', '64')
+    .option('--lr <rate>', 'learning rate', '0.0001')
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'sgd']).default('adam'))
+    .action(async (o: RunOptions, cmd: Command) =>
+      withStudio(cmd, async (studio) => {
+        const run = await startAndWait(studio, 'qat', await configFrom(studio, o), o.name, !!o.json);
+        print(!!o.json, run, () => {
+          if (run.status !== 'done') return `run ${run.id} ${run.name}: ${run.status}${run.error ? ` — ${run.error}` : ''}`;
+          const s = run.summary as { trainedModelId?: number; trainedModelName?: string; train?: { runtime?: string } };
+          return [
+            `run ${run.id} ${run.name}: quantized top-1 ${pct(run.quantAccuracy)} (float before ${pct(run.floatAccuracy)}), loss ${run.quantLoss?.toFixed(4) ?? '—'}${s.train?.runtime ? `; trained on ${s.train.runtime}` : ''}`,
+            `model ${s.trainedModelId} ${s.trainedModelName} added to the library; export this run to write the quantized file`,
+          ].join('\n');
+        });
+        if (run.status !== 'done') process.exitCode = 1;
+      }),
+    );
+
   runOptions(program.command('lint').description('what a run with this config would meet: tensors without a range, BatchNorm folding, unsupported layers'))
     .addOption(new Option('--kind <kind>', 'run kind').choices(['ptq', 'qat', 'float']).default('ptq'))
     .action(async (o: RunOptions & { kind: 'ptq' | 'qat' | 'float' }, cmd: Command) =>
