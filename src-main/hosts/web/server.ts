@@ -13,7 +13,7 @@ import { dispatch, type Handlers } from '../../api/dispatch.js';
 import type { EventBus } from '../../api/events.js';
 import { WEB_API_PATH, WEB_TOKEN_COOKIE, type ClientMessage, type ServerMessage } from '../../api/wire.js';
 import { serveStatic } from './static-files.js';
-import { DEFAULT_UPLOAD_LIMIT, handleUpload, UPLOAD_PATH } from './upload.js';
+import { handleUpload, UPLOAD_PATH } from './upload.js';
 import { confineImports } from './import-policy.js';
 import path from 'node:path';
 import { cookieValue, newToken, tokensEqual } from './token.js';
@@ -30,7 +30,7 @@ export interface WebHostOptions {
   importsDir?: string;
   /** Other folders models.import / datasets.import may read (`studio serve --import-dir`); imports are confined to these and importsDir. */
   importDirs?: string[];
-  /** Largest upload in bytes (default DEFAULT_UPLOAD_LIMIT, `studio serve --upload-limit`). */
+  /** Largest upload in bytes (`studio serve --upload-limit`); default: upload.ts uploadLimitFor (4 GiB, less when the disk has less free). */
   uploadLimit?: number;
 }
 
@@ -75,7 +75,7 @@ export function hostAllowed(host: string | undefined, port: number): boolean {
 
 export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   const token = opts.token ?? newToken();
-  const uploadLimit = opts.uploadLimit ?? DEFAULT_UPLOAD_LIMIT;
+  const uploadLimit = opts.uploadLimit;
   const server = createServer((req, res) => handleHttp(req, res, token, opts.rendererDir, opts.importsDir, uploadLimit));
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, token, server, sockets));
@@ -121,7 +121,7 @@ function requestToken(req: IncomingMessage): { fromQuery: string | null; fromCoo
   return { fromQuery: url.searchParams.get('token'), fromCookie: cookieValue(req.headers.cookie, WEB_TOKEN_COOKIE) };
 }
 
-function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, rendererDir: string, importsDir: string | undefined, uploadLimit: number): void {
+function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, rendererDir: string, importsDir: string | undefined, uploadLimit: number | undefined): void {
   const url = new URL(req.url ?? '/', `http://${HOST}`);
   if (!hostAllowed(req.headers.host, req.socket.localPort ?? 0)) {
     res.writeHead(421, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });

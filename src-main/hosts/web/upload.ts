@@ -8,7 +8,7 @@
  * The server checks the token and the origin before calling this.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -18,9 +18,26 @@ export const UPLOAD_PATH = '/api/upload';
 
 /** Largest upload by default: 4 GiB (`studio serve --upload-limit SIZE` changes it). */
 export const DEFAULT_UPLOAD_LIMIT = 4 * 1024 ** 3;
+/** Disk space an upload under the default limit leaves free (the studio still writes runs and exports). */
+export const UPLOAD_DISK_RESERVE = 1024 ** 3;
 
-function limitText(limit: number): string {
-  return `the upload limit of ${limit} bytes (${(limit / 1024 ** 2).toFixed(1)} MiB; studio serve --upload-limit)`;
+/**
+ * The limit an upload meets: the one set with --upload-limit as it is;
+ * otherwise the default, lowered to the free space of the uploads folder's
+ * disk less UPLOAD_DISK_RESERVE (read at each upload, since space changes).
+ */
+export async function uploadLimitFor(importsDir: string, set: number | undefined): Promise<{ limit: number; why: string }> {
+  if (set !== undefined) return { limit: set, why: 'studio serve --upload-limit' };
+  const fs = await statfs(importsDir).catch(() => null);
+  const free = fs ? fs.bavail * fs.bsize : Infinity;
+  const limit = Math.max(0, Math.min(DEFAULT_UPLOAD_LIMIT, free - UPLOAD_DISK_RESERVE));
+  return limit < DEFAULT_UPLOAD_LIMIT
+    ? { limit, why: `the free space of ${importsDir}'s disk less ${UPLOAD_DISK_RESERVE / 1024 ** 3} GiB; studio serve --upload-limit sets one` }
+    : { limit, why: 'the default; studio serve --upload-limit' };
+}
+
+function limitText(limit: number, why: string): string {
+  return `the upload limit of ${limit} bytes (${(limit / 1024 ** 2).toFixed(1)} MiB; ${why})`;
 }
 
 export interface UploadResult {
@@ -50,22 +67,23 @@ export function checkUploadName(name: string | null): string {
   return name;
 }
 
-export async function handleUpload(req: IncomingMessage, res: ServerResponse, importsDir: string, headers: Record<string, string>, limit = DEFAULT_UPLOAD_LIMIT): Promise<void> {
+export async function handleUpload(req: IncomingMessage, res: ServerResponse, importsDir: string, headers: Record<string, string>, setLimit?: number): Promise<void> {
   const reply = (status: number, body: unknown) => {
     if (res.headersSent) return;
     res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
     res.end(JSON.stringify(body));
   };
   try {
+    const { limit, why } = await uploadLimitFor(importsDir, setLimit);
     // Refused before the body is read when its declared size is too large.
     const declared = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length']);
     if (declared !== null && declared > limit) {
       res.writeHead(413, { ...headers, 'Content-Type': 'application/json', 'Cache-Control': 'no-store', Connection: 'close' });
       // Nothing of the body is read: the connection closes once the answer is out.
-      res.end(JSON.stringify({ error: `the file is ${declared} bytes, over ${limitText(limit)}` }), () => req.destroy());
+      res.end(JSON.stringify({ error: `the file is ${declared} bytes, over ${limitText(limit, why)}` }), () => req.destroy());
       return;
     }
-    const result = await receive(req, importsDir, limit);
+    const result = await receive(req, importsDir, { limit, why });
     reply(200, result);
   } catch (err) {
     if (err instanceof UploadRefused && err.status === 413) {
@@ -86,7 +104,7 @@ export async function handleUpload(req: IncomingMessage, res: ServerResponse, im
   }
 }
 
-async function receive(req: IncomingMessage, importsDir: string, limit: number): Promise<UploadResult> {
+async function receive(req: IncomingMessage, importsDir: string, { limit, why }: { limit: number; why: string }): Promise<UploadResult> {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   const batch = url.searchParams.get('batch') ?? '';
   if (!BATCH.test(batch)) throw new UploadRefused(400, `batch must be 6 to 64 letters, digits, "-" or "_", got "${batch}"`);
@@ -101,7 +119,7 @@ async function receive(req: IncomingMessage, importsDir: string, limit: number):
   const count = async function* (source: AsyncIterable<Buffer>) {
     for await (const chunk of source) {
       size += chunk.length;
-      if (size > limit) throw new UploadRefused(413, `${name} is over ${limitText(limit)}; nothing was kept`);
+      if (size > limit) throw new UploadRefused(413, `${name} is over ${limitText(limit, why)}; nothing was kept`);
       yield chunk;
     }
   };
