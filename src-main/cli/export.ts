@@ -29,7 +29,9 @@ export function formatExport(r: ExportRecord): string {
   const lines = [`wrote ${r.format} ${r.path} (${r.size} bytes, sha256 ${r.sha256.slice(0, 16)}…)`];
   lines.push(`audit: ${a.ok === false ? 'FAILED' : 'ok'}${Array.isArray(a.checked) ? `, ${a.checked.length} tensors checked` : ''}`);
   if (typeof v['agreement'] === 'number') {
-    lines.push(`verified in ${v['runtime']} on ${v['count']} eval samples: accuracy ${pct(v['runtimeAccuracy'])} vs studio simulation ${pct(v['simulationAccuracy'])}`);
+    const sim = v['simulation'] && typeof v['simulation'] === 'object' ? (v['simulation'] as { runtime?: string; reason?: string }) : null;
+    const simOn = sim?.runtime ? ` (simulated on ${sim.runtime}${sim.reason ? `: ${sim.reason}` : ''})` : '';
+    lines.push(`verified in ${v['runtime']} on ${v['count']} eval samples: accuracy ${pct(v['runtimeAccuracy'])} vs studio simulation ${pct(v['simulationAccuracy'])}${simOn}`);
     lines.push(`top-1 agreement ${pct(v['agreement'])}, max |output difference| ${(v['maxAbsDiff'] as number).toExponential(3)}${v['passed'] ? '' : '  (below the 99.5% / 0.1 point goal)'}`);
   } else lines.push('not verified in a runtime');
   return lines.join('\n');

@@ -14,7 +14,10 @@
  *    values (reported as `maxWeightError` in the audit);
  *  - biases, BatchNorm statistics and float layers' weights stay float32.
  * Verification compares tf.loadLayersModel's outputs with the studio's
- * weight-only simulation (half-even rounding, activations float).
+ * weight-only simulation (half-even rounding, activations float), run on
+ * onnxruntime (weightOnlySimulation) unless the graph has a layer without
+ * an ONNX form (an opaque Keras layer, which tfjs runs and the lowering
+ * refuses): then on TensorFlow.js, the reason in the record.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -31,7 +34,9 @@ import { ExportError } from './errors.js';
 import { quantizeToInts } from '../engine/quant/int-tensors.js';
 import type { ExportInput, ExportOptions, ExportResult } from './types.js';
 import { compareOutputs, joinBatches, type EvalSamples } from '../engine/eval-samples.js';
-import { simulate } from './verify.js';
+import { runSimulation, simulate, simulationChoice, type SimulationPlan } from './verify.js';
+import { simulatedKernels } from '../engine/native/evaluate-onnx.js';
+import { buildOnnxGraph, encodeOnnx } from '../engine/onnx/build.js';
 import { fileDigest, writeFolderAtomic } from './write-file.js';
 
 interface StoredWeight {
@@ -97,6 +102,23 @@ export function weightOnlyHooks(plan: QuantPlan, qparams: ReadonlyMap<string, QP
       const wq = name === 'kernel' ? byLayer.get(node.name) : undefined;
       return wq ? fakeQuantKernel(w, wq, qparams.get(wq.name)!, 'half-even') : w;
     },
+  };
+}
+
+/**
+ * The weight-only simulation tfjs is compared against, on either runtime
+ * (export/verify.ts runSimulation): on onnxruntime, the float graph with the
+ * planned kernels fake-quantized half to even (the same values as
+ * weightOnlyHooks gives) and no activation quantizer.
+ */
+export function weightOnlySimulation(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>): SimulationPlan {
+  return {
+    description: 'studio weight-only fake-quant, rounding half-even, float activations (tfjs layers models compute in float)',
+    native: () => {
+      const built = buildOnnxGraph({ graph, plan: { ...plan, activations: [] }, qparams, simulate: { kernels: simulatedKernels(graph, plan, qparams, 'half-even') } });
+      return { model: encodeOnnx(built.model), graph };
+    },
+    tfjs: (samples) => simulate(graph, weightOnlyHooks(plan, qparams), samples),
   };
 }
 
@@ -219,13 +241,13 @@ export async function exportTfjs(input: ExportInput, dest: string, opts: ExportO
     } finally {
       model.dispose();
     }
-    const sim = simulate(input.graph, weightOnlyHooks(input.plan, input.qparams), input.samples);
+    const sim = await runSimulation(weightOnlySimulation(input.graph, input.plan, input.qparams), input.samples, simulationChoice(opts));
     const classes = out.length / input.samples.labels.length;
     verification = {
       runtime: `tf.loadLayersModel (@tensorflow/tfjs ${tf.version_core}, backend ${tf.getBackend()})`,
       settings: { backend: tf.getBackend() },
-      simulation: 'studio weight-only fake-quant, rounding half-even, float activations (tfjs layers models compute in float)',
-      ...compareOutputs(out, sim, input.samples.labels, classes),
+      simulation: sim.record,
+      ...compareOutputs(out, sim.outputs, input.samples.labels, classes),
       seconds: (performance.now() - started) / 1000,
     };
   }

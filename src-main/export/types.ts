@@ -5,6 +5,7 @@ import type { QParams } from '../engine/quant/qparams.js';
 import type { QuantPlan } from '../engine/transform/plan.js';
 import type { QuantRecord } from './qparams-from-record.js';
 import type { EvalSamples } from '../engine/eval-samples.js';
+import type { RuntimeChoice } from '../engine/native/session.js';
 import type { Verification } from './verify.js';
 
 export type ExportFormat = 'onnx' | 'tflite' | 'tfjs' | 'params';
@@ -41,6 +42,10 @@ export interface ExportOptions {
   onnxOptimization?: 'disabled' | 'basic';
   /** TFLite: float input/output with QUANTIZE/DEQUANTIZE at the ends (default), or the int8 tensors themselves. */
   tfliteIo?: 'float' | 'int8';
+  /** Runtime of the studio simulation the file is verified against (default: onnxruntime where it can run; see export/verify.ts). */
+  simulationRuntime?: RuntimeChoice;
+  /** Memory budget of the simulation's batches, in bytes (default $STUDIO_MEMORY_BUDGET, else 1 GiB). */
+  memoryBudget?: number;
 }
 
 export interface ExportResult {

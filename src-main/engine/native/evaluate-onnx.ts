@@ -40,6 +40,7 @@ import { ClassificationAccumulator } from '../metrics.js';
 import { ActivationStatsAccumulator, type ActivationStats } from '../ptq/activation-stats.js';
 import type { Comparison } from '../ptq/evaluate.js';
 import { activationQParamsAt, fakeQuantKernel, type QParamsByName } from '../ptq/sim-hooks.js';
+import type { RoundingMode } from '../quant/fake-quant.js';
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
 import { createSession, loadOnnxRuntime, type SessionPlacement } from './session.js';
@@ -79,8 +80,8 @@ export interface EvaluationModelInput {
   bins: number;
 }
 
-/** The planned kernels fake-quantized as the TensorFlow.js simulation does, by layer name (Keras layout). */
-export function simulatedKernels(graph: Graph, plan: QuantPlan, qparams: QParamsByName): Map<string, Float32Array> {
+/** The planned kernels fake-quantized as the TensorFlow.js simulation does (`rounding`: the PTQ simulation's 'half-up' by default; an export's simulation passes its target's), by layer name (Keras layout). */
+export function simulatedKernels(graph: Graph, plan: QuantPlan, qparams: QParamsByName, rounding: RoundingMode = 'half-up'): Map<string, Float32Array> {
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const out = new Map<string, Float32Array>();
   for (const wq of plan.weights) {
@@ -89,7 +90,7 @@ export function simulatedKernels(graph: Graph, plan: QuantPlan, qparams: QParams
     if (!n || !isWeighted(n)) throw new Error(`weight quantizer ${wq.name} names no weighted layer`);
     if (!qp) throw new Error(`no range for weight quantizer ${wq.name}`);
     const k = n.weights.kernel;
-    const values = tf.tidy(() => fakeQuantKernel(tf.tensor(k.values, k.shape, 'float32'), wq, qp).dataSync() as Float32Array);
+    const values = tf.tidy(() => fakeQuantKernel(tf.tensor(k.values, k.shape, 'float32'), wq, qp, rounding).dataSync() as Float32Array);
     out.set(wq.layer, Float32Array.from(values));
   }
   return out;

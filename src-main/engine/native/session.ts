@@ -84,11 +84,14 @@ export interface NativeSession {
  * A session on the chosen provider, or on cpu with the reason when that
  * provider is not shipped for this platform or fails to create the session.
  */
-export async function createSession(bytes: Uint8Array, opts: { threads?: number; provider?: string; platform?: string } = {}): Promise<NativeSession> {
+export async function createSession(
+  bytes: Uint8Array,
+  opts: { threads?: number; provider?: string; platform?: string; optimization?: Ort.InferenceSession.SessionOptions['graphOptimizationLevel'] } = {},
+): Promise<NativeSession> {
   const ort = await loadOnnxRuntime();
   const threads = opts.threads ?? nativeThreads();
   const provider = executionProviderChoice(opts.provider).requested;
-  const base = { graphOptimizationLevel: 'all' as const, intraOpNumThreads: threads, interOpNumThreads: 1 };
+  const base = { graphOptimizationLevel: opts.optimization ?? ('all' as const), intraOpNumThreads: threads, interOpNumThreads: 1 };
   const fallback = providerUnavailable(provider, opts.platform ?? process.platform);
   if (provider !== 'cpu' && !fallback) {
     try {

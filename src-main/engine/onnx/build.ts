@@ -1,7 +1,9 @@
 /**
  * The inference graph of a run (opset 13): a quantized run in QDQ form (the
  * ONNX export's file), the same graph with fake quant instead of QDQ (the
- * native evaluation's simulation), or the float graph (native calibration).
+ * native evaluation's simulation; with a target's rounding, int32 biases and
+ * ops of its own, the simulation an exported file is verified against:
+ * SimulationLowering), or the float graph (native calibration).
  *
  * Layout: the model takes the studio's float NHWC input `input`
  * [batch, H, W, C] (or [batch, features]) and gives the float output
@@ -38,13 +40,14 @@ import { quantizedBiases } from '../integer/biases.js';
 import { LoweringError } from '../lowering-error.js';
 import { quantizeToInts } from '../quant/int-tensors.js';
 import type { QParams } from '../quant/qparams.js';
-import type { QuantPlan, WeightQuantizer } from '../transform/plan.js';
+import type { RoundingMode } from '../quant/fake-quant.js';
+import type { ActivationQuantizer, QuantPlan, WeightQuantizer } from '../transform/plan.js';
 import { encodeModel, onnxValue, OnnxBuilder, type OnnxValue } from './builder.js';
 import { fakeQuantNodes } from './fake-quant.js';
 import { lowerOp, onnxKernelShape, toOnnxLayout, type LayerWeights } from './ops/index.js';
 import { DT, floats, onnx, tensor, type ModelProto } from './proto.js';
 
-export type { OnnxValue } from './builder.js';
+export type { OnnxBuilder, OnnxValue } from './builder.js';
 export { samePads } from './padding.js';
 
 export const ONNX_OPSET = 13;
@@ -60,12 +63,31 @@ export interface OnnxBuildInput {
   metadata?: Record<string, string>;
   /**
    * Lower the studio's own simulation instead of the file: every activation
-   * quantizer as TF's fake quant (half-up, float ops: see fakeQuantNodes),
-   * planned kernels as the given fake-quantized float values (Keras layout,
-   * by layer name), biases float. The PTQ simulation op for op, for the
-   * native evaluation; any bit width.
+   * quantizer as fake quant in float ops (fakeQuantNodes; TF's half-up unless
+   * `rounding` says otherwise), planned kernels as the given fake-quantized
+   * float values (Keras layout, by layer name), biases float unless given.
+   * The PTQ simulation op for op, for the native evaluation; with the
+   * target's rounding, int32 biases and kernels (`outputs`), the simulation
+   * of an exported file. Any bit width.
    */
-  simulate?: { kernels: ReadonlyMap<string, Float32Array> };
+  simulate?: SimulationLowering;
+}
+
+/** How the simulation graph departs from the run's PTQ simulation (see OnnxBuildInput.simulate). */
+export interface SimulationLowering {
+  /** Planned kernels, fake-quantized (Keras layout), by layer name; a layer not listed keeps its float kernel. */
+  kernels: ReadonlyMap<string, Float32Array>;
+  /** Rounding of the activation fake quant: one mode, or one per quantizer (default 'half-up', TF's). */
+  rounding?: RoundingMode | ((quantizer: ActivationQuantizer) => RoundingMode);
+  /** Bias values by layer (e.g. the int32 biases an integer file stores, dequantized); a layer not listed keeps its float bias. */
+  biases?: ReadonlyMap<string, Float32Array>;
+  /**
+   * Nodes whose output the target computes otherwise than fake quant (a
+   * kernel's table, a rounded mean): given the node's lowered value, the
+   * function adds the ops and returns the output, which then replaces the
+   * node's fake quant (none is added at that node).
+   */
+  outputs?: ReadonlyMap<string, (b: OnnxBuilder, v: OnnxValue) => OnnxValue>;
 }
 
 /** Per-axis ONNX axis of a weight quantizer's channel axis (on its view). */
@@ -112,11 +134,15 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     return q;
   };
 
-  /** QuantizeLinear → DequantizeLinear on a value, for activation quantizer `name` (fake quant when simulating). */
-  const qdq = (v: OnnxValue, name: string): OnnxValue => {
+  const sim = input.simulate;
+  const roundingOf = (a: ActivationQuantizer): RoundingMode => (typeof sim?.rounding === 'function' ? sim.rounding(a) : (sim?.rounding ?? 'half-up'));
+
+  /** QuantizeLinear → DequantizeLinear on a value, for activation quantizer `a` (fake quant when simulating). */
+  const qdq = (v: OnnxValue, a: ActivationQuantizer): OnnxValue => {
+    const name = a.name;
     const q = qp(name);
     const channelAxis = v.rank === 4 && v.nchw ? 1 : v.rank - 1;
-    if (input.simulate) return { ...v, name: fakeQuantNodes(b, v, name, q, q.granularity === 'per-channel' ? channelAxis : null) };
+    if (sim) return { ...v, name: fakeQuantNodes(b, v, name, q, q.granularity === 'per-channel' ? channelAxis : null, roundingOf(a)) };
     if (q.bits !== 8) throw new LoweringError(`activation ${name} has ${q.bits} bits; ONNX QuantizeLinear (opset ${ONNX_OPSET}) stores 8-bit activations only`, 'unsupported', { tensor: name, format: 'onnx' });
     if (q.narrowRange) throw new LoweringError(`activation ${name} is narrow range; ONNX QuantizeLinear saturates at the full int8/uint8 range and cannot express it`, 'unsupported', { tensor: name, format: 'onnx' });
     const { dt, domain } = activationType(q);
@@ -160,7 +186,11 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     if (wq && qb && !perOutputChannel(wq)) {
       throw new LoweringError(`weight ${wq.name} is per-channel on axis ${wq.axis}, not its output channels: the int32 bias of ${n.name} cannot take scale s_in·s_w`, 'unsupported', { tensor: biasName, format: 'onnx' });
     }
-    if (!qb) return { kernel, bias: b.f32(bias.values, [bias.values.length], biasName) };
+    if (!qb) {
+      const values = sim?.biases?.get(n.name) ?? bias.values;
+      if (values.length !== bias.values.length) throw new LoweringError(`the simulated bias of ${n.name} has ${values.length} values, the layer ${bias.values.length}`, 'run', { tensor: biasName, format: 'onnx' });
+      return { kernel, bias: b.f32(values, [values.length], biasName) };
+    }
     const perAxis = wq!.axis !== null;
     const dims = perAxis ? [qb.scales.length] : [];
     const quantized = b.initializer(tensor(`${biasName}/quantized`, DT.INT32, [qb.ints.length], qb.ints));
@@ -183,7 +213,9 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
       v = lowerOp(b, n, args, weightInputs);
     }
     const a = actAt.get(n.name);
-    if (a) v = qdq(v, a.name);
+    const custom = sim?.outputs?.get(n.name);
+    if (custom) v = custom(b, v);
+    else if (a) v = qdq(v, a);
     values.set(n.name, v);
   }
   const last = b.layout(values.get(graph.output)!, false);

@@ -1,10 +1,17 @@
 /**
- * TF's fake quant as plain float ONNX ops, rounding half up exactly as the
- * TensorFlow.js simulation does (engine/quant/fake-quant.ts, 'half-up'), op
- * for op in float32:
+ * Fake quant as plain float ONNX ops, in each rounding mode of the
+ * TensorFlow.js op (engine/quant/fake-quant.ts), op for op in float32 so
+ * both runtimes give the same values:
  *
- *   u   = clip((x − nudged_min) / scale, 0, qmax − qmin)
- *   out = floor(u + 0.5) · scale + nudged_min
+ *  'half-up' (TF's fake quant; the PTQ simulation, TFLite's requantization):
+ *     u   = clip((x − nudged_min) / scale, 0, qmax − qmin)
+ *     out = floor(u + 0.5) · scale + nudged_min
+ *  'half-even' (ONNX QuantizeLinear; TFLite's input QUANTIZE and XNNPACK's MUL):
+ *     out = min(max(Round(x / scale), qmin − zp), qmax − zp) · scale
+ *     (ONNX Round rounds halves to even, as tf.round does)
+ *  'half-away' (TFLite's reference kernels, std::round):
+ *     v = x / scale, a = |v|, r = sign(v) · (floor(a) + [a − floor(a) ≥ 0.5])
+ *     out = min(max(r, qmin − zp), qmax − zp) · scale
  *
  * QuantizeLinear would round half to even and saturate at the storage type's
  * range, so the simulation of any bit width uses these ops instead. The
@@ -12,8 +19,10 @@
  * training step feeds qparams it computes from the ranges of the step
  * (native/train/quant-ops.ts), and adds the straight-through estimator.
  */
+import type { RoundingMode } from '../quant/fake-quant.js';
 import type { QParams } from '../quant/qparams.js';
 import type { OnnxBuilder, OnnxValue } from './builder.js';
+import { DT } from './proto.js';
 
 /** The fake quant of x with qparams held in the graph (broadcasting on x); nodes named `<name>/fq_*`, the output `<name>/fake_quant`. */
 export function fakeQuantOps(b: OnnxBuilder, x: string, q: { scale: string; nudgedMin: string; levels: number }, name = 'fq'): string {
@@ -25,13 +34,37 @@ export function fakeQuantOps(b: OnnxBuilder, x: string, q: { scale: string; nudg
 }
 
 /**
- * The fake quant of `x` with fixed qparams `qp` of quantizer `name`;
- * per-channel qparams broadcast along `channelAxis` of the ONNX layout
- * (null: per-tensor). Returns the output's name.
+ * The fake quant of `x` with fixed qparams `qp` of quantizer `name`, rounding
+ * as `rounding` says (default 'half-up', TF's); per-channel qparams broadcast
+ * along `channelAxis` of the ONNX layout (null: per-tensor). Returns the
+ * output's name.
  */
-export function fakeQuantNodes(b: OnnxBuilder, x: OnnxValue, name: string, qp: QParams, channelAxis: number | null): string {
+export function fakeQuantNodes(b: OnnxBuilder, x: OnnxValue, name: string, qp: QParams, channelAxis: number | null, rounding: RoundingMode = 'half-up'): string {
   const dims = channelAxis === null ? [] : Array.from({ length: x.rank }, (_, i) => (i === channelAxis ? qp.scale.length : 1));
   const scale = b.f32(qp.scale, dims, `${name}/fq_scale`);
-  const nudgedMin = b.f32(qp.nudgedMin, dims, `${name}/fq_nudged_min`);
-  return fakeQuantOps(b, x.name, { scale, nudgedMin, levels: qp.qmax - qp.qmin }, name);
+  if (rounding === 'half-up') {
+    const nudgedMin = b.f32(qp.nudgedMin, dims, `${name}/fq_nudged_min`);
+    return fakeQuantOps(b, x.name, { scale, nudgedMin, levels: qp.qmax - qp.qmin }, name);
+  }
+  // The signed-domain clamp bounds qmin − zp, qmax − zp (per channel).
+  const low = b.f32(Array.from(qp.zeroPoint, (z) => qp.qmin - z), dims, `${name}/fq_low`);
+  const high = b.f32(Array.from(qp.zeroPoint, (z) => qp.qmax - z), dims, `${name}/fq_high`);
+  return signedFakeQuantOps(b, x.name, { scale, low, high }, rounding, name);
+}
+
+/** Fake quant rounding x / scale in the signed domain ('half-even' or 'half-away'), clamped to [low, high]; nodes `<name>/fq_*`, output `<name>/fake_quant`. */
+export function signedFakeQuantOps(b: OnnxBuilder, x: string, q: { scale: string; low: string; high: string }, rounding: 'half-even' | 'half-away', name = 'fq'): string {
+  const p = (k: string) => `${name}/fq_${k}`;
+  const v = b.op('Div', [x, q.scale], {}, p('v'));
+  let r: string;
+  if (rounding === 'half-even') r = b.op('Round', [v], {}, p('q'));
+  else {
+    // floor(|v| + 0.5) misrounds 0.49999997 (the sum rounds up to 1): compare the fraction, as the TF.js op does.
+    const a = b.op('Abs', [v], {}, p('abs'));
+    const fl = b.op('Floor', [a], {}, p('floor'));
+    const up = b.op('Cast', [b.op('GreaterOrEqual', [b.op('Sub', [a, fl], {}, p('fraction')), b.f32(0.5, [], p('half'))], {}, p('rounds_up'))], { to: DT.FLOAT }, p('up'));
+    r = b.op('Mul', [b.op('Sign', [v], {}, p('sign')), b.op('Add', [fl, up], {}, p('magnitude'))], {}, p('q'));
+  }
+  const clamped = b.op('Min', [b.op('Max', [r, q.low], {}, p('above_low')), q.high], {}, p('clamped'));
+  return b.op('Mul', [clamped, q.scale], {}, `${name}/fake_quant`);
 }

@@ -1,9 +1,9 @@
-/** The ONNX (QDQ) format: build, write atomically, audit the file read back, verify in onnxruntime-node. */
+/** The ONNX (QDQ) format: build, write atomically, audit the file read back, verify in onnxruntime-node against the studio's half-even simulation (itself run on onnxruntime: export/simulate.ts). */
 import { readFile } from 'node:fs/promises';
 import { ExportError, lowered } from '../errors.js';
-import { exportSimulationHooks } from '../simulate.js';
+import { qdqSimulation } from '../simulate.js';
 import type { ExportInput, ExportOptions, ExportResult } from '../types.js';
-import { simulate } from '../verify.js';
+import { runSimulation, simulationChoice } from '../verify.js';
 import { fileDigest, writeFileAtomic } from '../write-file.js';
 import { assertAudit, auditOnnx } from './audit.js';
 import { buildOnnx, encodeOnnx } from '../../engine/onnx/build.js';
@@ -47,9 +47,9 @@ export async function finishOnnx(input: ExportInput, dest: string, opts: ExportO
   let verification = null;
   if ((opts.verify ?? true) && input.samples) {
     opts.onPhase?.('verify');
-    const sim = simulate(input.graph, exportSimulationHooks(input.graph, input.plan, input.qparams, { rounding: 'half-even' }), input.samples);
+    const sim = await runSimulation(qdqSimulation(input.graph, input.plan, input.qparams), input.samples, simulationChoice(opts));
     // The integer reference runs beside it: what an int8 runtime computes, compared with onnxruntime.
-    verification = await verifyOnnx(dest, input.graph, input.samples, sim, opts.onnxOptimization ?? 'disabled', input);
+    verification = await verifyOnnx(dest, input.samples, sim, opts.onnxOptimization ?? 'disabled', input);
   }
   const digest = await fileDigest(dest);
   return { format: 'onnx', path: dest, extraPaths: [], ...digest, audit: audit as unknown as Record<string, unknown>, verification: verification as unknown as Record<string, unknown> | null };

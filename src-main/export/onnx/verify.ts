@@ -1,6 +1,8 @@
 /**
  * Runs a written ONNX file in onnxruntime-node (CPU) on the eval samples and
- * compares it with the studio's 'half-even' simulation of the same export.
+ * compares it with the studio's 'half-even' simulation of the same export
+ * (export/simulate.ts qdqSimulation, itself run on onnxruntime in its own
+ * session: float ops, all optimizations, every core).
  *
  * Numerics of the session: graphOptimizationLevel 'disabled' (default) runs
  * the QDQ graph as written — QuantizeLinear rounds half to even and saturates,
@@ -12,11 +14,10 @@
  * do not depend on the machine.
  */
 import * as ort from 'onnxruntime-node';
-import type { Graph } from '../../engine/graph/types.js';
 import { tryIntegerAgreement, type IntegerModelInput } from '../../engine/integer/index.js';
 import { ExportError } from '../errors.js';
 import { compareOutputs, joinBatches, type EvalSamples } from '../../engine/eval-samples.js';
-import type { Verification } from '../verify.js';
+import type { SimulatedOutputs, Verification } from '../verify.js';
 import { ONNX_INPUT, ONNX_OUTPUT } from '../../engine/onnx/build.js';
 
 export function onnxSessionOptions(level: 'disabled' | 'basic' = 'disabled'): ort.InferenceSession.SessionOptions {
@@ -56,27 +57,29 @@ export async function runOnnx(file: string, samples: EvalSamples, level: 'disabl
 }
 
 /**
- * With `integer` (the export input: graph, plan, qparams), the verification
- * also carries the integer reference's accuracy and agreement with
- * onnxruntime and with the simulation (Verification.integer).
+ * `simulation`: the studio's simulation of the file on the samples
+ * (runSimulation of qdqSimulation) with its record. With `integer` (the
+ * export input: graph, plan, qparams), the verification also carries the
+ * integer reference's accuracy and agreement with onnxruntime and with the
+ * simulation (Verification.integer). `seconds` counts the runtime's pass and
+ * the comparisons; the simulation's own time is in its record.
  */
 export async function verifyOnnx(
   file: string,
-  graph: Graph,
   samples: EvalSamples,
-  simulation: Float32Array,
+  simulation: SimulatedOutputs,
   level: 'disabled' | 'basic' = 'disabled',
   integer?: IntegerModelInput,
 ): Promise<Verification> {
   const started = performance.now();
   const out = await runOnnx(file, samples, level);
   const classes = out.length / samples.labels.length;
-  const cmp = compareOutputs(out, simulation, samples.labels, classes);
+  const cmp = compareOutputs(out, simulation.outputs, samples.labels, classes);
   return {
-    ...(integer ? { integer: tryIntegerAgreement(integer, samples, { runtime: out, simulation }) } : {}),
+    ...(integer ? { integer: tryIntegerAgreement(integer, samples, { runtime: out, simulation: simulation.outputs }) } : {}),
     runtime: `onnxruntime-node ${ort.env.versions?.common ?? ''}`.trim(),
     settings: { executionProvider: 'cpu', graphOptimizationLevel: level, intraOpNumThreads: 1, 'session.qdq_matmulnbits_accuracy_level': '0' },
-    simulation: `studio fake-quant, rounding half-even, int32 biases (graph ${graph.name})`,
+    simulation: simulation.record,
     ...cmp,
     seconds: (performance.now() - started) / 1000,
   };

@@ -2,7 +2,7 @@
  * The TensorFlow Lite full-integer format: prepare what TFLite imposes
  * (quant.ts), build, write atomically, audit the file read back, verify it in
  * the real TFLite interpreter (wasm, in Node) against the studio's TFLite
- * simulation.
+ * simulation (simulate.ts, run on onnxruntime: export/verify.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { ExportError, lowered } from '../errors.js';
@@ -10,33 +10,39 @@ import type { ExportInput, ExportOptions, ExportResult } from '../types.js';
 import { fileDigest, writeFileAtomic } from '../write-file.js';
 import { assertTfliteAudit, auditTflite, type TfliteAuditReport } from './audit.js';
 import { assertExpressible, buildTflite, encodeTflite, type TfliteIo } from './build.js';
-import { fileModel, inputQuantizer, observeLogitsRange, quantizerAt, tfliteQuant, type TfliteQuant } from './quant.js';
-import { simulateTflite, tfliteHooks, TFLITE_INPUT_ROUNDING, TFLITE_ROUNDING } from './simulate.js';
-import { linearized } from './simulate-ops.js';
+import { fileModel, inputQuantizer, logitsQParams, quantizerAt, tfliteQuant, type TfliteQuant } from './quant.js';
+import { logitsSimulation, tfliteSimulation, tfliteSimulationText } from './simulate.js';
+import { runSimulation, simulationChoice } from '../verify.js';
+import type { EvalSamples } from '../../engine/eval-samples.js';
 import { preprocessedSamples, verifyTflite } from './verify.js';
 import type { AffineNode } from '../../engine/graph/types.js';
 import { integerQParams, qparamsToJSON } from '../../engine/quant/qparams.js';
 
 /**
  * What TFLite stores for the run (softmax grid, logits range observed on the
- * run's calibration samples; on the eval samples only where an input has no
- * calibration split, as in tests that build an input by hand).
+ * run's calibration samples by the TFLite simulation, on onnxruntime unless
+ * it cannot run it (export/verify.ts runSimulation, `opts` as for the
+ * verification); on the eval samples only where an input has no calibration
+ * split, as in tests that build an input by hand).
  */
-export function prepareTflite(input: ExportInput): TfliteQuant {
+export async function prepareTflite(input: ExportInput, opts: ExportOptions = {}): Promise<TfliteQuant> {
   const { graph, plan, qparams } = input;
   const samples = input.calibration ?? input.samples;
   assertExpressible(graph, plan);
-  return tfliteQuant(graph, plan, qparams, (softmax, model) => {
+  return tfliteQuant(graph, plan, qparams, async (softmax, model) => {
     if (!samples) return null;
     const spec = model.plan.activations.find((a) => a.name === softmax.quantizer)!.spec;
-    return observeLogitsRange(linearized(model.graph, model.qparams), tfliteHooks(model.graph, model.plan, model.qparams, softmax), samples, spec);
+    // The calibration split is not the verification's: its progress is not reported.
+    const quiet: EvalSamples = { labels: samples.labels, inputShape: samples.inputShape, batch: (start, count) => samples.batch(start, count) };
+    const { outputs, record } = await runSimulation(logitsSimulation(model, softmax), quiet, simulationChoice(opts));
+    return { qparams: logitsQParams(model.graph, outputs, spec), how: { ...record } };
   });
 }
 
 export async function exportTflite(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
   const io: TfliteIo = opts.tfliteIo ?? 'float';
   opts.onPhase?.('write');
-  const quant = prepareTflite(input);
+  const quant = await prepareTflite(input, opts);
   const preprocessing = preprocessingOf(quant).map((a) => ({ layer: a.name, ...(a.kerasClass ? { kerasClass: a.kerasClass } : {}), scale: a.scale, offset: a.offset }));
   const model = lowered(() =>
     buildTflite({
@@ -75,14 +81,14 @@ export async function finishTflite(input: ExportInput, quant: TfliteQuant, dest:
   let verification = null;
   if ((opts.verify ?? true) && input.samples) {
     opts.onPhase?.('verify');
-    const sim = simulateTflite(input.graph, input.plan, input.qparams, quant.softmax, quant.logits, input.samples);
     const lowered = quant.model.graph.nodes.length !== input.graph.nodes.length || quant.model.forced.length > 0;
-    const text = `studio fake-quant, input QUANTIZE rounding ${TFLITE_INPUT_ROUNDING}, requantization ${TFLITE_ROUNDING}, int32 biases, softmax on TFLite's 1/256 grid${quant.logits ? ', logits quantized' : ''}${lowered ? ", the graph lowered to TFLite's ops and grids (LOGISTIC/TANH grids, swish as LOGISTIC + MUL, hard sigmoid and affine as MUL/ADD with int8 constants)" : ''} (graph ${input.graph.name})`;
+    const text = tfliteSimulationText(input.graph, lowered, !!quant.logits);
+    const sim = await runSimulation(tfliteSimulation(input.graph, input.plan, input.qparams, quant.softmax, quant.logits, text), input.samples, simulationChoice(opts));
     const fileSamples = preprocessedSamples(input.samples, preprocessingOf(quant));
-    verification = await verifyTflite(dest, fileSamples, sim, text, io === 'int8' ? { int8: int8Ends(input, quant) } : {}, { model: fileModel(quant), samples: input.samples });
+    verification = await verifyTflite(dest, fileSamples, sim, io === 'int8' ? { int8: int8Ends(input, quant) } : {}, { model: fileModel(quant), samples: input.samples });
   }
   const digest = await fileDigest(dest);
-  const extra = { forced: quant.forced, ...(quant.logits ? { logits: qparamsToJSON(quant.logits) } : {}) };
+  const extra = { forced: quant.forced, ...(quant.logits ? { logits: qparamsToJSON(quant.logits) } : {}), ...(quant.logitsObserved ? { logitsObserved: quant.logitsObserved } : {}) };
   return {
     format: 'tflite',
     path: dest,

@@ -11,22 +11,20 @@
  *    softmax), but TFLite computes FULLY_CONNECTED → int8 logits → SOFTMAX.
  *    The logits get the run's activation spec (per-tensor) with a range
  *    observed by the TFLite simulation itself (the run's quantizers up to the
- *    layer, logits unquantized) on the export's samples, the way the TFLite
- *    converter ranges every tensor on a representative dataset.
+ *    layer, logits unquantized; on onnxruntime like the verification's,
+ *    simulate.ts logitsSimulation) on the export's samples, the way the
+ *    TFLite converter ranges every tensor on a representative dataset.
  * Everything else keeps the run's qparams as they are, on the graph lowered
  * for TFLite (lower.ts: the LOGISTIC / TANH grids, the ranges derived for the
  * intermediate tensors of swish, hard sigmoid and affine, the constants).
  */
-import * as tf from '@tensorflow/tfjs';
 import type { QuantSpec } from '../../api/run-config.js';
-import { GraphRuntime, type ForwardHooks } from '../../engine/graph/runtime.js';
 import type { Graph, GraphNode } from '../../engine/graph/types.js';
 import { inputNode, isWeighted, nodeByName } from '../../engine/graph/types.js';
 import { lowerForTflite, type LoweredModel } from './lower.js';
 import { computeQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { ActivationQuantizer, QuantPlan } from '../../engine/transform/plan.js';
 import { ExportError } from '../errors.js';
-import type { EvalSamples } from '../../engine/eval-samples.js';
 
 /** TFLite's int8 softmax output grid, in TF's unsigned domain: scale 1/256, zero point 0 (signed −128). */
 export function softmaxQParams(): QParams {
@@ -46,6 +44,8 @@ export interface TfliteQuant {
   forced: { tensor: string; reason: string }[];
   /** The graph, plan and qparams the file is written from (lower.ts; the softmax grid is in `act`, not here). */
   model: LoweredModel;
+  /** How the logits range was observed (the simulation's record: its runtime), when there are logits. */
+  logitsObserved?: Record<string, unknown>;
 }
 
 /** The quantizer of the model input (after its preprocessing affines, when it has some). */
@@ -66,17 +66,34 @@ export function fileModel(quant: TfliteQuant): { graph: Graph; plan: QuantPlan; 
   const sm = quant.softmax;
   if (sm) qparams.set(sm.quantizer, softmaxQParams());
   if (sm?.kind !== 'fused' || !quant.logits) return { graph, plan, qparams };
+  return splitFusedSoftmax({ graph, plan, qparams }, sm, quant.logits);
+}
+
+/**
+ * A softmax fused into the output layer `sm.layer`, split off as the file
+ * computes it: the layer linear, its logits quantized on `logits` by the
+ * quantizer `<layer>/logits` (left float when null), then the activation node
+ * `<layer>/softmax` with the softmax's quantizer. `model.qparams` is taken over.
+ */
+export function splitFusedSoftmax(
+  model: { graph: Graph; plan: QuantPlan; qparams: Map<string, QParams> },
+  sm: { layer: string; quantizer: string },
+  logits: QParams | null,
+): { graph: Graph; plan: QuantPlan; qparams: Map<string, QParams> } {
+  const { graph, plan, qparams } = model;
   const layer = sm.layer;
   const act = `${layer}/softmax`;
-  const logits = `${layer}/logits`;
-  qparams.set(logits, quant.logits);
+  const logitsName = `${layer}/logits`;
+  if (logits) qparams.set(logitsName, logits);
   const nodes = graph.nodes.flatMap((n): GraphNode[] =>
     n.name === layer && isWeighted(n) ? [{ ...n, activation: 'linear' }, { name: act, inputs: [layer], outputShape: [...n.outputShape], op: 'activation', activation: 'softmax' }] : [n],
   );
   const activations = plan.activations.flatMap((a) =>
-    a.name === sm.quantizer ? [{ ...a, name: logits, role: 'layer' as const, at: layer, layers: [layer] }, { ...a, role: 'activation' as const, at: act, layers: [act] }] : [a],
+    a.name === sm.quantizer ? [...(logits ? [{ ...a, name: logitsName, role: 'layer' as const, at: layer, layers: [layer] }] : []), { ...a, role: 'activation' as const, at: act, layers: [act] }] : [a],
   );
-  const tensors = plan.tensors.flatMap((t) => (t.tensor === layer ? [{ tensor: layer, range: logits, how: 'quantized' as const }, { tensor: act, range: sm.quantizer, how: 'quantized' as const }] : [t]));
+  const tensors = plan.tensors.flatMap((t) =>
+    t.tensor === layer ? [logits ? { tensor: layer, range: logitsName, how: 'quantized' as const } : { tensor: layer, range: null, how: 'float' as const }, { tensor: act, range: sm.quantizer, how: 'quantized' as const }] : [t],
+  );
   return { graph: { ...graph, nodes, output: act }, plan: { ...plan, activations, tensors }, qparams };
 }
 
@@ -103,14 +120,15 @@ export function findSoftmax(graph: Graph, plan: QuantPlan): SoftmaxAt {
 
 /**
  * Qparams the file stores, on the graph lowered for TFLite; `observeLogits`
- * gives the logits range when a fused softmax needs one (it is handed the lowered model).
+ * gives the logits range when a fused softmax needs one (it is handed the
+ * lowered model), and how it was observed (TfliteQuant.logitsObserved).
  */
-export function tfliteQuant(
+export async function tfliteQuant(
   graph: Graph,
   plan: QuantPlan,
   qparams: ReadonlyMap<string, QParams>,
-  observeLogits: (softmax: NonNullable<SoftmaxAt>, model: LoweredModel) => QParams | null,
-): TfliteQuant {
+  observeLogits: (softmax: NonNullable<SoftmaxAt>, model: LoweredModel) => Promise<{ qparams: QParams; how?: Record<string, unknown> } | null>,
+): Promise<TfliteQuant> {
   const model = lowerForTflite(graph, plan, qparams);
   const act = new Map<string, QParams>();
   for (const a of model.plan.activations) {
@@ -121,43 +139,34 @@ export function tfliteQuant(
   const softmax = findSoftmax(model.graph, model.plan);
   const forced: TfliteQuant['forced'] = [...model.forced];
   let logits: QParams | null = null;
+  let logitsObserved: Record<string, unknown> | undefined;
   if (softmax) {
     act.set(softmax.quantizer, softmaxQParams());
     forced.push({ tensor: softmax.quantizer, reason: 'TFLite int8 SOFTMAX output: scale 1/256, zero point -128' });
     if (softmax.kind === 'fused') {
-      logits = observeLogits(softmax, model);
-      if (!logits) {
+      const observed = await observeLogits(softmax, model);
+      if (!observed) {
         throw new ExportError(`layer ${softmax.layer} fuses softmax: its int8 logits need a range, observed on the run's samples, and none were given`, 'run', { tensor: `${softmax.layer}/logits`, format: 'tflite' });
       }
+      logits = observed.qparams;
+      logitsObserved = observed.how;
       forced.push({ tensor: `${softmax.layer}/logits`, reason: 'logits before the fused softmax: range observed on the export samples by the TFLite simulation' });
     }
   }
-  return { act, softmax, logits, forced, model };
+  return { act, softmax, logits, forced, model, ...(logitsObserved ? { logitsObserved } : {}) };
 }
 
 /**
- * Min/max of the logits of the output layer under `hooks` (the TFLite
- * simulation without its logits quantizer) on `samples`, then qparams of the
- * per-tensor form of `spec`.
+ * Qparams of the per-tensor form of `spec` over [min, max] of the logits of
+ * the output layer (outputs of the TFLite simulation without its logits
+ * quantizer, back to back: simulate.ts logitsSimulation).
  */
-export function observeLogitsRange(graph: Graph, hooks: ForwardHooks, samples: EvalSamples, spec: QuantSpec, batchSize = 100): QParams {
-  const runtime = new GraphRuntime(graph, { trainable: false });
-  const shape = inputNode(graph).outputShape;
+export function logitsQParams(graph: Graph, logits: Float32Array, spec: QuantSpec): QParams {
   let lo = Infinity;
   let hi = -Infinity;
-  try {
-    for (let start = 0; start < samples.labels.length; start += batchSize) {
-      const size = Math.min(batchSize, samples.labels.length - start);
-      const [mn, mx] = tf.tidy(() => {
-        const x = tf.tensor(samples.batch(start, size), [size, ...shape], 'float32');
-        const y = runtime.apply(x, { hooks, logits: true });
-        return [y.min().dataSync()[0]!, y.max().dataSync()[0]!];
-      });
-      lo = Math.min(lo, mn!);
-      hi = Math.max(hi, mx!);
-    }
-  } finally {
-    runtime.dispose();
+  for (const v of logits) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
   }
   const out = nodeByName(graph, graph.output);
   return computeQParams([lo], [hi], { ...spec, granularity: 'per-tensor' }, { name: `${out.name}/logits` });

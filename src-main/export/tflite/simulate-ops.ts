@@ -35,6 +35,11 @@
  *  - MUL of two tensors rounds halves to even (XNNPACK's fp32
  *    requantization): mulOutputs lists the nodes whose fake quantization uses
  *    that rounding.
+ *
+ * Each op is described once (interpreterOpSpecs: the counts, grids and
+ * tables) and computed by the same float32 op sequence on either runtime:
+ * tfjsInterpreterOp (TensorFlow.js hooks) and onnxInterpreterOp (nodes of
+ * the simulation graph onnxruntime runs).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Activation, ActivationNode, AffineNode, Graph, GraphNode } from '../../engine/graph/types.js';
@@ -42,6 +47,8 @@ import { mulInt, mulParams, xnnpackAddInt, xnnpackAddParams } from '../../engine
 import { fusedRange } from '../../engine/integer/requantize.js';
 import { activationFunction, applyTable, hardSwishInt, hardSwishParams, isLogisticGrid, leakyReluInt, leakyReluParams, logisticInt, logisticParams, lookupTable } from '../../engine/integer/activations.js';
 import type { ActQParams } from '../../engine/integer/tensor.js';
+import type { OnnxBuilder, OnnxValue } from '../../engine/onnx/build.js';
+import { tableLookupNodes } from '../../engine/onnx/table.js';
 import { integerQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { QuantPlan } from '../../engine/transform/plan.js';
 import { quantizedConstant } from './lower.js';
@@ -115,51 +122,100 @@ function constantTable(n: AffineNode, role: 'multiplier' | 'addend', cq: QParams
   return out;
 }
 
-/** A hook giving table[channel][q_in] on the output grid, q_in read from the hooked (linear) node's input on its grid. */
-function tableOp(table: Int32Array, channels: number, gin: ActQParams, gout: ActQParams): Op {
-  const levels = gin.qmax - gin.qmin + 1;
-  const values = Float32Array.from(table, (q) => (q - gout.zeroPoint) * gout.scale);
-  return (y) =>
-    tf.tidy(() => {
-      const t = tf.tensor1d(values, 'float32');
-      let q = tf.clipByValue(tf.add(tf.round(tf.div(y, gin.scale)), gin.zeroPoint - gin.qmin), 0, levels - 1);
-      if (channels > 1) q = tf.add(q, tf.mul(tf.range(0, channels), levels));
-      return tf.gather(t, tf.cast(q, 'int32'));
-    });
+/**
+ * What the interpreter's kernel computes at a node, whatever runtime
+ * simulates it (see the module comment): a global average pool's rounded
+ * mean, or a table of the output grid's values indexed by the input's level
+ * (one row of levels per channel of a constant operand).
+ */
+export type InterpreterOp =
+  | { kind: 'mean'; count: number; scale: number; factor: number }
+  | { kind: 'average'; count: number; scale: number; zeroPoint: number }
+  | { kind: 'table'; values: Float32Array; channels: number; input: ActQParams };
+
+/** The op of an int8 table: its entries as values of the output grid. */
+function tableSpec(table: Int32Array, channels: number, gin: ActQParams, gout: ActQParams): InterpreterOp {
+  return { kind: 'table', values: Float32Array.from(table, (q) => (q - gout.zeroPoint) * gout.scale), channels, input: gin };
 }
 
-/** Hooks of the global average pools and the tabled nodes of a lowered graph, by node name (see the module comment). */
-export function interpreterOps(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>): Map<string, Op> {
-  const ops = new Map<string, Op>();
+/** The TensorFlow.js form of an interpreter op: a hook on the node's (linear, for tables) output. */
+export function tfjsInterpreterOp(op: InterpreterOp): Op {
+  switch (op.kind) {
+    case 'mean': {
+      const { count, scale: s, factor: f } = op;
+      return (y) => tf.tidy(() => tf.mul(tf.round(tf.mul(tf.round(tf.div(tf.mul(y, count), s)), f)), s));
+    }
+    case 'average': {
+      const { count, scale: s, zeroPoint: zp } = op;
+      return (y) =>
+        tf.tidy(() => {
+          const acc = tf.add(tf.round(tf.div(tf.mul(y, count), s)), count * zp);
+          const q = tf.mul(tf.sign(acc), tf.floor(tf.div(tf.add(tf.abs(acc), Math.floor(count / 2)), count)));
+          return tf.mul(tf.sub(q, zp), s);
+        });
+    }
+    case 'table': {
+      const { values, channels, input: gin } = op;
+      const levels = gin.qmax - gin.qmin + 1;
+      return (y) =>
+        tf.tidy(() => {
+          const t = tf.tensor1d(values, 'float32');
+          let q = tf.clipByValue(tf.add(tf.round(tf.div(y, gin.scale)), gin.zeroPoint - gin.qmin), 0, levels - 1);
+          if (channels > 1) q = tf.add(q, tf.mul(tf.range(0, channels), levels));
+          return tf.gather(t, tf.cast(q, 'int32'));
+        });
+    }
+  }
+}
+
+/**
+ * The ONNX form of an interpreter op, the same float32 op sequence as
+ * tfjsInterpreterOp (tables: engine/onnx/table.ts), for the simulation graph
+ * (engine/onnx/build.ts SimulationLowering.outputs); nodes named `<node>/…`.
+ */
+export function onnxInterpreterOp(op: InterpreterOp, node: string): (b: OnnxBuilder, v: OnnxValue) => OnnxValue {
+  const p = (k: string) => `${node}/tflite_${k}`;
+  switch (op.kind) {
+    case 'mean':
+      return (b, v) => {
+        const scale = b.f32(op.scale, [], p('scale'));
+        const k = b.op('Round', [b.op('Div', [b.op('Mul', [v.name, b.f32(op.count, [], p('count'))], {}, p('sum')), scale], {}, p('sum_levels'))], {}, p('k'));
+        const q = b.op('Round', [b.op('Mul', [k, b.f32(op.factor, [], p('factor'))], {}, p('mean_levels'))], {}, p('q'));
+        return { ...v, name: b.op('Mul', [q, scale], {}, p('mean')) };
+      };
+    case 'average':
+      return (b, v) => {
+        const count = b.f32(op.count, [], p('count'));
+        const scale = b.f32(op.scale, [], p('scale'));
+        const sum = b.op('Round', [b.op('Div', [b.op('Mul', [v.name, count], {}, p('sum')), scale], {}, p('sum_levels'))], {}, p('sum_q'));
+        const acc = b.op('Add', [sum, b.f32(op.count * op.zeroPoint, [], p('zero_sum'))], {}, p('acc'));
+        const half = b.op('Add', [b.op('Abs', [acc], {}, p('abs')), b.f32(Math.floor(op.count / 2), [], p('half'))], {}, p('rounding'));
+        const q = b.op('Mul', [b.op('Sign', [acc], {}, p('sign')), b.op('Floor', [b.op('Div', [half, count], {}, p('quotient'))], {}, p('trunc'))], {}, p('q'));
+        return { ...v, name: b.op('Mul', [b.op('Sub', [q, b.f32(op.zeroPoint, [], p('zero_point'))], {}, p('levels')), scale], {}, p('average')) };
+      };
+    case 'table':
+      return (b, v) => tableLookupNodes(b, v, `${node}/tflite`, op.values, op.channels, op.input);
+  }
+}
+
+/** The interpreter ops of the global average pools and the tabled nodes of a lowered graph, by node name (see the module comment). */
+export function interpreterOpSpecs(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>): Map<string, InterpreterOp> {
+  const ops = new Map<string, InterpreterOp>();
   for (const n of graph.nodes) {
-    if (n.op === 'globalAvgPool2d' && n.keepdims) {
+    if (n.op === 'globalAvgPool2d') {
       const g = gridOf(plan, qparams, n.name);
       const input = graph.nodes.find((x) => x.name === n.inputs[0]);
       if (!g || !input) continue;
       const count = input.outputShape[0]! * input.outputShape[1]!;
       const s = g.scale;
-      const f = Math.fround(s / Math.fround(s * count));
-      ops.set(n.name, (y) => tf.tidy(() => tf.mul(tf.round(tf.mul(tf.round(tf.div(tf.mul(y, count), s)), f)), s)));
-    }
-    if (n.op === 'globalAvgPool2d' && !n.keepdims) {
-      const g = gridOf(plan, qparams, n.name);
-      const input = graph.nodes.find((x) => x.name === n.inputs[0]);
-      if (!g || !input) continue;
-      const count = input.outputShape[0]! * input.outputShape[1]!;
-      const { scale: s, zeroPoint: zp } = g;
-      ops.set(n.name, (y) =>
-        tf.tidy(() => {
-          const acc = tf.add(tf.round(tf.div(tf.mul(y, count), s)), count * zp);
-          const q = tf.mul(tf.sign(acc), tf.floor(tf.div(tf.add(tf.abs(acc), Math.floor(count / 2)), count)));
-          return tf.mul(tf.sub(q, zp), s);
-        }),
-      );
+      if (n.keepdims) ops.set(n.name, { kind: 'mean', count, scale: s, factor: Math.fround(s / Math.fround(s * count)) });
+      else ops.set(n.name, { kind: 'average', count, scale: s, zeroPoint: g.zeroPoint });
     }
     if (n.op === 'activation' && TABLED.has(n.activation)) {
       const gin = gridOf(plan, qparams, n.inputs[0]!);
       const gout = gridOf(plan, qparams, n.name);
       if (!gin || !gout) throw new Error(`activation ${n.name}: its input or output has no range`);
-      ops.set(n.name, tableOp(activationTable(n, gin, gout), 1, gin, gout));
+      ops.set(n.name, tableSpec(activationTable(n, gin, gout), 1, gin, gout));
     }
     const role = n.op === 'affine' ? constantRole(n, qparams) : null;
     if (n.op === 'affine' && role) {
@@ -176,10 +232,15 @@ export function interpreterOps(graph: Graph, plan: QuantPlan, qparams: ReadonlyM
         return f.activation;
       });
       const { min, max } = fusedRange(fused, gout);
-      ops.set(n.name, tableOp(constantTable(n, role, qparams.get(`${n.name}/${role}`)!, gin, gout, min, max), n.scale.length, gin, gout));
+      ops.set(n.name, tableSpec(constantTable(n, role, qparams.get(`${n.name}/${role}`)!, gin, gout, min, max), n.scale.length, gin, gout));
     }
   }
   return ops;
+}
+
+/** TensorFlow.js hooks of the global average pools and the tabled nodes of a lowered graph, by node name. */
+export function interpreterOps(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>): Map<string, Op> {
+  return new Map([...interpreterOpSpecs(graph, plan, qparams)].map(([name, op]) => [name, tfjsInterpreterOp(op)]));
 }
 
 /** The nodes closing a MUL of a lowered graph (a Multiply, or an affine by its int8 multiplier): their quantizers' hook points. */

@@ -23,19 +23,32 @@
  * other average pools keep the exact mean, as the run's simulation does.
  * Weights are simulated with the file's integers, which are rounded half to
  * even (engine/quant/int-tensors.ts).
+ *
+ * Two forms of the same arithmetic: tfliteSimulationModel, one ONNX graph
+ * built through the engine's lowering, which the verification runs on
+ * onnxruntime (export/verify.ts runSimulation, also for the logits range:
+ * logitsSimulation), and simulateTflite with tfliteHooks on TensorFlow.js,
+ * the reference the tests compare the graph with and the fallback where
+ * onnxruntime cannot run. Every piece has an exact ONNX form (fake quant in
+ * each rounding as float ops, the interpreter's tables as Gather, its rounded
+ * means as Round / Floor / Sign), so no format is kept on TF.js by design.
  */
 import * as tf from '@tensorflow/tfjs';
 import { GraphRuntime, type ForwardHooks } from '../../engine/graph/runtime.js';
-import type { Graph } from '../../engine/graph/types.js';
-import { inputNode } from '../../engine/graph/types.js';
+import type { Graph, GraphNode } from '../../engine/graph/types.js';
+import { inputNode, isWeighted } from '../../engine/graph/types.js';
 import { fakeQuant, type RoundingMode } from '../../engine/quant/fake-quant.js';
 import type { QParams } from '../../engine/quant/qparams.js';
 import type { QuantPlan } from '../../engine/transform/plan.js';
-import { exportSimulationHooks } from '../simulate.js';
+import { simulatedKernels } from '../../engine/native/evaluate-onnx.js';
+import { buildOnnxGraph, encodeOnnx } from '../../engine/onnx/build.js';
+import type { ActivationQuantizer } from '../../engine/transform/plan.js';
+import { exportSimulationHooks, quantizedBiasValues } from '../simulate.js';
+import { simulate, type SimulationPlan } from '../verify.js';
 import { joinBatches, type EvalSamples } from '../../engine/eval-samples.js';
 import { lowerForTflite } from './lower.js';
-import { inputQuantizer, softmaxQParams, type SoftmaxAt } from './quant.js';
-import { interpreterOps, linearized, mulOutputs } from './simulate-ops.js';
+import { inputQuantizer, softmaxQParams, splitFusedSoftmax, type SoftmaxAt } from './quant.js';
+import { interpreterOps, interpreterOpSpecs, linearized, mulOutputs, onnxInterpreterOp } from './simulate-ops.js';
 
 /** Requantization inside the int8 ops. */
 export const TFLITE_ROUNDING: RoundingMode = 'half-up';
@@ -125,4 +138,109 @@ export function simulateTflite(
     runtime.dispose();
   }
   return joinBatches(parts);
+}
+
+/**
+ * The TFLite simulation as one ONNX graph for onnxruntime, the same
+ * arithmetic as simulateTflite with the same options, built on the lowered
+ * graph through engine/onnx/build.ts:
+ *  - kernels fake-quantized with the input rounding (the file's integers),
+ *    biases as the int32 values (ints · f32(s_in·s_w));
+ *  - each activation quantizer as fake quant in float ops with its rounding:
+ *    the model input's QUANTIZE and MUL outputs half to even, every other
+ *    requantization half up (TF's fake quant form);
+ *  - the interpreter's kernels (simulate-ops.ts: the global average pools'
+ *    rounded means, the int8 tables of LOGISTIC, TANH, HARD_SWISH,
+ *    LEAKY_RELU and of MUL / ADD by a constant) as the same op sequence on
+ *    the linearized nodes, tables as Gather (engine/onnx/table.ts);
+ *  - a softmax fused into the output layer split off (quant.ts
+ *    splitFusedSoftmax): logits fake-quantized on their observed range, ONNX
+ *    Softmax, the output on TFLite's 1/256 grid; a Softmax layer likewise on
+ *    that grid.
+ * Returns the encoded model and the graph it computes (for the batch size).
+ */
+export function tfliteSimulationModel(
+  runGraph: Graph,
+  runPlan: QuantPlan,
+  runQParams: ReadonlyMap<string, QParams>,
+  softmax: SoftmaxAt,
+  logits: QParams | null,
+  opts: TfliteSimulationOptions = {},
+): { model: Uint8Array; graph: Graph } {
+  return simulationGraph(lowerForTflite(runGraph, runPlan, runQParams), softmax, logits, opts, 'output');
+}
+
+/**
+ * The graph of observeLogitsRange's pass: the TFLite simulation of the
+ * lowered model up to the float logits of the output layer whose softmax is
+ * fused (no quantizer there, no softmax), for onnxruntime.
+ */
+export function tfliteLogitsModel(model: { graph: Graph; plan: QuantPlan; qparams: ReadonlyMap<string, QParams> }, softmax: NonNullable<SoftmaxAt>): { model: Uint8Array; graph: Graph } {
+  return simulationGraph(model, softmax, null, {}, 'logits');
+}
+
+/** See tfliteSimulationModel; 'logits': the fused softmax's layer ends the graph, linear and unquantized. */
+function simulationGraph(
+  lowered: { graph: Graph; plan: QuantPlan; qparams: ReadonlyMap<string, QParams> },
+  softmax: SoftmaxAt,
+  logits: QParams | null,
+  opts: TfliteSimulationOptions,
+  end: 'output' | 'logits',
+): { model: Uint8Array; graph: Graph } {
+  const { graph, plan, qparams } = lowered;
+  const q = tfliteQParams(qparams, softmax, opts.softmaxGrid ?? true);
+  const rounding = opts.rounding ?? TFLITE_ROUNDING;
+  const inputRounding = opts.inputRounding ?? TFLITE_INPUT_ROUNDING;
+  const mulRounding = opts.mulRounding ?? TFLITE_MUL_ROUNDING;
+  const kernels = simulatedKernels(graph, plan, q, inputRounding);
+  const biases = opts.quantizeBias === false ? null : quantizedBiasValues(graph, plan, q);
+  const exact = opts.interpreterOps === false ? new Map() : interpreterOpSpecs(graph, plan, q);
+  const inputAt = inputQuantizer(graph, plan)?.at;
+  const mulAt = mulOutputs(graph, plan, q);
+  let model = { graph: opts.interpreterOps === false ? graph : linearized(graph, qparams), plan, qparams: q };
+  if (end === 'logits') {
+    if (softmax?.kind !== 'fused') throw new Error(`the graph ${graph.name} has no softmax fused into its output layer: it has no logits to observe`);
+    const nodes = model.graph.nodes.map((n): GraphNode => (n.name === softmax.layer && isWeighted(n) ? { ...n, activation: 'linear' } : n));
+    model = { ...model, graph: { ...model.graph, nodes }, plan: { ...plan, activations: plan.activations.filter((a) => a.name !== softmax.quantizer) } };
+  } else if (softmax?.kind === 'fused') model = splitFusedSoftmax(model, softmax, logits);
+  const roundingOf = (a: ActivationQuantizer) => (a.at === inputAt ? inputRounding : mulAt.has(a.at) ? mulRounding : rounding);
+  const outputs = new Map([...exact].map(([name, op]) => [name, onnxInterpreterOp(op, name)]));
+  const built = buildOnnxGraph({ ...model, simulate: { kernels, rounding: roundingOf, outputs, ...(biases ? { biases } : {}) } });
+  return { model: encodeOnnx(built.model), graph: model.graph };
+}
+
+/**
+ * The pass that ranges the logits of a fused softmax (quant.ts), on either
+ * runtime: the TFLite simulation of the lowered model up to the float logits
+ * (tfliteLogitsModel on onnxruntime; the TF.js hooks with GraphRuntime's
+ * logits otherwise).
+ */
+export function logitsSimulation(model: { graph: Graph; plan: QuantPlan; qparams: ReadonlyMap<string, QParams> }, softmax: NonNullable<SoftmaxAt>): SimulationPlan {
+  return {
+    description: `the TFLite simulation up to the float logits of ${softmax.layer}`,
+    native: () => tfliteLogitsModel(model, softmax),
+    tfjs: (samples) => simulate(linearized(model.graph, model.qparams), tfliteHooks(model.graph, model.plan, model.qparams, softmax), samples, 100, { logits: true }),
+  };
+}
+
+/** What simulateTflite computes, in words, for the verification record. */
+export function tfliteSimulationText(graph: Graph, lowered: boolean, logits: boolean): string {
+  return `studio fake-quant, input QUANTIZE rounding ${TFLITE_INPUT_ROUNDING}, requantization ${TFLITE_ROUNDING}, MUL ${TFLITE_MUL_ROUNDING}, int32 biases, softmax on TFLite's 1/256 grid${logits ? ', logits quantized' : ''}, global average pools and int8 activation / constant tables as the interpreter's kernels${lowered ? ", the graph lowered to TFLite's ops and grids (LOGISTIC/TANH grids, swish as LOGISTIC + MUL, hard sigmoid and affine as MUL/ADD with int8 constants)" : ''} (graph ${graph.name})`;
+}
+
+/** The simulation a TFLite file is verified against, on either runtime (export/verify.ts runSimulation). */
+export function tfliteSimulation(
+  runGraph: Graph,
+  runPlan: QuantPlan,
+  runQParams: ReadonlyMap<string, QParams>,
+  softmax: SoftmaxAt,
+  logits: QParams | null,
+  description: string,
+  opts: TfliteSimulationOptions = {},
+): SimulationPlan {
+  return {
+    description,
+    native: () => tfliteSimulationModel(runGraph, runPlan, runQParams, softmax, logits, opts),
+    tfjs: (samples) => simulateTflite(runGraph, runPlan, runQParams, softmax, logits, samples, opts),
+  };
 }

@@ -1,7 +1,8 @@
 /**
  * Runs a written .tflite file in the real TFLite interpreter (runtime.ts) on
  * the eval samples, one sample per Invoke (the file's batch is 1), and
- * compares it with the studio's TFLite simulation.
+ * compares it with the studio's TFLite simulation (simulate.ts, given with
+ * its record: which runtime ran it).
  *
  * Integer input/output files are fed as the interpreter's float → int8
  * QUANTIZE does (XNNPACK's conversion, measured): q = clamp(round_half_even(
@@ -20,7 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { ExportError } from '../errors.js';
 import { compareOutputs, type EvalSamples } from '../../engine/eval-samples.js';
 import { roundHalfEven } from '../../engine/quant/int-tensors.js';
-import type { Verification } from '../verify.js';
+import type { SimulatedOutputs, Verification } from '../verify.js';
 import { TFLITE_WASM_VARIANT, TfliteInterpreter, tfliteVersion } from './runtime.js';
 
 const VERIFY_BLOCK = 100;
@@ -129,19 +130,18 @@ export interface TfliteIntegerCheck {
 export async function verifyTflite(
   file: string,
   samples: EvalSamples,
-  simulation: Float32Array,
-  simulationText: string,
+  simulation: SimulatedOutputs,
   opts: TfliteRunOptions = {},
   integer?: TfliteIntegerCheck,
 ): Promise<Verification> {
   const started = performance.now();
   const out = await runTflite(file, samples, opts);
-  const cmp = compareOutputs(out, simulation, samples.labels, out.length / samples.labels.length);
+  const cmp = compareOutputs(out, simulation.outputs, samples.labels, out.length / samples.labels.length);
   return {
-    ...(integer ? { integer: tryIntegerAgreement(integer.model, integer.samples, { runtime: out, simulation }, integer.options ?? TFLITE_INTEGER_OPTIONS) } : {}),
+    ...(integer ? { integer: tryIntegerAgreement(integer.model, integer.samples, { runtime: out, simulation: simulation.outputs }, integer.options ?? TFLITE_INTEGER_OPTIONS) } : {}),
     runtime: `TFLite interpreter (wasm, @tensorflow/tfjs-tflite ${tfliteVersion()}) in Node`,
     settings: { build: TFLITE_WASM_VARIANT, numThreads: 1, batch: 1, io: opts.int8 ? 'int8' : 'float' },
-    simulation: simulationText,
+    simulation: simulation.record,
     ...cmp,
     seconds: (performance.now() - started) / 1000,
   };

@@ -63,6 +63,7 @@ export interface VerificationView {
   meanAbsDiff: number | null;
   passed: boolean;
   seconds: number | null;
+  /** What the studio simulation computes, and on which runtime (verification.simulation: a record, or text in older exports). */
   simulation: string | null;
   /** The integer reference's figures (verification.integer), numbers only, when present. */
   integer: [string, number | string | boolean][] | null;
@@ -91,9 +92,19 @@ export function readVerification(record: Pick<ExportRecord, 'verification'>): Ve
     meanAbsDiff: num(v['meanAbsDiff']),
     passed: v['passed'] === true,
     seconds: num(v['seconds']),
-    simulation: typeof v['simulation'] === 'string' ? v['simulation'] : null,
+    simulation: simulationText(v['simulation']),
     integer,
   };
+}
+
+/** The simulation's words: its description and runtime (and why not onnxruntime) from a record, or the text older exports stored. */
+function simulationText(s: unknown): string | null {
+  if (typeof s === 'string') return s;
+  if (!s || typeof s !== 'object') return null;
+  const r = s as Record<string, unknown>;
+  if (typeof r['description'] !== 'string') return null;
+  const runtime = typeof r['runtime'] === 'string' ? `, simulated on ${r['runtime']}${typeof r['reason'] === 'string' ? ` (${r['reason']})` : ''}` : '';
+  return `${r['description']}${runtime}`;
 }
 
 /** One audited tensor as the writers report it (ONNX: checked[]). */

@@ -110,7 +110,7 @@ CASES.forEach((c, i) => {
     const v = r.verification as unknown as { count: number; agreement: number };
     assert.equal(v.count, EVAL);
 
-    const quant = prepareTflite(input);
+    const quant = await prepareTflite(input);
     const runtime = await runTflite(file, preprocessedSamples(samples, preprocessingOf(quant)));
     const sim = simulateTflite(input.graph, input.plan, input.qparams, quant.softmax, quant.logits, samples);
     const outQ = quantizerAt(quant.model.plan, quant.model.graph.output)!;
@@ -172,7 +172,7 @@ test('the audit names the tensor of each corrupted new-op detail: the LOGISTIC g
     await exportTflite(input, file, { verify: false });
     const model = decodeTflite(readFileSync(file));
     corrupt(model);
-    const report = auditTflite(encodeTflite(model), input.graph, input.plan, input.qparams, prepareTflite(input), 'float');
+    const report = auditTflite(encodeTflite(model), input.graph, input.plan, input.qparams, await prepareTflite(input), 'float');
     assert.equal(report.ok, false);
     assert.match(report.problems.join('\n'), expected);
   };

@@ -162,7 +162,7 @@ describe('TFLite full-integer export, verified in the TFLite interpreter', () =>
       interp.close();
     }
     const one = { ...input.samples!, labels: input.samples!.labels.subarray(0, 20) };
-    const ends = int8Ends(input, prepareTflite(input));
+    const ends = int8Ends(input, await prepareTflite(input));
     const before = await runTflite(file, one, { int8: ends });
     // Halve the stored scale of the first conv's output: the interpreter must read it.
     const model = decodeTflite(readFileSync(file));
@@ -222,7 +222,7 @@ describe('TFLite full-integer export, verified in the TFLite interpreter', () =>
     const input = runs['cnn-pc']!;
     const file = path.join(dir, 'causes.tflite');
     await exportTflite(input, file, { verify: false });
-    const quant = prepareTflite(input);
+    const quant = await prepareTflite(input);
     const rt = await runTflite(file, input.samples!);
     const cmp = (logits: typeof quant.logits, opts: Parameters<typeof simulateTflite>[6]) =>
       compareOutputs(rt, simulateTflite(input.graph, input.plan, input.qparams, quant.softmax, logits, input.samples!, opts), input.samples!.labels, 10);
@@ -240,7 +240,7 @@ describe('TFLite full-integer export, verified in the TFLite interpreter', () =>
     const input = runs['cnn-pc']!;
     const file = path.join(dir, 'audit.tflite');
     await exportTflite(input, file, { verify: false });
-    const quant = prepareTflite(input);
+    const quant = await prepareTflite(input);
     const model = decodeTflite(readFileSync(file));
     const sg = model.subgraphs[0]!;
     const byName = (n: string) => sg.tensors.find((t) => t.name === n)!;

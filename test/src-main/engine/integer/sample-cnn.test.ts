@@ -24,9 +24,9 @@ import { initBackend } from '../../../../src-main/engine/backend.js';
 import { integerAgreement, runIntegerReference, type IntegerVerification } from '../../../../src-main/engine/integer/index.js';
 import { exportOnnx } from '../../../../src-main/export/onnx/index.js';
 import { runOnnx, verifyOnnx } from '../../../../src-main/export/onnx/verify.js';
-import { exportSimulationHooks } from '../../../../src-main/export/simulate.js';
+import { qdqSimulation } from '../../../../src-main/export/simulate.js';
 import type { ExportInput } from '../../../../src-main/export/types.js';
-import { simulate } from '../../../../src-main/export/verify.js';
+import { runSimulation } from '../../../../src-main/export/verify.js';
 import { tempDir } from '../../../helpers/temp.js';
 import { calibratedExport, sampleCnnModel, W8_PER_CHANNEL, W8_PER_TENSOR } from './sample-cnn.js';
 
@@ -50,8 +50,8 @@ describe('integer reference vs onnxruntime on the sample CNN (W8A8, 500 images)'
       const samples = input.samples!;
       const file = path.join(dir, `${key}.onnx`);
       await exportOnnx(input, file, { verify: false });
-      const sim = simulate(input.graph, exportSimulationHooks(input.graph, input.plan, input.qparams, { rounding: 'half-even' }), samples);
-      const verification = await verifyOnnx(file, input.graph, samples, sim, 'disabled', input);
+      const sim = await runSimulation(qdqSimulation(input.graph, input.plan, input.qparams), samples);
+      const verification = await verifyOnnx(file, samples, sim, 'disabled', input);
       const v = verification.integer as IntegerVerification;
       verifications[key] = v;
       t.diagnostic(

@@ -91,3 +91,13 @@ test('reading a stored export: verification figures, integer reference, audit ch
   assert.deepEqual(bad.problems, ['dense/kernel: stayed float32']);
   assert.equal(readAudit({ audit: { ok: true, tensors: 12, roundTrip: 'JSON and CSV read back' } }).summary, 'JSON and CSV read back');
 });
+
+test('the simulation compared against: its record (description, runtime, why not onnxruntime) or the text of an older export', () => {
+  const base = { runtime: 'onnxruntime-node 1.20', count: 10, runtimeAccuracy: 0.9, simulationAccuracy: 0.9, agreement: 1, maxAbsDiff: 0, passed: true };
+  const native = readVerification({ verification: { ...base, simulation: { runtime: 'onnxruntime', description: 'studio fake-quant, rounding half-even', batchSize: 100, seconds: 0.2 } } })!;
+  assert.equal(native.simulation, 'studio fake-quant, rounding half-even, simulated on onnxruntime');
+  const fallback = readVerification({ verification: { ...base, simulation: { runtime: 'tfjs', description: 'weight-only', reason: 'the simulation has no ONNX form: layer deconv', batchSize: 100, seconds: 1 } } })!;
+  assert.equal(fallback.simulation, 'weight-only, simulated on tfjs (the simulation has no ONNX form: layer deconv)');
+  assert.equal(readVerification({ verification: { ...base, simulation: 'studio fake-quant, rounding half-even' } })!.simulation, 'studio fake-quant, rounding half-even');
+  assert.equal(readVerification({ verification: { ...base, simulation: { runtime: 'onnxruntime' } } })!.simulation, null);
+});

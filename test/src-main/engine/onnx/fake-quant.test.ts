@@ -1,0 +1,103 @@
+/**
+ * Fake quant as ONNX float ops (engine/onnx/fake-quant.ts) in each rounding
+ * mode, and the table lookup of an integer kernel (engine/onnx/table.ts), run
+ * in onnxruntime against the TensorFlow.js op they mirror
+ * (engine/quant/fake-quant.ts), bit for bit: per tensor and per channel
+ * (NCHW, channel axis 1), on exact ties in the signed domain (±0.5, ±1.5,
+ * ±2.5 steps, odd zero points), on values clamped at both ends, and on
+ * random values. The three modes differ on those ties, so a mode computed as
+ * another would fail here.
+ */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../../../src-main/engine/backend.js';
+import { loadOnnxRuntime } from '../../../../src-main/engine/native/session.js';
+import { OnnxBuilder, encodeModel, onnxValue } from '../../../../src-main/engine/onnx/builder.js';
+import { fakeQuantNodes } from '../../../../src-main/engine/onnx/fake-quant.js';
+import { tableLookupNodes } from '../../../../src-main/engine/onnx/table.js';
+import { fakeQuant, ROUNDING_MODES, type RoundingMode } from '../../../../src-main/engine/quant/fake-quant.js';
+import { computeQParams, type QParams } from '../../../../src-main/engine/quant/qparams.js';
+import { rng } from '../graph/fixtures.js';
+
+before(async () => {
+  await initBackend('wasm');
+});
+
+const C = 3;
+const H = 2;
+const W = 8;
+
+/** Runs a one-input graph on x [1, C, H, W] (NCHW) and returns its output. */
+async function runGraph(build: (b: OnnxBuilder) => string, x: Float32Array): Promise<Float32Array> {
+  const ort = await loadOnnxRuntime();
+  const b = new OnnxBuilder('named');
+  b.input('x', [1, C, H, W]);
+  b.output('y', build(b), [1, C, H, W]);
+  const model = b.model('fq', { opset: 13, irVersion: 7, domain: 'test' });
+  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled', executionProviders: ['cpu'] });
+  try {
+    const out = await session.run({ x: new ort.Tensor('float32', x, [1, C, H, W]) });
+    return Float32Array.from(out['y']!.data as Float32Array);
+  } finally {
+    await session.release();
+  }
+}
+
+/** Values at every tie k + 0.5 of each channel's grid (signed domain: x / scale), clamped ends, and random values; NCHW. */
+function inputs(qp: QParams): Float32Array {
+  const random = rng(11);
+  const x = new Float32Array(C * H * W);
+  for (let c = 0; c < C; c++) {
+    const s = qp.scale[qp.scale.length === 1 ? 0 : c]!;
+    const ties = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, -3.5];
+    for (let i = 0; i < H * W; i++) {
+      const k = c * H * W + i;
+      x[k] = i < ties.length ? Math.fround(ties[i]! * s) : i === 8 ? 1e3 : i === 9 ? -1e3 : Math.fround((random() * 2 - 1) * 200 * s);
+    }
+  }
+  return x;
+}
+
+/** The TF.js fake quant of x (NCHW) on channel axis 1, or per tensor. */
+function tfjsFakeQuant(x: Float32Array, qp: QParams, rounding: RoundingMode): Float32Array {
+  return tf.tidy(() => {
+    const t = tf.tensor(x, [1, C, H, W], 'float32');
+    return Float32Array.from(fakeQuant(t, qp, { rounding, ...(qp.granularity === 'per-channel' ? { axis: 1 } : {}) }).dataSync() as Float32Array);
+  });
+}
+
+// Asymmetric 8-bit grids whose zero points are odd and even (an odd zero point turns a signed-domain tie into an unsigned-domain one of the other parity).
+const PER_TENSOR = computeQParams([-1.3], [2.1], { bits: 8, symmetric: false, narrowRange: false, granularity: 'per-tensor' });
+const PER_CHANNEL = computeQParams([-1.3, -0.2, -4], [2.1, 0.9, 3], { bits: 8, symmetric: false, narrowRange: false, granularity: 'per-channel' });
+const NARROW = computeQParams([-1], [1], { bits: 4, symmetric: true, narrowRange: true, granularity: 'per-tensor' });
+
+for (const [name, qp] of [['per-tensor', PER_TENSOR], ['per-channel', PER_CHANNEL], ['4-bit narrow symmetric', NARROW]] as const) {
+  test(`fake quant as ONNX ops equals TF.js's bit for bit in every rounding mode: ${name}`, async () => {
+    const x = inputs(qp);
+    const results = new Map<RoundingMode, Float32Array>();
+    for (const rounding of ROUNDING_MODES) {
+      const onnxOut = await runGraph((b) => fakeQuantNodes(b, onnxValue('x', [H, W, C], true), 'q', qp, qp.granularity === 'per-channel' ? 1 : null, rounding), x);
+      const want = tfjsFakeQuant(x, qp, rounding);
+      assert.deepEqual(Array.from(onnxOut, (v) => v + 0), Array.from(want, (v) => v + 0), `${name}, ${rounding}`);
+      results.set(rounding, onnxOut);
+    }
+    // The ties tell the modes apart (half-up and half-away agree above zero, half-even on neither).
+    assert.notDeepEqual(Array.from(results.get('half-even')!), Array.from(results.get('half-away')!));
+    assert.notDeepEqual(Array.from(results.get('half-up')!), Array.from(results.get('half-away')!));
+  });
+}
+
+test('a table lookup indexes each channel row by the level of x on its input grid, clamped to the grid', async () => {
+  const grid = { scale: 0.25, zeroPoint: -3, qmin: -8, qmax: 7 };
+  const levels = grid.qmax - grid.qmin + 1;
+  const values = Float32Array.from({ length: C * levels }, (_, i) => i * 10);
+  const x = new Float32Array(C * H * W);
+  for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) x[c * H * W + i] = Math.fround((i - 8) * grid.scale + (i === 15 ? 5 : 0));
+  const out = await runGraph((b) => tableLookupNodes(b, onnxValue('x', [H, W, C], true), 'act', values, C, grid).name, x);
+  for (let c = 0; c < C; c++)
+    for (let i = 0; i < H * W; i++) {
+      const level = Math.min(levels - 1, Math.max(0, Math.round(x[c * H * W + i]! / grid.scale) + grid.zeroPoint - grid.qmin));
+      assert.equal(out[c * H * W + i], values[c * levels + level], `channel ${c}, value ${x[c * H * W + i]}`);
+    }
+});
