@@ -19,8 +19,9 @@ let host: RunningHost;
 let work: string;
 
 test.beforeAll(async () => {
-  host = await startStudioHost();
   work = mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-import-'));
+  // The web host imports by path only inside the folders it was started with (and its uploads folder).
+  host = await startStudioHost(['--import-dir', work, '--import-dir', SAMPLE_DATA]);
 });
 
 test.afterAll(async () => {

@@ -45,10 +45,12 @@ let layers: Layer[];
 let quant: Map<string, Quant>;
 
 test.beforeAll(async () => {
-  host = await startStudioHost();
+  const work = mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-layers-'));
+  // The web host imports by path only inside the folders it was started with (and its uploads folder).
+  host = await startStudioHost(['--import-dir', work]);
   const base = mobileNetV3Small({ alpha: 0.75, inputSize: 32, includeTop: false, seed: 0 });
   const model = transferLearning(base, 10);
-  [modelJson] = await writeLayersModelFiles(model, path.join(mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-layers-')), 'mobilenetv3'));
+  [modelJson] = await writeLayersModelFiles(model, path.join(work, 'mobilenetv3'));
   model.dispose();
   const { graph } = await readModelFile(modelJson);
   layers = graph.nodes as Layer[];
