@@ -48,7 +48,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Estimator } from '../../api/run-config.js';
-import { buildOnnxGraph, encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
+import { encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
 import { onnx, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
@@ -58,6 +58,7 @@ import { HistogramObserver, type Observer } from '../quant/observers/index.js';
 import type { QuantPlan } from '../transform/plan.js';
 import { observerHistogram } from './histogram-nodes.js';
 import { createSession, loadOnnxRuntime } from './session.js';
+import { floatGraphWithWatched } from './watched-activations.js';
 
 /** ScatterElements with reduction needs opset 16; Reduce* keep `axes` as an attribute until 18. */
 export const HISTOGRAM_OPSET = 17;
@@ -97,19 +98,12 @@ export interface HistogramModel {
  * grid of its observer (which must have finished pass 0) as its only outputs.
  */
 export function buildHistogramModel(graph: Graph, plan: QuantPlan, atNode: ReadonlyMap<string, Observer>): HistogramModel {
-  const { model, values } = buildOnnxGraph({ graph, plan: { ...plan, weights: [], activations: [] }, qparams: new Map() });
+  const { model, watched } = floatGraphWithWatched(graph, plan);
   const g = model.graph!;
-  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const parts = { nodes: g.node as NodeProto[], inits: g.initializer as TensorProto[] };
   const probes: HistogramProbe[] = [];
-  const seen = new Set<string>();
-  for (const a of plan.activations) {
-    if (seen.has(a.at)) continue;
-    seen.add(a.at);
-    const v = values.get(a.at);
-    const n = byName.get(a.at);
+  for (const { activation: a, value: v, node: n } of watched) {
     const observer = atNode.get(a.at);
-    if (!v || !n) throw new Error(`activation ${a.name} watches ${a.at}, which the ONNX graph does not compute`);
     if (!(observer instanceof HistogramObserver)) throw new Error(`activation at ${a.at} has no histogram observer`);
     const grid = observer.histogramGrid([1, ...n.outputShape]);
     // Per-channel observers take the channel axis (prepareNativeCalibration checks it): ONNX's axis 1 of NCHW values.

@@ -34,7 +34,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Estimator } from '../../api/run-config.js';
-import { buildOnnxGraph, encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
+import { encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
 import { node as onnxNode, onnx } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
@@ -44,6 +44,7 @@ import { HistogramObserver, MinMaxObserver, type Observer } from '../quant/obser
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
 import { histogramPassOnnx } from './calibrate-histogram.js';
+import { floatGraphWithWatched } from './watched-activations.js';
 import { createSession, loadOnnxRuntime, runtimeChoiceFromEnv, type RuntimeChoice, type SessionPlacement } from './session.js';
 
 export const CALIBRATION_RUNTIME_ENV = 'STUDIO_CALIBRATION_RUNTIME';
@@ -95,18 +96,10 @@ export interface ProbedModel {
 
 /** The float model with a ReduceMin / ReduceMax / ReduceSum at every planned activation, these reductions its only outputs. */
 export function buildProbedModel(graph: Graph, plan: QuantPlan): ProbedModel {
-  // An empty plan: every weight stays a float initializer, no QDQ pairs.
-  const { model, values } = buildOnnxGraph({ graph, plan: { ...plan, weights: [], activations: [] }, qparams: new Map() });
+  const { model, watched } = floatGraphWithWatched(graph, plan);
   const g = model.graph!;
-  const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const probes: Probe[] = [];
-  const seen = new Set<string>();
-  for (const a of plan.activations) {
-    if (seen.has(a.at)) continue;
-    seen.add(a.at);
-    const v = values.get(a.at);
-    const n = byName.get(a.at);
-    if (!v || !n) throw new Error(`activation ${a.name} watches ${a.at}, which the ONNX graph does not compute`);
+  for (const { activation: a, value: v, node: n } of watched) {
     const perChannel = a.spec.granularity === 'per-channel';
     const channelAxis = v.rank === 4 && v.nchw ? 1 : v.rank - 1;
     const axes = perChannel ? Array.from({ length: v.rank }, (_, i) => i).filter((i) => i !== channelAxis) : undefined;
