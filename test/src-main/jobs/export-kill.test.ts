@@ -15,8 +15,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { before, describe, test } from 'node:test';
+import { integrityCheck, queryAll } from '../../helpers/sqlite.js';
 import { tempDir } from '../../helpers/temp.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -54,21 +54,11 @@ function exportAndKill(args: string[], at: string | number): Promise<{ stderr: s
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function records(dest: string): { id: number; sha256: string; size: number }[] {
-  const conn = new Database(db, { readonly: true });
-  try {
-    return conn.prepare(`SELECT id, sha256, size FROM exports WHERE path = ? ORDER BY id`).all(dest) as { id: number; sha256: string; size: number }[];
-  } finally {
-    conn.close();
-  }
+  return queryAll(db, `SELECT id, sha256, size FROM exports WHERE path = ? ORDER BY id`, dest);
 }
 
 function integrity(): string {
-  const conn = new Database(db);
-  try {
-    return conn.pragma('integrity_check', { simple: true }) as string;
-  } finally {
-    conn.close();
-  }
+  return integrityCheck(db);
 }
 
 /** The next start: opening the studio runs the sweep; its report is on stderr. */

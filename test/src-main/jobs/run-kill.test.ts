@@ -13,8 +13,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Database from 'better-sqlite3';
 import { before, describe, test } from 'node:test';
+import { integrityCheck, queryAll } from '../../helpers/sqlite.js';
 import { tempDir } from '../../helpers/temp.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
@@ -51,32 +51,15 @@ interface RunRow {
 }
 
 function runs(): RunRow[] {
-  const conn = new Database(db, { readonly: true });
-  try {
-    return conn
-      .prepare(`SELECT r.id, r.status, r.error, (SELECT COUNT(*) FROM run_tensors t WHERE t.run_id = r.id) AS tensors FROM runs r ORDER BY r.id`)
-      .all() as RunRow[];
-  } finally {
-    conn.close();
-  }
+  return queryAll<RunRow>(db, `SELECT r.id, r.status, r.error, (SELECT COUNT(*) FROM run_tensors t WHERE t.run_id = r.id) AS tensors FROM runs r ORDER BY r.id`);
 }
 
 function models(): number {
-  const conn = new Database(db, { readonly: true });
-  try {
-    return (conn.prepare('SELECT COUNT(*) AS n FROM models').get() as { n: number }).n;
-  } finally {
-    conn.close();
-  }
+  return queryAll<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM models')[0]!.n;
 }
 
 function integrity(): string {
-  const conn = new Database(db);
-  try {
-    return conn.pragma('integrity_check', { simple: true }) as string;
-  } finally {
-    conn.close();
-  }
+  return integrityCheck(db);
 }
 
 /** A small seeded generator (mulberry32), so a failing kill point can be replayed. */
