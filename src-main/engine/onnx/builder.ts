@@ -11,7 +11,7 @@
  * gives nodes and constants the names the lowering suggests (derived from the
  * layer names, as an exported file shows them), falling back to fresh names.
  */
-import { DT, node, onnx, tensor, type AttrValue, type ModelProto, type NodeProto, type TensorProto } from './proto.js';
+import { DT, node, onnx, tensor, type AttrValue, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from './proto.js';
 
 export type Dim = number | string;
 
@@ -48,9 +48,20 @@ export class OnnxBuilder {
   private readonly outputs: { name: string; type?: number; dims?: Dim[] }[] = [];
   private readonly constants = new Map<string, string>();
   private readonly layouts = new Map<string, OnnxValue>();
+  /**
+   * Put in fresh node names after the prefix (`<scope><Op>_<n>`): the training
+   * step names its nodes by layer and pass, so a profile says where time goes.
+   */
+  scope = '';
+  /** Operator domains other than ONNX's the nodes use (each imported at version 1). */
+  private readonly domains = new Set<string>();
   private count = 0;
 
-  constructor(readonly naming: 'fresh' | 'named' = 'fresh') {}
+  /** `prefix` starts every fresh name: a subgraph's values must not meet its parent's. */
+  constructor(
+    readonly naming: 'fresh' | 'named' = 'fresh',
+    private readonly prefix = '',
+  ) {}
 
   /**
    * One op with one output; returns the output's name: `name` when the
@@ -63,11 +74,36 @@ export class OnnxBuilder {
   /** One op with `outputs` outputs (named `<name>`, `<name>:1`, …). */
   opN(type: string, inputs: string[], outputs: number, attrs: Record<string, AttrValue> = {}, name?: string | { node: string; output: string }): string[] {
     const given = this.naming === 'named' ? name : undefined;
-    const id = given === undefined ? `${type}_${this.count++}` : typeof given === 'string' ? given : given.node;
+    const id = given === undefined ? `${this.prefix}${this.scope}${type}_${this.count++}` : typeof given === 'string' ? given : given.node;
     const first = given === undefined ? id : typeof given === 'string' ? given : given.output;
     const names = Array.from({ length: outputs }, (_, i) => (i === 0 && (outputs === 1 || given !== undefined) ? first : `${id}:${i}`));
     this.nodes.push(node(type, id, inputs, names, attrs));
     return names;
+  }
+
+  /**
+   * One op of another operator domain (onnxruntime's contrib ops, imported
+   * at version 1), with graph attributes (a Scan's body) besides plain ones.
+   */
+  opIn(domain: string, type: string, inputs: string[], outputs: number, attrs: Record<string, AttrValue> = {}, graphs: Record<string, GraphProto> = {}): string[] {
+    const names = this.opN(type, inputs, outputs, attrs);
+    const n = this.nodes[this.nodes.length - 1]!;
+    if (domain !== '') {
+      n.domain = domain;
+      this.domains.add(domain);
+    }
+    for (const [name, g] of Object.entries(graphs)) n.attribute!.push(onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.GRAPH, g }));
+    return names;
+  }
+
+  /**
+   * The nodes, inputs, outputs and constants so far as a subgraph (a Scan
+   * or Loop body) for a node of `parent`, which imports its operator domains.
+   * Its inputs and outputs carry the types and shapes they were declared with.
+   */
+  subgraph(name: string, parent: OnnxBuilder): GraphProto {
+    for (const d of this.domains) parent.domains.add(d);
+    return this.graphProto(name);
   }
 
   /** A float32 constant (scalar when dims is []). */
@@ -123,7 +159,45 @@ export class OnnxBuilder {
     return out;
   }
 
+  /**
+   * Drops the nodes no declared output depends on (onnxruntime runs every
+   * node of a graph, read or not) and the constants only they read; returns
+   * how many nodes went. For graphs whose lowering emits values that another
+   * formulation made unnecessary; the last call before model() (a constant it
+   * dropped would not be made again).
+   */
+  pruneUnused(): number {
+    const needed = new Set(this.outputs.map((o) => o.name));
+    const kept: NodeProto[] = [];
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i]!;
+      if (!(n.output ?? []).some((o) => needed.has(o))) continue;
+      kept.push(n);
+      for (const input of reads(n)) needed.add(input);
+    }
+    const dropped = this.nodes.length - kept.length;
+    this.nodes.splice(0, this.nodes.length, ...kept.reverse());
+    // Their constants too (onnxruntime would drop them, with a warning each).
+    const unread = new Set(this.inits.filter((t) => !needed.has(t.name!)).map((t) => t.name!));
+    this.inits.splice(0, this.inits.length, ...this.inits.filter((t) => !unread.has(t.name!)));
+    return dropped;
+  }
+
   model(graphName: string, opts: ModelOptions): ModelProto {
+    return onnx.ModelProto.create({
+      irVersion: opts.irVersion,
+      producerName: 'Quantization Calibration Studio',
+      ...(opts.producerVersion ? { producerVersion: opts.producerVersion } : {}),
+      domain: opts.domain,
+      ...(opts.modelVersion !== undefined ? { modelVersion: opts.modelVersion } : {}),
+      ...(opts.docString ? { docString: opts.docString } : {}),
+      opsetImport: [{ domain: '', version: opts.opset }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
+      graph: this.graphProto(graphName),
+      ...(opts.metadata ? { metadataProps: Object.entries(opts.metadata).map(([key, value]) => ({ key, value })) } : {}),
+    });
+  }
+
+  private graphProto(graphName: string): GraphProto {
     const typeOf = (type: number, dims: Dim[]) =>
       onnx.TypeProto.create({
         tensorType: onnx.TypeProto.Tensor.create({
@@ -138,17 +212,7 @@ export class OnnxBuilder {
       input: this.inputs.map((i) => onnx.ValueInfoProto.create({ name: i.name, type: typeOf(i.type, i.dims) })),
       output: this.outputs.map((o) => onnx.ValueInfoProto.create({ name: o.name, ...(o.dims ? { type: typeOf(o.type!, o.dims) } : {}) })),
     });
-    return onnx.ModelProto.create({
-      irVersion: opts.irVersion,
-      producerName: 'Quantization Calibration Studio',
-      ...(opts.producerVersion ? { producerVersion: opts.producerVersion } : {}),
-      domain: opts.domain,
-      ...(opts.modelVersion !== undefined ? { modelVersion: opts.modelVersion } : {}),
-      ...(opts.docString ? { docString: opts.docString } : {}),
-      opsetImport: [{ domain: '', version: opts.opset }],
-      graph,
-      ...(opts.metadata ? { metadataProps: Object.entries(opts.metadata).map(([key, value]) => ({ key, value })) } : {}),
-    });
+    return graph;
   }
 
   private constant(type: number, data: Float32Array | Float64Array | BigInt64Array, dims: number[], name?: string): string {
@@ -159,11 +223,22 @@ export class OnnxBuilder {
     const key = `${type}|${dims.join(',')}|${Array.from(data as ArrayLike<number | bigint>, String).join(',')}`;
     const known = this.constants.get(key);
     if (known) return known;
-    const fresh = `const_${this.constants.size}`;
+    const fresh = `${this.prefix}const_${this.constants.size}`;
     this.inits.push(tensor(fresh, type, dims, data as Float32Array));
     this.constants.set(key, fresh);
     return fresh;
   }
+}
+
+/** The values a node reads: its inputs and, through its subgraphs (If, Scan bodies), the outer values they use. */
+function reads(n: NodeProto): string[] {
+  const names = (n.input ?? []).filter((i) => i !== '');
+  for (const a of n.attribute ?? []) {
+    if (!a.g) continue;
+    const own = new Set([...(a.g.input ?? []).map((v) => v.name!), ...(a.g.initializer ?? []).map((t) => t.name!), ...(a.g.node ?? []).flatMap((m) => m.output ?? [])]);
+    for (const m of a.g.node ?? []) names.push(...reads(m as NodeProto).filter((i) => !own.has(i)));
+  }
+  return names;
 }
 
 export function encodeModel(model: ModelProto): Uint8Array {

@@ -21,6 +21,7 @@ import { encodeFloats } from '../../quant/observers/common.js';
 import type { FoldRecord } from '../../transform/fold-batchnorm.js';
 import type { QuantPlan } from '../../transform/plan.js';
 import { loadOnnxRuntime, nativeThreads, runtimeChoiceFromEnv } from '../session.js';
+import { nchwcBlockSize } from './nchwc.js';
 import { ADAM, optimizerSlots, type StepOptimizer } from './optimizer.js';
 import { UnsupportedForNativeTraining } from './step-context.js';
 import { buildStepGraph, maskDims, type StepGraph } from './step-graph.js';
@@ -58,9 +59,9 @@ export interface NativeTrainerInput {
 }
 
 /** The step graphs when onnxruntime can train this model, else why not. */
-export function prepareNativeTraining(input: Pick<NativeTrainerInput, 'graph' | 'qat' | 'training'>): { unfrozen: StepGraph } | { reason: string } {
+export function prepareNativeTraining(input: Pick<NativeTrainerInput, 'graph' | 'qat' | 'training'>, nchwcBlock: number | null = null): { unfrozen: StepGraph } | { reason: string } {
   try {
-    return { unfrozen: buildStepGraph(stepSpec(input, false)) };
+    return { unfrozen: buildStepGraph(stepSpec(input, false, nchwcBlock)) };
   } catch (e) {
     if (e instanceof UnsupportedForNativeTraining) return { reason: e.message };
     throw e;
@@ -72,7 +73,7 @@ function stepOptimizer(t: Training): StepOptimizer {
   return t.momentum > 0 ? { kind: 'momentum', momentum: t.momentum } : { kind: 'sgd' };
 }
 
-function stepSpec(input: Pick<NativeTrainerInput, 'graph' | 'qat' | 'training'>, freezeBatchNorm: boolean): Parameters<typeof buildStepGraph>[0] {
+function stepSpec(input: Pick<NativeTrainerInput, 'graph' | 'qat' | 'training'>, freezeBatchNorm: boolean, nchwcBlock: number | null): Parameters<typeof buildStepGraph>[0] {
   const { graph, qat, training } = input;
   return {
     graph,
@@ -81,6 +82,7 @@ function stepSpec(input: Pick<NativeTrainerInput, 'graph' | 'qat' | 'training'>,
     activationEstimator: qat?.activationEstimator ?? { kind: 'movingaverage', decay: 0.999 },
     freezeBatchNorm,
     optimizer: stepOptimizer(training),
+    nchwcBlock,
   };
 }
 
@@ -107,6 +109,7 @@ export class NativeTrainer implements StepEngine {
     private readonly ort: typeof Ort,
     private readonly unfrozen: { graph: StepGraph; session: Ort.InferenceSession },
     readonly threads: number,
+    private readonly nchwcBlock: number | null,
   ) {
     this.optimizer = stepOptimizer(input.training);
     this.random = mulberry32(((input.seed ?? 0) ^ DROPOUT_STREAM) >>> 0);
@@ -123,12 +126,13 @@ export class NativeTrainer implements StepEngine {
   }
 
   static async create(input: NativeTrainerInput): Promise<NativeTrainer> {
-    const prepared = prepareNativeTraining(input);
-    if ('reason' in prepared) throw new Error(`training on onnxruntime is not possible: ${prepared.reason}`);
     const ort = await loadOnnxRuntime();
+    const nchwcBlock = await nchwcBlockSize(ort);
+    const prepared = prepareNativeTraining(input, nchwcBlock);
+    if ('reason' in prepared) throw new Error(`training on onnxruntime is not possible: ${prepared.reason}`);
     const threads = input.threads ?? nativeThreads();
     const session = await openSession(ort, prepared.unfrozen.bytes, threads);
-    return new NativeTrainer(input, ort, { graph: prepared.unfrozen, session }, threads);
+    return new NativeTrainer(input, ort, { graph: prepared.unfrozen, session }, threads, nchwcBlock);
   }
 
   async step(batch: RawBatch, freezeBatchNorm: boolean): Promise<{ loss: number; correct: number }> {
@@ -199,7 +203,7 @@ export class NativeTrainer implements StepEngine {
 
   private async frozenStep(): Promise<{ graph: StepGraph; session: Ort.InferenceSession }> {
     if (!this.frozen) {
-      const built = buildStepGraph(stepSpec(this.input, true));
+      const built = buildStepGraph(stepSpec(this.input, true, this.nchwcBlock));
       this.frozen = { graph: built, session: await openSession(this.ort, built.bytes, this.threads) };
     }
     return this.frozen;
@@ -219,8 +223,15 @@ export function keepMask(random: () => number, size: number, rate: number): Floa
   return mask;
 }
 
+/**
+ * The step's session. No memory pattern: with it onnxruntime plans one block
+ * for the whole step after the first run and allocates it on the second,
+ * beside the arena the first run filled (gigabytes more at 224×224, and a
+ * second step as slow as the first); the arena alone reuses its blocks from
+ * the second step on.
+ */
 function openSession(ort: typeof Ort, bytes: Uint8Array, threads: number): Promise<Ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1 });
+  return ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, enableMemPattern: false });
 }
 
 /** Puts a range computed in the step graph into an observer, counting the steps it took. */

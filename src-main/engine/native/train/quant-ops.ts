@@ -8,16 +8,15 @@
  *    + − × ÷ of float32 values are correctly rounded in both (JS rounds the
  *    float64 result with Math.fround, which for these four ops is the same
  *    number), comparisons and the zero point's round-half-up in float64;
- *  - fake quant, 'half-up': the op sequence of engine/onnx/fake-quant.ts
- *    (the one the simulation graphs use, the TensorFlow.js forward op for
- *    op) on these qparams, and the straight-through mask
- *    nudged_min ≤ x ≤ nudged_max for the gradient.
+ *  - fake quant, 'half-up': the numbers of engine/onnx/fake-quant.ts (the
+ *    one the simulation graphs use, the TensorFlow.js forward op for op) on
+ *    these qparams, by an op sequence that also gives the straight-through
+ *    mask nudged_min ≤ x ≤ nudged_max for the gradient (see fakeQuant).
  */
 import type { Estimator } from '../../../api/run-config.js';
 import { DT } from '../../onnx/proto.js';
 import { EPS, quantRange, type RangeSpec } from '../../quant/qparams.js';
-import type { OnnxBuilder } from '../../onnx/builder.js';
-import { fakeQuantOps } from '../../onnx/fake-quant.js';
+import { OnnxBuilder } from '../../onnx/builder.js';
 
 export interface RangeOps {
   min: string;
@@ -84,15 +83,60 @@ export interface FakeQuantOps {
 
 /**
  * TF's fake quant, half-up, with the qparams reshaped to `broadcast` (a
- * shape of 1s with the channel count on the channel axis; [1] per-tensor).
+ * shape of 1s with the channel count on the channel axis; [1] per-tensor),
+ * computed as the training step needs it with the fewest passes over x:
+ *
+ *   c   = clip(x, nudged_min, nudged_max)
+ *   out = floor((c − nudged_min) / scale + 0.5) · scale + nudged_min
+ *   mask = (c = x)
+ *
+ * These are the numbers of fakeQuantOps (engine/onnx/fake-quant.ts, which
+ * clips u = (x − nudged_min)/scale to [0, qmax − qmin] instead), bit for bit:
+ * for x in range both compute the same u, which rounding keeps within a
+ * hair of [0, qmax − qmin], where floor(u + 0.5) equals that of the clipped
+ * u; outside, both give the end of the grid. The mask c = x is the
+ * straight-through test nudged_min ≤ x ≤ nudged_max, and one Clip (scalar
+ * bounds, per-tensor) or Min/Max pair (per-channel) does the work of the
+ * two comparisons.
+ *
+ * `within` (per-tensor only): x is the input of a clip(·, lo, hi) with
+ * lo ≤ 0 ≤ hi (relu6) whose output this quantizer takes. The nudged range
+ * holds 0 too, so clip(clip(x, lo, hi), nudged_min, nudged_max) is one clip
+ * to the intersection, and the mask (c = x) is then the product of both
+ * ops' gradient masks.
  */
-export function fakeQuant(b: OnnxBuilder, x: string, qp: QParamOps, broadcast: number[]): FakeQuantOps {
-  const shape = b.i64(broadcast);
-  const [scale, nmin, nmax] = [qp.scale, qp.nudgedMin, qp.nudgedMax].map((t) => b.op('Reshape', [t, shape]));
-  const out = fakeQuantOps(b, x, { scale: scale!, nudgedMin: nmin!, levels: qp.qmax - qp.qmin });
-  const mask = b.op('And', [b.op('GreaterOrEqual', [x, nmin!]), b.op('LessOrEqual', [x, nmax!])]);
-  return { out, mask };
+export function fakeQuant(b: OnnxBuilder, x: string, qp: QParamOps, broadcast: number[], within?: { lo: number; hi: number }): FakeQuantOps {
+  const perTensor = broadcast.every((d) => d === 1);
+  if (within && !perTensor) throw new Error('a fused clip needs a per-tensor quantizer');
+  const shape = b.i64(perTensor ? [] : broadcast);
+  const [scale, nmin, nmax] = [qp.scale, qp.nudgedMin, qp.nudgedMax].map((t) => b.op('Reshape', [t, shape])) as [string, string, string];
+  let c: string;
+  if (perTensor) {
+    const lo = within ? b.op('Max', [nmin, b.f32(within.lo)]) : nmin;
+    const hi = within ? b.op('Min', [nmax, b.f32(within.hi)]) : nmax;
+    c = b.op('Clip', [x, lo, hi]);
+  } else {
+    c = b.op('Max', [b.op('Min', [x, nmax]), nmin]);
+  }
+  const grid = (g: OnnxBuilder, shifted: boolean) => {
+    const u = g.op('Div', [shifted ? g.op('Sub', [c, nmin]) : c, scale]);
+    const q = g.op('Mul', [g.op('Floor', [g.op('Add', [u, g.f32(0.5)])]), scale]);
+    return shifted ? g.op('Add', [q, nmin]) : q;
+  };
+  const mask = b.op('Equal', [c, x]);
+  if (!perTensor) return { out: grid(b, true), mask };
+  // A range from 0 up (a ReLU's: zero point qmin) has nudged_min exactly 0, where − nudged_min and
+  // + nudged_min change no bit: two passes fewer then, chosen at run time by an If.
+  const p = `fq${branches++}/`;
+  const [fromZero, general] = [new OnnxBuilder('fresh', `${p}zero/`), new OnnxBuilder('fresh', `${p}any/`)];
+  fromZero.output(`${p}zero/out`, grid(fromZero, false));
+  general.output(`${p}any/out`, grid(general, true));
+  const [out] = b.opIn('', 'If', [b.op('Equal', [nmin, b.f32(0)])], 1, {}, { then_branch: fromZero.subgraph(`${p}zero`, b), else_branch: general.subgraph(`${p}any`, b) });
+  return { out: out!, mask };
 }
+
+/** Numbers the If branches (subgraph names are unique in a model). */
+let branches = 0;
 
 /** The straight-through gradient: dy where the mask holds, else 0. */
 export function straightThrough(b: OnnxBuilder, dy: string, mask: string): string {

@@ -94,6 +94,13 @@ export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, c) => a * c, 1);
 }
 
+/** A gradient given as t times a per-channel factor (on the channel axis): t·scale, not yet multiplied out. */
+export interface ScaledGrad {
+  t: string;
+  /** [C]. */
+  scale: string;
+}
+
 /** A rule's forward value and its backward pass. */
 export interface OpStep {
   value: Value;
@@ -103,6 +110,21 @@ export interface OpStep {
    * through ctx.addGrad.
    */
   back(dy: string): (string | null)[];
+  /**
+   * Set when the output is clip(x, lo, hi) with lo ≤ 0 ≤ hi (relu6): an
+   * activation quantizer on it takes the clip over (one clip and one
+   * gradient mask for both, see quant-ops.ts fakeQuant), and the backward
+   * then starts from `pass`, this op's gradient without its clip's mask.
+   */
+  clip?: { x: string; lo: number; hi: number; pass(dy: string): (string | null)[] };
+  /**
+   * The gradient of the (single) input as a ScaledGrad, for an input whose
+   * rule takes it so (backFromScaled): a pass over the tensor fewer. Does
+   * what `back` does besides (weight gradients).
+   */
+  backScaled?(dy: string): ScaledGrad;
+  /** The input gradients from the output gradient given as a ScaledGrad, folding the factor into small tensors. */
+  backFromScaled?(dy: ScaledGrad): (string | null)[];
 }
 
 /** What the builder gives the rule of one node. */
@@ -114,6 +136,8 @@ export interface StepContext {
   readonly logitsHere: boolean;
   /** BatchNorm with its moving statistics (after QAT's freeze step) instead of the batch's. */
   readonly freezeBatchNorm: boolean;
+  /** The block size of onnxruntime's NCHWc kernels when the graph may use them (nchwc.ts), else null. */
+  readonly nchwcBlock: number | null;
   /** This node's weight as a graph input (`w/<node>/<weight>`), if it has that weight. */
   weight(name: string): string | undefined;
   /** A gradient contribution to one of this node's trainable weights. */

@@ -29,6 +29,14 @@
  * through its activation quantizer's straight-through estimator, then
  * through its op's rule. Only values with a trainable weight upstream get a
  * gradient.
+ *
+ * Speed (onnxruntime runs every node, each a pass over its tensors, so the
+ * rules keep passes few; see the rules): a ReLU6 and the quantizer on its
+ * output share one clip and one gradient mask (OpStep.clip); a BatchNorm
+ * hands the convolution before it its gradient as t·scale per channel
+ * (ScaledGrad), which the convolution folds into small tensors; depthwise
+ * convolutions may run on onnxruntime's NCHWc kernels (`nchwcBlock`,
+ * nchwc.ts); nodes whose values nothing reads are dropped at the end.
  */
 import type { Estimator } from '../../../api/run-config.js';
 import { logitsOf } from '../../graph/runtime.js';
@@ -40,7 +48,7 @@ import { softmaxCrossEntropy } from './loss.js';
 import { encodeModel, OnnxBuilder } from '../../onnx/builder.js';
 import { opStep } from './ops/index.js';
 import { optimizerInputs, optimizerSlots, optimizerUpdate, type StepOptimizer } from './optimizer.js';
-import { fromKeras, opName, unsupported, UnsupportedForNativeTraining, type OpStep, type StepContext, type Value } from './step-context.js';
+import { channelBroadcast, fromKeras, opName, unsupported, UnsupportedForNativeTraining, type OpStep, type ScaledGrad, type StepContext, type Value } from './step-context.js';
 import { StepQuantizers, type ActivationRange, type KernelRange } from './step-quantizers.js';
 
 export { UnsupportedForNativeTraining } from './step-context.js';
@@ -61,6 +69,12 @@ export interface StepGraphInput {
   freezeBatchNorm: boolean;
   /** The update the graph applies (see optimizer.ts); null: it outputs the gradients instead. */
   optimizer: StepOptimizer | null;
+  /**
+   * The block size of onnxruntime's NCHWc kernels on this machine
+   * (nchwcBlockSize): depthwise filter gradients then run on them (nchwc.ts).
+   * Absent or null: standard ONNX operators only.
+   */
+  nchwcBlock?: number | null;
   /**
    * Also output each node's value as `prevalue/<node>` (before its activation
    * quantizer) and `value/<node>` (after it), and the loss's gradient with
@@ -116,6 +130,8 @@ interface Backward {
   /** Straight-through estimator of its output's activation quantizer. */
   hook: ((dy: string) => string) | null;
   op: OpStep['back'] | null;
+  /** The rule's step (its scaled-gradient passes), none for the input. */
+  step: OpStep | null;
 }
 
 export function buildStepGraph(input: StepGraphInput): StepGraph {
@@ -154,6 +170,8 @@ export function buildStepGraph(input: StepGraphInput): StepGraph {
     const logitsHere = appliesSoftmax && node.name === graph.output;
     let value: Value;
     let op: OpStep['back'] | null = null;
+    let clip: OpStep['clip'];
+    let rule: OpStep | null = null;
     if (node.op === 'input') {
       value = { name: fromKeras(b, b.input('x', ['N', ...node.outputShape]), node.outputShape), shape: [...node.outputShape] };
     } else {
@@ -162,9 +180,10 @@ export function buildStepGraph(input: StepGraphInput): StepGraph {
         needDx: node.inputs.map((i) => needsGrad.get(i)!),
         logitsHere,
         freezeBatchNorm,
+        nchwcBlock: input.nchwcBlock ?? null,
         weight: (name) => w(node.name, name),
         addGrad: (weight, g) => addGrad(node.name, weight, g),
-        kernel: (n) => quantizers.kernel(n, addGrad),
+        kernel: (n) => scoped(b, `${node.name}/kernel_fq/`, () => quantizers.kernel(n, addGrad)),
         moving: (weight, v) => {
           b.output(`next/${node.name}/${weight}`, v);
           movingOutputs.push(`${node.name}/${weight}`);
@@ -174,20 +193,24 @@ export function buildStepGraph(input: StepGraphInput): StepGraph {
           return fromKeras(b, b.input(`mask/${node.name}`, [shared ? 1 : 'N', ...shape]), shape);
         },
       };
-      const step = naming(node, () => opStep(node, node.inputs.map((i) => values.get(i)!), ctx));
+      const step = scoped(b, `${node.name}/`, () => naming(node, () => opStep(node, node.inputs.map((i) => values.get(i)!), ctx)));
       value = step.value;
       op = step.back;
+      clip = step.clip;
+      rule = step;
     }
     if (input.exposeValues) b.output(`prevalue/${node.name}`, value.name);
     let hook: Backward['hook'] = null;
     if (!logitsHere) {
-      const hooked = naming(node, () => quantizers.output(node.name, value));
+      const hooked = scoped(b, `${node.name}/fq/`, () => naming(node, () => quantizers.output(node.name, value, clip)));
       value = hooked.value;
       hook = hooked.back;
+      // The quantizer took the op's clip over, and its mask: the op's gradient starts after the clip.
+      if (hooked.fused) op = clip!.pass;
     }
     values.set(node.name, value);
     if (input.exposeValues) b.output(`value/${node.name}`, value.name);
-    backward.push({ node, hook, op });
+    backward.push({ node, hook, op, step: rule });
   }
   quantizers.finish();
 
@@ -195,23 +218,43 @@ export function buildStepGraph(input: StepGraphInput): StepGraph {
   const logits = values.get(graph.output)!;
   if (logits.shape.length !== 1) throw unsupported(outputNode, `is the output but gives [${logits.shape.join(',')}], not a vector of class scores`);
   const classes = logits.shape[0]!;
-  const dLogits = softmaxCrossEntropy(b, logits.name, classes);
+  const dLogits = scoped(b, 'loss/', () => softmaxCrossEntropy(b, logits.name, classes));
 
   // Backward, in reverse graph order: each value's gradient is complete once all its readers are done.
-  const incoming = new Map<string, string[]>([[graph.output, [dLogits]]]);
+  // A gradient may travel as t·scale per channel (ScaledGrad) from a rule that gives it so (BatchNorm)
+  // to one that takes it so (a convolution), when the value has that one reader and no quantizer.
+  const entries = new Map(backward.map((e) => [e.node.name, e]));
+  const readers = new Map<string, number>();
+  for (const n of graph.nodes) for (const from of n.inputs) readers.set(from, (readers.get(from) ?? 0) + 1);
+  const takesScaled = (name: string) => {
+    const e = entries.get(name);
+    return !!e?.step?.backFromScaled && !e.hook && readers.get(name) === 1 && needsGrad.get(name);
+  };
+  const multiplied = (part: string | ScaledGrad, shape: readonly number[]) => (typeof part === 'string' ? part : b.op('Mul', [part.t, b.op('Reshape', [part.scale, b.i64(channelBroadcast(shape))])]));
+  const incoming = new Map<string, (string | ScaledGrad)[]>([[graph.output, [dLogits]]]);
   for (let i = backward.length - 1; i >= 0; i--) {
-    const { node, hook, op } = backward[i]!;
+    const { node, hook, op, step } = backward[i]!;
     const parts = incoming.get(node.name);
     if (!parts || !op || !needsGrad.get(node.name)) continue;
-    const sum = parts.length === 1 ? parts[0]! : b.op('Sum', parts);
-    if (input.exposeValues) b.output(`dvalue/${node.name}`, sum);
-    const dx = op(hook ? hook(sum) : sum);
+    const dx = scoped(b, `${node.name}/grad/`, () => {
+      const only = parts.length === 1 ? parts[0]! : null;
+      if (only && typeof only !== 'string' && !hook && step?.backFromScaled) {
+        if (input.exposeValues) b.output(`dvalue/${node.name}`, multiplied(only, node.outputShape));
+        return step.backFromScaled(only);
+      }
+      const terms = parts.map((p) => multiplied(p, node.outputShape));
+      const sum = terms.length === 1 ? terms[0]! : b.op('Sum', terms);
+      if (input.exposeValues) b.output(`dvalue/${node.name}`, sum);
+      const dy = hook ? hook(sum) : sum;
+      return step?.backScaled && node.inputs.length === 1 && takesScaled(node.inputs[0]!) ? [step.backScaled(dy)] : op(dy);
+    });
     node.inputs.forEach((from, k) => {
       const g = dx[k];
       if (g) incoming.set(from, [...(incoming.get(from) ?? []), g]);
     });
   }
 
+  b.scope = 'optimizer/';
   const opt = input.optimizer;
   const hyper = opt ? optimizerInputs(b, opt) : null;
   for (const wt of weights) {
@@ -229,6 +272,8 @@ export function buildStepGraph(input: StepGraphInput): StepGraph {
     const next = g ? optimizerUpdate(b, opt, hyper, weight, g, slots) : { w: weight, ...slots };
     for (const [name, value] of Object.entries(next)) b.output(`next/${name}/${key}`, value);
   }
+  // Values a fused formulation left unread (a quantized activation's own output) would still run.
+  b.pruneUnused();
   return { bytes: encodeModel(b.model(`${graph.name} training step`, { opset: TRAIN_OPSET, irVersion: 8, domain: 'studio.training' })), weights, movingOutputs, activationRanges: quantizers.activationRanges, weightRanges: quantizers.weightRanges, dropouts, classes };
 }
 
@@ -244,6 +289,17 @@ function naming<T>(node: GraphNode, f: () => T): T {
     if (!(e instanceof UnsupportedForNativeTraining || e instanceof LoweringError)) throw e;
     if (!e.message.startsWith(`layer ${node.name} `)) throw new UnsupportedForNativeTraining(`layer ${node.name} (${opName(node)}): ${e.message}`);
     throw e instanceof LoweringError ? new UnsupportedForNativeTraining(e.message) : e;
+  }
+}
+
+/** `f()` with the builder's fresh node names in `scope` (`<layer>/`, `<layer>/grad/`…: a profile then says where time goes). */
+function scoped<T>(b: OnnxBuilder, scope: string, f: () => T): T {
+  const outer = b.scope;
+  b.scope = scope;
+  try {
+    return f();
+  } finally {
+    b.scope = outer;
   }
 }
 

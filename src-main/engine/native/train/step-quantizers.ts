@@ -16,12 +16,13 @@
  */
 import type { Estimator } from '../../../api/run-config.js';
 import type { BatchNormNode, Graph, WeightedNode } from '../../graph/types.js';
+import { DT } from '../../onnx/proto.js';
 import { unfoldedHookPoints } from '../../qat/hooks.js';
 import type { FoldRecord } from '../../transform/fold-batchnorm.js';
 import type { ActivationQuantizer, QuantPlan, WeightQuantizer } from '../../transform/plan.js';
 import type { OnnxBuilder } from '../../onnx/builder.js';
 import { batchRange, fakeQuant, qparamsOf, straightThrough, updateRange, type RangeOps } from './quant-ops.js';
-import { graphAxis, graphDims, sizeOf, UnsupportedForNativeTraining, type Value } from './step-context.js';
+import { graphAxis, graphDims, sizeOf, UnsupportedForNativeTraining, type OpStep, type Value } from './step-context.js';
 
 export interface ActivationRange {
   name: string;
@@ -102,22 +103,31 @@ export class StepQuantizers {
         const dz = straightThrough(b, s ? b.op('Div', [dKv, s]) : dKv, fq.mask);
         addGrad(node.name, 'kernel', asKernel(s ? b.op('Mul', [dz, s]) : dz));
         if (s && root && gamma && bn) {
-          // d/ds of fq(W·s)/s: through the product (dz·W) and the quotient (−dK·q/s²); ds/dγ = 1/√(σ² + ε).
+          // d/ds of fq(W·s)/s: through the product (dz·W) and the quotient (−dK·q/s²), ds/dγ = 1/√(σ² + ε).
+          // The two nearly cancel (q/s ≈ W), so per element first: dz·W − dK·q/s² = (dK/s)·(mask·W − q/s),
+          // the quantization error times dK/s, summed after.
           const axes = b.i64(Array.from({ length: rank - 1 }, (_, i) => i));
-          const viaProduct = b.op('ReduceSum', [b.op('Mul', [dz, v]), axes], { keepdims: 0 });
-          const viaQuotient = b.op('ReduceSum', [b.op('Div', [b.op('Mul', [dKv, fq.out]), b.op('Mul', [s, s])]), axes], { keepdims: 0 });
-          addGrad(bn.name, 'gamma', b.op('Div', [b.op('Sub', [viaProduct, viaQuotient]), root]));
+          const error = b.op('Sub', [b.op('Mul', [v, b.op('Cast', [fq.mask], { to: DT.FLOAT })]), b.op('Div', [fq.out, s])]);
+          const perChannel = b.op('ReduceSum', [b.op('Mul', [b.op('Div', [dKv, s]), error]), axes], { keepdims: 0 });
+          addGrad(bn.name, 'gamma', b.op('Div', [perChannel, root]));
         }
       },
     };
   }
 
-  /** The activation quantizer at the output of node `at`, if the plan puts one there: observe, update the range, fake-quantize. */
-  output(at: string, v: Value): { value: Value; back: ((dy: string) => string) | null } {
+  /**
+   * The activation quantizer at the output of node `at`, if the plan puts
+   * one there: observe, update the range, fake-quantize. When the node's
+   * output is a clip of its input (`clip`, relu6) and the quantizer is
+   * per-tensor, the quantizer reads the clip's input and takes the clip over
+   * (`fused`: the caller then skips the op's own clip mask): the batch range
+   * of clip(x) is the clipped range of x.
+   */
+  output(at: string, v: Value, clip?: OpStep['clip']): { value: Value; back: ((dy: string) => string) | null; fused: boolean } {
     const b = this.b;
     const qName = this.hookAt.get(at);
     const a = qName ? this.activationQ.get(qName) : undefined;
-    if (!qName || !a) return { value: v, back: null };
+    if (!qName || !a) return { value: v, back: null, fused: false };
     const rank = v.shape.length + 1;
     const axis = a.spec.granularity === 'per-channel' ? graphAxis(a.spec.axis ?? -1, v.shape) : null;
     const channels = axis === null ? 1 : [0, ...graphDims(v.shape)][axis]!;
@@ -128,11 +138,17 @@ export class StepQuantizers {
     } else if (state.channels !== channels) {
       throw new UnsupportedForNativeTraining(`activation quantizer ${qName} is per-channel and shared between tensors of ${state.channels} and ${channels} channels`);
     }
-    state.range = updateRange(b, this.estimator.kind, this.estimator.decay, state.range, batchRange(b, v.name, rank, axis));
+    const fused = axis === null && clip !== undefined;
+    let batch = batchRange(b, fused ? clip.x : v.name, rank, axis);
+    if (fused) {
+      const [lo, hi] = [b.f32(clip.lo), b.f32(clip.hi)];
+      batch = { min: b.op('Clip', [batch.min, lo, hi]), max: b.op('Clip', [batch.max, lo, hi]) };
+    }
+    state.range = updateRange(b, this.estimator.kind, this.estimator.decay, state.range, batch);
     state.uses++;
     const broadcast = axis === null ? [1] : Array.from({ length: rank }, (_, i) => (i === axis ? channels : 1));
-    const fq = fakeQuant(b, v.name, qparamsOf(b, state.range, a.spec), broadcast);
-    return { value: { name: fq.out, shape: v.shape }, back: (dy) => straightThrough(b, dy, fq.mask) };
+    const fq = fused ? fakeQuant(b, clip.x, qparamsOf(b, state.range, a.spec), broadcast, clip) : fakeQuant(b, v.name, qparamsOf(b, state.range, a.spec), broadcast);
+    return { value: { name: fq.out, shape: v.shape }, back: (dy) => straightThrough(b, dy, fq.mask), fused };
   }
 
   /** Declares the activation ranges' outputs (each quantizer's range after its last hook point). */

@@ -97,14 +97,21 @@ export interface ConvLowering {
   attrs: { kernel_shape: number[]; strides: number[]; dilations: number[]; pads: number[]; group: number };
 }
 
+/**
+ * Emits the convolution of an NCHW input with its attributes, returning the
+ * NCHW output: ONNX Conv by default; the training step may run it on other
+ * kernels (native/train/nchwc.ts).
+ */
+export type ConvEmitter = (input: string, w: LayerWeights, attrs: ConvLowering['attrs'], geometry: ConvGeometry) => string;
+
 /** The convolution named after the layer, then `activation` (the layer's own, or 'linear' where the caller takes it over). */
-export function lowerConv(b: OnnxBuilder, n: Conv2DNode | DepthwiseConv2DNode, x: OnnxValue, w: LayerWeights, activation: Activation): ConvLowering {
+export function lowerConv(b: OnnxBuilder, n: Conv2DNode | DepthwiseConv2DNode, x: OnnxValue, w: LayerWeights, activation: Activation, emit?: ConvEmitter): ConvLowering {
   const input = b.layout(imageInput(n, x), true);
   const c = input.shape[2]!;
   if (n.op === 'depthwiseConv2d' && n.weights.kernel.shape[2] !== c) throw refuse(n, `has a kernel for ${n.weights.kernel.shape[2]} input channels but gets ${c}`);
   const g = convGeometry(input.shape, n.outputShape, n.kernelSize, n.strides, n.dilation, n.padding);
   const attrs = { kernel_shape: [g.kh, g.kw], ...convAttrs(g), group: n.op === 'depthwiseConv2d' ? c : 1 };
-  const pre = b.op('Conv', [input.name, w.kernel, ...(w.bias ? [w.bias] : [])], attrs, n.name);
+  const pre = emit ? emit(input.name, w, attrs, g) : b.op('Conv', [input.name, w.kernel, ...(w.bias ? [w.bias] : [])], attrs, n.name);
   const act = lowerActivation(b, n, onnxValue(pre, n.outputShape, true), activation);
   return { value: act.value, pre, act, input, geometry: g, attrs };
 }

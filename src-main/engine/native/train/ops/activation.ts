@@ -81,5 +81,9 @@ export function activationLayer(node: ActivationNode, [x]: Value[], ctx: StepCon
   const input = asOnnx(x!);
   const f = lowerActivation(ctx.b, node, input, activation, node.alpha);
   const grad = activationGrad(ctx.b, node, activation, input, f, node.alpha);
-  return { value: { name: f.value.name, shape: x!.shape }, back: (dy) => [ctx.needDx[0] ? grad(dy) : null] };
+  return {
+    value: { name: f.value.name, shape: x!.shape },
+    back: (dy) => [ctx.needDx[0] ? grad(dy) : null],
+    ...(activation === 'relu6' ? { clip: { x: input.name, lo: 0, hi: 6, pass: (dy: string) => [ctx.needDx[0] ? dy : null] } } : {}),
+  };
 }

@@ -2,19 +2,27 @@
  * Conv2D and DepthwiseConv2D in the step graph (NCHW): the forward is the
  * shared lowering (engine/onnx/ops/conv.ts: ONNX Conv, TF's 'same' pads,
  * the fused activation) of the kernel as the step holds it (TF.js layout,
- * fake-quantized under QAT) moved to ONNX's layout in the graph; the
- * gradients are written here:
- *  - input gradient: ConvTranspose with the same weight, group and pads (the
- *    output_padding restores the rows and columns a strided window never read);
- *  - Conv2D filter gradient: one GEMM of the input's shifted windows (im2col,
- *    NHWC) with the output gradient;
- *  - depthwise filter gradient: a grouped Conv (one group per channel) of
- *    the input, batch as channels, with the output gradient as its kernel.
+ * fake-quantized under QAT) moved to ONNX's layout in the graph, a depthwise
+ * one on onnxruntime's NCHWc kernels where the step may use them (nchwc.ts);
+ * the gradients are written here:
+ *  - input gradient: for stride 1, a Conv of dy with the kernel flipped
+ *    (NCHWc for a depthwise one where it may); for strides, ConvTranspose
+ *    with the same weight, group and pads (the output_padding restores the
+ *    rows and columns a strided window never read);
+ *  - Conv2D filter gradient: GEMMs of the input's shifted windows (im2col,
+ *    NCHW) with the output gradient;
+ *  - depthwise filter gradient: on NCHWc kernels where the step may use them
+ *    (nchwc.ts), else a grouped Conv (one group per channel) of the input,
+ *    batch as channels, with the output gradient as its kernel.
+ * A linear convolution takes its output gradient as t·scale per channel from
+ * the BatchNorm after it (StepContext's ScaledGrad) and folds the factor into
+ * its kernel gradient and the weights its input gradient reads.
  */
 import type { Conv2DNode, DepthwiseConv2DNode } from '../../../graph/types.js';
 import { onnxValue, type OnnxBuilder } from '../../../onnx/builder.js';
-import { convAttrs, lowerConv, oihwKernel, type ConvGeometry } from '../../../onnx/ops/index.js';
-import { asOnnx, imageInput, type OpStep, type StepContext, type Value } from '../step-context.js';
+import { convAttrs, lowerConv, oihwKernel, type ConvEmitter, type ConvGeometry } from '../../../onnx/ops/index.js';
+import { nchwcDepthwiseApplies, nchwcDepthwiseConv, nchwcDepthwiseFilterGradient } from '../nchwc.js';
+import { asOnnx, imageInput, type OpStep, type ScaledGrad, type StepContext, type Value } from '../step-context.js';
 import { activationGrad } from './activation.js';
 
 /** ConvTranspose's output_padding giving back the input's height and width. */
@@ -22,32 +30,60 @@ export function outputPadding(g: ConvGeometry): number[] {
   return [g.h - (g.sh * (g.oh - 1) + (g.kh - 1) * g.dh + 1 - g.ph0 - g.ph1), g.w - (g.sw * (g.ow - 1) + (g.kw - 1) * g.dw + 1 - g.pw0 - g.pw1)];
 }
 
-/** The kh·kw shifted, strided windows of the zero-padded input x (NHWC), each [N,oh,ow,C], in kernel order (a, b). */
-function windows(b: OnnxBuilder, x: string, g: ConvGeometry): string[] {
-  const padded = g.ph0 + g.ph1 + g.pw0 + g.pw1 > 0 ? b.op('Pad', [x, b.i64([0, g.ph0, g.pw0, 0, 0, g.ph1, g.pw1, 0])]) : x;
+/** Up to this many im2col columns, a one-hot Conv writes them (see columns). */
+const ONE_HOT_COLUMNS = 64;
+
+/**
+ * The input's im2col in NCHW: the kh·kw shifted, strided windows of the
+ * zero-padded x side by side on the channel axis, [N, kh·kw·C, oh·ow] with
+ * channel (a·kw + b)·C + c, the row order of an HWIO kernel (x itself for a
+ * 1×1 kernel with stride 1).
+ */
+function columns(b: OnnxBuilder, x: string, g: ConvGeometry): string {
+  const shape = b.i64([0, g.kh * g.kw * g.c, g.oh * g.ow]);
+  if (g.kh * g.kw === 1 && g.sh === 1 && g.sw === 1 && g.ph0 + g.ph1 + g.pw0 + g.pw1 === 0) return b.op('Reshape', [x, shape]);
+  const k = g.kh * g.kw * g.c;
+  if (k <= ONE_HOT_COLUMNS) {
+    // Few columns (an RGB stem): a Conv whose kernel picks one tap per output channel writes them all in one
+    // pass (onnxruntime's strided Slices are slow); x·1 plus zeros is x exactly.
+    const pick = new Array<number>(k * k).fill(0);
+    for (let a = 0; a < g.kh; a++) for (let c = 0; c < g.kw; c++) for (let i = 0; i < g.c; i++) pick[((a * g.kw + c) * g.c + i) * k + (i * g.kh + a) * g.kw + c] = 1;
+    return b.op('Reshape', [b.op('Conv', [x, b.f32(pick, [k, g.c, g.kh, g.kw])], { ...convAttrs(g), kernel_shape: [g.kh, g.kw] }), shape]);
+  }
+  const padded = g.ph0 + g.ph1 + g.pw0 + g.pw1 > 0 ? b.op('Pad', [x, b.i64([0, 0, g.ph0, g.pw0, 0, 0, g.ph1, g.pw1])]) : x;
   const out: string[] = [];
   for (let a = 0; a < g.kh; a++) {
     for (let c = 0; c < g.kw; c++) {
       const starts = [a * g.dh, c * g.dw];
       const ends = [starts[0]! + g.sh * (g.oh - 1) + 1, starts[1]! + g.sw * (g.ow - 1) + 1];
-      out.push(b.op('Slice', [padded, b.i64(starts), b.i64(ends), b.i64([1, 2]), b.i64([g.sh, g.sw])]));
+      out.push(b.op('Slice', [padded, b.i64(starts), b.i64(ends), b.i64([2, 3]), b.i64([g.sh, g.sw])]));
     }
   }
-  return out;
+  return b.op('Reshape', [out.length === 1 ? out[0]! : b.op('Concat', out, { axis: 1 }), shape]);
 }
 
 /**
- * dK[a,b,i,o] = Σ_n,y,x xpad[n, y·s+a·d, x·s+b·d, i] · dy[n,y,x,o], as one
- * GEMM: the input's kh·kw shifted (strided) windows side by side in NHWC
- * ("im2col", columns ordered a, b, i like an HWIO kernel) times dy, so the
- * result is the kernel gradient in TF.js's layout. (A Conv over the batch
- * computes the same, but as a GEMM only kh·kw wide, which MLAS runs slowly.)
+ * dK[a,b,i,o] = Σ_n,y,x xpad[n, i, y·s+a·d, x·s+b·d] · dy[n,o,y,x]: the
+ * columns (im2col, NCHW) times dy, as TF.js's HWIO kernel. Where the kernel
+ * is smaller than a spatial map (O < oh·ow, most layers) one GEMM per sample
+ * ([K, P]·[P, O], MatMul with dy transposed, which onnxruntime runs as one
+ * FusedMatMul without moving dy) summed over the batch is cheapest; else the
+ * columns and dy are moved once to [K, N·P] and [O, N·P] for a single GEMM
+ * (no per-sample kernels to add up).
  */
 function convFilterGradient(b: OnnxBuilder, x: string, dy: string, g: ConvGeometry): string {
-  const w = windows(b, b.op('Transpose', [x], { perm: [0, 2, 3, 1] }), g);
-  const cols = b.op('Reshape', [w.length === 1 ? w[0]! : b.op('Concat', w, { axis: 3 }), b.i64([-1, g.kh * g.kw * g.c])]);
-  const dy2d = b.op('Reshape', [b.op('Transpose', [dy], { perm: [0, 2, 3, 1] }), b.i64([-1, g.o])]);
-  return b.op('Reshape', [b.op('Gemm', [cols, dy2d], { transA: 1 }), b.i64([g.kh, g.kw, g.c, g.o])]);
+  const k = g.kh * g.kw * g.c;
+  const p = g.oh * g.ow;
+  const cols = columns(b, x, g);
+  const dy3 = b.op('Reshape', [dy, b.i64([0, g.o, p])]);
+  const dK =
+    g.o < p
+      ? b.op('ReduceSum', [b.op('MatMul', [cols, b.op('Transpose', [dy3], { perm: [0, 2, 1] })]), b.i64([0])], { keepdims: 0 })
+      : b.op('MatMul', [
+          b.op('Reshape', [b.op('Transpose', [cols], { perm: [1, 0, 2] }), b.i64([k, -1])]),
+          b.op('Transpose', [b.op('Reshape', [b.op('Transpose', [dy3], { perm: [1, 0, 2] }), b.i64([g.o, -1])])]),
+        ]);
+  return b.op('Reshape', [dK, b.i64([g.kh, g.kw, g.c, g.o])]);
 }
 
 /**
@@ -67,6 +103,32 @@ function depthwiseFilterGradient(b: OnnxBuilder, x: string, dy: string, g: ConvG
   return b.op('Transpose', [b.op('Reshape', [cut, b.i64([g.c, mult, g.kh, g.kw])])], { perm: [2, 3, 0, 1] });
 }
 
+/**
+ * The input gradient of a stride-1 convolution as a forward Conv of dy with
+ * the kernel flipped in space and its in/out channels swapped (per group:
+ * a depthwise kernel's output channel c·mult+m becomes input m of group c),
+ * padded so every input row and column gets its full sum: (kh−1)·d − top
+ * before, H + top − oh after. onnxruntime runs this several times faster
+ * than ConvTranspose (a GEMM and a col2im, per group for a depthwise one).
+ * Null for strides, or a padding that would be negative (a window reaching
+ * past the kernel's span), where ConvTranspose stays. `weight` is in ONNX's
+ * layout, `kernel` gives it in TF.js's (what the NCHWc path reorders).
+ */
+function stridelessInputGradient(b: OnnxBuilder, dy: string, weight: string, kernel: () => string, g: ConvGeometry, depthwise: boolean, mult: number, block: number | null): string | null {
+  if (g.sh !== 1 || g.sw !== 1) return null;
+  const pads = [(g.kh - 1) * g.dh - g.ph0, (g.kw - 1) * g.dw - g.pw0, g.h + g.ph0 - g.oh, g.w + g.pw0 - g.ow];
+  if (pads.some((p) => p < 0)) return null;
+  if (depthwise && nchwcDepthwiseApplies(g, mult, block)) {
+    // The same depthwise correlation on NCHWc kernels, the TF.js kernel [kh, kw, C, 1] flipped in space.
+    const flippedKernel = b.op('Slice', [kernel(), b.i64([-1, -1]), b.i64([-g.kh - 1, -g.kw - 1]), b.i64([0, 1]), b.i64([-1, -1])]);
+    return nchwcDepthwiseConv(b, dy, flippedKernel, undefined, { kernel_shape: [g.kh, g.kw], strides: [1, 1], dilations: [g.dh, g.dw], pads }, g, block).y;
+  }
+  const flipped = g.kh * g.kw === 1 ? weight : b.op('Slice', [weight, b.i64([-1, -1]), b.i64([-g.kh - 1, -g.kw - 1]), b.i64([2, 3]), b.i64([-1, -1])]);
+  // [out, in/group, kh, kw] → [in, out/group, kh, kw]: depthwise [C·mult, 1] is [C, mult] as it lies.
+  const swapped = depthwise ? (mult === 1 ? flipped : b.op('Reshape', [flipped, b.i64([g.c, mult, g.kh, g.kw])])) : b.op('Transpose', [flipped], { perm: [1, 0, 2, 3] });
+  return b.op('Conv', [dy, swapped], { group: depthwise ? g.c : 1, strides: [1, 1], dilations: [g.dh, g.dw], pads });
+}
+
 /** The step of a Conv2D or DepthwiseConv2D: the convolution, bias, fused activation, and their gradients. */
 function convolution(node: Conv2DNode | DepthwiseConv2DNode, inputs: Value[], ctx: StepContext): OpStep {
   const b = ctx.b;
@@ -75,22 +137,46 @@ function convolution(node: Conv2DNode | DepthwiseConv2DNode, inputs: Value[], ct
   const weight = oihwKernel(b, node, kernel);
   const bias = ctx.weight('bias');
   const activation = ctx.logitsHere ? 'linear' : node.activation;
-  const f = lowerConv(b, node, asOnnx(inputs[0]!), { kernel: weight, ...(bias ? { bias } : {}) }, activation);
+  const depthwise = node.op === 'depthwiseConv2d';
+  const mult = depthwise ? node.depthMultiplier : 1;
+  const block = ctx.nchwcBlock;
+  // A depthwise convolution on NCHWc kernels where it can (nchwc.ts), keeping x in NCHWc for its filter gradient.
+  let blockedX: string | null = null;
+  const onNchwc: ConvEmitter | undefined = depthwise
+    ? (input, w, attrs, geometry) => {
+        if (!nchwcDepthwiseApplies(geometry, mult, block)) return b.op('Conv', [input, w.kernel, ...(w.bias ? [w.bias] : [])], attrs);
+        const conv = nchwcDepthwiseConv(b, input, kernel, w.bias, attrs, geometry, block);
+        blockedX = conv.blockedX;
+        return conv.y;
+      }
+    : undefined;
+  const f = lowerConv(b, node, asOnnx(inputs[0]!), { kernel: weight, ...(bias ? { bias } : {}) }, activation, onNchwc);
   const actGrad = activationGrad(b, node, activation, onnxValue(f.pre, node.outputShape, true), f.act);
   const g = f.geometry;
   const x = f.input;
-  const depthwise = node.op === 'depthwiseConv2d';
-  const mult = depthwise ? node.depthMultiplier : 1;
   const attrs = { ...convAttrs(g), ...(depthwise ? { group: g.c } : {}) };
+  // The gradients from the pre-activation's gradient dPre, or from dPre·scale per output channel with the
+  // factor folded into the small tensors (the kernel gradient, the bias gradient and the weights dx reads).
+  const fromPre = (dPre: string, scale?: string): (string | null)[] => {
+    const scaled = (t: string, dims: number[]) => (scale ? b.op('Mul', [t, b.op('Reshape', [scale, b.i64(dims)])]) : t);
+    // Output channel c·mult + m of a depthwise kernel [kh, kw, C, mult] is [C, mult] as it lies; a conv's is the last axis.
+    const perOutput = depthwise ? [g.c, mult] : [g.o];
+    if (bias) ctx.addGrad('bias', scaled(b.op('ReduceSum', [dPre, b.i64([0, 2, 3])], { keepdims: 0 }), [g.o]));
+    kernelBack(
+      scaled(
+        !depthwise ? convFilterGradient(b, x.name, dPre, g) : blockedX ? nchwcDepthwiseFilterGradient(b, blockedX, dPre, g, block!) : depthwiseFilterGradient(b, x.name, dPre, g, mult),
+        perOutput,
+      ),
+    );
+    if (!ctx.needDx[0]) return [null];
+    const w = scaled(weight, [g.o, 1, 1, 1]);
+    return [stridelessInputGradient(b, dPre, w, () => scaled(kernel, perOutput), g, depthwise, mult, block) ?? b.op('ConvTranspose', [dPre, w], { ...attrs, output_padding: outputPadding(g) })];
+  };
   return {
     value: { name: f.value.name, shape: [...node.outputShape] },
-    back: (dy) => {
-      const dPre = actGrad(dy);
-      if (bias) ctx.addGrad('bias', b.op('ReduceSum', [dPre, b.i64([0, 2, 3])], { keepdims: 0 }));
-      kernelBack(depthwise ? depthwiseFilterGradient(b, x.name, dPre, g, mult) : convFilterGradient(b, x.name, dPre, g));
-      if (!ctx.needDx[0]) return [null];
-      return [b.op('ConvTranspose', [dPre, weight], { ...attrs, output_padding: outputPadding(g) })];
-    },
+    back: (dy) => fromPre(actGrad(dy)),
+    ...(activation === 'relu6' ? { clip: { x: f.pre, lo: 0, hi: 6, pass: (dPre: string) => fromPre(dPre) } } : {}),
+    ...(activation === 'linear' ? { backFromScaled: (dy: ScaledGrad) => fromPre(dy.t, dy.scale) } : {}),
   };
 }
 

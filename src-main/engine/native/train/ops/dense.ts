@@ -9,10 +9,17 @@
  * channel axis with the batch's statistics (biased variance, as tf.moments;
  * the moving statistics updated as Keras does: moving·momentum +
  * batch·(1 − momentum)) until QAT's freeze step, then with the moving
- * statistics, op for op as TF.js computes it, so the forward is this rule's
- * own. The batch-statistics gradient is the closed form
- * dx = inv·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)).
+ * statistics, so the forward is this rule's own: TF.js's computation
+ * rearranged to read and write the large tensors as few times as possible
+ * (the same numbers to float32 rounding). The centred input is the one
+ * value kept for the backward pass; the normalisation and affine map are one
+ * per-channel scale and shift. The batch-statistics gradient is the closed
+ * form dx = inv·γ·(dy − mean(dy) − x̂·mean(dy·x̂)), as per-channel
+ * coefficients of dy and of the centred input; the factor inv·γ may travel
+ * to the convolution before (StepContext's ScaledGrad), which folds it into
+ * its weights instead of a pass over dx.
  */
+import { DT } from '../../../onnx/proto.js';
 import type { BatchNormNode, DenseNode } from '../../../graph/types.js';
 import { onnxValue } from '../../../onnx/builder.js';
 import { lowerDense } from '../../../onnx/ops/index.js';
@@ -58,42 +65,64 @@ export function batchNorm(node: BatchNormNode, [x]: Value[], ctx: StepContext): 
   const cAxis = channelAxis(shape);
   const axes = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== cAxis);
   const bshape = b.i64(channelBroadcast(shape));
+  const flat = b.i64([channels]);
   const asChannels = (t: string) => b.op('Reshape', [t, bshape]);
+  const asVector = (t: string) => b.op('Reshape', [t, flat]);
   const gamma = ctx.weight('gamma');
   const beta = ctx.weight('beta');
   const eps = b.f32(node.epsilon);
-  let xhat: string;
+  const frozen = ctx.freezeBatchNorm;
+  // Values per channel (batch statistics): the element count M of the statistics (N·H·W), as a float.
+  const count = frozen ? '' : b.op('Div', [b.op('Cast', [b.op('Size', [x!.name])], { to: DT.FLOAT }), b.f32(channels)]);
+  let centered: string;
   let inv: string;
-  if (ctx.freezeBatchNorm) {
-    inv = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [asChannels(ctx.weight('movingVariance')!), eps])])]);
-    xhat = b.op('Mul', [b.op('Sub', [x!.name, asChannels(ctx.weight('movingMean')!)]), inv]);
+  if (frozen) {
+    inv = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [ctx.weight('movingVariance')!, eps])])]);
+    centered = b.op('Sub', [x!.name, asChannels(ctx.weight('movingMean')!)]);
   } else {
     const mean = b.op('ReduceMean', [x!.name], { axes, keepdims: 1 });
-    const centered = b.op('Sub', [x!.name, mean]);
-    const variance = b.op('ReduceMean', [b.op('Mul', [centered, centered])], { axes, keepdims: 1 });
+    centered = b.op('Sub', [x!.name, mean]);
+    // The biased variance Σ(x − mean)²/M without writing the squares out. (Summing H·W first, then the batch, is
+    // a little faster in onnxruntime but rounds the deep nets' first BatchNorm gradients further from TF.js's.)
+    const variance = asVector(b.op('Div', [b.op('ReduceSumSquare', [centered], { axes, keepdims: 1 }), count]));
     inv = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [variance, eps])])]);
-    xhat = b.op('Mul', [centered, inv]);
     const m = node.momentum;
-    const flat = b.i64([channels]);
-    for (const [weight, batch] of [['movingMean', mean], ['movingVariance', variance]] as const) {
-      ctx.moving(weight, b.op('Add', [b.op('Mul', [ctx.weight(weight)!, b.f32(m)]), b.op('Mul', [b.op('Reshape', [batch, flat]), b.f32(1 - m)])]));
+    for (const [weight, batch] of [['movingMean', asVector(mean)], ['movingVariance', variance]] as const) {
+      ctx.moving(weight, b.op('Add', [b.op('Mul', [ctx.weight(weight)!, b.f32(m)]), b.op('Mul', [batch, b.f32(1 - m)])]));
     }
   }
-  const scaled = gamma ? b.op('Mul', [xhat, asChannels(gamma)]) : xhat;
-  const y = beta ? b.op('Add', [scaled, asChannels(beta)]) : scaled;
-  const frozen = ctx.freezeBatchNorm;
+  // y = (x − mean)·inv·γ + β as one pass: per-channel scale γ·inv and shift β (ONNX
+  // BatchNormalization with mean 0, variance 1, ε 0 is exactly c·scale + β) where the
+  // channel axis is axis 1, else a Mul and an Add.
+  const scale = gamma ? b.op('Mul', [gamma, inv]) : inv;
+  const shift = beta ?? b.f32(new Array<number>(channels).fill(0));
+  const zeros = b.f32(new Array<number>(channels).fill(0));
+  const ones = b.f32(new Array<number>(channels).fill(1));
+  const affine = (t: string, sc: string, sh: string) =>
+    cAxis === 1 ? b.op('BatchNormalization', [t, sc, sh, zeros, ones], { epsilon: { float: 0 } }) : b.op('Add', [b.op('Mul', [t, asChannels(sc)]), asChannels(sh)]);
+  const y = affine(centered, scale, shift);
+  // The weight gradients, and dx = scale·t per channel with t = dy − Σdy/M − (x − mean)·inv²·Σdy·(x − mean)/M (batch
+  // statistics; t = dy when frozen): as t, a per-channel affine map of (x − mean) added to dy.
+  const backT = (dy: string): string | null => {
+    const sumAxes = b.i64(axes);
+    // Σdy and Σdy·(x − mean) per channel: β's and γ's gradients (Σdy·x̂ = inv·Σdy·(x − mean)) and the batch-statistics terms.
+    const sumDy = b.op('ReduceSum', [dy, sumAxes], { keepdims: 0 });
+    const sumDyC = gamma || !frozen ? b.op('ReduceSum', [b.op('Mul', [dy, centered]), sumAxes], { keepdims: 0 }) : null;
+    if (gamma) ctx.addGrad('gamma', b.op('Mul', [sumDyC!, inv]));
+    if (beta) ctx.addGrad('beta', sumDy);
+    if (!ctx.needDx[0]) return null;
+    if (frozen) return dy;
+    const slope = b.op('Neg', [b.op('Div', [b.op('Mul', [b.op('Mul', [inv, inv]), sumDyC!]), count])]);
+    const offset = b.op('Neg', [b.op('Div', [sumDy, count])]);
+    return b.op('Add', [dy, affine(centered, slope, offset)]);
+  };
   return {
     value: { name: y, shape: [...shape] },
     back: (dy) => {
-      const sumAxes = b.i64(axes);
-      if (gamma) ctx.addGrad('gamma', b.op('ReduceSum', [b.op('Mul', [dy, xhat]), sumAxes], { keepdims: 0 }));
-      if (beta) ctx.addGrad('beta', b.op('ReduceSum', [dy, sumAxes], { keepdims: 0 }));
-      if (!ctx.needDx[0]) return [null];
-      const dxhat = gamma ? b.op('Mul', [dy, asChannels(gamma)]) : dy;
-      if (frozen) return [b.op('Mul', [dxhat, inv])];
-      const meanD = b.op('ReduceMean', [dxhat], { axes, keepdims: 1 });
-      const meanDX = b.op('ReduceMean', [b.op('Mul', [dxhat, xhat])], { axes, keepdims: 1 });
-      return [b.op('Mul', [b.op('Sub', [b.op('Sub', [dxhat, meanD]), b.op('Mul', [xhat, meanDX])]), inv])];
+      const t = backT(dy);
+      return [t === null ? null : b.op('Mul', [t, asChannels(scale)])];
     },
+    // A convolution before this BatchNorm folds scale into its small tensors (ops/conv.ts): a pass fewer.
+    backScaled: (dy) => ({ t: backT(dy)!, scale }),
   };
 }
