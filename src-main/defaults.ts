@@ -8,7 +8,7 @@ import path from 'node:path';
 import { importModelFile } from './library/models.js';
 import { registerDataset } from './library/datasets.js';
 import { assetsDir } from './paths.js';
-import type { Studio } from './studio.js';
+import type { Studio } from './studio-types.js';
 
 export const SAMPLE_MODEL = path.join('sample', 'models', 'fashion_cnn', 'model.json');
 export const SAMPLE_DATA = path.join('sample', 'fashion-mnist');

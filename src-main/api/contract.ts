@@ -7,16 +7,9 @@
 import { z } from 'zod';
 import { RunConfig } from './run-config.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/types.js';
+import { BackendInfo, LayerSummary, LintFinding, TensorRecord } from './records.js';
 
-export const BackendName = z.enum(['tensorflow', 'wasm', 'cpu']);
-
-export const BackendInfo = z.object({
-  name: BackendName,
-  /** Why each better backend was not used, e.g. "tfjs-node: Cannot find module". */
-  fallbacks: z.array(z.object({ name: BackendName, reason: z.string() })),
-  threads: z.number().int(),
-});
-export type BackendInfo = z.infer<typeof BackendInfo>;
+export { BackendName, BackendInfo, LayerSummary, LintFinding, TensorRecord } from './records.js';
 
 export const AppInfo = z.object({
   version: z.string(),
@@ -37,21 +30,6 @@ export type AppInfo = z.infer<typeof AppInfo>;
 
 const Id = z.number().int().positive();
 const ShapeSchema = z.array(z.number().int());
-
-export const LayerSummary = z.object({
-  name: z.string(),
-  op: z.string(),
-  /** The Keras class (Rescaling for an affine from one, ZeroPadding2D…); absent in models stored before it was kept. */
-  className: z.string().optional(),
-  /** The options telling layers of the class apart (keepdims, padding, scale and offset…). */
-  options: z.string().optional(),
-  inputs: z.array(z.string()),
-  outputShape: ShapeSchema,
-  params: z.number().int(),
-  weightShapes: z.record(z.string(), ShapeSchema),
-  activation: z.string().optional(),
-});
-export type LayerSummary = z.infer<typeof LayerSummary>;
 
 export const ModelSummary = z.object({
   id: Id,
@@ -118,34 +96,6 @@ export const RunSummary = z.object({
   config: RunConfig,
 });
 export type RunSummary = z.infer<typeof RunSummary>;
-
-export const TensorRecord = z.object({
-  layer: z.string(),
-  /** weight | activation | input | bias */
-  role: z.string(),
-  granularity: z.enum(['per-tensor', 'per-channel']),
-  axis: z.number().int().nullable(),
-  bits: z.number().int(),
-  symmetric: z.boolean(),
-  narrowRange: z.boolean(),
-  channels: z.number().int(),
-  min: z.number(),
-  max: z.number(),
-  scale: z.number(),
-  zeroPoint: z.number(),
-  sqnr: z.number().nullable(),
-  clipRate: z.number().nullable(),
-});
-export type TensorRecord = z.infer<typeof TensorRecord>;
-
-export const LintFinding = z.object({
-  severity: z.enum(['error', 'warning', 'info']),
-  layer: z.string().nullable(),
-  code: z.string(),
-  message: z.string(),
-  fix: z.string(),
-});
-export type LintFinding = z.infer<typeof LintFinding>;
 
 export const RunDetail = RunSummary.extend({
   tensors: z.array(TensorRecord),

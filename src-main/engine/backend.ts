@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import type { BackendInfo } from '../api/contract.js';
+import type { BackendInfo } from '../api/records.js';
 import { registerWasmTrainingKernels } from './kernels/index.js';
 
 export type BackendName = BackendInfo['name'];

@@ -4,7 +4,7 @@
  * training curve points. The store persists these types; the engine never
  * imports the store.
  */
-import type { LintFinding, TensorRecord } from '../api/contract.js';
+import type { LintFinding, TensorRecord } from '../api/records.js';
 
 export interface ChannelVectors {
   min: Float32Array;

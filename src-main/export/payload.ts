@@ -6,7 +6,7 @@
 import type { RunConfig } from '../api/run-config.js';
 import type { Store } from '../store/index.js';
 import type { ExportRecord } from '../store/exports.js';
-import type { TensorResult } from '../store/tensors.js';
+import type { TensorResult } from '../engine/results.js';
 import { ExportError } from './errors.js';
 import type { ExportFormat, ExportOptions, ExportResult } from './types.js';
 

@@ -11,7 +11,7 @@
 import type { QParams } from '../engine/quant/qparams.js';
 import { quantRange } from '../engine/quant/qparams.js';
 import type { QuantPlan } from '../engine/transform/plan.js';
-import type { TensorResult } from '../store/tensors.js';
+import type { TensorResult } from '../engine/results.js';
 import { ExportError } from './errors.js';
 
 /** What qparamsFromRecord needs of a record: a stored tensor row plus its channel vectors (if per-channel). */

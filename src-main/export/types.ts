@@ -6,7 +6,7 @@ import type { QuantPlan } from '../engine/transform/plan.js';
 import type { QuantRecord } from './qparams-from-record.js';
 import type { EvalSamples } from '../engine/eval-samples.js';
 import type { RuntimeChoice } from '../engine/native/session.js';
-import type { Verification } from './verify.js';
+import type { Verification } from './verification.js';
 
 export type ExportFormat = 'onnx' | 'tflite' | 'tfjs' | 'params';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['onnx', 'tflite', 'tfjs', 'params'];

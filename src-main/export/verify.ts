@@ -21,48 +21,18 @@ import * as tf from '@tensorflow/tfjs';
 import { GraphRuntime, type ForwardHooks } from '../engine/graph/runtime.js';
 import type { Graph } from '../engine/graph/types.js';
 import { inputNode } from '../engine/graph/types.js';
-import type { IntegerUnavailable, IntegerVerification } from '../engine/integer/agreement.js';
-import { joinBatches, type EvalSamples, type OutputComparison } from '../engine/eval-samples.js';
+import { joinBatches, type EvalSamples } from '../engine/eval-samples.js';
 import { memoryBudget } from '../engine/memory.js';
 import { NativeSimulationUnavailable, simulateOnnx } from '../engine/native/simulate-onnx.js';
 import { runtimeChoiceFromEnv, type RuntimeChoice } from '../engine/native/session.js';
 import type { ExportOptions } from './types.js';
+import type { SimulationRecord, Verification } from './verification.js';
+
+export type { SimulationRecord, Verification } from './verification.js';
 
 export const SIMULATION_RUNTIME_ENV = 'STUDIO_EXPORT_SIMULATION_RUNTIME';
 /** TF.js simulation batches (the wasm backend gains nothing from larger ones). */
 const TFJS_BATCH = 100;
-
-/** Which runtime simulated the export, what it computed, and how. */
-export interface SimulationRecord {
-  runtime: 'onnxruntime' | 'tfjs';
-  /** What the simulation computes: rounding, biases, grids, the graph. */
-  description: string;
-  /** Why not onnxruntime, when the simulation ran on TensorFlow.js. */
-  reason?: string;
-  batchSize: number;
-  /** Wall seconds of the simulation: building its graph, the session, every batch. */
-  seconds: number;
-  threads?: number;
-  provider?: string;
-}
-
-/** A runtime's outputs on the eval samples against the studio's simulation of the same file. */
-export interface Verification extends OutputComparison {
-  runtime: string;
-  /** The runtime's settings that decide its numerics. */
-  settings: Record<string, unknown>;
-  /** The studio simulation compared against: its runtime, what it computes, batches and time. */
-  simulation: SimulationRecord;
-  seconds: number;
-  /**
-   * The studio's integer reference (engine/integer: int8 kernels, int32
-   * accumulators, TFLite fixed-point requantization) on the same samples:
-   * its accuracy and top-1 agreement with this runtime and with the
-   * simulation; or why the model has no integer form. Informative: it does
-   * not decide `passed`.
-   */
-  integer?: IntegerVerification | IntegerUnavailable;
-}
 
 /** Runs `graph` with `hooks` over the samples in batches on TensorFlow.js; returns the outputs back to back (with `logits`, a softmax output layer's logits: GraphRuntime's). */
 export function simulate(graph: Graph, hooks: ForwardHooks | undefined, samples: EvalSamples, batchSize = TFJS_BATCH, opts: { logits?: boolean } = {}): Float32Array {

@@ -9,7 +9,7 @@ import { builtinModels, builtinModel } from '../io/models/builtins.js';
 import { readModelFile } from '../io/models/registry.js';
 import { describeDataset } from '../io/data/dataset.js';
 import { deserializeGraph, serializeGraph } from '../engine/graph/serialize.js';
-import { lintModel } from '../engine/transform/lint.js';
+import { lintModel } from '../engine/lint.js';
 import { explainVariables } from '../engine/qat/variables.js';
 import { runPtq, type PtqPayload } from '../engine/ptq/run.js';
 import { runQat } from '../engine/qat/run.js';

@@ -5,7 +5,7 @@
  * transaction, so a run is either done with every row or unchanged.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import type { TensorRecord } from '../api/contract.js';
+import type { TensorRecord } from '../api/records.js';
 import { fromBlob, toBlob } from './blobs.js';
 import { toFlag } from './codec.js';
 import { StoreConflictError, StoreNotFoundError } from './errors.js';

@@ -1,5 +1,5 @@
 /** What the Model view and the store show of a graph; pure, no tfjs. */
-import type { LayerSummary } from '../../api/contract.js';
+import type { LayerSummary } from '../../api/records.js';
 import { kerasClassOf } from '../transform/graph-queries.js';
 import { inputNode, parameterCount, type Graph, type GraphNode, type WeightData } from './types.js';
 

@@ -25,5 +25,4 @@ export {
   type OpGroup,
   type UnsupportedLayer,
 } from './plan.js';
-export { lintModel, lintSummary, type LintOptions } from './lint.js';
-export type { LintFinding } from '../../api/contract.js';
+export type { LintFinding } from '../../api/records.js';

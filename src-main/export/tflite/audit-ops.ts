@@ -27,7 +27,17 @@ import {
   type SubGraphT,
   type TensorT,
 } from './schema/generated/schema_generated.js';
-import type { AuditedTensor } from './audit.js';
+
+/** One tensor of the file as the audit read it. */
+export interface AuditedTensor {
+  tensor: string;
+  kind: 'weight' | 'bias' | 'activation' | 'constant';
+  dtype: string;
+  channels: number;
+  /** quantized_dimension when per-channel. */
+  axis: number | null;
+  range: [number, number] | null;
+}
 
 const SAME_GRID: ReadonlySet<BuiltinOperator> = new Set([
   BuiltinOperator.PAD,

@@ -29,18 +29,10 @@ import { biasScales } from '../../engine/quant/int-tensors.js';
 import { decodeTflite, FLOAT_INPUT, FLOAT_OUTPUT, TFLITE_SCHEMA_VERSION, type TfliteIo } from './build.js';
 import { tfliteKernelShape, tfliteQuantizedDimension } from './layout.js';
 import type { TfliteQuant } from './quant.js';
-import { auditLoweredOps } from './audit-ops.js';
-import { BuiltinOperator, TensorType, type ModelT, type TensorT } from './schema/generated/schema_generated.js';
+import { auditLoweredOps, type AuditedTensor } from './audit-ops.js';
 
-export interface AuditedTensor {
-  tensor: string;
-  kind: 'weight' | 'bias' | 'activation' | 'constant';
-  dtype: string;
-  channels: number;
-  /** quantized_dimension when per-channel. */
-  axis: number | null;
-  range: [number, number] | null;
-}
+export type { AuditedTensor } from './audit-ops.js';
+import { BuiltinOperator, TensorType, type ModelT, type TensorT } from './schema/generated/schema_generated.js';
 
 export interface TfliteAuditReport {
   ok: boolean;

@@ -37,7 +37,7 @@ import type { Graph } from '../../../src-main/engine/graph/types.js';
 import { runPtq } from '../../../src-main/engine/ptq/run.js';
 import { runQat } from '../../../src-main/engine/qat/run.js';
 import type { RunResults } from '../../../src-main/engine/results.js';
-import { lintModel } from '../../../src-main/engine/transform/lint.js';
+import { lintModel } from '../../../src-main/engine/lint.js';
 import { runExport, type ExportFormat, type ExportPayload } from '../../../src-main/export/index.js';
 import { readModelFile } from '../../../src-main/io/models/registry.js';
 import { writeLayersModelFiles } from '../../../src-main/io/models/tfjs-layers.js';

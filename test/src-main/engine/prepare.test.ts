@@ -12,7 +12,8 @@ import { graphFromLayersModel } from '../../../src-main/engine/graph/from-layers
 import { serializeGraph } from '../../../src-main/engine/graph/serialize.js';
 import type { Graph, WeightedNode } from '../../../src-main/engine/graph/types.js';
 import { inspect, prepare } from '../../../src-main/engine/prepare.js';
-import { lintModel, PlanError } from '../../../src-main/engine/transform/index.js';
+import { PlanError } from '../../../src-main/engine/transform/index.js';
+import { lintModel } from '../../../src-main/engine/lint.js';
 import { opaqueModel } from './graph/opaque-fixtures.js';
 import { batchNorm, config, conv, dense, flatten, graphOf, input } from './transform/graphs.js';
 

@@ -11,7 +11,8 @@ import { graphFromLayersModel, layersModelFromGraph, UnsupportedLayerError } fro
 import { GraphRuntime } from '../../../../src-main/engine/graph/runtime.js';
 import { totalParameterCount, type Graph } from '../../../../src-main/engine/graph/types.js';
 import { parseOverride } from '../../../../src-main/cli/run-commands.js';
-import { foldBatchNorm, lintModel, planQuantization } from '../../../../src-main/engine/transform/index.js';
+import { foldBatchNorm, planQuantization } from '../../../../src-main/engine/transform/index.js';
+import { lintModel } from '../../../../src-main/engine/lint.js';
 import { config } from '../transform/graphs.js';
 import { maxAbsDiff, randomInput } from './fixtures.js';
 import {

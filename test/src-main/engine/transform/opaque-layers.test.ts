@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { graphFromLayersModel } from '../../../../src-main/engine/graph/from-layers.js';
 import type { Graph } from '../../../../src-main/engine/graph/types.js';
-import { foldBatchNorm, groupOps, lintModel, planQuantization, PlanError } from '../../../../src-main/engine/transform/index.js';
+import { foldBatchNorm, groupOps, planQuantization, PlanError } from '../../../../src-main/engine/transform/index.js';
+import { lintModel } from '../../../../src-main/engine/lint.js';
 import { OPAQUE_LAYERS, opaqueModel } from '../graph/opaque-fixtures.js';
 import { config } from './graphs.js';
 

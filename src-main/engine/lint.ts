@@ -29,17 +29,17 @@
  *
  * Runs of kind 'float' quantize nothing, so they get no findings.
  */
-import type { LintFinding } from '../../api/contract.js';
-import type { RunConfig } from '../../api/run-config.js';
-import type { Graph, GraphNode } from '../graph/types.js';
-import { isWeighted, nodeByName } from '../graph/types.js';
-import type { FoldBlocker } from './bn-foldability.js';
-import { inspect, type NonFiniteWeight } from '../prepare.js';
-import type { FoldRecord, KeptBatchNorm } from './fold-batchnorm.js';
-import { consumersOf, findNode, kerasClassOf } from './graph-queries.js';
-import { outputChannelAxis, outputChannels, resolveKernelAxis } from './kernel-axis.js';
-import { overridesByLayer } from './overrides.js';
-import { unsupportedLayersOf, type FloatLayer, type QuantPlan, type TensorRange, type UnsupportedLayer } from './plan.js';
+import type { LintFinding } from '../api/records.js';
+import type { RunConfig } from '../api/run-config.js';
+import type { Graph, GraphNode } from './graph/types.js';
+import { isWeighted, nodeByName } from './graph/types.js';
+import type { FoldBlocker } from './transform/bn-foldability.js';
+import { inspect, type NonFiniteWeight } from './prepare.js';
+import type { FoldRecord, KeptBatchNorm } from './transform/fold-batchnorm.js';
+import { consumersOf, findNode, kerasClassOf } from './transform/graph-queries.js';
+import { outputChannelAxis, outputChannels, resolveKernelAxis } from './transform/kernel-axis.js';
+import { overridesByLayer } from './transform/overrides.js';
+import { unsupportedLayersOf, type FloatLayer, type QuantPlan, type TensorRange, type UnsupportedLayer } from './transform/plan.js';
 
 export interface LintOptions {
   /** More unsupported layers besides the graph's opaque 'layer' nodes, which are always reported (see UnsupportedLayer). */

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LintFinding } from '../../../../src-main/api/contract.js';
-import type { Graph } from '../../../../src-main/engine/graph/types.js';
-import { builtinModel } from '../../../../src-main/io/models/builtins.js';
-import { foldBatchNorm, lintModel, lintSummary } from '../../../../src-main/engine/transform/index.js';
-import { act, add, batchNorm, config, conv, dense, depthwise, flatten, graphOf, input, maxPool } from './graphs.js';
+import { LintFinding } from '../../../src-main/api/contract.js';
+import type { Graph } from '../../../src-main/engine/graph/types.js';
+import { builtinModel } from '../../../src-main/io/models/builtins.js';
+import { foldBatchNorm } from '../../../src-main/engine/transform/index.js';
+import { lintModel, lintSummary } from '../../../src-main/engine/lint.js';
+import { act, add, batchNorm, config, conv, dense, depthwise, flatten, graphOf, input, maxPool } from './transform/graphs.js';
 
 type Finding = LintFinding;
 
