@@ -47,6 +47,7 @@ import { biasScales, quantizeBias, quantizeToInts } from '../../engine/quant/int
 import { tfliteKernelShape, tfliteQuantizedDimension, toTfliteKernel } from './layout.js';
 import { emitMobileOp, isMobileOp, type EmitContext, type MobileOpNode } from './mobile-ops.js';
 import { inputQuantizer, quantizerAt, type TfliteQuant } from './quant.js';
+import { BuiltinOperatorT } from './builtin-operator.js';
 import {
   ActivationFunctionType,
   AddOptionsT,
@@ -216,7 +217,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
       opcodes.push(new OperatorCodeT(code < 127 ? code : 127, null, OP_VERSION[code] ?? 1, code));
       opcodeIndex.set(code, index);
     }
-    operators.push(new OperatorT(index, inputs, outputs, type, options));
+    operators.push(new BuiltinOperatorT(index, inputs, outputs, type, options));
   };
   const withBatch = (n: GraphNode) => [1, ...n.outputShape];
   const quantOf = (tensorIndex: number) => tensors[tensorIndex]!.quantization!;
