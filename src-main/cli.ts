@@ -3,20 +3,21 @@
  * same store, same engine worker, same API handlers (called through
  * dispatch, so inputs are validated exactly as from the UI).
  */
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import path from 'node:path';
 import { mib, parseBytes } from './engine/memory.js';
 import { rendererDir, resolveDbPath } from './paths.js';
-import { openStudio } from './studio.js';
+import { appVersion, openStudio } from './studio.js';
 import { formatTable } from './cli/format.js';
 import { startWebHost } from './hosts/web/server.js';
 
-import { applyComputeOptions, callApi, CliError, print, withStudio, type GlobalOptions } from './cli/common.js';
+import { applyComputeOptions, callApi, print, withStudio, type GlobalOptions } from './cli/common.js';
+import { CliError, EXIT, UsageError, errorReport } from './cli/errors.js';
+import { registerModelCommands } from './cli/models.js';
 import { registerRunCommands } from './cli/run-commands.js';
+import { registerRunsCommands } from './cli/runs.js';
 import { registerImportCommands } from './cli/import.js';
 import { libraryFolders } from './library/folders.js';
-
-const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
 
 export { callApi } from './cli/common.js';
 
@@ -29,7 +30,7 @@ export function buildCli(): Command {
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
     .option('--memory-budget <size>', 'memory the native passes may hold, e.g. 2G (default: $STUDIO_MEMORY_BUDGET or 1G); batch sizes follow it')
     .option('--execution-provider <name>', 'onnxruntime execution provider: cpu, or cuda / dml / coreml where onnxruntime-node ships it (default: $STUDIO_EXECUTION_PROVIDER or cpu; falls back to cpu with the reason)')
-    .showHelpAfterError();
+    .version(appVersion(), '-V, --version', 'print the version');
 
   program
     .command('info')
@@ -50,26 +51,7 @@ export function buildCli(): Command {
       }),
     );
 
-  program
-    .command('models')
-    .description('models in the library, and the built-ins that can be added')
-    .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }, cmd: Command) =>
-      withStudio(cmd, async (studio) => {
-        const models = await callApi(studio, 'models.list', {});
-        const builtins = await callApi(studio, 'models.builtins', {});
-        print(!!o.json, { models, builtins }, () =>
-          [
-            formatTable(
-              ['id', 'name', 'source', 'input', 'classes', 'layers', 'params'],
-              models.map((m) => [m.id, m.name, m.source, m.inputShape.join('x'), m.numClasses, m.layerCount, m.paramCount.toLocaleString('en-US')]),
-            ),
-            '',
-            'built-ins: ' + builtins.map((b) => `${b.name}${b.imported ? ' (added)' : ''}`).join(', '),
-          ].join('\n'),
-        );
-      }),
-    );
+  registerModelCommands(program);
 
   program
     .command('datasets')
@@ -87,24 +69,7 @@ export function buildCli(): Command {
       }),
     );
 
-  program
-    .command('runs')
-    .description('runs in the store, newest first')
-    .option('--json', 'print JSON')
-    .action(async (o: { json?: boolean }, cmd: Command) =>
-      withStudio(cmd, async (studio) => {
-        const runs = await callApi(studio, 'runs.list', {});
-        print(!!o.json, runs, () =>
-          runs.length === 0
-            ? 'No runs yet. Start one with `studio calibrate --model <id> --data <id>` or from the studio window.'
-            : formatTable(
-                ['id', 'name', 'kind', 'status', 'float', 'quant', 'created'],
-                runs.map((r) => [r.id, r.name, r.kind, r.status, pct(r.floatAccuracy), pct(r.quantAccuracy), r.createdAt]),
-              ),
-        );
-      }),
-    );
-
+  registerRunsCommands(program);
   registerRunCommands(program);
   registerImportCommands(program);
 
@@ -120,13 +85,13 @@ export function buildCli(): Command {
       const opts = cmd.optsWithGlobals() as GlobalOptions;
       applyComputeOptions(opts);
       const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be an integer 0..65535, got "${o.port}"`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be an integer 0..65535, got "${o.port}"`);
       let uploadLimit: number | undefined;
       if (o.uploadLimit !== undefined) {
         try {
           uploadLimit = parseBytes(o.uploadLimit);
         } catch (e) {
-          throw new CliError(`--upload-limit: ${(e as Error).message}`);
+          throw new UsageError(`--upload-limit: ${(e as Error).message}`);
         }
       }
       const studio = await openStudio({ dbPath: resolveDbPath(opts.db), host: 'web', backend: opts.backend, ...(o.exportDir ? { exportDir: o.exportDir } : {}) });
@@ -156,12 +121,50 @@ export function buildCli(): Command {
   return program;
 }
 
+/** Every command of the tree, the program first. */
+function allCommands(cmd: Command): Command[] {
+  return [cmd, ...cmd.commands.flatMap(allCommands)];
+}
+
+/** `studio runs compare [options] <a> <b>`: the command's name under its parents, and its usage. */
+export function usageLine(cmd: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  return `${names.join(' ')} ${cmd.usage()}`;
+}
+
+/**
+ * Runs the CLI and sets the exit code: 0 done, 1 failed (a call, a run, an
+ * export), 2 usage error (with the command's usage line), 130 interrupted
+ * by Ctrl-C after the job was cancelled. With --json anywhere on the line,
+ * errors go to stderr as {"error": {"code", "message", …}}.
+ */
 export async function runCli(argv: string[]): Promise<void> {
   const program = buildCli();
+  const json = argv.slice(2).includes('--json');
+  let current: Command = program;
+  for (const cmd of allCommands(program)) {
+    // Commander's own messages are replaced by ours (one line and the usage, or JSON).
+    cmd.exitOverride().configureOutput({ outputError: () => {} });
+    cmd.hook('preAction', (_self, action) => {
+      current = action;
+    });
+    cmd.hook('preSubcommand', (_self, sub) => {
+      current = sub;
+    });
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    process.stderr.write(`studio: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return; // --help, --version
+      // `studio` alone shows the help and ends as a usage error too.
+      const message = err.code === 'commander.help' ? 'a command is needed' : err.message.replace(/^error: /, '');
+      process.stderr.write(errorReport(new UsageError(message), json, usageLine(current)));
+      process.exitCode = EXIT.usage;
+      return;
+    }
+    process.stderr.write(errorReport(err, json, usageLine(current)));
+    process.exitCode = err instanceof CliError ? err.exitCode : EXIT.failed;
   }
 }

@@ -294,6 +294,12 @@ export const methods = {
   /** Where exports may go: restricted to `folder` on the web host; anywhere (absolute) elsewhere. */
   'exports.destination': { input: Empty, output: z.object({ restricted: z.boolean(), folder: z.string().nullable() }) },
   'exports.list': { input: z.object({ runId: Id }).strict(), output: z.array(ExportRecord) },
+  /**
+   * Shows a stored export's file in the system file manager where the host
+   * has one (Electron: shell.showItemInFolder); elsewhere shown:false and the
+   * renderer shows the path.
+   */
+  'exports.showInFolder': { input: z.object({ id: Id }).strict(), output: z.object({ shown: z.boolean(), path: z.string() }) },
   'runs.histograms': { input: z.object(TensorRef).strict(), output: z.array(RunHistogram) },
   'runs.curves': {
     input: z.object({ ids: z.array(Id).min(1).max(16) }).strict(),
@@ -308,6 +314,8 @@ export const events = {
   'exports.progress': ExportProgress,
   'exports.finished': ExportFinished,
   'exports.failed': ExportFailed,
+  /** A model came into the library from outside the renderer (a file opened with the desktop app, a recent model). */
+  'models.imported': z.object({ model: ModelSummary, origin: z.enum(['open-file', 'recent']) }),
 } as const;
 
 export type Methods = typeof methods;

@@ -69,6 +69,8 @@ export const Training = z
     validationSplit: z.number().min(0).lt(1).default(0.1),
     /** QAT: steps using batch statistics in folded BN before freezing to moving statistics. */
     bnFreezeStep: z.number().int().min(0).default(200),
+    /** Seed of the training order, the validation hold-out and Dropout's masks (`studio qat --seed`). */
+    seed: z.number().int().min(0).default(0),
   })
   .strict();
 export type Training = z.infer<typeof Training>;

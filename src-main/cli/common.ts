@@ -6,6 +6,7 @@ import { MEMORY_BUDGET_ENV, parseBytes } from '../engine/memory.js';
 import { EXECUTION_PROVIDER_ENV } from '../engine/native/session.js';
 import { resolveDbPath } from '../paths.js';
 import { openStudio, type Studio } from '../studio.js';
+import { CliError, UsageError } from './errors.js';
 
 export interface GlobalOptions {
   db?: string;
@@ -14,7 +15,7 @@ export interface GlobalOptions {
   executionProvider?: string;
 }
 
-export class CliError extends Error {}
+export { CliError, UsageError } from './errors.js';
 
 export async function withStudio<T>(cmd: Command, fn: (studio: Studio) => Promise<T>): Promise<T> {
   const opts = cmd.optsWithGlobals() as GlobalOptions;
@@ -38,17 +39,17 @@ export function applyComputeOptions(opts: Pick<GlobalOptions, 'memoryBudget' | '
     try {
       parseBytes(opts.memoryBudget);
     } catch (e) {
-      throw new CliError(`--memory-budget: ${(e as Error).message}`);
+      throw new UsageError(`--memory-budget: ${(e as Error).message}`);
     }
     env[MEMORY_BUDGET_ENV] = opts.memoryBudget;
   }
   if (opts.executionProvider !== undefined) env[EXECUTION_PROVIDER_ENV] = opts.executionProvider;
 }
 
-/** Calls the API as a host would; an error envelope becomes a CLI error. */
+/** Calls the API as a host would; an error envelope becomes a CLI error with the API's code. */
 export async function callApi<M extends MethodName>(studio: Studio, method: M, input: unknown): Promise<MethodOutput<M>> {
   const result = await dispatch(studio.handlers, method, input);
-  if (!result.ok) throw new CliError(result.error.message);
+  if (!result.ok) throw new CliError(result.error.message, result.error.code);
   return result.output as MethodOutput<M>;
 }
 

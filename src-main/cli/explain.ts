@@ -33,7 +33,7 @@ export function registerExplain(program: Command, addRunOptions: (c: Command) =>
   addRunOptions(program.command('explain').description('list and explain every quantization variable a QAT model carries (Keras QAT vs this studio)')).action(
     async (o: Parameters<typeof configFrom>[1], cmd: Command) =>
       withStudio(cmd, async (studio) => {
-        const config = await configFrom(studio, o);
+        const config = await configFrom(studio, o, cmd, 'qat', false);
         const e = await callApi(studio, 'models.explain', { id: config.modelId, config });
         print(!!o.json, e, () => formatExplanation(e));
       }),

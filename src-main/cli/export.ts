@@ -9,8 +9,9 @@ import { Command, Option } from 'commander';
 import type { EventName, ExportFailed, ExportProgress, ExportRecord } from '../api/contract.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/types.js';
 import type { Studio } from '../studio.js';
-import { callApi, CliError, print, withStudio } from './common.js';
-import { progressLine } from './progress.js';
+import { callApi, print, withStudio } from './common.js';
+import { CliError, EXIT, InterruptedError, UsageError } from './errors.js';
+import { progressDisplay } from './progress.js';
 
 interface ExportCliOptions {
   format: ExportFormat;
@@ -52,45 +53,48 @@ export function registerExport(program: Command): void {
     .action(async (run: string, o: ExportCliOptions, cmd: Command) =>
       withStudio(cmd, async (studio) => {
         const runId = Number(run);
-        if (!Number.isInteger(runId) || runId <= 0) throw new CliError(`run must be a positive integer id, got "${run}"`);
+        if (!Number.isInteger(runId) || runId <= 0) throw new UsageError(`run must be a positive integer id, got "${run}"`);
         const record = await exportWithProgress(studio, { runId, format: o.format, path: path.resolve(o.out), verify: o.verify !== false, overwrite: !!o.overwrite, integerIo: !!o.int8Io }, !!o.json);
         print(!!o.json, record, () => formatExport(record));
+        // Written and stored, but the runtime disagrees with the simulation: a failed outcome.
         const v = record.verification as { passed?: boolean };
-        if (v.passed === false) process.exitCode = 2;
+        if (v.passed === false) process.exitCode = EXIT.failed;
       }),
     );
 }
 
-/** Starts the export job, draws its progress on stderr, cancels it on Ctrl-C; resolves with the stored record. */
+/** Starts the export job, shows its progress on stderr, cancels it on Ctrl-C (exit 130); resolves with the stored record. */
 async function exportWithProgress(studio: Studio, req: { runId: number; format: ExportFormat; path: string; verify: boolean; overwrite: boolean; integerIo: boolean }, quiet: boolean): Promise<ExportRecord> {
-  const tty = process.stderr.isTTY && !quiet;
+  const display = progressDisplay(quiet);
   let jobId = 0;
-  let lastPhase = '';
+  let interrupted = false;
   const off = studio.events.subscribe((event: EventName, payload: unknown) => {
-    if (event !== 'exports.progress' || quiet) return;
+    if (event !== 'exports.progress') return;
     const p = payload as ExportProgress;
-    if (p.exportJobId !== jobId) return;
-    const line = progressLine(p);
-    if (tty) process.stderr.write(`\r${line}\x1b[K`);
-    // Without a terminal: one line a step, and one at the end of each verification pass.
-    else if (p.phase === 'verify' ? p.total > 1 && p.done === p.total : p.phase !== lastPhase) process.stderr.write(line + '\n');
-    lastPhase = p.phase;
+    if (p.exportJobId === jobId) display.update(p);
   });
   const onSigint = () => {
+    interrupted = true;
     process.stderr.write(`\ncancelling the export…\n`);
     void callApi(studio, 'exports.cancel', { exportJobId: jobId }).catch(() => {});
   };
+  let ok = false;
   try {
     const job = await callApi(studio, 'exports.start', req);
     jobId = job.exportJobId;
     process.once('SIGINT', onSigint);
     const outcome = await studio.exports.outcome(jobId);
     if (!outcome) throw new CliError(`export job ${jobId} ended before it could be followed`);
-    if (!outcome.ok) throw new CliError((outcome satisfies Pick<ExportFailed, 'cancelled' | 'message'>).message);
+    if (!outcome.ok) {
+      const failed = outcome satisfies Pick<ExportFailed, 'cancelled' | 'message'>;
+      if (failed.cancelled && interrupted) throw new InterruptedError(failed.message, { runId: req.runId });
+      throw new CliError(failed.message, /already exists/.test(failed.message) ? 'conflict' : 'failed', EXIT.failed, { runId: req.runId });
+    }
+    ok = true;
     return outcome.record;
   } finally {
     off();
     process.off('SIGINT', onSigint);
-    if (tty) process.stderr.write('\n');
+    display.end(ok);
   }
 }

@@ -6,7 +6,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { DatasetSummary, ModelSummary } from '../api/contract.js';
-import { callApi, CliError, print, withStudio } from './common.js';
+import { callApi, print, withStudio } from './common.js';
+import { UsageError } from './errors.js';
 
 const count = (n: number) => n.toLocaleString('en-US');
 
@@ -32,7 +33,7 @@ export function describeDataset(d: DatasetSummary, isNew: boolean): string {
 /** "0.5,0.4,0.3" -> [0.5, 0.4, 0.3]; fractions such as 1/255 are accepted too. */
 export function numberList(flag: string, text: string): number[] {
   const values = text.split(',').map((part) => parseNumber(flag, part));
-  if (values.length === 0) throw new CliError(`${flag} needs at least one number`);
+  if (values.length === 0) throw new UsageError(`${flag} needs at least one number`);
   return values;
 }
 
@@ -40,14 +41,14 @@ export function parseNumber(flag: string, text: string): number {
   const t = text.trim();
   const fraction = /^(-?[\d.]+(?:e-?\d+)?)\/([\d.]+(?:e-?\d+)?)$/i.exec(t);
   const value = fraction ? Number(fraction[1]) / Number(fraction[2]) : t === '' ? Number.NaN : Number(t);
-  if (!Number.isFinite(value)) throw new CliError(`${flag} expects numbers, got "${text}"`);
+  if (!Number.isFinite(value)) throw new UsageError(`${flag} expects numbers, got "${text}"`);
   return value;
 }
 
 /** "224x224" -> [224, 224] (height x width). */
 export function parseSize(text: string): [number, number] {
   const m = /^(\d+)\s*[xX×]\s*(\d+)$/.exec(text.trim());
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new CliError(`--size expects HEIGHTxWIDTH such as 224x224, got "${text}"`);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`--size expects HEIGHTxWIDTH such as 224x224, got "${text}"`);
   return [Number(m[1]), Number(m[2])];
 }
 

@@ -6,28 +6,33 @@
 import { Command, Option } from 'commander';
 import type { JobProgress, LintFinding, RunDetail } from '../api/contract.js';
 import type { RunConfigInput } from '../api/run-config.js';
+import type { RunKind } from '../jobs/run-jobs.js';
 import type { Studio } from '../studio.js';
-import { callApi, CliError, print, withStudio } from './common.js';
+import { callApi, print, withStudio } from './common.js';
+import { deepMerge, readConfigFile, type ConfigTree } from './config-file.js';
+import { CliError, EXIT, InterruptedError, UsageError } from './errors.js';
 import { formatTable } from './format.js';
-import { progressLine } from './progress.js';
+import { progressDisplay } from './progress.js';
 import { registerExplain } from './explain.js';
 import { registerExport } from './export.js';
 
 export interface RunOptions {
-  model: string;
+  model?: string;
   data?: string;
-  weights: 'per-channel' | 'per-tensor';
-  activations: 'per-channel' | 'per-tensor';
-  bits: string;
-  actBits: string;
+  config?: string;
+  seed?: string;
+  weights?: 'per-channel' | 'per-tensor';
+  activations?: 'per-channel' | 'per-tensor';
+  bits?: string;
+  actBits?: string;
   asymmetricWeights?: boolean;
   symmetricActivations?: boolean;
   fullRange?: boolean;
-  estimator: string;
+  estimator?: string;
   percentile?: string;
-  calib: string;
-  eval: string;
-  override: string[];
+  calib?: string;
+  eval?: string;
+  override?: string[];
   keepFloatUnsupported?: boolean;
   epochs?: string;
   batchSize?: string;
@@ -39,14 +44,20 @@ export interface RunOptions {
 
 const int = (flag: string, v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n)) throw new CliError(`${flag} must be an integer, got "${v}"`);
+  if (!Number.isInteger(n)) throw new UsageError(`${flag} must be an integer, got "${v}"`);
+  return n;
+};
+
+const num = (flag: string, v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} must be a number, got "${v}"`);
   return n;
 };
 
 /** `conv2d_1:float`, `dense_2:w8`, `dense_2:a16`, `dense_2:w8a8`. */
 export function parseOverride(text: string): NonNullable<RunConfigInput['overrides']>[number] {
   const m = /^([^:]+):(float|(?:w(\d+))?(?:a(\d+))?)$/.exec(text);
-  if (!m || m[2] === '') throw new CliError(`--override "${text}": expected LAYER:float, LAYER:w8, LAYER:a16 or LAYER:w8a8`);
+  if (!m || m[2] === '') throw new UsageError(`--override "${text}": expected LAYER:float, LAYER:w8, LAYER:a16 or LAYER:w8a8`);
   if (m[2] === 'float') return { layer: m[1]!, float: true };
   return { layer: m[1]!, ...(m[3] ? { weightBits: Number(m[3]) } : {}), ...(m[4] ? { activationBits: Number(m[4]) } : {}) };
 }
@@ -56,41 +67,83 @@ function resolveId(kind: 'model' | 'dataset', ref: string, items: { id: number; 
   const byId = items.find((i) => String(i.id) === ref);
   const byName = items.find((i) => i.name === ref);
   const hit = byId ?? byName;
-  if (!hit) throw new CliError(`no ${kind} "${ref}"; have: ${items.map((i) => `${i.id} ${i.name}`).join(', ') || 'none'}`);
+  if (!hit) throw new CliError(`no ${kind} "${ref}"; have: ${items.map((i) => `${i.id} ${i.name}`).join(', ') || 'none'}`, 'not_found');
   return hit.id;
 }
 
-export async function configFrom(studio: Studio, o: RunOptions): Promise<RunConfigInput> {
-  const modelId = resolveId('model', o.model, await callApi(studio, 'models.list', {}));
-  // Explaining variables reads no data: any id satisfies the schema there.
-  const datasetId = o.data === undefined ? 1 : resolveId('dataset', o.data, await callApi(studio, 'datasets.list', {}));
-  return {
-    modelId,
-    datasetId,
-    calibration: { count: int('--calib', o.calib), seed: 0 },
-    eval: { count: int('--eval', o.eval), seed: 1 },
-    weights: { bits: int('--bits', o.bits), symmetric: !o.asymmetricWeights, narrowRange: !o.fullRange, granularity: o.weights },
-    activations: { bits: int('--act-bits', o.actBits), symmetric: !!o.symmetricActivations, narrowRange: false, granularity: o.activations },
-    estimator: { kind: o.estimator as 'minmax', ...(o.percentile ? { percentile: Number(o.percentile) } : {}) },
-    overrides: o.override.map(parseOverride),
-    unsupported: o.keepFloatUnsupported ? 'keep-float' : 'stop',
-    ...(o.epochs || o.batchSize || o.lr || o.optimizer
-      ? {
-          training: {
-            ...(o.epochs ? { epochs: Number(o.epochs) } : {}),
-            ...(o.batchSize ? { batchSize: int('--batch-size', o.batchSize) } : {}),
-            ...(o.lr ? { learningRate: Number(o.lr) } : {}),
-            ...(o.optimizer ? { optimizer: o.optimizer as 'adam' } : {}),
-          },
-        }
-      : {}),
+/** The part of a run config that the given option values say (ids aside); options left out say nothing. */
+function configOfOptions(o: RunOptions, kind: RunKind): ConfigTree {
+  const tree: ConfigTree = {};
+  const set = (where: string, value: unknown) => {
+    const keys = where.split('.');
+    let node = tree;
+    for (const k of keys.slice(0, -1)) node = (node[k] ??= {}) as ConfigTree;
+    node[keys.at(-1)!] = value;
   };
+  if (o.calib !== undefined) set('calibration.count', int('--calib', o.calib));
+  if (o.eval !== undefined) set('eval.count', int('--eval', o.eval));
+  if (o.seed !== undefined) {
+    // The calibration sample and the training order; the eval split keeps its seed so runs compare on the same images.
+    set('calibration.seed', int('--seed', o.seed));
+    if (kind !== 'ptq') set('training.seed', int('--seed', o.seed));
+  }
+  if (o.bits !== undefined) set('weights.bits', int('--bits', o.bits));
+  if (o.weights !== undefined) set('weights.granularity', o.weights);
+  if (o.asymmetricWeights) set('weights.symmetric', false);
+  if (o.fullRange) set('weights.narrowRange', false);
+  if (o.actBits !== undefined) set('activations.bits', int('--act-bits', o.actBits));
+  if (o.activations !== undefined) set('activations.granularity', o.activations);
+  if (o.symmetricActivations) set('activations.symmetric', true);
+  if (o.estimator !== undefined) set('estimator.kind', o.estimator);
+  if (o.percentile !== undefined) set('estimator.percentile', num('--percentile', o.percentile));
+  if (o.override !== undefined && o.override.length > 0) set('overrides', o.override.map(parseOverride));
+  if (o.keepFloatUnsupported) set('unsupported', 'keep-float');
+  if (o.epochs !== undefined) set('training.epochs', num('--epochs', o.epochs));
+  if (o.batchSize !== undefined) set('training.batchSize', int('--batch-size', o.batchSize));
+  if (o.lr !== undefined) set('training.learningRate', num('--lr', o.lr));
+  if (o.optimizer !== undefined) set('training.optimizer', o.optimizer);
+  return tree;
+}
+
+/** What the CLI asks for unless told otherwise: the on/off flags (--asymmetric-weights, --full-range…) off, the splits' seeds. */
+const CLI_BASE: ConfigTree = {
+  calibration: { seed: 0 },
+  eval: { seed: 1 },
+  weights: { symmetric: true, narrowRange: true },
+  activations: { symmetric: false, narrowRange: false },
+  unsupported: 'stop',
+};
+
+/** The options of `cmd` whose values came from `source` ('default' or 'cli'). */
+function optionsFrom(cmd: Command, o: RunOptions, source: 'default' | 'cli'): RunOptions {
+  const picked: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(o)) if (cmd.getOptionValueSource(key) === source) picked[key] = value;
+  return picked as RunOptions;
+}
+
+/**
+ * The run config a command asks for: the command's defaults, under the
+ * --config file, under the flags given on the command line.
+ */
+export async function configFrom(studio: Studio, o: RunOptions, cmd: Command, kind: RunKind = 'ptq', needsData = true): Promise<RunConfigInput> {
+  const defaults = deepMerge(CLI_BASE, configOfOptions(optionsFrom(cmd, o, 'default'), kind));
+  const file = o.config !== undefined ? readConfigFile(o.config, defaults) : {};
+  const merged = deepMerge(deepMerge(defaults, file), configOfOptions(optionsFrom(cmd, o, 'cli'), kind));
+  const fromFile = (key: 'modelId' | 'datasetId') => (typeof file[key] === 'number' ? (file[key] as number) : undefined);
+  const modelId = o.model !== undefined ? resolveId('model', o.model, await callApi(studio, 'models.list', {})) : fromFile('modelId');
+  if (modelId === undefined) throw new UsageError(`--model is required (or "modelId" in the --config file)`);
+  const datasetId = o.data !== undefined ? resolveId('dataset', o.data, await callApi(studio, 'datasets.list', {})) : fromFile('datasetId');
+  // Explaining variables reads no data: any id satisfies the schema there.
+  if (datasetId === undefined && needsData) throw new UsageError(`--data is required (or "datasetId" in the --config file)`);
+  return { ...merged, modelId, datasetId: datasetId ?? 1 } as RunConfigInput;
 }
 
 export function runOptions(cmd: Command, needsData = true): Command {
-  cmd.requiredOption('--model <id|name>', 'model in the library (see `studio models`)');
-  if (needsData) cmd.requiredOption('--data <id|name>', 'dataset in the library (see `studio datasets`)');
+  cmd.option('--model <id|name>', 'model in the library (see `studio models`); required unless the --config file names it');
+  if (needsData) cmd.option('--data <id|name>', 'dataset in the library (see `studio datasets`); required unless the --config file names it');
   return cmd
+    .option('--config <file>', "a run's config as JSON (e.g. from `studio runs show N --json`); the flags given override it")
+    .option('--seed <n>', 'seed of the calibration sample and of the training order (the eval split keeps its own)')
     .addOption(new Option('--weights <granularity>', 'weight ranges').choices(['per-channel', 'per-tensor']).default('per-channel'))
     .addOption(new Option('--activations <granularity>', 'activation ranges').choices(['per-tensor', 'per-channel']).default('per-tensor'))
     .option('--bits <n>', 'weight bits (2..16)', '8')
@@ -108,31 +161,38 @@ export function runOptions(cmd: Command, needsData = true): Command {
     .option('--json', 'print the run as JSON');
 }
 
-/** Starts a run and waits for it, drawing progress; Ctrl-C cancels it. */
-async function startAndWait(studio: Studio, kind: 'ptq' | 'float' | 'qat', config: RunConfigInput, name: string | undefined, quiet: boolean): Promise<RunDetail> {
+/**
+ * Starts a run and waits for it, showing progress. Ctrl-C cancels it (the
+ * run is stored as cancelled, with no results) and ends with exit 130; a
+ * failed run ends with exit 1, after the run is printed.
+ */
+async function startAndWait(studio: Studio, kind: RunKind, config: RunConfigInput, name: string | undefined, quiet: boolean): Promise<{ run: RunDetail; failure: CliError | null }> {
   const run = await callApi(studio, 'runs.start', { kind, config, ...(name ? { name } : {}) });
-  const tty = process.stderr.isTTY && !quiet;
+  const display = progressDisplay(quiet);
   const off = studio.events.subscribe((event, payload) => {
-    if (event !== 'job.progress' || quiet) return;
+    if (event !== 'job.progress') return;
     const p = payload as JobProgress;
-    if (p.runId !== run.id) return;
-    const line = progressLine(p);
-    if (tty) process.stderr.write(`\r${line}\x1b[K`);
-    else if (p.done === p.total) process.stderr.write(line + '\n');
+    if (p.runId === run.id) display.update(p);
   });
+  let interrupted = false;
   const onSigint = () => {
+    interrupted = true;
     process.stderr.write(`\ncancelling run ${run.id}…\n`);
     studio.runs.cancel(run.id);
   };
   process.once('SIGINT', onSigint);
+  let detail: RunDetail;
   try {
     await studio.runs.settled(run.id);
+    detail = await callApi(studio, 'runs.get', { id: run.id });
   } finally {
     off();
     process.off('SIGINT', onSigint);
-    if (tty) process.stderr.write('\n');
   }
-  return callApi(studio, 'runs.get', { id: run.id });
+  display.end(detail.status === 'done');
+  if (detail.status === 'done') return { run: detail, failure: null };
+  if (detail.status === 'cancelled' && interrupted) return { run: detail, failure: new InterruptedError(`run ${run.id} cancelled; nothing of it was stored but its cancelled row`, { runId: run.id }) };
+  return { run: detail, failure: new CliError(`run ${run.id} ${detail.status}${detail.error ? `: ${detail.error}` : ''}`, 'run_failed', EXIT.failed, { runId: run.id, status: detail.status }) };
 }
 
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
@@ -200,9 +260,10 @@ export function registerRunCommands(program: Command): void {
   runOptions(program.command('calibrate').description('post-training quantization: calibrate ranges, simulate the quantized model, report what it loses and where')).action(
     async (o: RunOptions, cmd: Command) =>
       withStudio(cmd, async (studio) => {
-        const run = await startAndWait(studio, 'ptq', await configFrom(studio, o), o.name, !!o.json);
+        const { run, failure } = await startAndWait(studio, 'ptq', await configFrom(studio, o, cmd, 'ptq'), o.name, !!o.json);
         print(!!o.json, run, () => formatPtqSummary(run));
-        if (run.status !== 'done') process.exitCode = 1;
+        // A run that did not finish is printed first, then ends the command (exit 1, or 130 after Ctrl-C).
+        if (failure) throw failure;
       }),
   );
 
@@ -213,13 +274,14 @@ export function registerRunCommands(program: Command): void {
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'sgd']).default('adam'))
     .action(async (o: RunOptions, cmd: Command) =>
       withStudio(cmd, async (studio) => {
-        const run = await startAndWait(studio, 'float', await configFrom(studio, o), o.name, !!o.json);
+        const { run, failure } = await startAndWait(studio, 'float', await configFrom(studio, o, cmd, 'float'), o.name, !!o.json);
         print(!!o.json, run, () => {
           if (run.status !== 'done') return `run ${run.id} ${run.name}: ${run.status}${run.error ? ` — ${run.error}` : ''}`;
           const s = run.summary as { trainedModelId?: number; trainedModelName?: string };
           return `run ${run.id} ${run.name}: test top-1 ${pct(run.floatAccuracy)}, loss ${run.floatLoss?.toFixed(4)}; model ${s.trainedModelId} ${s.trainedModelName} added to the library`;
         });
-        if (run.status !== 'done') process.exitCode = 1;
+        // A run that did not finish is printed first, then ends the command (exit 1, or 130 after Ctrl-C).
+        if (failure) throw failure;
       }),
     );
 
@@ -230,7 +292,7 @@ export function registerRunCommands(program: Command): void {
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(['adam', 'sgd']).default('adam'))
     .action(async (o: RunOptions, cmd: Command) =>
       withStudio(cmd, async (studio) => {
-        const run = await startAndWait(studio, 'qat', await configFrom(studio, o), o.name, !!o.json);
+        const { run, failure } = await startAndWait(studio, 'qat', await configFrom(studio, o, cmd, 'qat'), o.name, !!o.json);
         print(!!o.json, run, () => {
           if (run.status !== 'done') return `run ${run.id} ${run.name}: ${run.status}${run.error ? ` — ${run.error}` : ''}`;
           const s = run.summary as { trainedModelId?: number; trainedModelName?: string; train?: { runtime?: string } };
@@ -239,7 +301,8 @@ export function registerRunCommands(program: Command): void {
             `model ${s.trainedModelId} ${s.trainedModelName} added to the library; export this run to write the quantized file`,
           ].join('\n');
         });
-        if (run.status !== 'done') process.exitCode = 1;
+        // A run that did not finish is printed first, then ends the command (exit 1, or 130 after Ctrl-C).
+        if (failure) throw failure;
       }),
     );
 
@@ -247,7 +310,7 @@ export function registerRunCommands(program: Command): void {
     .addOption(new Option('--kind <kind>', 'run kind').choices(['ptq', 'qat', 'float']).default('ptq'))
     .action(async (o: RunOptions & { kind: 'ptq' | 'qat' | 'float' }, cmd: Command) =>
       withStudio(cmd, async (studio) => {
-        const out = await callApi(studio, 'runs.lint', { kind: o.kind, config: await configFrom(studio, o) });
+        const out = await callApi(studio, 'runs.lint', { kind: o.kind, config: await configFrom(studio, o, cmd, o.kind) });
         print(!!o.json, out, () => formatLint(out.findings));
         if (out.findings.some((f) => f.severity === 'error')) process.exitCode = 1;
       }),

@@ -8,7 +8,7 @@ import type { Studio } from '../studio-types.js';
 import { ApiError, type Handlers } from '../api/dispatch.js';
 import { formatInfo } from '../export/formats.js';
 
-type ExportMethods = 'exports.create' | 'exports.start' | 'exports.cancel' | 'exports.running' | 'exports.list' | 'exports.formats' | 'exports.destination';
+type ExportMethods = 'exports.create' | 'exports.start' | 'exports.cancel' | 'exports.running' | 'exports.list' | 'exports.formats' | 'exports.destination' | 'exports.showInFolder';
 
 export function exportHandlers(studio: Studio): Pick<Handlers, ExportMethods> {
   const { store } = studio;
@@ -30,7 +30,16 @@ export function exportHandlers(studio: Studio): Pick<Handlers, ExportMethods> {
       if (!store.runs.get(runId)) throw new ApiError('not_found', `run ${runId} does not exist`);
       return store.exports.listByRun(runId);
     },
+    // No file manager here (web host, CLI): the path only. The Electron host replaces this (hosts/electron/desktop-handlers.ts).
+    'exports.showInFolder': ({ id }) => ({ shown: false, path: exportPath(studio, id) }),
     'exports.formats': () => Object.values(formatInfo).map((f) => ({ format: f.format, description: f.description, target: f.target })),
     'exports.destination': () => ({ restricted: studio.exports.policy.folder !== null, folder: studio.exports.policy.folder }),
   };
+}
+
+/** The file of a stored export; a path only ever comes from the exports table, never from the caller. */
+export function exportPath(studio: Pick<Studio, 'store'>, id: number): string {
+  const record = studio.store.exports.get(id);
+  if (!record) throw new ApiError('not_found', `export ${id} does not exist`);
+  return record.path;
 }

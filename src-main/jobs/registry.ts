@@ -5,7 +5,7 @@
  */
 import type { JobContext } from './protocol.js';
 import { RunConfig } from '../api/run-config.js';
-import { builtinModels, builtinModel } from '../io/models/builtins.js';
+import { builtinDescription, builtinModels, builtinModel } from '../io/models/builtins.js';
 import { readModelFile } from '../io/models/registry.js';
 import { describeDataset } from '../io/data/dataset.js';
 import { deserializeGraph, serializeGraph } from '../engine/graph/serialize.js';
@@ -28,7 +28,7 @@ export const jobs: Record<string, JobRunner> = {
 };
 
 export const calls: Record<string, CallRunner> = {
-  builtinCatalog: async () => builtinModels.map((m) => ({ name: m.name, description: m.description })),
+  builtinCatalog: async () => builtinModels.map((m) => ({ name: m.name, description: builtinDescription(m) })),
   buildBuiltin: async ({ name }: { name: string }) => serializeGraph(builtinModel(name).build()),
   readModel: async ({ path }: { path: string }) => {
     const read = await readModelFile(path);

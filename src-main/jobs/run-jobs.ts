@@ -10,6 +10,8 @@ import { RunConfig, defaultRunName, type RunConfigInput } from '../api/run-confi
 import type { RunResults, Store } from '../store/index.js';
 import type { EngineHost } from './engine-host.js';
 import { storeModel } from '../library/models.js';
+import { checkFitsModel } from '../io/data/fit.js';
+import { DatasetError } from '../io/data/errors.js';
 
 export type RunKind = 'ptq' | 'qat' | 'float';
 
@@ -27,6 +29,8 @@ export interface RunJobPayload {
   modelName: string;
   model: Uint8Array;
   dataset: DatasetRef;
+  /** Training runs: the seed of the training order and dropout masks (config.training.seed). */
+  seed?: number;
 }
 
 export interface PreparedRun {
@@ -50,13 +54,39 @@ export function datasetRef(store: Store, datasetId: number): DatasetRef {
   return { name: dataset.name, format: dataset.format, path: dataset.path, preprocessing: dataset.preprocessing };
 }
 
+/**
+ * The dataset against the model, from their stored summaries, by the rule
+ * the run itself applies (io/data/fit.ts): an error finding naming both when
+ * the images' shape or the label count does not fit, so lint shows it and
+ * runs.start refuses before a run row exists.
+ */
+export function datasetFitFinding(store: Store, modelId: number, datasetId: number): LintFinding | null {
+  const model = store.models.get(modelId);
+  const dataset = store.datasets.getStored(datasetId);
+  if (!model || !dataset) return null;
+  try {
+    checkFitsModel({ inputShape: dataset.inputShape, numClasses: dataset.numClasses, path: dataset.path ?? dataset.name }, model.inputShape, model.numClasses);
+    return null;
+  } catch (err) {
+    if (!(err instanceof DatasetError)) throw err;
+    return {
+      severity: 'error',
+      layer: null,
+      code: 'dataset-mismatch',
+      message: `dataset "${dataset.name}" (${dataset.inputShape.join('x')}, ${dataset.numClasses} classes) does not fit model "${model.name}" (input ${model.inputShape.join('x')}, ${model.numClasses} classes): ${err.problem}`,
+      fix: `choose a dataset of ${model.inputShape.join('x')} images with at most ${model.numClasses} classes (import it with --size / preprocessing to resize), or a model made for this dataset`,
+    };
+  }
+}
+
 /** Reads model and dataset and lints the config; nothing is stored. */
 export async function prepareRun(store: Store, engine: EngineHost, req: { kind: RunKind; config: RunConfigInput }): Promise<PreparedRun> {
   const config = RunConfig.parse(req.config);
   const model = loadModelBytes(store, config.modelId);
   const dataset = datasetRef(store, config.datasetId);
-  const payload: RunJobPayload = { kind: req.kind, config, modelName: model.name, model: model.bytes, dataset };
-  const lint = await engine.call<LintFinding[]>('lint', { kind: req.kind, config, model: model.bytes, dataset });
+  const payload: RunJobPayload = { kind: req.kind, config, modelName: model.name, model: model.bytes, dataset, ...(config.training ? { seed: config.training.seed } : {}) };
+  const fit = datasetFitFinding(store, config.modelId, config.datasetId);
+  const lint = [...(fit ? [fit] : []), ...(await engine.call<LintFinding[]>('lint', { kind: req.kind, config, model: model.bytes, dataset }))];
   return { payload, lint, defaultName: defaultRunName(req.kind, model.name, config) };
 }
 

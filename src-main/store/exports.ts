@@ -86,6 +86,11 @@ export class ExportRepo {
   }
 
   /** Oldest first. */
+  get(id: number): ExportRecord | undefined {
+    const row = this.getStmt.get(id);
+    return row && toRecord(row);
+  }
+
   listByRun(runId: number): ExportRecord[] {
     return this.byRun.all(runId).map(toRecord);
   }

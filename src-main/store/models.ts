@@ -146,6 +146,11 @@ export class ModelRepo {
     return { path: row.artifact_path, bytes: row.artifact ? new Uint8Array(row.artifact) : null };
   }
 
+  /** Replaces a model's description (the sample's, when an older build stored a wrong one); false if there is no such model. */
+  setDescription(id: number, description: string): boolean {
+    return this.db.prepare<[string, number]>('UPDATE models SET description = ? WHERE id = ?').run(description, id).changes > 0;
+  }
+
   /**
    * Returns false if there was no such model. Refuses (StoreConflictError) a
    * model that runs still refer to: deleting it would orphan their results.

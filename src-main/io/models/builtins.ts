@@ -8,10 +8,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { graphFromLayersModel } from '../../engine/graph/from-layers.js';
 import type { Graph } from '../../engine/graph/types.js';
+import { describeArchitecture } from '../../engine/graph/describe.js';
+import { summarizeGraph } from '../../engine/graph/summary.js';
 
 export interface BuiltinModelEntry {
   name: string;
-  description: string;
+  /** What the model is for; the catalog adds its architecture, derived from the built graph (builtinDescription). */
+  purpose: string;
   /** The model as a Graph with its deterministic initial weights. */
   build(): Graph;
   /** The same model as a tfjs-layers model (the caller disposes it). */
@@ -140,7 +143,7 @@ function graphOf(build: () => tf.LayersModel): () => Graph {
 export const builtinModels: BuiltinModelEntry[] = [
   {
     name: 'dense_784_256_128_10',
-    description: 'Dense 784-256-128-10 (relu, relu, softmax) for flattened 28x28 images; 235,146 parameters.',
+    purpose: 'Dense network for flattened 28x28 images (MNIST, Fashion-MNIST).',
     build: graphOf(denseMnistLayers),
     buildLayersModel: denseMnistLayers,
     inputShape: [784],
@@ -148,7 +151,7 @@ export const builtinModels: BuiltinModelEntry[] = [
   },
   {
     name: 'conv_bn_relu_dense',
-    description: 'Conv2D(32, 3x3, same) → BatchNormalization → ReLU → Flatten → Dense(10, softmax) on 32x32x3 images.',
+    purpose: 'One convolution with BatchNormalization to fold, for 32x32x3 images (CIFAR-10).',
     build: graphOf(convBnReluDenseLayers),
     buildLayersModel: convBnReluDenseLayers,
     inputShape: [32, 32, 3],
@@ -156,7 +159,7 @@ export const builtinModels: BuiltinModelEntry[] = [
   },
   {
     name: 'fashion_cnn',
-    description: 'Fashion-MNIST CNN: two conv-BN-ReLU-maxpool blocks (32, 64 filters), Dense 128 relu, Dense 10 softmax.',
+    purpose: 'Fashion-MNIST CNN: two conv-BN-ReLU-maxpool blocks, untrained (the bundled sample is this network trained).',
     build: graphOf(fashionCnnLayers),
     buildLayersModel: fashionCnnLayers,
     inputShape: [28, 28, 1],
@@ -164,13 +167,18 @@ export const builtinModels: BuiltinModelEntry[] = [
   },
   {
     name: 'fashion_dwsep',
-    description: 'MobileNet-like depthwise-separable net for 28x28x1: stride-2 conv, three depthwise+pointwise blocks with BN and ReLU6, global average pooling, Dense 10 softmax.',
+    purpose: 'MobileNet-like depthwise-separable net for 28x28x1: a stride-2 convolution, three depthwise + pointwise blocks with BN and ReLU6.',
     build: graphOf(fashionDwsepLayers),
     buildLayersModel: fashionDwsepLayers,
     inputShape: [28, 28, 1],
     numClasses: 10,
   },
 ];
+
+/** The catalog's description: the purpose, then the architecture of the graph the entry builds. */
+export function builtinDescription(entry: BuiltinModelEntry): string {
+  return `${entry.purpose} ${describeArchitecture(summarizeGraph(entry.build()).layers)}`;
+}
 
 export function builtinModel(name: string): BuiltinModelEntry {
   const entry = builtinModels.find((m) => m.name === name);

@@ -55,7 +55,7 @@ test('import-data passes the preprocessing flags through and prints what was sto
   assert.match(text.stdout, /^already in the library \(same content\): dataset \d+ "fm-norm"/);
 
   const bad = studio(db, ['import-data', SAMPLE_DATA, '--size', '28by28'], dir);
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2, 'a usage error');
   assert.match(bad.stderr, /--size expects HEIGHTxWIDTH such as 224x224, got "28by28"/);
   const bgr = studio(db, ['import-data', SAMPLE_DATA, '--bgr'], dir);
   assert.equal(bgr.code, 1);

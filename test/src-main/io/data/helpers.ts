@@ -1,6 +1,8 @@
 /** Shared by the dataset reader tests: error assertions and a NumPy runner for reference files. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { DatasetError } from '../../../../src-main/io/data/errors.js';
 
 export function throwsDatasetError(fn: () => unknown, file: string, pattern: RegExp): void {
@@ -30,4 +32,30 @@ export function close(actual: ArrayLike<number>, expected: ArrayLike<number>, to
   for (let i = 0; i < expected.length; i++) {
     assert.ok(Math.abs(actual[i]! - expected[i]!) <= tol, `${what}[${i}] is ${actual[i]}, expected ${expected[i]} (±${tol})`);
   }
+}
+
+/**
+ * An .npy file (numpy.lib.format 1.0) of uint8 values: magic, version, header
+ * length, the dict padded so the values start at a multiple of 64.
+ */
+export function npyUint8(shape: number[], values: ArrayLike<number>): Uint8Array {
+  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let dict = `{'descr': '|u1', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
+  dict = dict.padEnd(total - 10 - 1, ' ') + '\n';
+  const out = new Uint8Array(total + values.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(out.buffer).setUint16(8, dict.length, true);
+  out.set(new TextEncoder().encode(dict), 10);
+  out.set(Uint8Array.from(values), total);
+  return out;
+}
+
+/** A dataset folder x.npy + y.npy of `n` images of `shape` (a seeded pattern) with labels i mod `classes`. */
+export function writeNpyDataset(dir: string, n: number, shape: number[], classes: number): string {
+  mkdirSync(dir, { recursive: true });
+  const size = shape.reduce((a, b) => a * b, 1);
+  writeFileSync(path.join(dir, 'x.npy'), npyUint8([n, ...shape], Array.from({ length: n * size }, (_, i) => (i * 37) % 256)));
+  writeFileSync(path.join(dir, 'y.npy'), npyUint8([n], Array.from({ length: n }, (_, i) => i % classes)));
+  return dir;
 }

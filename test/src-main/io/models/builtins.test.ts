@@ -62,7 +62,7 @@ test('catalog entries agree with their graphs', () => {
     assert.equal(graph.name, entry.name);
     assert.deepEqual(inputNode(graph).outputShape, entry.inputShape, entry.name);
     assert.deepEqual(nodeByName(graph, graph.output).outputShape, [entry.numClasses], entry.name);
-    assert.ok(entry.description.length > 0);
+    assert.ok(entry.purpose.length > 0);
   }
   assert.throws(() => builtinModel('nope'), /no built-in model named nope; available: dense_784_256_128_10/);
 });
