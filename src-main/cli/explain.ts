@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { QuantVariable, VariableExplanation } from '../api/contract.js';
 import { callApi, print, withStudio } from './common.js';
-import { configFrom } from './run-commands.js';
+import { configFrom } from './run-options.js';
 import { formatTable } from './format.js';
 
 const n = (x: number) => x.toLocaleString('en-US');

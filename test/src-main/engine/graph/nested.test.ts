@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { graphFromLayersModel, layersModelFromGraph, UnsupportedLayerError } from '../../../../src-main/engine/graph/from-layers.js';
 import { GraphRuntime } from '../../../../src-main/engine/graph/runtime.js';
 import { totalParameterCount, type Graph } from '../../../../src-main/engine/graph/types.js';
-import { parseOverride } from '../../../../src-main/cli/run-commands.js';
+import { parseOverride } from '../../../../src-main/cli/run-options.js';
 import { foldBatchNorm, planQuantization } from '../../../../src-main/engine/transform/index.js';
 import { lintModel } from '../../../../src-main/engine/lint.js';
 import { config } from '../transform/graphs.js';
