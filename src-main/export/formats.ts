@@ -14,7 +14,7 @@ export interface FormatInfo {
 }
 
 export const formatInfo: Record<ExportFormat, FormatInfo> = {
-  onnx: { format: 'onnx', description: 'ONNX QDQ (opset 13), verified in onnxruntime-node', target: { kind: 'file', extension: '.onnx' } },
+  onnx: { format: 'onnx', description: 'ONNX QDQ (opset 21), verified in onnxruntime-node', target: { kind: 'file', extension: '.onnx' } },
   tflite: { format: 'tflite', description: 'TensorFlow Lite full-integer int8 (float input/output), verified in the TFLite interpreter (wasm)', target: { kind: 'file', extension: '.tflite' } },
   tfjs: { format: 'tfjs', description: 'TensorFlow.js layers model with uint8/uint16 weights, verified with tf.loadLayersModel', target: { kind: 'folder' } },
   params: { format: 'params', description: 'scales and zero points as JSON (+ CSV beside it)', target: { kind: 'file', extension: '.json' } },

@@ -10,6 +10,11 @@
  * a weight's `axis` is on its Keras kernel layout (`view`: depthwise kernels
  * [kh,kw,in,mult] are quantized on [kh,kw,in·mult]). Biases: int32, scale
  * s_in·s_w, zero point 0.
+ *
+ * `layerMap` says where each layer went in the other formats' files: ONNX
+ * node and tensor names and TFLite tensor names → the Keras layer path they
+ * came from (the writers' own tags, built here without writing the files),
+ * or why that format refuses the run.
  */
 import { readFile } from 'node:fs/promises';
 import { integerQParams, qparamsEquals, qparamsFromJSON, qparamsToJSON, type QParams, type QParamsJSON } from '../engine/quant/qparams.js';
@@ -18,6 +23,11 @@ import { quantizedBiases } from '../engine/integer/biases.js';
 import type { ExportInput, ExportOptions, ExportResult } from './types.js';
 import { csvPathOf } from './formats.js';
 import { fileDigest, checkDestination, writeFileAtomic } from './write-file.js';
+import { buildOnnx, EXPORT_FORMAT } from '../engine/onnx/build.js';
+import { computeQParams } from '../engine/quant/qparams.js';
+import { onnxLayerMap, type OnnxLayerMap } from './onnx/layer-map.js';
+import { buildTflite, tfliteLayerMap } from './tflite/build.js';
+import { tfliteQuant } from './tflite/quant.js';
 
 export const PARAMS_FORMAT = 'quant-studio-params';
 export const PARAMS_VERSION = 1;
@@ -48,6 +58,41 @@ export interface ParamsFile {
   config: unknown;
   conventions: Record<string, string>;
   tensors: ParamsTensor[];
+  layerMap: LayerMap;
+}
+
+/** Each format's names → Keras layer paths, or the reason the format refuses the run. */
+export interface LayerMap {
+  onnx: OnnxLayerMap | { refused: string };
+  tflite: { tensors: Record<string, string> } | { refused: string };
+}
+
+/** Why a writer refuses the run (its ExportError / LoweringError message); other errors are thrown. */
+function refusal(e: unknown): { refused: string } {
+  if (e instanceof ExportError && (e.code === 'unsupported' || e.code === 'run')) return { refused: e.message };
+  throw e;
+}
+
+/** The names the ONNX and TFLite writers give the run's nodes and tensors, each with its Keras layer path. */
+export async function layerMapOf(input: ExportInput): Promise<LayerMap> {
+  const { graph, plan, qparams } = input;
+  let onnx: LayerMap['onnx'];
+  try {
+    onnx = onnxLayerMap(lowered(() => buildOnnx({ graph, plan, qparams, format: EXPORT_FORMAT })));
+  } catch (e) {
+    onnx = refusal(e);
+  }
+  let tflite: LayerMap['tflite'];
+  try {
+    // Names do not depend on the logits range of a fused softmax (observed on samples when the file is written): a unit range stands in.
+    const quant = await tfliteQuant(graph, plan, qparams, async (softmax, model) => ({
+      qparams: computeQParams([-1], [1], { ...model.plan.activations.find((a) => a.name === softmax.quantizer)!.spec, granularity: 'per-tensor' }),
+    }));
+    tflite = { tensors: tfliteLayerMap(buildTflite({ quant, io: 'float', metadata: {} })) };
+  } catch (e) {
+    tflite = refusal(e);
+  }
+  return { onnx, tflite };
 }
 
 function entry(name: string, kind: ParamsTensor['kind'], layers: string[], qp: QParams, extra: Partial<ParamsTensor> = {}): ParamsTensor {
@@ -55,7 +100,7 @@ function entry(name: string, kind: ParamsTensor['kind'], layers: string[], qp: Q
   return { name, kind, layers, ...extra, qparams: qparamsToJSON(qp), zeroPointSigned: Array.from(signed.zeroPoint), qminSigned: signed.qmin, qmaxSigned: signed.qmax };
 }
 
-export function buildParams(input: ExportInput): ParamsFile {
+export function buildParams(input: ExportInput, layerMap: LayerMap): ParamsFile {
   const { plan, qparams } = input;
   const record = (layer: string, role: string) => input.records?.find((r) => r.layer === layer && r.role === role);
   const observed = (layer: string, role: string) => {
@@ -106,6 +151,7 @@ export function buildParams(input: ExportInput): ParamsFile {
       bias: 'int32, scale = input scale * weight scale (per output channel), zero point 0; qmin/qmax are the int32 limits',
     },
     tensors,
+    layerMap,
   };
 }
 
@@ -162,7 +208,7 @@ export function qparamsFromParamsCsv(csv: string): Map<string, QParams> {
 
 export async function exportParams(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
   opts.onPhase?.('write');
-  const file = buildParams(input);
+  const file = buildParams(input, await layerMapOf(input));
   const csvPath = csvPathOf(dest);
   await checkDestination(csvPath, opts);
   await writeFileAtomic(dest, JSON.stringify(file, null, 1), opts);

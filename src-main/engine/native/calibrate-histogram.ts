@@ -49,7 +49,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Estimator } from '../../api/run-config.js';
 import { encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
-import { onnx, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { opsetImport, valueInfo } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
 import type { Graph } from '../graph/types.js';
@@ -100,7 +100,7 @@ export interface HistogramModel {
 export function buildHistogramModel(graph: Graph, plan: QuantPlan, atNode: ReadonlyMap<string, Observer>): HistogramModel {
   const { model, watched } = floatGraphWithWatched(graph, plan);
   const g = model.graph!;
-  const parts = { nodes: g.node as NodeProto[], inits: g.initializer as TensorProto[] };
+  const parts = { nodes: g.node, inits: g.initializer };
   const probes: HistogramProbe[] = [];
   for (const { activation: a, value: v, node: n } of watched) {
     const observer = atNode.get(a.at);
@@ -111,8 +111,8 @@ export function buildHistogramModel(graph: Graph, plan: QuantPlan, atNode: Reado
     const out = observerHistogram({ ...parts, prefix: `hist${probes.length}` }, v.name, v.rank, channelAxis, grid);
     probes.push({ at: a.at, observer, sampleShape: n.outputShape, channels: grid.lo.length, bins: grid.bins, ...out });
   }
-  g.output = probes.flatMap((p) => [p.counts, p.sum]).map((name) => onnx.ValueInfoProto.create({ name }));
-  model.opsetImport = [{ domain: '', version: HISTOGRAM_OPSET }];
+  g.output = probes.flatMap((p) => [p.counts, p.sum]).map((name) => valueInfo(name));
+  model.opsetImport = [opsetImport(HISTOGRAM_OPSET)];
   return { bytes: encodeOnnx(model), probes };
 }
 

@@ -35,7 +35,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Estimator } from '../../api/run-config.js';
 import { encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
-import { node as onnxNode, onnx } from '../onnx/proto.js';
+import { node as onnxNode, valueInfo } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
 import type { Graph } from '../graph/types.js';
@@ -105,14 +105,14 @@ export function buildProbedModel(graph: Graph, plan: QuantPlan): ProbedModel {
     const axes = perChannel ? Array.from({ length: v.rank }, (_, i) => i).filter((i) => i !== channelAxis) : undefined;
     const p = `probe${probes.length}`;
     const probe: Probe = { at: a.at, sampleShape: n.outputShape, perChannel, min: `${p}/min`, max: `${p}/max`, sum: `${p}/sum` };
-    g.node!.push(
+    g.node.push(
       onnxNode('ReduceMin', probe.min, [v.name], [probe.min], { keepdims: 0, ...(axes ? { axes } : {}) }),
       onnxNode('ReduceMax', probe.max, [v.name], [probe.max], { keepdims: 0, ...(axes ? { axes } : {}) }),
       onnxNode('ReduceSum', probe.sum, [v.name], [probe.sum], { keepdims: 0 }),
     );
     probes.push(probe);
   }
-  g.output = probes.flatMap((p) => [p.min, p.max, p.sum]).map((name) => onnx.ValueInfoProto.create({ name }));
+  g.output = probes.flatMap((p) => [p.min, p.max, p.sum]).map((name) => valueInfo(name));
   return { bytes: encodeOnnx(model), probes };
 }
 

@@ -32,7 +32,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { buildOnnxGraph, encodeOnnx, ONNX_INPUT, ONNX_OUTPUT, type OnnxValue } from '../onnx/build.js';
-import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { cloneNode, cloneTensor, createGraph, createModel, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { Graph, WeightedNode } from '../graph/types.js';
 import { isWeighted } from '../graph/types.js';
@@ -127,27 +127,25 @@ export function buildEvaluationModels(input: EvaluationModelInput): EvaluationMo
 function prefixed(model: ModelProto, prefix: string): { node: NodeProto[]; initializer: TensorProto[] } {
   const rename = (name: string) => (name === '' || name === ONNX_INPUT ? name : prefix + name);
   const g = model.graph!;
-  const nodes = (g.node as NodeProto[]).map((n) =>
-    onnx.NodeProto.create({ ...n, name: rename(n.name ?? ''), input: (n.input ?? []).map(rename), output: (n.output ?? []).map(rename) }),
-  );
-  const inits = (g.initializer as TensorProto[]).map((t) => onnx.TensorProto.create({ ...t, name: rename(t.name ?? '') }));
+  const nodes = g.node.map((n) => Object.assign(cloneNode(n), { name: rename(n.name), input: n.input.map(rename), output: n.output.map(rename) }));
+  const inits = g.initializer.map((t) => Object.assign(cloneTensor(t), { name: rename(t.name) }));
   return { node: nodes, initializer: inits };
 }
 
 function assemble(template: ModelProto, nodes: NodeProto[], inits: TensorProto[], outputs: string[]): Uint8Array {
   const g = template.graph!;
-  const graph = onnx.GraphProto.create({
+  const graph = createGraph({
     name: `${g.name}/evaluation`,
     node: nodes,
     initializer: inits,
     input: g.input,
-    output: outputs.map((name) => onnx.ValueInfoProto.create({ name })),
+    output: outputs.map((name) => valueInfo(name)),
   });
-  const model = onnx.ModelProto.create({
-    irVersion: 8,
+  const model = createModel({
+    irVersion: 8n,
     producerName: template.producerName,
     domain: 'studio.evaluation',
-    opsetImport: [{ domain: '', version: EVAL_OPSET }],
+    opsetImport: [{ domain: '', version: BigInt(EVAL_OPSET) }],
     graph,
   });
   return encodeOnnx(model);

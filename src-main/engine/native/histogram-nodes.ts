@@ -10,7 +10,7 @@
  * a tensor exactly as the studio's HistogramObserver does, for the histogram
  * estimators' second calibration pass (./calibrate-histogram.ts).
  */
-import { DT, node, onnx, tensor, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { DT, node, tensor, tensorAttr, type NodeProto, type TensorProto } from '../onnx/proto.js';
 
 /** Nodes and initializers being appended to a graph, their names under `prefix`. */
 export interface GraphParts {
@@ -26,7 +26,7 @@ function op(g: GraphParts, opType: string, out: string, inputs: string[], attrs:
 }
 
 function doubles(name: string, dims: readonly number[], values: ArrayLike<number>): TensorProto {
-  return onnx.TensorProto.create({ name, dataType: DT.DOUBLE, dims: [...dims], rawData: new Uint8Array(Float64Array.from(values).buffer) });
+  return tensor(name, DT.DOUBLE, dims, Float64Array.from(values));
 }
 
 /**
@@ -42,9 +42,11 @@ export function scatterCount(g: GraphParts, index: string, slots: number, out = 
     tensor(`${p}/count_one`, DT.INT32, [1], Int32Array.of(1)),
   );
   // Zeros made at run time (constant-folded once by the session): a large per-channel histogram would otherwise bloat the model bytes.
-  const zero = onnx.AttributeProto.create({ name: 'value', type: onnx.AttributeProto.AttributeType.TENSOR, t: tensor('zero', DT.INT32, [1], Int32Array.of(0)) });
+  const zero = tensorAttr('value', tensor('zero', DT.INT32, [1], Int32Array.of(0)));
   const zerosName = `${p}/count_zeros`;
-  g.nodes.push(onnx.NodeProto.create({ opType: 'ConstantOfShape', name: zerosName, input: [`${p}/count_slots`], output: [zerosName], attribute: [zero] }));
+  const zeros = node('ConstantOfShape', zerosName, [`${p}/count_slots`], [zerosName]);
+  zeros.attribute.push(zero);
+  g.nodes.push(zeros);
   const flat = op(g, 'Reshape', 'count_index', [index, `${p}/count_flat`]);
   const ones = op(g, 'Expand', 'count_ones', [`${p}/count_one`, op(g, 'Shape', 'count_shape', [flat])]);
   return op(g, 'ScatterElements', out, [zerosName, flat, ones], { axis: 0, reduction: 'add' });

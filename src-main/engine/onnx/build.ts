@@ -1,6 +1,6 @@
 /**
- * The inference graph of a run (opset 13): a quantized run in QDQ form (the
- * ONNX export's file), the same graph with fake quant instead of QDQ (the
+ * The inference graph of a run: a quantized run in QDQ form (the ONNX
+ * export's file, opset 21 / IR 10: EXPORT_FORMAT), the same graph with fake quant instead of QDQ (the
  * native evaluation's simulation; with a target's rounding, int32 biases and
  * ops of its own, the simulation an exported file is verified against:
  * SimulationLowering), or the float graph (native calibration).
@@ -15,20 +15,24 @@
  * [in·mult,1,kh,kw] with group = in (output channel i·mult + m, TF's order);
  * Dense [in,out] stays [in,out] as Gemm's B.
  *
- * Quantization (TF's unsigned-domain qparams converted by integerQParams):
- *  - weights: int8 initializers (signed domain: zero point − 2^(bits−1); a
- *    narrow symmetric 8-bit kernel is [−127,127] with zero point 0) feeding a
- *    DequantizeLinear; per-channel scales and zero points as vectors with
- *    `axis` = 0 for Conv (output channels of [out,in,kh,kw]) and 1 for Gemm's
- *    [in,out];
+ * Quantization (TF's unsigned-domain qparams converted by integerQParams;
+ * storage types in qdq-types.ts):
+ *  - weights: INT4 / INT8 / INT16 initializers (signed domain: zero point
+ *    − 2^(bits−1); a narrow symmetric 8-bit kernel is [−127,127] with zero
+ *    point 0) feeding a DequantizeLinear; per-channel scales and zero points
+ *    as vectors with `axis` = 0 for Conv (output channels of [out,in,kh,kw])
+ *    and 1 for Gemm's [in,out];
  *  - biases: int32 with scale f32(s_in·s_w[c]), zero point 0, through a
  *    DequantizeLinear (axis 0 when per-channel);
  *  - activations: QuantizeLinear → DequantizeLinear at every planned
- *    activation quantizer (after the fused ReLU/ReLU6), uint8 for asymmetric
- *    specs, int8 for symmetric ones, 8 bits only (QuantizeLinear saturates
- *    at the type's range, so other widths or a narrow range would not be
- *    expressed: refused).
- * Layers the plan keeps float keep float initializers.
+ *    activation quantizer (after the fused ReLU/ReLU6), UINT4/8/16 for
+ *    asymmetric specs, INT4/8/16 for symmetric ones (QuantizeLinear
+ *    saturates at the type's range, so other widths or a narrow range would
+ *    not be expressed: refused).
+ * Layers the plan keeps float keep float initializers. In the export form
+ * every node and initializer carries the Keras layer path it came from
+ * (metadata_props `studio.layer`, and the node's doc_string), so a layer can
+ * be found in Netron and back (onnxLayerMap lists them).
  *
  * Each op is lowered by ops/ (the lowering the training step shares); this
  * file adds what the inference graph is for: the weights as initializers,
@@ -39,18 +43,31 @@ import { inputNode, isWeighted } from '../graph/types.js';
 import { quantizedBiases } from '../integer/biases.js';
 import { LoweringError } from '../lowering-error.js';
 import { quantizeToInts } from '../quant/int-tensors.js';
-import type { QParams } from '../quant/qparams.js';
+import { integerQParams, type QParams } from '../quant/qparams.js';
 import type { RoundingMode } from '../quant/fake-quant.js';
 import type { ActivationQuantizer, QuantPlan, WeightQuantizer } from '../transform/plan.js';
 import { encodeModel, onnxValue, OnnxBuilder, type OnnxValue } from './builder.js';
 import { fakeQuantNodes } from './fake-quant.js';
 import { lowerOp, onnxKernelShape, toOnnxLayout, type LayerWeights } from './ops/index.js';
-import { DT, floats, onnx, tensor, type ModelProto } from './proto.js';
+import { activationQdqType, qdqInts, weightQdqType } from './qdq-types.js';
+import { decodeModel, DT, floats, tensor, type ModelProto } from './proto.js';
 
 export type { OnnxBuilder, OnnxValue } from './builder.js';
 export { samePads } from './padding.js';
 
-export const ONNX_OPSET = 13;
+/** The opset and IR version of a graph: the engine's own graphs (calibration, evaluation, simulations) or the exported file. */
+export interface OnnxFormat {
+  opset: number;
+  irVersion: number;
+  /** Tag every node and initializer with the Keras layer path it came from (LAYER_KEY). */
+  layerTags: boolean;
+}
+/** The engine's own graphs: opset 13, IR 7 (the lowering's ops as onnxruntime runs them in every pass). */
+export const ENGINE_FORMAT: OnnxFormat = { opset: 13, irVersion: 7, layerTags: false };
+/** The exported QDQ file: opset 21 (INT4/UINT4, INT16/UINT16 QuantizeLinear), IR 10 (node and tensor metadata_props). */
+export const EXPORT_FORMAT: OnnxFormat = { opset: 21, irVersion: 10, layerTags: true };
+/** Metadata key of the Keras layer path on an exported node or initializer. */
+export const LAYER_KEY = 'studio.layer';
 export const ONNX_INPUT = 'input';
 export const ONNX_OUTPUT = 'output';
 
@@ -71,6 +88,8 @@ export interface OnnxBuildInput {
    * of an exported file. Any bit width.
    */
   simulate?: SimulationLowering;
+  /** Opset and IR version (default ENGINE_FORMAT); EXPORT_FORMAT also tags every node and initializer with its Keras layer path. */
+  format?: OnnxFormat;
 }
 
 /** How the simulation graph departs from the run's PTQ simulation (see OnnxBuildInput.simulate). */
@@ -105,11 +124,6 @@ function perOutputChannel(wq: WeightQuantizer): boolean {
   return wq.axis === null || wq.axis === wq.view.length - 1;
 }
 
-/** The ONNX activation data type of a spec: uint8 asymmetric, int8 symmetric. */
-export function activationType(qp: QParams): { dt: number; domain: 'signed' | 'unsigned' } {
-  return qp.symmetric ? { dt: DT.INT8, domain: 'signed' } : { dt: DT.UINT8, domain: 'unsigned' };
-}
-
 /** Builds the ONNX model (not yet serialized). Throws a LoweringError naming the tensor the format cannot express. */
 export function buildOnnx(input: OnnxBuildInput): ModelProto {
   return buildOnnxGraph(input).model;
@@ -122,6 +136,7 @@ export function buildOnnx(input: OnnxBuildInput): ModelProto {
  */
 export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; values: ReadonlyMap<string, OnnxValue> } {
   const { graph, plan, qparams } = input;
+  const format = input.format ?? ENGINE_FORMAT;
   const b = new OnnxBuilder('named');
   const values = new Map<string, OnnxValue>();
   const weightQ = new Map(plan.weights.map((w) => [w.layer, w]));
@@ -143,15 +158,12 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     const q = qp(name);
     const channelAxis = v.rank === 4 && v.nchw ? 1 : v.rank - 1;
     if (sim) return { ...v, name: fakeQuantNodes(b, v, name, q, q.granularity === 'per-channel' ? channelAxis : null, roundingOf(a)) };
-    if (q.bits !== 8) throw new LoweringError(`activation ${name} has ${q.bits} bits; ONNX QuantizeLinear (opset ${ONNX_OPSET}) stores 8-bit activations only`, 'unsupported', { tensor: name, format: 'onnx' });
-    if (q.narrowRange) throw new LoweringError(`activation ${name} is narrow range; ONNX QuantizeLinear saturates at the full int8/uint8 range and cannot express it`, 'unsupported', { tensor: name, format: 'onnx' });
-    const { dt, domain } = activationType(q);
-    const offset = domain === 'signed' ? 128 : 0;
+    const type = activationQdqType(name, q, format.opset);
+    const iq = integerQParams(q, type.domain);
     const perAxis = q.granularity === 'per-channel';
     const dims = perAxis ? [q.scale.length] : [];
-    const zps = Array.from(q.zeroPoint, (z) => z - offset);
     const scale = b.f32(q.scale, dims, `${name}/scale`);
-    const zp = b.initializer(tensor(`${name}/zero_point`, dt, dims, dt === DT.INT8 ? Int8Array.from(zps) : Uint8Array.from(zps)));
+    const zp = b.initializer(tensor(`${name}/zero_point`, type.dt, dims, qdqInts(type, iq.zeroPoint)));
     const attrs: Record<string, number> = perAxis ? { axis: channelAxis } : {};
     const quantized = b.op('QuantizeLinear', [v.name, scale, zp], attrs, `${name}/QuantizeLinear`);
     return { ...v, name: b.op('DequantizeLinear', [quantized, scale, zp], attrs, `${name}/DequantizeLinear`) };
@@ -169,14 +181,14 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     } else {
       const q = qparams.get(wq!.name);
       if (!q) throw new LoweringError(`no qparams for weight ${wq!.name}`, 'run', { tensor: wq!.name, format: 'onnx' });
-      if (q.bits > 8) throw new LoweringError(`weight ${wq!.name} has ${q.bits} bits; ONNX opset ${ONNX_OPSET} stores int8 weights only`, 'unsupported', { tensor: wq!.name, format: 'onnx' });
+      const type = weightQdqType(wq!.name, q.bits, format.opset);
       const { ints, iq } = quantizeToInts(n.weights.kernel.values, wq!.view, wq!.axis ?? undefined, q, 'signed');
       const onnxInts = toOnnxLayout(n, ints, (k) => new Int32Array(k));
       const perAxis = wq!.axis !== null;
       const dims = perAxis ? [iq.scale.length] : [];
-      const quantized = b.initializer(tensor(`${kernelName}/quantized`, DT.INT8, shape, Int8Array.from(onnxInts)));
+      const quantized = b.initializer(tensor(`${kernelName}/quantized`, type.dt, shape, qdqInts(type, onnxInts)));
       const scale = b.f32(iq.scale, dims, `${kernelName}/scale`);
-      const zp = b.initializer(tensor(`${kernelName}/zero_point`, DT.INT8, dims, Int8Array.from(iq.zeroPoint)));
+      const zp = b.initializer(tensor(`${kernelName}/zero_point`, type.dt, dims, qdqInts(type, iq.zeroPoint)));
       kernel = b.op('DequantizeLinear', [quantized, scale, zp], perAxis ? { axis: onnxWeightAxis(wq!)! } : {}, { node: `${kernelName}/DequantizeLinear`, output: kernelName });
     }
     const bias = n.weights.bias;
@@ -202,6 +214,7 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
   const inNode = inputNode(graph);
   b.input(ONNX_INPUT, ['batch', ...inNode.outputShape]);
   for (const n of graph.nodes) {
+    const mark = b.mark();
     let v: OnnxValue;
     if (n.op === 'input') v = onnxValue(ONNX_INPUT, n.outputShape, false);
     else {
@@ -217,12 +230,15 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     if (custom) v = custom(b, v);
     else if (a) v = qdq(v, a);
     values.set(n.name, v);
+    if (format.layerTags) b.tagLayer(mark, LAYER_KEY, n.name);
   }
+  const mark = b.mark();
   const last = b.layout(values.get(graph.output)!, false);
   b.output(ONNX_OUTPUT, last.name, ['batch', ...last.shape]);
+  if (format.layerTags) b.tagLayer(mark, LAYER_KEY, graph.output);
   const model = b.model(graph.name, {
-    opset: ONNX_OPSET,
-    irVersion: 7,
+    opset: format.opset,
+    irVersion: format.irVersion,
     producerVersion: '0.1.0',
     domain: 'studio.quantization',
     modelVersion: 1,
@@ -237,7 +253,7 @@ export function encodeOnnx(model: ModelProto): Uint8Array {
 }
 
 export function decodeOnnx(bytes: Uint8Array): ModelProto {
-  return onnx.ModelProto.decode(bytes);
+  return decodeModel(bytes);
 }
 
 /** Used by the audit: weighted layers and whether each has a kernel quantizer. */

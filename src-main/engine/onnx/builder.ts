@@ -11,7 +11,7 @@
  * gives nodes and constants the names the lowering suggests (derived from the
  * layer names, as an exported file shows them), falling back to fresh names.
  */
-import { DT, node, onnx, tensor, type AttrValue, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from './proto.js';
+import { createGraph, createModel, DT, stringEntry, encodeModel as encode, graphAttr, node, tensor, tensorType, valueInfo, type AttrValue, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from './proto.js';
 
 export type Dim = number | string;
 
@@ -92,7 +92,7 @@ export class OnnxBuilder {
       n.domain = domain;
       this.domains.add(domain);
     }
-    for (const [name, g] of Object.entries(graphs)) n.attribute!.push(onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.GRAPH, g }));
+    for (const [name, g] of Object.entries(graphs)) n.attribute.push(graphAttr(name, g));
     return names;
   }
 
@@ -104,6 +104,24 @@ export class OnnxBuilder {
   subgraph(name: string, parent: OnnxBuilder): GraphProto {
     for (const d of this.domains) parent.domains.add(d);
     return this.graphProto(name);
+  }
+
+  /** Where the nodes and initializers made from now on start (for tagLayer). */
+  mark(): { nodes: number; inits: number } {
+    return { nodes: this.nodes.length, inits: this.inits.length };
+  }
+
+  /**
+   * Tags the nodes and initializers made since `mark` with `key` = `value`
+   * in their metadata_props (IR 10), and the nodes' doc_string with it too
+   * (what Netron shows as a node's description).
+   */
+  tagLayer(mark: { nodes: number; inits: number }, key: string, value: string): void {
+    for (const n of this.nodes.slice(mark.nodes)) {
+      n.metadataProps.push(stringEntry(key, value));
+      n.docString = `${key}: ${value}`;
+    }
+    for (const t of this.inits.slice(mark.inits)) t.metadataProps.push(stringEntry(key, value));
   }
 
   /** A float32 constant (scalar when dims is []). */
@@ -171,7 +189,7 @@ export class OnnxBuilder {
     const kept: NodeProto[] = [];
     for (let i = this.nodes.length - 1; i >= 0; i--) {
       const n = this.nodes[i]!;
-      if (!(n.output ?? []).some((o) => needed.has(o))) continue;
+      if (!n.output.some((o) => needed.has(o))) continue;
       kept.push(n);
       for (const input of reads(n)) needed.add(input);
     }
@@ -184,47 +202,39 @@ export class OnnxBuilder {
   }
 
   model(graphName: string, opts: ModelOptions): ModelProto {
-    return onnx.ModelProto.create({
-      irVersion: opts.irVersion,
+    return createModel({
+      irVersion: BigInt(opts.irVersion),
       producerName: 'Quantization Calibration Studio',
       ...(opts.producerVersion ? { producerVersion: opts.producerVersion } : {}),
       domain: opts.domain,
-      ...(opts.modelVersion !== undefined ? { modelVersion: opts.modelVersion } : {}),
+      ...(opts.modelVersion !== undefined ? { modelVersion: BigInt(opts.modelVersion) } : {}),
       ...(opts.docString ? { docString: opts.docString } : {}),
-      opsetImport: [{ domain: '', version: opts.opset }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
+      opsetImport: [{ domain: '', version: BigInt(opts.opset) }, ...[...this.domains].map((domain) => ({ domain, version: 1n }))],
       graph: this.graphProto(graphName),
       ...(opts.metadata ? { metadataProps: Object.entries(opts.metadata).map(([key, value]) => ({ key, value })) } : {}),
     });
   }
 
   private graphProto(graphName: string): GraphProto {
-    const typeOf = (type: number, dims: Dim[]) =>
-      onnx.TypeProto.create({
-        tensorType: onnx.TypeProto.Tensor.create({
-          elemType: type,
-          shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }),
-        }),
-      });
-    const graph = onnx.GraphProto.create({
+    return createGraph({
       name: graphName,
       node: this.nodes,
       initializer: this.inits,
-      input: this.inputs.map((i) => onnx.ValueInfoProto.create({ name: i.name, type: typeOf(i.type, i.dims) })),
-      output: this.outputs.map((o) => onnx.ValueInfoProto.create({ name: o.name, ...(o.dims ? { type: typeOf(o.type!, o.dims) } : {}) })),
+      input: this.inputs.map((i) => valueInfo(i.name, tensorType(i.type, i.dims))),
+      output: this.outputs.map((o) => valueInfo(o.name, o.dims ? tensorType(o.type!, o.dims) : undefined)),
     });
-    return graph;
   }
 
   private constant(type: number, data: Float32Array | Float64Array | BigInt64Array, dims: number[], name?: string): string {
     if (this.naming === 'named' && name) {
-      this.inits.push(tensor(name, type, dims, data as Float32Array));
+      this.inits.push(tensor(name, type, dims, data));
       return name;
     }
     const key = `${type}|${dims.join(',')}|${Array.from(data as ArrayLike<number | bigint>, String).join(',')}`;
     const known = this.constants.get(key);
     if (known) return known;
     const fresh = `${this.prefix}const_${this.constants.size}`;
-    this.inits.push(tensor(fresh, type, dims, data as Float32Array));
+    this.inits.push(tensor(fresh, type, dims, data));
     this.constants.set(key, fresh);
     return fresh;
   }
@@ -232,15 +242,15 @@ export class OnnxBuilder {
 
 /** The values a node reads: its inputs and, through its subgraphs (If, Scan bodies), the outer values they use. */
 function reads(n: NodeProto): string[] {
-  const names = (n.input ?? []).filter((i) => i !== '');
-  for (const a of n.attribute ?? []) {
+  const names = n.input.filter((i) => i !== '');
+  for (const a of n.attribute) {
     if (!a.g) continue;
-    const own = new Set([...(a.g.input ?? []).map((v) => v.name!), ...(a.g.initializer ?? []).map((t) => t.name!), ...(a.g.node ?? []).flatMap((m) => m.output ?? [])]);
-    for (const m of a.g.node ?? []) names.push(...reads(m as NodeProto).filter((i) => !own.has(i)));
+    const own = new Set([...a.g.input.map((v) => v.name), ...a.g.initializer.map((t) => t.name), ...a.g.node.flatMap((m) => m.output)]);
+    for (const m of a.g.node) names.push(...reads(m).filter((i) => !own.has(i)));
   }
   return names;
 }
 
 export function encodeModel(model: ModelProto): Uint8Array {
-  return onnx.ModelProto.encode(model).finish();
+  return encode(model);
 }

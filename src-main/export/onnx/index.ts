@@ -1,4 +1,4 @@
-/** The ONNX (QDQ) format: build, write atomically, audit the file read back, verify in onnxruntime-node against the studio's half-even simulation (itself run on onnxruntime: export/simulate.ts). */
+/** The ONNX (QDQ, opset 21, IR 10) format: build, write atomically, audit the file read back, verify in onnxruntime-node against the studio's half-even simulation (itself run on onnxruntime: export/simulate.ts). */
 import { readFile } from 'node:fs/promises';
 import { ExportError, lowered } from '../errors.js';
 import { qdqSimulation } from '../simulate.js';
@@ -6,7 +6,7 @@ import type { ExportInput, ExportOptions, ExportResult } from '../types.js';
 import { runSimulation, simulationChoice } from '../verify.js';
 import { fileDigest, writeFileAtomic } from '../write-file.js';
 import { assertAudit, auditOnnx } from './audit.js';
-import { buildOnnx, encodeOnnx } from '../../engine/onnx/build.js';
+import { buildOnnx, encodeOnnx, EXPORT_FORMAT } from '../../engine/onnx/build.js';
 import { verifyOnnx } from './verify.js';
 
 export async function exportOnnx(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
@@ -16,6 +16,7 @@ export async function exportOnnx(input: ExportInput, dest: string, opts: ExportO
       graph: input.graph,
       plan: input.plan,
       qparams: input.qparams,
+      format: EXPORT_FORMAT,
       metadata: {
         'studio.model': input.modelName,
         ...(input.runId !== undefined ? { 'studio.run': String(input.runId) } : {}),

@@ -85,9 +85,12 @@ export interface TfliteBuildInput {
   /** The activation and weight qparams as stored, and the graph lowered for TFLite (quant.ts, lower.ts). */
   quant: TfliteQuant;
   io: TfliteIo;
-  /** Stored as the `studio` metadata buffer (JSON). */
+  /** Stored as the `studio` metadata buffer (JSON), with `layers`: each tensor's Keras layer path (tfliteLayerMap). */
   metadata?: Record<string, unknown>;
 }
+
+/** Name of the metadata entry holding the studio's JSON. */
+export const STUDIO_METADATA = 'studio';
 
 /** Op versions the TFLite converter writes for int8 kernels (the runtime registers each op with a version range). */
 const OP_VERSION: Partial<Record<BuiltinOperator, number>> = {
@@ -163,12 +166,22 @@ const padding = (p: 'same' | 'valid') => (p === 'same' ? Padding.SAME : Padding.
  * does not model, an unfolded batch normalization, a Dense / convolution
  * applying an activation TFLite cannot fuse (imported before such activations
  * were split into their own nodes; softmax, the classifier head's, excepted),
- * an Add or Multiply of more than two tensors.
+ * an Add or Multiply of more than two tensors, a weight of more than 8 bits
+ * or an activation of other than 8 (the int8 writer's limits: a 4-bit
+ * kernel is written exactly, as int8 values on its 4-bit grid; 16-bit
+ * activations would need TFLite's int16x8 mode, which this writer does not
+ * produce).
  */
 export function assertExpressible(graph: Graph, plan: QuantPlan): void {
   if (plan.float.length > 0) {
     const f = plan.float[0]!;
     throw unsupported(f.layer, `layer ${f.layer} is kept float by the run (${f.reason}${f.className ? `, ${f.className}` : ''}); a full-integer TFLite model cannot hold a float layer`);
+  }
+  for (const w of plan.weights) {
+    if (w.spec.bits > 8) throw unsupported(w.name, `layer ${w.layer}: weight ${w.name} has ${w.spec.bits} bits; TFLite's int8 writer stores weights of at most 8 bits`);
+  }
+  for (const a of plan.activations) {
+    if (a.spec.bits !== 8) throw unsupported(a.name, `layer ${a.layers.join(' + ')}: activation ${a.name} has ${a.spec.bits} bits; TFLite full-integer activations are int8 (the int16x8 mode is not written)`);
   }
   for (const n of graph.nodes) {
     if (n.op === 'layer') throw unsupported(n.name, `layer ${n.name} (${n.className}) is not modelled by the studio and has no TFLite mapping`);
@@ -206,8 +219,12 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
     buffers.push(new AlignedBufferT(bytes));
     return buffers.length - 1;
   };
+  /** Tensor name → the Keras layer path being written when it was made (a user finds a layer in Netron by it, and back). */
+  const layers: Record<string, string> = {};
+  let layer = '';
   const tensor = (name: string, shape: number[], type: TensorType, q: QuantizationParametersT | null = null, data?: Uint8Array): number => {
     tensors.push(new TensorT(shape, type, data ? buffer(data) : 0, name, q));
+    layers[name] ??= layer;
     return tensors.length - 1;
   };
   const op = (code: BuiltinOperator, inputs: number[], outputs: number[], type: BuiltinOptions, options: OperatorT['builtinOptions']) => {
@@ -372,6 +389,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
   if (!inQ) throw unsupported('input', `the model input has no quantizer in the run's plan`);
   let graphInput: number;
   for (const n of graph.nodes) {
+    layer = n.name;
     let v: number;
     if (n.op === 'input') {
       const q = actTensor(inQ.name, n);
@@ -393,6 +411,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
     values.set(n.name, v);
   }
   let graphOutput = values.get(graph.output)!;
+  layer = graph.output;
   if (io === 'float') {
     const f = tensor(FLOAT_OUTPUT, [...tensors[graphOutput]!.shape], TensorType.FLOAT32);
     op(BuiltinOperator.DEQUANTIZE, [graphOutput], [f], BuiltinOptions.DequantizeOptions, new DequantizeOptionsT());
@@ -400,11 +419,21 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
   }
   const metadata: MetadataT[] = [];
   if (input.metadata) {
-    const index = buffer(new TextEncoder().encode(JSON.stringify(input.metadata)));
-    metadata.push(new MetadataT('studio', index));
+    const index = buffer(new TextEncoder().encode(JSON.stringify({ ...input.metadata, layers })));
+    metadata.push(new MetadataT(STUDIO_METADATA, index));
   }
   const subgraph = new SubGraphT(tensors, [graphInput!], [graphOutput], operators, graph.name);
   return new ModelT(TFLITE_SCHEMA_VERSION, opcodes, [subgraph], `${graph.name}, full-integer int8 (Quantization Calibration Studio); ${io} input/output`, buffers, [], metadata);
+}
+
+/** The `layers` map (tensor name → Keras layer path) of a built or decoded model's studio metadata; {} when it has none. */
+export function tfliteLayerMap(model: ModelT): Record<string, string> {
+  const entry = model.metadata.find((m) => m.name === STUDIO_METADATA);
+  const buffer = entry ? model.buffers[entry.buffer] : undefined;
+  if (!buffer) return {};
+  const bytes = buffer instanceof AlignedBufferT ? buffer.bytes : Uint8Array.from(buffer.data);
+  const json = JSON.parse(new TextDecoder().decode(bytes)) as { layers?: Record<string, string> };
+  return json.layers ?? {};
 }
 
 export function encodeTflite(model: ModelT): Uint8Array {

@@ -21,6 +21,10 @@ import { exportOnnx } from '../../../src-main/export/onnx/index.js';
 import { qparamsFromRecords } from '../../../src-main/export/qparams-from-record.js';
 import { exportTflite } from '../../../src-main/export/tflite/index.js';
 import { exportTfjs } from '../../../src-main/export/tfjs.js';
+import { decodeOnnx, LAYER_KEY } from '../../../src-main/engine/onnx/build.js';
+import { onnxLayerMap } from '../../../src-main/export/onnx/layer-map.js';
+import { decodeTflite, tfliteLayerMap } from '../../../src-main/export/tflite/build.js';
+import { exportParams, type ParamsFile } from '../../../src-main/export/params.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
 import { samplesFromPart } from '../../../src-main/engine/eval-samples.js';
 import { readTfjsLayersModel } from '../../../src-main/io/models/tfjs-layers.js';
@@ -95,3 +99,48 @@ for (const [format, write] of formats) {
     }
   });
 }
+
+test('layer mapping: every ONNX node and initializer and every TFLite tensor carries its Keras layer path, and the params sidecar lists them', async () => {
+  const layers = new Set(input.graph.nodes.map((n) => n.name));
+  const weighted = input.plan.weights.map((w) => w.layer);
+
+  const onnxFile = path.join(dir, 'map.onnx');
+  await exportOnnx(input, onnxFile, { verify: false });
+  const model = decodeOnnx(readFileSync(onnxFile));
+  const g = model.graph!;
+  for (const n of g.node) {
+    const tag = n.metadataProps.find((m) => m.key === LAYER_KEY)?.value;
+    assert.ok(tag && layers.has(tag), `node ${n.name}: layer tag ${tag}`);
+    assert.equal(n.docString, `${LAYER_KEY}: ${tag}`);
+    // Ops of a layer are named under its path (a layout Transpose after the value it moves; the input quantizer's QDQ pair after the quantizer, `input`).
+    const underQuantizer = input.plan.activations.some((a) => n.name.startsWith(`${a.name}/`) && a.layers.includes(tag));
+    if (n.opType !== 'Transpose' && n.opType !== 'Identity') assert.ok(n.name.startsWith(`${tag}/`) || n.name === tag || underQuantizer, `node ${n.name} is under ${tag}`);
+  }
+  for (const t of g.initializer) assert.ok(layers.has(t.metadataProps.find((m) => m.key === LAYER_KEY)?.value ?? ''), `initializer ${t.name} has a layer tag`);
+  const onnxMap = onnxLayerMap(model);
+  // Netron and back: the node named after a layer is that layer's, and its kernel's integers are found under the same path.
+  for (const layer of weighted) {
+    assert.equal(onnxMap.nodes[layer], layer);
+    assert.equal(onnxMap.tensors[`${layer}/kernel/quantized`], layer);
+  }
+  assert.equal(onnxMap.nodes['fashion_base/conv2d'], 'fashion_base/conv2d');
+
+  const tfliteFile = path.join(dir, 'map.tflite');
+  await exportTflite(input, tfliteFile, { verify: false });
+  const tflite = decodeTflite(readFileSync(tfliteFile));
+  const tfliteMap = tfliteLayerMap(tflite);
+  for (const t of tflite.subgraphs[0]!.tensors) {
+    const layer = tfliteMap[t.name as string];
+    assert.ok(layer && layers.has(layer), `TFLite tensor ${t.name}: layer ${layer}`);
+  }
+  for (const layer of weighted) {
+    assert.equal(tfliteMap[`${layer}/kernel`], layer);
+    assert.equal(tfliteMap[`${layer}/bias`], layer);
+  }
+
+  const paramsFile = path.join(dir, 'map.json');
+  await exportParams(input, paramsFile);
+  const params = JSON.parse(readFileSync(paramsFile, 'utf8')) as ParamsFile;
+  assert.deepEqual(params.layerMap.onnx, onnxMap);
+  assert.deepEqual(params.layerMap.tflite, { tensors: tfliteMap });
+});

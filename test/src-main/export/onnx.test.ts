@@ -15,7 +15,7 @@ import { ExportError } from '../../../src-main/export/errors.js';
 import { auditOnnx } from '../../../src-main/export/onnx/audit.js';
 import { decodeOnnx, encodeOnnx, samePads } from '../../../src-main/engine/onnx/build.js';
 import { exportOnnx } from '../../../src-main/export/onnx/index.js';
-import { attrOf, DT } from '../../../src-main/engine/onnx/proto.js';
+import { attrOf, DT, floats } from '../../../src-main/engine/onnx/proto.js';
 import { runOnnx } from '../../../src-main/export/onnx/verify.js';
 import { exportSimulationHooks } from '../../../src-main/export/simulate.js';
 import { compareOutputs } from '../../../src-main/engine/eval-samples.js';
@@ -91,7 +91,7 @@ describe('ONNX QDQ export verified in onnxruntime-node', () => {
     s.rawData = new Uint8Array(Float32Array.of(0.5).buffer);
     // 3. Leave dense_1's kernel float.
     const gemm = g.node!.find((n) => n.name === 'dense_1' && n.opType === 'Gemm')!;
-    g.initializer!.push({ name: 'float_kernel', dataType: DT.FLOAT, dims: [128, 10], rawData: new Uint8Array(128 * 10 * 4) } as never);
+    g.initializer.push(floats('float_kernel', [128, 10], new Float32Array(128 * 10)));
     gemm.input![1] = 'float_kernel';
     const bad = encodeOnnx(model);
     const report = auditOnnx(bad, input.graph, input.plan, input.qparams);

@@ -187,24 +187,24 @@ describe('TFLite through the job', () => {
 });
 
 describe('a run the format cannot express', () => {
-  test('16-bit activations to ONNX: the job fails naming the tensor and the file format; no file, no row', async () => {
+  test('12-bit activations to ONNX (QuantizeLinear stores 4, 8 or 16): the job fails naming the tensor and the file format; no file, no row', async () => {
     const run = await call<{ id: number }>('runs.start', {
       kind: 'ptq',
-      config: { modelId, datasetId, calibration: { count: 100, seed: 0 }, eval: { count: 100, seed: 1 }, activations: { bits: 16, symmetric: false, narrowRange: false, granularity: 'per-tensor' } },
+      config: { modelId, datasetId, calibration: { count: 100, seed: 0 }, eval: { count: 100, seed: 1 }, activations: { bits: 12, symmetric: false, narrowRange: false, granularity: 'per-tensor' } },
     });
     await studio.runs.settled(run.id);
     let id = 0;
     const { end } = follow(() => id);
-    const dest = path.join(out, 'a16.onnx');
+    const dest = path.join(out, 'a12.onnx');
     id = (await call<{ exportJobId: number }>('exports.start', { runId: run.id, format: 'onnx', path: dest })).exportJobId;
     const outcome = (await end) as ExportFailed;
     assert.equal(outcome.cancelled, false);
-    assert.match(outcome.message, /activation .* has 16 bits; ONNX QuantizeLinear \(opset \d+\) stores 8-bit activations only/);
+    assert.match(outcome.message, /activation .* has 12 bits; ONNX QuantizeLinear saturates at its type's range, so activations must have 4, 8 or 16 bits/);
     assert.ok(outcome.message.startsWith(`cannot export run ${run.id} to ${dest}: `), outcome.message);
     assert.equal(existsSync(dest), false);
     assert.deepEqual(await call<ExportRecord[]>('exports.list', { runId: run.id }), []);
     // exports.create reports the same failure as an API error.
-    await assert.rejects(call('exports.create', { runId: run.id, format: 'onnx', path: dest }), /failed: .*has 16 bits/);
+    await assert.rejects(call('exports.create', { runId: run.id, format: 'onnx', path: dest }), /failed: .*has 12 bits/);
 
   });
 });

@@ -18,7 +18,7 @@ import { Estimator, type QuantSpec } from '../../../../src-main/api/run-config.j
 import { initBackend } from '../../../../src-main/engine/backend.js';
 import { observerHistogram, type ObserverGrid } from '../../../../src-main/engine/native/histogram-nodes.js';
 import { createSession, loadOnnxRuntime } from '../../../../src-main/engine/native/session.js';
-import { DT, onnx, type NodeProto, type TensorProto } from '../../../../src-main/engine/onnx/proto.js';
+import { createGraph, createModel, DT, encodeModel, opsetImport, tensorType, valueInfo, type NodeProto, type TensorProto } from '../../../../src-main/engine/onnx/proto.js';
 import { createObserver, HistogramObserver } from '../../../../src-main/engine/quant/observers/index.js';
 import { mulberry32 } from '../../../../src-main/io/data/dataset.js';
 
@@ -37,14 +37,14 @@ function histogramModel(dims: number[], channelAxis: number | null, grid: Observ
   const nodes: NodeProto[] = [];
   const inits: TensorProto[] = [];
   const out = observerHistogram({ nodes, inits, prefix: 'h' }, 'x', dims.length, channelAxis, grid);
-  const graph = onnx.GraphProto.create({
+  const graph = createGraph({
     name: 'histogram',
     node: nodes,
     initializer: inits,
-    input: [onnx.ValueInfoProto.create({ name: 'x', type: { tensorType: { elemType: DT.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } })],
-    output: [onnx.ValueInfoProto.create({ name: out.counts }), onnx.ValueInfoProto.create({ name: out.sum })],
+    input: [valueInfo('x', tensorType(DT.FLOAT, dims))],
+    output: [valueInfo(out.counts), valueInfo(out.sum)],
   });
-  return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph })).finish();
+  return encodeModel(createModel({ irVersion: 8n, opsetImport: [opsetImport(17)], graph }));
 }
 
 /** Values on and beside every bin edge of a channel [lo, lo + bins·width], plus uniform ones and out-of-span ones. */

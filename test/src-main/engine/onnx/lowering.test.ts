@@ -21,7 +21,7 @@ import type { Graph } from '../../../../src-main/engine/graph/types.js';
 import { loadOnnxRuntime } from '../../../../src-main/engine/native/session.js';
 import { buildStepGraph } from '../../../../src-main/engine/native/train/step-graph.js';
 import { buildOnnxGraph, encodeOnnx, ONNX_INPUT } from '../../../../src-main/engine/onnx/build.js';
-import { onnx } from '../../../../src-main/engine/onnx/proto.js';
+import { valueInfo } from '../../../../src-main/engine/onnx/proto.js';
 import { foldBatchNorm } from '../../../../src-main/engine/transform/fold-batchnorm.js';
 import { rng } from '../graph/fixtures.js';
 import { concatenated, reshaped, residual, squeezeExcite } from '../native/train/dag-graphs.js';
@@ -74,7 +74,7 @@ for (const [name, make] of Object.entries({ residual, squeezeExcite, concatenate
 
     // The inference graph, every layer's value an output (NHWC for comparison).
     const built = buildOnnxGraph({ graph, plan: { graph: graph.name, weights: [], activations: [], float: [], tensors: [] }, qparams: new Map() });
-    built.model.graph!.output = compared.map((n) => onnx.ValueInfoProto.create({ name: built.values.get(n.name)!.name }));
+    built.model.graph!.output = compared.map((n) => valueInfo(built.values.get(n.name)!.name));
     const inference = await run(encodeOnnx(built.model), { [ONNX_INPUT]: { data: xs, dims: [N, ...shape] } });
     const nhwc = (n: Graph['nodes'][number], data: Float32Array, nchw: boolean) => (nchw && n.outputShape.length === 3 ? toNhwc(data, n.outputShape) : data);
 

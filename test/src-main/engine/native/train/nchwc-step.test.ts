@@ -17,7 +17,7 @@ import type { Graph, GraphNode } from '../../../../../src-main/engine/graph/type
 import { loadOnnxRuntime } from '../../../../../src-main/engine/native/session.js';
 import { NCHWC_DOMAIN, nchwcBlockSize } from '../../../../../src-main/engine/native/train/nchwc.js';
 import { buildStepGraph, maskDims } from '../../../../../src-main/engine/native/train/step-graph.js';
-import { onnx } from '../../../../../src-main/engine/onnx/proto.js';
+import { decodeModel } from '../../../../../src-main/engine/onnx/proto.js';
 import { rng } from '../../graph/fixtures.js';
 import { act, batchNorm, conv, dense, flatten, graphOf, input, randomizeStatistics } from '../../transform/graphs.js';
 import { apps } from './app-graphs.js';
@@ -57,8 +57,8 @@ function depthwiseChain(): Graph {
 
 async function runStep(graph: Graph, freezeBatchNorm: boolean, nchwcBlock: number | null, n: number, [lo, hi]: [number, number]): Promise<{ out: Record<string, Float32Array>; nchwcNodes: number }> {
   const step = buildStepGraph({ graph, plan: null, folded: [], activationEstimator: { kind: 'minmax', decay: 0 }, freezeBatchNorm, optimizer: null, nchwcBlock });
-  const model = onnx.ModelProto.decode(step.bytes);
-  const nchwcNodes = model.graph!.node!.filter((x) => x.domain === NCHWC_DOMAIN).length;
+  const model = decodeModel(step.bytes);
+  const nchwcNodes = model.graph!.node.filter((x) => x.domain === NCHWC_DOMAIN).length;
   const ort = await loadOnnxRuntime();
   const shape = graph.nodes[0]!.outputShape;
   const next = rng(29);
