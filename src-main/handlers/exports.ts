@@ -8,7 +8,7 @@ import type { Studio } from '../studio-types.js';
 import { ApiError, type Handlers } from '../api/dispatch.js';
 import { formatInfo } from '../export/formats.js';
 
-type ExportMethods = 'exports.create' | 'exports.start' | 'exports.cancel' | 'exports.running' | 'exports.list' | 'exports.formats' | 'exports.destination';
+type ExportMethods = 'exports.create' | 'exports.start' | 'exports.cancel' | 'exports.running' | 'exports.list' | 'exports.get' | 'exports.formats' | 'exports.destination';
 
 export function exportHandlers(studio: Studio): Pick<Handlers, ExportMethods> {
   const { store } = studio;
@@ -29,6 +29,11 @@ export function exportHandlers(studio: Studio): Pick<Handlers, ExportMethods> {
     'exports.list': ({ runId }) => {
       if (!store.runs.get(runId)) throw new ApiError('not_found', `run ${runId} does not exist`);
       return store.exports.listByRun(runId);
+    },
+    'exports.get': ({ id }) => {
+      const record = store.exports.get(id);
+      if (!record) throw new ApiError('not_found', `export ${id} does not exist`);
+      return record;
     },
     'exports.formats': () => Object.values(formatInfo).map((f) => ({ format: f.format, description: f.description, target: f.target })),
     'exports.destination': () => ({ restricted: studio.exports.policy.folder !== null, folder: studio.exports.policy.folder }),

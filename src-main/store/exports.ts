@@ -80,6 +80,11 @@ export class ExportRepo {
     return row ? toRecord(row) : undefined;
   }
 
+  get(id: number): ExportRecord | undefined {
+    const row = this.getStmt.get(id);
+    return row ? toRecord(row) : undefined;
+  }
+
   /** Every path ever exported to (the export sweep scans their folders). */
   paths(): string[] {
     return this.db.prepare<[], { path: string }>(`SELECT DISTINCT path FROM exports`).all().map((r) => r.path);
