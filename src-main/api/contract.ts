@@ -216,6 +216,8 @@ const Empty = z.object({}).strict();
 /** Every call: name -> input and output schemas. */
 export const methods = {
   'app.info': { input: Empty, output: AppInfo },
+  /** A number that changes when another process (the CLI) commits to the database; the renderer polls it to refresh lists. */
+  'app.storeVersion': { input: Empty, output: z.object({ version: z.number().int() }) },
   /** A native file dialog where the host has one (Electron); elsewhere supported:false and the renderer shows a path field. */
   'app.pickPath': {
     input: z
@@ -243,6 +245,8 @@ export const methods = {
     output: VariableExplanation,
   },
   'datasets.list': { input: Empty, output: z.array(DatasetSummary) },
+  /** Removes a dataset from the library (refused while runs use it); its own copied files stay on disk. */
+  'datasets.delete': { input: z.object({ id: Id }).strict(), output: z.object({ deleted: z.boolean() }) },
   /** A dataset file or folder (absolute path), referenced where it is; preprocessing (scale, offset, mean, std, channelOrder, size, …) is checked by the reader. */
   'datasets.import': {
     input: z.object({ path: z.string().min(1).max(4096), name: z.string().max(200).optional(), preprocessing: z.record(z.string(), z.unknown()).optional() }).strict(),
@@ -300,6 +304,8 @@ export const methods = {
    * renderer shows the path.
    */
   'exports.showInFolder': { input: z.object({ id: Id }).strict(), output: z.object({ shown: z.boolean(), path: z.string() }) },
+  /** One stored export (the web host's download endpoint serves only paths found here). */
+  'exports.get': { input: z.object({ id: Id }).strict(), output: ExportRecord },
   'runs.histograms': { input: z.object(TensorRef).strict(), output: z.array(RunHistogram) },
   'runs.curves': {
     input: z.object({ ids: z.array(Id).min(1).max(16) }).strict(),

@@ -8,7 +8,7 @@ import type { Studio } from '../studio-types.js';
 import { ApiError, type Handlers } from '../api/dispatch.js';
 import { formatInfo } from '../export/formats.js';
 
-type ExportMethods = 'exports.create' | 'exports.start' | 'exports.cancel' | 'exports.running' | 'exports.list' | 'exports.formats' | 'exports.destination' | 'exports.showInFolder';
+type ExportMethods = 'exports.create' | 'exports.start' | 'exports.cancel' | 'exports.running' | 'exports.list' | 'exports.get' | 'exports.formats' | 'exports.destination' | 'exports.showInFolder';
 
 export function exportHandlers(studio: Studio): Pick<Handlers, ExportMethods> {
   const { store } = studio;
@@ -32,6 +32,11 @@ export function exportHandlers(studio: Studio): Pick<Handlers, ExportMethods> {
     },
     // No file manager here (web host, CLI): the path only. The Electron host replaces this (hosts/electron/desktop-handlers.ts).
     'exports.showInFolder': ({ id }) => ({ shown: false, path: exportPath(studio, id) }),
+    'exports.get': ({ id }) => {
+      const record = store.exports.get(id);
+      if (!record) throw new ApiError('not_found', `export ${id} does not exist`);
+      return record;
+    },
     'exports.formats': () => Object.values(formatInfo).map((f) => ({ format: f.format, description: f.description, target: f.target })),
     'exports.destination': () => ({ restricted: studio.exports.policy.folder !== null, folder: studio.exports.policy.folder }),
   };

@@ -80,17 +80,18 @@ export class ExportRepo {
     return row ? toRecord(row) : undefined;
   }
 
+  /** One export by id. */
+  get(id: number): ExportRecord | undefined {
+    const row = this.getStmt.get(id);
+    return row ? toRecord(row) : undefined;
+  }
+
   /** Every path ever exported to (the export sweep scans their folders). */
   paths(): string[] {
     return this.db.prepare<[], { path: string }>(`SELECT DISTINCT path FROM exports`).all().map((r) => r.path);
   }
 
   /** Oldest first. */
-  get(id: number): ExportRecord | undefined {
-    const row = this.getStmt.get(id);
-    return row && toRecord(row);
-  }
-
   listByRun(runId: number): ExportRecord[] {
     return this.byRun.all(runId).map(toRecord);
   }

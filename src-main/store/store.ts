@@ -59,6 +59,11 @@ export class Store {
     return this.db.open;
   }
 
+  /** SQLite's data_version: changes when another connection (another process) commits; this connection's own writes leave it alone. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
   /** Runs `fn` in one IMMEDIATE transaction; repository calls inside it nest as savepoints. */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();

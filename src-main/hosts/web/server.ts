@@ -15,6 +15,7 @@ import { WEB_API_PATH, WEB_TOKEN_COOKIE, type ClientMessage, type ServerMessage 
 import { serveStatic } from './static-files.js';
 import { handleUpload, UPLOAD_PATH } from './upload.js';
 import { confineImports } from './import-policy.js';
+import { EXPORT_DOWNLOAD_PATTERN, handleExportDownload } from './export-download.js';
 import path from 'node:path';
 import { cookieValue, newToken, tokensEqual } from './token.js';
 
@@ -76,11 +77,11 @@ export function hostAllowed(host: string | undefined, port: number): boolean {
 export async function startWebHost(opts: WebHostOptions): Promise<WebHost> {
   const token = opts.token ?? newToken();
   const uploadLimit = opts.uploadLimit;
-  const server = createServer((req, res) => handleHttp(req, res, token, opts.rendererDir, opts.importsDir, uploadLimit));
-  const sockets = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
-  server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, token, server, sockets));
   const importFolders = [...(opts.importsDir ? [opts.importsDir] : []), ...(opts.importDirs ?? [])].map((d) => path.resolve(d));
   const handlers = confineImports(opts.handlers, importFolders);
+  const server = createServer((req, res) => handleHttp(req, res, token, opts.rendererDir, opts.importsDir, uploadLimit, handlers));
+  const sockets = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
+  server.on('upgrade', (req, socket, head) => handleUpgrade(req, socket, head, token, server, sockets));
   sockets.on('connection', (ws) => serveSocket(ws, handlers));
   const unsubscribe = opts.events.subscribe((event, payload) => {
     const message = JSON.stringify({ type: 'event', event, payload } satisfies ServerMessage);
@@ -121,7 +122,7 @@ function requestToken(req: IncomingMessage): { fromQuery: string | null; fromCoo
   return { fromQuery: url.searchParams.get('token'), fromCookie: cookieValue(req.headers.cookie, WEB_TOKEN_COOKIE) };
 }
 
-function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, rendererDir: string, importsDir: string | undefined, uploadLimit: number | undefined): void {
+function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, rendererDir: string, importsDir: string | undefined, uploadLimit: number | undefined, handlers: Handlers): void {
   const url = new URL(req.url ?? '/', `http://${HOST}`);
   if (!hostAllowed(req.headers.host, req.socket.localPort ?? 0)) {
     res.writeHead(421, { ...SECURITY_HEADERS, 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' });
@@ -166,6 +167,11 @@ function handleHttp(req: IncomingMessage, res: ServerResponse, token: string, re
       return;
     }
     void handleUpload(req, res, importsDir!, SECURITY_HEADERS, uploadLimit);
+    return;
+  }
+  const download = EXPORT_DOWNLOAD_PATTERN.exec(url.pathname);
+  if (download) {
+    void handleExportDownload(Number(download[1]), res, handlers, SECURITY_HEADERS, req.method === 'HEAD');
     return;
   }
   serveStatic(rendererDir, url.pathname, res, SECURITY_HEADERS);

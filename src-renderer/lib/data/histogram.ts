@@ -125,3 +125,28 @@ export function formatFraction(f: number): string {
   if (p < 0.01) return '< 0.01 %';
   return `${p < 1 ? p.toFixed(2) : p.toFixed(1)} %`;
 }
+
+/** A per-channel tensor's vectors (runs.channels), as much as the grid needs. */
+export interface ChannelVectors {
+  scale: readonly number[];
+  zeroPoint: readonly number[];
+}
+
+/**
+ * Channel `c`'s own grid and nudged range for a per-channel tensor: the
+ * levels a weight of that channel can take, (q − zp_c)·scale_c for q in
+ * [qmin, qmax]. The stored tensor scale of a per-channel run is the
+ * envelope's (the widest channel's), which would draw the per-tensor grid.
+ * Null when `c` is out of range or the channel has no step.
+ */
+export function channelGrid(spec: { bits: number; narrowRange: boolean }, ch: ChannelVectors, c: number): { grid: GridSpec; rangeMin: number; rangeMax: number } | null {
+  const scale = ch.scale[c];
+  const zeroPoint = ch.zeroPoint[c];
+  if (scale === undefined || zeroPoint === undefined || !(scale > 0)) return null;
+  const { qmin, qmax } = quantLimits(spec.bits, spec.narrowRange);
+  return {
+    grid: { bits: spec.bits, narrowRange: spec.narrowRange, scale, zeroPoint },
+    rangeMin: (qmin - zeroPoint) * scale,
+    rangeMax: (qmax - zeroPoint) * scale,
+  };
+}

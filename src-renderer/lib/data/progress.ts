@@ -53,3 +53,42 @@ export function foldedBatchNorms(summary: Record<string, unknown> | null | undef
   }
   return out;
 }
+
+/**
+ * Share of a whole run each phase of the engine stands for (phase names as
+ * src-main/engine reports them), so progress is one bar from 0 to 100 % across
+ * phases instead of restarting at each. Shares are rough costs: evaluation
+ * passes the eval split through two models, training dominates QAT.
+ */
+export const PHASE_SPANS: Record<RunSummary['kind'], Record<string, [number, number]>> = {
+  ptq: { calibrate: [0, 0.35], evaluate: [0.35, 1] },
+  qat: { 'float baseline': [0, 0.08], train: [0.08, 0.88], evaluate: [0.88, 1] },
+  float: { train: [0, 0.88], evaluate: [0.88, 1] },
+};
+
+/** A job.progress event with the run's overall progress. */
+export interface RunProgress extends JobProgress {
+  /** 0..1 over the whole run; never goes down. */
+  overall: number;
+  /** Seconds left for the whole run, from the current phase's rate; null while unknown. */
+  overallEta: number | null;
+}
+
+/**
+ * The next overall progress of a run from a job.progress event. A phase not
+ * in PHASE_SPANS keeps the last overall figure (it still names the phase);
+ * the figure never goes below the previous one.
+ */
+export function advanceProgress(prev: RunProgress | undefined, kind: RunSummary['kind'], p: JobProgress): RunProgress {
+  const span = PHASE_SPANS[kind][p.phase];
+  const inPhase = progressFraction(p);
+  const computed = span ? span[0] + (span[1] - span[0]) * inPhase : (prev?.overall ?? 0);
+  const overall = Math.max(prev?.overall ?? 0, Math.min(1, computed));
+  let overallEta: number | null = null;
+  if (span && p.etaSeconds !== null && Number.isFinite(p.etaSeconds)) {
+    // The phase's seconds per unit of overall progress, carried over the phases still to come.
+    const phaseLeft = (1 - inPhase) * (span[1] - span[0]);
+    overallEta = phaseLeft > 1e-9 ? (p.etaSeconds / phaseLeft) * (1 - overall) : p.etaSeconds;
+  }
+  return { ...p, overall, overallEta };
+}

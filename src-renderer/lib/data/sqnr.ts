@@ -28,6 +28,8 @@ export interface LayerRank {
   channels: number | null;
   /** The ranking key: lowest SQNR of the base run at this layer (any run's if the base has none). */
   worst: number | null;
+  /** The model input quantizer (role 'input'): no layer computes it, so it is not a culprit candidate in the charts. */
+  isInput: boolean;
 }
 
 function minOrNull(a: number | null, b: number | null): number | null {
@@ -76,6 +78,7 @@ export function rankLayers(runs: readonly RankInput[], baseIndex = 0): LayerRank
           clip: new Array<number | null>(n).fill(null),
           channels: null,
           worst: null,
+          isInput: false,
         };
         byLayer.set(t.layer, row);
       }
@@ -83,6 +86,7 @@ export function rankLayers(runs: readonly RankInput[], baseIndex = 0): LayerRank
         row.weight[r] = finite(t.sqnr);
         if (row.channels === null || t.granularity === 'per-channel') row.channels = t.channels;
       } else {
+        if (t.role === 'input') row.isInput = true;
         row.activation[r] = finite(t.sqnr);
         if (t.clipRate !== null) row.clip[r] = t.clipRate;
       }
@@ -101,6 +105,17 @@ export function rankLayers(runs: readonly RankInput[], baseIndex = 0): LayerRank
     return a.worst - b.worst || a.order - b.order;
   });
   return rows;
+}
+
+/**
+ * The rows an SQNR chart plots: for activations, the model input is left
+ * out (it is quantized once on its own grid from the raw data and scores
+ * far above every layer, ~145 dB against 30-40, which would squash the
+ * chart); the view says which rows were left out and their figures.
+ */
+export function sqnrChartRows(ranking: readonly LayerRank[], role: 'weight' | 'activation'): { rows: LayerRank[]; excluded: LayerRank[] } {
+  if (role === 'weight') return { rows: [...ranking], excluded: [] };
+  return { rows: ranking.filter((r) => !r.isInput), excluded: ranking.filter((r) => r.isInput) };
 }
 
 /** uPlot's aligned data for one role: x = rank position, one series per run. */

@@ -14,6 +14,7 @@ import { Navigation } from './navigation.svelte.js';
 import { NewRunStore } from './new-run.svelte.js';
 import { Resource } from './resource.svelte.js';
 import { RunsStore } from './runs.svelte.js';
+import { watchStore } from './store-watch.js';
 
 export class AppState {
   readonly api: ApiClient;
@@ -61,6 +62,15 @@ export class AppState {
     const offCompare = this.compare.listen();
     const offLive = this.live.listen();
     const offExports = this.exports.listen();
+    // A finished training run (QAT or float) adds its model to the library.
+    const offTrained = this.api.on('runs.changed', (c) => {
+      if (c.status === 'done') void this.models.refresh();
+    });
+    const offWatch = watchStore(this.api, () => {
+      void this.runs.list.refresh();
+      void this.models.refresh();
+      void this.datasets.refresh();
+    });
     void this.refreshAll();
     return () => {
       offConnection();
@@ -68,6 +78,8 @@ export class AppState {
       offCompare();
       offLive();
       offExports();
+      offWatch();
+      offTrained();
     };
   }
 

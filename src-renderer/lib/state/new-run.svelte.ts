@@ -6,6 +6,7 @@
 import type { LintFinding, ModelDetail, RunSummary } from '../../../src-main/api/contract.js';
 import type { EstimatorKind, LayerOverride, RunConfigInput } from '../../../src-main/api/run-config.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
+import type { RunFormValues } from '../data/run-form.js';
 
 export type RunKindChoice = 'ptq' | 'qat' | 'float';
 
@@ -53,6 +54,9 @@ export class NewRunStore {
   /** QAT: steps with batch statistics in folded BatchNorm before the moving statistics are frozen in. */
   bnFreezeStep = $state(200);
 
+  /** The run this form was filled from ("Edit as new run"), until it is started. */
+  editedFrom = $state.raw<{ id: number; name: string } | null>(null);
+
   /** The chosen model's layers (for the overrides' layer picker). */
   model = $state.raw<ModelDetail | null>(null);
 
@@ -87,6 +91,33 @@ export class NewRunStore {
     this.modelId = id;
     this.overrides = [];
     void this.#loadModel(id);
+  }
+
+  /** Fills the form from a stored run's config (lib/data/run-form.ts). */
+  fillFrom(run: { id: number; name: string }, v: RunFormValues): void {
+    this.kind = v.kind;
+    this.setModel(v.modelId);
+    this.datasetId = v.datasetId;
+    this.weights = { ...v.weights };
+    this.activations = { ...v.activations };
+    this.estimator = v.estimator;
+    this.percentile = v.percentile;
+    this.decay = v.decay;
+    this.calibrationCount = v.calibrationCount;
+    this.evalCount = v.evalCount;
+    this.overrides = v.overrides.map((o) => ({ ...o }));
+    if (v.training) {
+      this.optimizer = v.training.optimizer;
+      this.learningRate = v.training.learningRate;
+      this.momentum = v.training.momentum;
+      this.batchSize = v.training.batchSize;
+      this.epochs = v.training.epochs;
+      this.validationSplit = v.training.validationSplit;
+      this.bnFreezeStep = v.training.bnFreezeStep;
+    }
+    this.name = '';
+    this.editedFrom = { id: run.id, name: run.name };
+    this.scheduleLint();
   }
 
   addOverride(): void {
@@ -139,6 +170,7 @@ export class NewRunStore {
       const run = await this.#api.call('runs.start', { kind: this.kind, config, ...(name ? { name } : {}) });
       this.started = [run.id, ...this.started];
       this.name = '';
+      this.editedFrom = null;
       return run;
     } catch (err) {
       this.startError = toApiError(err, 'runs.start');

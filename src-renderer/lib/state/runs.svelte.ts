@@ -1,9 +1,10 @@
 /** The runs table: the list from the host, its sort, the selection for Compare, and live progress. */
 import type { JobProgress, RunSummary } from '../../../src-main/api/contract.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
-import { filterRuns } from '../data/progress.js';
+import { advanceProgress, filterRuns, type RunProgress } from '../data/progress.js';
 import { DEFAULT_RUN_SORT, nextRunSort, sortRuns, type RunSortKey, type SortState } from '../data/sort.js';
 import { Resource } from './resource.svelte.js';
+import { RunDetailStore } from './run-detail.svelte.js';
 
 export class RunsStore {
   #api: ApiClient;
@@ -11,8 +12,10 @@ export class RunsStore {
   sort = $state.raw<SortState<RunSortKey>>(DEFAULT_RUN_SORT);
   /** Run ids ticked for comparison. */
   selected = $state.raw<ReadonlySet<number>>(new Set());
-  /** Latest progress per running run, from job.progress events. */
-  progress = $state.raw<ReadonlyMap<number, JobProgress>>(new Map());
+  /** The run opened by a click on its row. */
+  readonly open: RunDetailStore;
+  /** Latest progress per running run, from job.progress events, with its overall figure across phases. */
+  progress = $state.raw<ReadonlyMap<number, RunProgress>>(new Map());
 
   /** Words every shown run must contain (name, model, dataset, kind, status, config). */
   query = $state('');
@@ -25,6 +28,7 @@ export class RunsStore {
 
   constructor(api: ApiClient) {
     this.#api = api;
+    this.open = new RunDetailStore(api);
   }
 
   /** Subscribes to run events; returns the unsubscribe function. */
@@ -37,14 +41,17 @@ export class RunsStore {
       }
       void this.list.refresh();
     });
-    const offProgress = this.#api.on('job.progress', (p) => {
+    const offProgress = this.#api.on('job.progress', (p: JobProgress) => {
+      const kind = this.list.value?.find((r) => r.id === p.runId)?.kind ?? 'ptq';
       const next = new Map(this.progress);
-      next.set(p.runId, p);
+      next.set(p.runId, advanceProgress(this.progress.get(p.runId), kind, p));
       this.progress = next;
     });
+    const offDetail = this.open.listen();
     return () => {
       offChanged();
       offProgress();
+      offDetail();
     };
   }
 
@@ -82,6 +89,7 @@ export class RunsStore {
     this.actionError = null;
     try {
       await this.#api.call('runs.delete', { id });
+      if (this.open.id === id) this.open.close();
       if (this.selected.has(id)) {
         const next = new Set(this.selected);
         next.delete(id);
