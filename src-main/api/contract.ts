@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { RunConfig } from './run-config.js';
-import { EXPORT_FORMATS, type ExportFormat } from '../export/types.js';
+import { EXPORT_FORMATS, type ExportFormat } from '../export/format-names.js';
 import { BackendInfo, LayerSummary, LintFinding, TensorRecord } from './records.js';
 
 export { BackendName, BackendInfo, LayerSummary, LintFinding, TensorRecord } from './records.js';

@@ -8,8 +8,9 @@ import type { EvalSamples } from '../engine/eval-samples.js';
 import type { RuntimeChoice } from '../engine/native/session.js';
 import type { Verification } from './verification.js';
 
-export type ExportFormat = 'onnx' | 'tflite' | 'tfjs' | 'params';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['onnx', 'tflite', 'tfjs', 'params'];
+import type { ExportFormat } from './format-names.js';
+
+export { EXPORT_FORMATS, type ExportFormat } from './format-names.js';
 
 export interface ExportInput {
   runId?: number;
