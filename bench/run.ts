@@ -8,6 +8,7 @@ import { initBackend } from '../src-main/engine/backend.js';
 import { benchPtq, torchPeer } from './ptq.js';
 import { benchObservers } from './observers.js';
 import { benchCompare } from './compare.js';
+import { benchGraph } from './graph.js';
 import { benchQat } from './qat.js';
 import { benchJob } from './job.js';
 import { benchScale } from './scale.js';
@@ -21,6 +22,7 @@ const sections: Record<string, Section> = {
   observers: () => benchObservers(),
   qat: (peer) => benchQat(peer),
   compare: () => benchCompare(),
+  graph: () => benchGraph(),
 };
 
 async function main(): Promise<void> {
