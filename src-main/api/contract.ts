@@ -5,7 +5,7 @@
  * renderer imports only the types (`import type`).
  */
 import { z } from 'zod';
-import { RunConfig } from './run-config.js';
+import { RunConfig, recoveryOn } from './run-config.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/format-names.js';
 import { BackendInfo, LayerSummary, LintFinding, TensorRecord } from './records.js';
 
@@ -255,7 +255,10 @@ export const methods = {
   'runs.list': { input: Empty, output: z.array(RunSummary) },
   'runs.get': { input: z.object({ id: Id }).strict(), output: RunDetail },
   'runs.start': {
-    input: z.object({ kind: RunKind, name: z.string().min(1).max(200).optional(), config: RunConfig, parentId: Id.optional() }).strict(),
+    input: z
+      .object({ kind: RunKind, name: z.string().min(1).max(200).optional(), config: RunConfig, parentId: Id.optional() })
+      .strict()
+      .refine((r) => r.kind === 'ptq' || !recoveryOn(r.config.recovery), { message: 'accuracy recovery (CLE, bias correction) applies to PTQ runs only', path: ['config', 'recovery'] }),
     output: RunSummary,
   },
   /** Lint a run config before starting it: what will lack a range, BN folding, unsupported layers. */

@@ -75,6 +75,28 @@ export const Training = z
   .strict();
 export type Training = z.infer<typeof Training>;
 
+/**
+ * Accuracy recovery before calibration (engine/transform: cle.ts,
+ * high-bias-absorption.ts, bias-correction.ts), PTQ only. relu6: 'skip' leaves pairs joined by a ReLU6
+ * alone (exact); 'as-relu' replaces those ReLU6 by ReLU and equalizes them,
+ * as DFQ and AIMET do (the float model changes).
+ */
+export const Recovery = z
+  .object({
+    cle: z.boolean().default(false),
+    relu6: z.enum(['skip', 'as-relu']).default('skip'),
+    /** With CLE: move c = max(0, β − 3γ) of a ReLU layer's bias into the next layer's (approximate where x < c). */
+    highBiasAbsorption: z.boolean().default(false),
+    biasCorrection: z.enum(['off', 'empirical', 'analytic']).default('off'),
+  })
+  .strict();
+export type Recovery = z.infer<typeof Recovery>;
+
+/** Whether a run asks for any recovery transform. */
+export function recoveryOn(r: Recovery | undefined): boolean {
+  return !!r && (r.cle || r.biasCorrection !== 'off');
+}
+
 export const RunConfig = z
   .object({
     modelId: z.number().int().positive(),
@@ -88,6 +110,8 @@ export const RunConfig = z
     /** What to do with a layer the quantizer cannot handle. */
     unsupported: z.enum(['stop', 'keep-float']).default('stop'),
     training: Training.optional(),
+    /** Absent in runs stored before it existed: no recovery. */
+    recovery: Recovery.optional(),
   })
   .strict();
 export type RunConfig = z.infer<typeof RunConfig>;
@@ -107,6 +131,8 @@ export function defaultRunName(kind: 'ptq' | 'qat' | 'float', modelName: string,
     c.estimator.kind,
   ];
   if (kind === 'qat') parts.push('qat');
+  if (c.recovery?.cle) parts.push(`${c.recovery.relu6 === 'as-relu' ? 'cle6' : 'cle'}${c.recovery.highBiasAbsorption ? 'hba' : ''}`);
+  if (c.recovery && c.recovery.biasCorrection !== 'off') parts.push(`bc${c.recovery.biasCorrection === 'empirical' ? 'emp' : 'ana'}`);
   if (c.overrides.length > 0) parts.push(c.overrides.map(overrideLabel).join('_'));
   return parts.join('_');
 }

@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import type { JobProgress, LintFinding, RunDetail } from '../api/contract.js';
 import type { RunConfigInput } from '../api/run-config.js';
+import type { RecoveryRecord } from '../engine/transform/recovery.js';
 import type { RunKind } from '../jobs/run-jobs.js';
 import type { Studio } from '../studio.js';
 import { callApi, print, withStudio } from './common.js';
@@ -91,6 +92,7 @@ export function formatPtqSummary(run: RunDetail): string {
     `loss   float ${run.floatLoss?.toFixed(4) ?? '—'}  quantized ${run.quantLoss?.toFixed(4) ?? '—'}`,
   ];
   if (s.folded?.length) lines.push(`BatchNorm folded: ${s.folded.map((f) => `${f.batchNorm} → ${f.layer}`).join(', ')}`);
+  lines.push(...formatRecovery((run.summary as { recovery?: RecoveryRecord }).recovery));
   if (s.layers?.length) {
     lines.push('', formatTable(['layer', 'op', 'channels', 'weight SQNR', 'act SQNR', 'clipped'], s.layers.map((l) => [l.name, l.op, l.channels, db(l.weightSqnr), db(l.activationSqnr), l.clipRate === null ? '—' : `${(l.clipRate * 100).toFixed(3)}%`])));
     const worst = [...s.layers].filter((l) => l.activationSqnr !== null).sort((a, b) => a.activationSqnr! - b.activationSqnr!)[0];
@@ -103,6 +105,29 @@ export function formatPtqSummary(run: RunDetail): string {
   return lines.join('\n');
 }
 
+/** What CLE and bias correction did, one line per pair or layer group. */
+export function formatRecovery(r: RecoveryRecord | undefined): string[] {
+  if (!r) return [];
+  const lines: string[] = [];
+  const range = (a: number, b: number) => `${a.toPrecision(3)}..${b.toPrecision(3)}`;
+  if (r.cle) {
+    lines.push(`CLE: ${r.cle.equalized.length} pairs equalized in ${r.cle.sweeps} sweeps${r.cle.converged ? '' : ' (not converged)'}${r.cle.relu6Replaced.length ? `; ReLU6 → ReLU at ${r.cle.relu6Replaced.join(', ')}` : ''}`);
+    for (const p of r.cle.equalized) lines.push(`  ${p.first} → ${p.second}: scales ${range(p.scaleMin, p.scaleMax)}, r1/r2 ${range(p.ratioBefore.min, p.ratioBefore.max)} → ${range(p.ratioAfter.min, p.ratioAfter.max)}`);
+    for (const p of r.cle.skipped) lines.push(`  skipped ${p.first} → ${p.second}: ${p.reason}`);
+  }
+  if (r.highBiasAbsorption) {
+    const h = r.highBiasAbsorption;
+    lines.push(`high-bias absorption: ${h.absorbed.map((p) => `${p.first} → ${p.second} (${p.channels} channels, c ≤ ${p.maxAbsorbed.toPrecision(3)})`).join(', ') || 'no pair'}`);
+    for (const p of h.skipped) lines.push(`  not absorbed ${p.first} → ${p.second}: ${p.reason}`);
+  }
+  if (r.biasCorrection) {
+    const b = r.biasCorrection;
+    lines.push(`bias correction (${b.kind}): ${b.layers.map((l) => `${l.layer} max |shift| ${l.maxAbs.toPrecision(3)}`).join(', ') || 'no layer'}`);
+    for (const l of b.skipped) lines.push(`  not corrected ${l.layer}: ${l.reason}`);
+  }
+  return lines;
+}
+
 export function formatLint(findings: LintFinding[]): string {
   if (findings.length === 0) return 'no findings: every tensor gets a range';
   return findings.map((f) => `${f.severity.padEnd(7)} ${f.layer ?? '(model)'}  ${f.message}\n        fix: ${f.fix}`).join('\n');
@@ -112,7 +137,12 @@ export function registerRunCommands(program: Command): void {
   registerExplain(program, (c) => runOptions(c, false));
   registerExport(program);
 
-  runOptions(program.command('calibrate').description('post-training quantization: calibrate ranges, simulate the quantized model, report what it loses and where')).action(
+  runOptions(program.command('calibrate').description('post-training quantization: calibrate ranges, simulate the quantized model, report what it loses and where'))
+    .option('--cle', 'cross-layer equalization of Dense/conv pairs joined by ReLU or identity, before calibration')
+    .addOption(new Option('--cle-relu6 <how>', 'pairs joined by ReLU6: skip them (exact), or equalize with the ReLU6 as ReLU (DFQ / AIMET; changes the float model); implies --cle').choices(['skip', 'as-relu']))
+    .option('--high-bias-absorption', "with CLE, move each ReLU layer's bias above β − 3γ into the next layer's; implies --cle")
+    .addOption(new Option('--bias-correction <kind>', 'correct the biases for the weight quantization error: empirical (calibration split) or analytic (BatchNorm statistics)').choices(['off', 'empirical', 'analytic']))
+    .action(
     async (o: RunOptions, cmd: Command) =>
       withStudio(cmd, async (studio) => {
         const { run, failure } = await startAndWait(studio, 'ptq', await configFrom(studio, o, cmd, 'ptq'), o.name, !!o.json);

@@ -29,6 +29,10 @@ export interface RunOptions {
   eval?: string;
   override?: string[];
   keepFloatUnsupported?: boolean;
+  cle?: boolean;
+  cleRelu6?: 'skip' | 'as-relu';
+  highBiasAbsorption?: boolean;
+  biasCorrection?: 'off' | 'empirical' | 'analytic';
   epochs?: string;
   batchSize?: string;
   lr?: string;
@@ -93,6 +97,11 @@ function configOfOptions(o: RunOptions, kind: RunKind): ConfigTree {
   if (o.percentile !== undefined) set('estimator.percentile', num('--percentile', o.percentile));
   if (o.override !== undefined && o.override.length > 0) set('overrides', o.override.map(parseOverride));
   if (o.keepFloatUnsupported) set('unsupported', 'keep-float');
+  // Accuracy recovery (PTQ): --cle-relu6 and --high-bias-absorption imply --cle.
+  if (o.cle || o.cleRelu6 !== undefined || o.highBiasAbsorption) set('recovery.cle', true);
+  if (o.cleRelu6 !== undefined) set('recovery.relu6', o.cleRelu6);
+  if (o.highBiasAbsorption) set('recovery.highBiasAbsorption', true);
+  if (o.biasCorrection !== undefined) set('recovery.biasCorrection', o.biasCorrection);
   if (o.epochs !== undefined) set('training.epochs', num('--epochs', o.epochs));
   if (o.batchSize !== undefined) set('training.batchSize', int('--batch-size', o.batchSize));
   if (o.lr !== undefined) set('training.learningRate', num('--lr', o.lr));

@@ -1,7 +1,7 @@
 /**
  * The one way from a stored model to what every run kind works on:
  *
- *   bytes → deserialize → check weights → fold BatchNorm → plan
+ *   bytes → deserialize → check weights → fold BatchNorm → [CLE] → plan → [bias correction]
  *
  * PTQ, QAT (before training, and again on the trained model), explain,
  * lint and export call it, so they agree on the folded graph and on what is
@@ -16,16 +16,22 @@ import { deserializeGraph } from './graph/serialize.js';
 import type { Graph } from './graph/types.js';
 import { foldBatchNorm, type FoldRecord, type KeptBatchNorm } from './transform/fold-batchnorm.js';
 import { planQuantization, type PlanOptions, type QuantPlan } from './transform/plan.js';
+import { biasCorrectionStep, equalizeStep, type RecoveryRecord } from './transform/recovery.js';
+import { applyBiasShifts, type BiasShift } from './transform/bias-correction.js';
 
 export interface Prepared {
   /** The model as stored (BatchNorm unfolded): what QAT trains. */
   source: Graph;
   /** BatchNorm folded into the convolutions before it: what the plan, simulation and export describe. */
   graph: Graph;
+  /** The float model a run compares against: `graph` before bias correction (the same graph without it). */
+  floatGraph: Graph;
   folded: FoldRecord[];
   /** The BatchNorms the fold could not take, with why. */
   kept: KeptBatchNorm[];
   plan: QuantPlan;
+  /** What CLE and analytic bias correction did (config.recovery); null when the run asks for neither. */
+  recovery: RecoveryRecord | null;
 }
 
 /** A weight value that is NaN or ±Inf: the first one of a weight tensor. */
@@ -39,6 +45,8 @@ export interface NonFiniteWeight {
 export interface PrepareOptions {
   modelName?: string;
   plan?: PlanOptions;
+  /** Bias shifts an empirical bias correction found (a stored run's summary): subtracted after the data-free steps. */
+  biasShifts?: readonly Pick<BiasShift, 'layer' | 'shift'>[];
 }
 
 /** What `prepare` finds, reported: the weights it would refuse, and the plan or the planner's refusal. */
@@ -76,11 +84,19 @@ export function checkFiniteWeights(graph: Graph, modelName: string): void {
 export function inspect(model: Uint8Array | Graph, config: RunConfig, opts: PrepareOptions = {}): Inspection {
   const source = model instanceof Uint8Array ? deserializeGraph(model, opts.modelName) : model;
   const nonFinite = nonFiniteWeights(source);
-  const { graph, folded, kept } = foldBatchNorm(source);
+  const { graph: foldedGraph, folded, kept } = foldBatchNorm(source);
+  // CLE before the plan (ReLU6 treated as ReLU changes activations), bias correction after it (it quantizes as planned).
+  const equalized = config.recovery && nonFinite.length === 0 ? equalizeStep(source, folded, foldedGraph, config.recovery) : null;
+  let graph = equalized?.graph ?? foldedGraph;
   try {
-    return { source, graph, folded, kept, nonFinite, plan: planQuantization(graph, config, opts.plan), planError: null };
+    const plan = planQuantization(graph, config, opts.plan);
+    const floatGraph = graph;
+    let recovery: RecoveryRecord | null = null;
+    if (equalized) ({ graph, record: recovery } = biasCorrectionStep(graph, plan, config, equalized));
+    if (opts.biasShifts?.length) graph = applyBiasShifts(graph, opts.biasShifts);
+    return { source, graph, floatGraph, folded, kept, nonFinite, plan, planError: null, recovery };
   } catch (e) {
-    return { source, graph, folded, kept, nonFinite, plan: null, planError: e instanceof Error ? e : new Error(String(e)) };
+    return { source, graph, floatGraph: graph, folded, kept, nonFinite, plan: null, planError: e instanceof Error ? e : new Error(String(e)), recovery: null };
   }
 }
 

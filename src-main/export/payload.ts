@@ -18,6 +18,8 @@ export interface ExportPayload {
   config: RunConfig;
   dataset: { name?: string; path: string; format: string; preprocessing: Record<string, unknown> };
   records: TensorResult[];
+  /** The bias shifts of the run's empirical bias correction (its summary): the export applies them as the run did. */
+  biasShifts?: { layer: string; shift: number[] }[];
   format: ExportFormat;
   path: string;
   options: ExportOptions;
@@ -40,6 +42,11 @@ export function exportPayloadFromStore(store: Store, runId: number, format: Expo
     const pc = t.granularity === 'per-channel' ? store.tensors.channels(runId, t.layer, t.role) : undefined;
     return { ...t, perChannel: pc ?? null };
   });
+  const recovery = (store.runs.detail(runId)?.summary as { recovery?: { biasCorrection?: { kind: string; layers: { layer: string; shift: number[] }[] } | null } } | undefined)?.recovery;
+  const empirical = recovery?.biasCorrection?.kind === 'empirical' ? recovery.biasCorrection.layers : undefined;
+  if (run.config.recovery?.biasCorrection === 'empirical' && !empirical) {
+    throw new ExportError(`run ${runId} asked for empirical bias correction but its summary holds no bias shifts`, 'run');
+  }
   return {
     runId,
     modelName: run.modelName,
@@ -47,6 +54,7 @@ export function exportPayloadFromStore(store: Store, runId: number, format: Expo
     config: run.config,
     dataset: { name: ds.name, path: ds.path, format: ds.format, preprocessing: ds.preprocessing },
     records,
+    ...(empirical ? { biasShifts: empirical.map((l) => ({ layer: l.layer, shift: l.shift })) } : {}),
     format,
     path: dest,
     options,

@@ -313,7 +313,8 @@ export class GraphRuntime {
   }
 }
 
-function linearOp(node: WeightedNode, x: tf.Tensor, kernel: tf.Tensor): tf.Tensor {
+/** The layer's linear part, x ∗ kernel (no bias, no activation). */
+export function linearOp(node: WeightedNode, x: tf.Tensor, kernel: tf.Tensor): tf.Tensor {
   switch (node.op) {
     case 'dense': {
       if (x.rank === 2) return tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D);

@@ -73,6 +73,8 @@ export interface EvaluationModels {
 
 export interface EvaluationModelInput {
   graph: Graph;
+  /** The float reference when it is not `graph` (bias correction shifts only the quantized model's biases). */
+  floatGraph?: Graph;
   plan: QuantPlan;
   qparams: QParamsByName;
   /** Histogram span per activation quantizer (calibration envelope); the chosen range is added. */
@@ -98,7 +100,7 @@ export function simulatedKernels(graph: Graph, plan: QuantPlan, qparams: QParams
 
 export function buildEvaluationModels(input: EvaluationModelInput): EvaluationModels {
   const { graph, plan, qparams } = input;
-  const float = buildOnnxGraph({ graph, plan: { ...plan, weights: [], activations: [] }, qparams: new Map() });
+  const float = buildOnnxGraph({ graph: input.floatGraph ?? graph, plan: { ...plan, weights: [], activations: [] }, qparams: new Map() });
   const quant = buildOnnxGraph({ graph, plan, qparams, simulate: { kernels: simulatedKernels(graph, plan, qparams) } });
   const qg = prefixed(quant.model, QUANT_PREFIX);
   const fg = float.model.graph!;

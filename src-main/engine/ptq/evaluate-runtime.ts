@@ -48,6 +48,9 @@ export interface EvaluationHow {
 
 export interface EvaluationInput {
   graph: Graph;
+  /** The float reference when it is not `graph` (bias correction shifts only the quantized model's biases), and its runtime for the fallback. */
+  floatGraph?: Graph;
+  floatRuntime?: GraphRuntime;
   plan: QuantPlan;
   qparams: QParamsByName;
   histogramSpan: ReadonlyMap<string, { lo: number; hi: number }>;
@@ -92,6 +95,7 @@ export async function evaluateOnBestRuntime(input: EvaluationInput, choice: Eval
     histogramSpan: input.histogramSpan,
     bins: input.bins,
     onBatch: choice.onBatch,
+    ...(input.floatRuntime ? { floatRuntime: input.floatRuntime } : {}),
   });
   const how: EvaluationHow = { runtime: 'tfjs', seconds: seconds(), batchSize: TFJS_BATCH, statsCount: comparison.count, memoryBudget: budget };
   if (nativeSkipped) how.nativeSkipped = nativeSkipped;

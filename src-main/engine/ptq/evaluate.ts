@@ -39,6 +39,8 @@ export interface CompareOptions {
   histogramSpan: ReadonlyMap<string, { lo: number; hi: number }>;
   bins?: number;
   onBatch?(samplesDone: number): void;
+  /** Runs the float reference when it is not `runtime`'s graph (bias correction shifts only the quantized model's biases). */
+  floatRuntime?: GraphRuntime;
 }
 
 export async function compareFloatAndQuant(
@@ -60,7 +62,7 @@ export async function compareFloatAndQuant(
   for (const batch of batches) {
     opts.onBatch?.(count);
     await yieldToEventLoop();
-    const floatOuts = runtime.applyAll(batch.x);
+    const floatOuts = (opts.floatRuntime ?? runtime).applyAll(batch.x);
     const quantOuts = runtime.applyAll(batch.x, { hooks });
     try {
       floatAcc.add(floatOuts.get(runtime.graph.output)! as tf.Tensor2D, batch.y, { fromLogits });

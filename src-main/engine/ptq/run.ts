@@ -1,6 +1,7 @@
 /**
  * A PTQ run from start to stored result:
- *   read model → check weights → fold BatchNorm → plan → calibrate on the
+ *   read model → check weights → fold BatchNorm → [CLE] → plan → [bias
+ *   correction, analytic or on the calibration split] → calibrate on the
  *   calibration split → simulate the quantized model on the eval split
  *   against the float model → records (tensors, channels, histograms).
  * Everything is checked before the first batch (shapes, labels, NaN weights,
@@ -30,6 +31,8 @@ import type { Observer } from '../quant/observers/index.js';
 import type { QParams } from '../quant/qparams.js';
 import { fakeQuantKernel, withKernelView } from './sim-hooks.js';
 import { histogramRecord, tensorRecord, finiteOrNull } from './records.js';
+import type { RecoveryRecord } from '../transform/recovery.js';
+import { empiricalBiasCorrection } from '../transform/empirical-bias-correction.js';
 
 export interface PtqPayload {
   config: RunConfig;
@@ -84,18 +87,22 @@ export interface PreparedPtq {
   /** Batch sizes from the memory budget (see engine/memory.ts). */
   batches: RunBatches;
   graph: Graph;
+  /** The float reference: graph before bias correction (see prepare.ts). */
+  floatGraph: Graph;
   folded: FoldRecord[];
   plan: QuantPlan;
   data: LoadedDataset;
   calibIdx: Int32Array;
   evalIdx: Int32Array;
   notes: string[];
+  /** What CLE / analytic bias correction did (empirical: filled in by runPtq); null without config.recovery. */
+  recovery: RecoveryRecord | null;
 }
 
 /** Everything that can fail on bad input, before any work: a model too large for the memory budget too. */
 export function preparePtq(payload: PtqPayload): PreparedPtq {
   const { config } = payload;
-  const { graph, folded, plan } = prepare(payload.model, config, { modelName: payload.modelName });
+  const { graph, floatGraph, folded, plan, recovery } = prepare(payload.model, config, { modelName: payload.modelName });
   const batches = runBatches(graph, memoryBudget(payload.memoryBudget), config.estimator);
   const data = loadDataset(payload.dataset);
   const logits = graph.nodes.find((n) => n.name === graph.output)!.outputShape;
@@ -112,15 +119,21 @@ export function preparePtq(payload: PtqPayload): PreparedPtq {
   if (batches.calibration < BATCH_SIZE) {
     notes.push(`calibration in batches of ${batches.calibration} (not ${BATCH_SIZE}) to stay within the memory budget of ${mib(batches.budget.bytes)}; lastvalue and movingaverage ranges depend on the batch size`);
   }
-  return { batches, graph, folded, plan, data, calibIdx, evalIdx, notes };
+  if (config.recovery?.relu6 === 'as-relu' && recovery?.cle?.relu6Replaced.length) {
+    notes.push(`CLE replaced ReLU6 by ReLU at ${recovery.cle.relu6Replaced.join(', ')}: the float reference is that model`);
+  }
+  return { batches, graph, floatGraph, folded, plan, data, calibIdx, evalIdx, notes, recovery };
 }
 
 export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunResults> {
   const { config } = payload;
   const prep = preparePtq(payload);
+  if (config.recovery?.biasCorrection === 'empirical') await correctBiasesOnCalibration(prep, config, ctx);
   const { graph, plan, data } = prep;
   const inputShape = inputNode(graph).outputShape;
   const runtime = new GraphRuntime(graph, { trainable: false });
+  // Bias correction changes only the quantized model: the float reference keeps the model's own biases.
+  const floatRuntime = prep.floatGraph !== graph ? new GraphRuntime(prep.floatGraph, { trainable: false }) : undefined;
   try {
     const calibTotal = prep.calibIdx.length;
     const backend = backendInfo();
@@ -144,7 +157,18 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
       ctx.progress('evaluate', done, evalTotal);
     };
     const { comparison, how: evaluationHow } = await evaluateOnBestRuntime(
-      { graph, plan, qparams: calibration.qparams, histogramSpan: span, bins: HISTOGRAM_BINS, part: data.parts.test, indices: prep.evalIdx, inputShape, runtime },
+      {
+        graph,
+        plan,
+        qparams: calibration.qparams,
+        histogramSpan: span,
+        bins: HISTOGRAM_BINS,
+        part: data.parts.test,
+        indices: prep.evalIdx,
+        inputShape,
+        runtime,
+        ...(floatRuntime ? { floatGraph: prep.floatGraph, floatRuntime } : {}),
+      },
       { requested: payload.evaluationRuntime, budget: prep.batches.budget, batchSize: prep.batches.evaluation, onBatch },
     );
     ctx.progress('evaluate', evalTotal, evalTotal);
@@ -172,14 +196,43 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
         float: plan.float,
         layers,
         notes: prep.notes,
+        ...(prep.recovery ? { recovery: prep.recovery } : {}),
         nonFinite: [...calibration.observers.entries()].filter(([, o]) => o.sawNonFinite).map(([n]) => n),
       },
     };
   } finally {
     runtime.dispose();
+    floatRuntime?.dispose();
   }
 }
 
+/**
+ * Empirical bias correction on the calibration split (transform/empirical-bias-correction.ts):
+ * prep's graph gets the corrected biases and its recovery record the shifts.
+ */
+async function correctBiasesOnCalibration(prep: PreparedPtq, config: RunConfig, ctx: JobContext): Promise<void> {
+  const inputShape = inputNode(prep.graph).outputShape;
+  const total = prep.calibIdx.length;
+  const layers = prep.plan.weights.length;
+  function* batches() {
+    for (const b of makeBatches(prep.data.parts.train, prep.calibIdx, prep.batches.calibration, inputShape)) {
+      b.y.dispose();
+      yield { x: b.x, size: b.size };
+    }
+  }
+  let done = 0;
+  let current = '';
+  const corrected = await empiricalBiasCorrection(prep.graph, prep.plan, config.estimator, batches, {
+    onBatch(layer, layersDone) {
+      ctx.checkCancelled();
+      if (layer !== current) [current, done] = [layer, 0];
+      ctx.progress('bias-correction', layersDone * total + done, layers * total, `layer ${layersDone + 1} of ${layers}: ${layer}`);
+      done += prep.batches.calibration;
+    },
+  });
+  prep.graph = corrected.graph;
+  prep.recovery = { cle: prep.recovery?.cle ?? null, highBiasAbsorption: prep.recovery?.highBiasAbsorption ?? null, biasCorrection: { kind: 'empirical', layers: corrected.shifts, skipped: [] } };
+}
 
 /** How the calibration ran, stored in the run summary. */
 export interface CalibrationHow {

@@ -16,7 +16,7 @@
  *      PTQ); the starting float model's accuracy is the baseline.
  */
 import { emitBestCheckpoint } from '../train/checkpoint.js';
-import { Training, type Estimator, type RunConfig } from '../../api/run-config.js';
+import { Training, recoveryOn, type Estimator, type RunConfig } from '../../api/run-config.js';
 import { checkFitsModel, loadDataset, makeBatches, sampleSplit } from '../../io/data/dataset.js';
 import type { JobContext } from '../job-context.js';
 import type { RunResults } from '../results.js';
@@ -107,6 +107,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
   const { config } = payload;
   const training = config.training ?? Training.parse({});
   const seed = payload.seed ?? 0;
+  if (recoveryOn(config.recovery)) throw new Error('accuracy recovery (CLE, bias correction) applies to PTQ runs only: QAT trains the unequalized model');
   const { source, folded, plan } = prepare(payload.model, config, { modelName: payload.modelName });
   const data = loadDataset(payload.dataset);
   const inputShape = inputNode(source).outputShape;

@@ -1,5 +1,6 @@
 /**
- * Model transforms before quantization: BatchNormalization folding, the
+ * Model transforms before quantization: BatchNormalization folding,
+ * accuracy recovery (cross-layer equalization, bias correction), the
  * quantization plan (what gets a quantizer), and the lint that reports what a
  * run would meet before it starts.
  */
@@ -25,4 +26,8 @@ export {
   type OpGroup,
   type UnsupportedLayer,
 } from './plan.js';
+export { findClePairs, type ClePair, type SkippedPair, type Relu6Handling } from './cle-pairs.js';
+export { equalizeLayers, pairRanges, type CleResult, type EqualizedPair } from './cle.js';
+export { analyticBiasCorrection, applyBiasShifts, type BiasShift } from './bias-correction.js';
+export type { RecoveryRecord } from './recovery.js';
 export type { LintFinding } from '../../api/records.js';

@@ -55,6 +55,14 @@ export function flattenConfig(run: DiffInput): [string, string, string][] {
     }
     out.push(['unsupported', 'Unsupported layers', c.unsupported]);
   }
+  if (run.kind === 'ptq') {
+    // Runs stored before accuracy recovery existed read as 'off'.
+    const r = c.recovery;
+    out.push(['recovery.cle', 'Cross-layer equalization', r?.cle ? 'on' : 'off']);
+    if (r?.cle) out.push(['recovery.relu6', 'CLE across ReLU6', r.relu6 === 'as-relu' ? 'as ReLU' : 'skip']);
+    if (r?.cle) out.push(['recovery.highBiasAbsorption', 'High-bias absorption', r.highBiasAbsorption ? 'on' : 'off']);
+    out.push(['recovery.biasCorrection', 'Bias correction', r?.biasCorrection ?? 'off']);
+  }
   out.push(['calibration.count', 'Calibration samples', String(c.calibration.count)]);
   out.push(['calibration.seed', 'Calibration seed', String(c.calibration.seed)]);
   out.push(['eval.count', 'Evaluation samples', String(c.eval.count)]);

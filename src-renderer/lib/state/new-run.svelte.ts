@@ -53,6 +53,11 @@ export class NewRunStore {
   validationSplit = $state(0.1);
   /** QAT: steps with batch statistics in folded BatchNorm before the moving statistics are frozen in. */
   bnFreezeStep = $state(200);
+  /** PTQ accuracy recovery (run-config.ts Recovery): cross-layer equalization and bias correction. */
+  cle = $state(false);
+  cleRelu6 = $state<'skip' | 'as-relu'>('skip');
+  highBiasAbsorption = $state(false);
+  biasCorrection = $state<'off' | 'empirical' | 'analytic'>('off');
 
   /** The run this form was filled from ("Edit as new run"), until it is started. */
   editedFrom = $state.raw<{ id: number; name: string } | null>(null);
@@ -205,6 +210,9 @@ export class NewRunStore {
       estimator: { kind: this.estimator, percentile: this.percentile, decay: this.decay, bins: 2048 },
       overrides,
     };
+    if (this.kind === 'ptq' && (this.cle || this.biasCorrection !== 'off')) {
+      config.recovery = { cle: this.cle, relu6: this.cleRelu6, highBiasAbsorption: this.cle && this.highBiasAbsorption, biasCorrection: this.biasCorrection };
+    }
     if (this.kind !== 'ptq') {
       config.training = {
         optimizer: this.optimizer,

@@ -44,6 +44,19 @@ test('float runs have no quantizer fields; kind differs', () => {
   assert.deepEqual(diff[0]!.values, ['PTQ', 'FLOAT']);
 });
 
+test('accuracy recovery: a run without it reads as off; ReLU6 handling shows only with CLE', () => {
+  const plain = { ...base, config: config() };
+  const cle = { ...base, config: config({ recovery: { cle: true, relu6: 'as-relu', biasCorrection: 'empirical' } }) };
+  assert.deepEqual(configDiff([plain, cle]), [
+    { key: 'recovery.cle', label: 'Cross-layer equalization', values: ['off', 'on'] },
+    { key: 'recovery.biasCorrection', label: 'Bias correction', values: ['off', 'empirical'] },
+    // Fields only a later run has come after the first run's.
+    { key: 'recovery.relu6', label: 'CLE across ReLU6', values: ['–', 'as ReLU'] },
+    { key: 'recovery.highBiasAbsorption', label: 'High-bias absorption', values: ['–', 'off'] },
+  ]);
+  assert.ok(!flattenConfig({ ...base, kind: 'qat', config: config() }).some(([k]) => k.startsWith('recovery.')));
+});
+
 test('overrides read as what they do', () => {
   assert.equal(describeOverride({ layer: 'a', float: true }), 'float');
   assert.equal(describeOverride({ layer: 'a', weightBits: 16, activationBits: 8 }), 'W16 A8');
