@@ -66,6 +66,8 @@ export class AppState {
     const offTrained = this.api.on('runs.changed', (c) => {
       if (c.status === 'done') void this.models.refresh();
     });
+    // A model opened from outside the window (Electron: a file double-clicked, a second launch, a recent model).
+    const offOpened = this.api.on('models.imported', () => void this.models.refresh());
     const offWatch = watchStore(this.api, () => {
       void this.runs.list.refresh();
       void this.models.refresh();
@@ -80,6 +82,7 @@ export class AppState {
       offExports();
       offWatch();
       offTrained();
+      offOpened();
     };
   }
 
