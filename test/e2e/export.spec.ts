@@ -91,6 +91,9 @@ test(`ONNX export of a PTQ run of ${MODEL}, verified in onnxruntime`, async ({ p
   expect(statSync(file).size).toBeGreaterThan(0);
   expect(readdirSync(exportDir)).toEqual(['sample_w8a8.onnx']);
   await expect(page.getByTestId('export-history-row')).toHaveCount(1);
+  // "Show in folder": the web host has no file manager, so it answers with the stored path.
+  await job.getByTestId('export-show-in-folder').click();
+  await expect(job.getByTestId('export-path')).toContainText(file);
   await page.screenshot({ path: path.join(artifactsDir, 'export.png'), fullPage: true });
 
   // The same name again: the host refuses, the page asks before replacing.
