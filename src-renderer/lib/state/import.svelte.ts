@@ -9,7 +9,12 @@ import type { DatasetSummary, ModelSummary } from '../../../src-main/api/contrac
 import { toApiError, type ApiClient } from '../api.js';
 import { droppedDatasetName, EMPTY_PREPROCESSING, parsePreprocessing, pickModelFile, type PreprocessingFields } from '../data/preprocessing.js';
 import { desktopPathFor, newBatchId, uploadFile } from '../import/upload.js';
-import type { ModelsStore } from './models.svelte.js';
+
+/** What an import needs of the model library (models.svelte.ts): its list, to refresh and find the new model, and selecting it. */
+export interface ModelLibrary {
+  readonly list: { readonly value: readonly { id: number }[] | null | undefined; refresh(): Promise<unknown> };
+  select(id: number): Promise<void>;
+}
 
 export type ImportMode = 'copy' | 'reference';
 
@@ -35,7 +40,7 @@ const MODEL_FILTERS = [
 
 export class ImportStore {
   #api: ApiClient;
-  #models: ModelsStore;
+  #models: ModelLibrary;
 
   modelPath = $state('');
   modelMode = $state<ImportMode>('copy');
@@ -55,7 +60,7 @@ export class ImportStore {
   /** Called after a dataset import, so lists elsewhere (New run) refresh. */
   ondatasetimported: (() => unknown) | null = null;
 
-  constructor(api: ApiClient, models: ModelsStore) {
+  constructor(api: ApiClient, models: ModelLibrary) {
     this.#api = api;
     this.#models = models;
     this.dialogs = api.host === 'desktop';
