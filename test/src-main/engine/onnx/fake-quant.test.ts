@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../../src-main/engine/backend.js';
 import { loadOnnxRuntime } from '../../../../src-main/engine/native/session.js';
 import { OnnxBuilder, encodeModel, onnxValue } from '../../../../src-main/engine/onnx/builder.js';
-import { fakeQuantNodes } from '../../../../src-main/engine/onnx/fake-quant.js';
+import { fakeQuantNodes, rowsView } from '../../../../src-main/engine/onnx/fake-quant.js';
 import { tableLookupNodes } from '../../../../src-main/engine/onnx/table.js';
 import { fakeQuant, ROUNDING_MODES, type RoundingMode } from '../../../../src-main/engine/quant/fake-quant.js';
 import { computeQParams, type QParams } from '../../../../src-main/engine/quant/qparams.js';
@@ -28,16 +28,16 @@ const C = 3;
 const H = 2;
 const W = 8;
 
-/** Runs a one-input graph on x [1, C, H, W] (NCHW) and returns its output. */
-async function runGraph(build: (b: OnnxBuilder) => string, x: Float32Array): Promise<Float32Array> {
+/** Runs a one-input graph on x (default [1, C, H, W], NCHW) and returns its output. */
+async function runGraph(build: (b: OnnxBuilder) => string, x: Float32Array, shape = [1, C, H, W], optimization: 'disabled' | 'all' = 'disabled'): Promise<Float32Array> {
   const ort = await loadOnnxRuntime();
   const b = new OnnxBuilder('named');
-  b.input('x', [1, C, H, W]);
-  b.output('y', build(b), [1, C, H, W]);
+  b.input('x', shape);
+  b.output('y', build(b), shape);
   const model = b.model('fq', { opset: 13, irVersion: 7, domain: 'test' });
-  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled', executionProviders: ['cpu'] });
+  const session = await ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: optimization, executionProviders: ['cpu'] });
   try {
-    const out = await session.run({ x: new ort.Tensor('float32', x, [1, C, H, W]) });
+    const out = await session.run({ x: new ort.Tensor('float32', x, shape) });
     return Float32Array.from(out['y']!.data as Float32Array);
   } finally {
     await session.release();
@@ -87,6 +87,37 @@ for (const [name, qp] of [['per-tensor', PER_TENSOR], ['per-channel', PER_CHANNE
     assert.notDeepEqual(Array.from(results.get('half-up')!), Array.from(results.get('half-away')!));
   });
 }
+
+/** x [1, C, H, W] → [1, H, W, C]. */
+function toNhwc(x: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let c = 0; c < C; c++) for (let i = 0; i < H * W; i++) out[i * C + c] = x[c * H * W + i]!;
+  return out;
+}
+
+// The ops run on a reshaped view (rowsView); channels last (NHWC, and [rows, C]) take the other reshape than NCHW's, and a graph optimized at 'all' the same.
+for (const [name, qp] of [['per-tensor', PER_TENSOR], ['per-channel', PER_CHANNEL]] as const) {
+  test(`fake quant with channels last equals TF.js's bit for bit in every rounding mode: ${name}`, async () => {
+    const x = toNhwc(inputs(qp));
+    const axis = qp.granularity === 'per-channel' ? { axis: -1 } : {};
+    for (const rounding of ROUNDING_MODES) {
+      const want = tf.tidy(() => Float32Array.from(fakeQuant(tf.tensor(x, [1, H, W, C], 'float32'), qp, { rounding, ...axis }).dataSync() as Float32Array));
+      const channel = qp.granularity === 'per-channel' ? 3 : null;
+      const nhwc = await runGraph((b) => fakeQuantNodes(b, onnxValue('x', [H, W, C], false), 'q', qp, channel, rounding), x, [1, H, W, C], 'all');
+      assert.deepEqual(Array.from(nhwc, (v) => v + 0), Array.from(want, (v) => v + 0), `${name}, ${rounding}, [1, H, W, C]`);
+      const rows = await runGraph((b) => fakeQuantNodes(b, onnxValue('x', [C], false), 'q', qp, channel === null ? null : 1, rounding), x, [H * W, C], 'all');
+      assert.deepEqual(Array.from(rows, (v) => v + 0), Array.from(want, (v) => v + 0), `${name}, ${rounding}, [H·W, C]`);
+    }
+  });
+}
+
+test('the fake quant runs on long rows: one vector per tensor, [outer, C, inner] or [rows, C] per channel', () => {
+  assert.deepEqual(rowsView(4, null, 1), { shape: [-1], constDims: [] });
+  assert.equal(rowsView(1, null, 1), null);
+  assert.deepEqual(rowsView(4, 1, 32), { shape: [0, 32, -1], constDims: [1, 32, 1] });
+  assert.deepEqual(rowsView(4, 3, 32), { shape: [-1, 32], constDims: [1, 32] });
+  assert.equal(rowsView(2, 1, 10), null);
+});
 
 test('a table lookup indexes each channel row by the level of x on its input grid, clamped to the grid', async () => {
   const grid = { scale: 0.25, zeroPoint: -3, qmin: -8, qmax: 7 };
