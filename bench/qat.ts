@@ -8,8 +8,10 @@
  *    the same runtime (goal: overhead ≤ 1.3x), beside torch.ao's QAT: on
  *    onnxruntime-node (the step graph of native/train, what runs use) and,
  *    for comparison, on TF.js's active backend.
+ *  - the same throughput figures for the depthwise-separable fashion_dwsep
+ *    beside torch.ao's depthwise peer (bench/torch_peer.py).
  * BENCH_QAT_SAMPLES limits the training samples of the quality runs (default:
- * the whole 60k train set, several minutes per run on wasm).
+ * the whole 60k train set); BENCH_QAT_QUALITY=0 skips them (speed only).
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +20,7 @@ import { backendInfo } from '../src-main/engine/backend.js';
 import { GraphRuntime } from '../src-main/engine/graph/runtime.js';
 import { serializeGraph } from '../src-main/engine/graph/serialize.js';
 import * as tf from '@tensorflow/tfjs';
-import { inputNode } from '../src-main/engine/graph/types.js';
+import { inputNode, type Graph } from '../src-main/engine/graph/types.js';
 import { nativeThreads } from '../src-main/engine/native/session.js';
 import { NativeTrainer } from '../src-main/engine/native/train/native-trainer.js';
 import { qatHooks } from '../src-main/engine/qat/hooks.js';
@@ -28,14 +30,23 @@ import { planQuantization } from '../src-main/engine/transform/plan.js';
 import { trainLoop } from '../src-main/engine/train/loop.js';
 import { loadDataset, makeBatches, sampleSplit } from '../src-main/io/data/dataset.js';
 import { readTfjsLayersModel } from '../src-main/io/models/tfjs-layers.js';
+import { builtinModel } from '../src-main/io/models/builtins.js';
 import { FASHION, quietContext } from './ptq.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
 const DATASET = { path: FASHION, format: 'idx', preprocessing: {} };
 
-async function throughput(qat: boolean, samples: number, runtimeName: 'tfjs' | 'onnxruntime'): Promise<number> {
-  const graph = await readTfjsLayersModel(path.join(ROOT, 'assets', 'sample', 'models', 'fashion_cnn', 'model.json'));
+/** The bundled sample CNN (trained) or the depthwise-separable built-in (untrained: throughput does not depend on weights). */
+export type SpeedModel = 'fashion_cnn' | 'fashion_dwsep';
+
+async function speedGraph(model: SpeedModel): Promise<Graph> {
+  return model === 'fashion_cnn' ? readTfjsLayersModel(path.join(ROOT, 'assets', 'sample', 'models', 'fashion_cnn', 'model.json')) : builtinModel('fashion_dwsep').build();
+}
+
+/** Training samples/s of float training or QAT (Adam, batch 64, no validation) through the training loop a run uses. */
+export async function throughput(qat: boolean, samples: number, runtimeName: 'tfjs' | 'onnxruntime', model: SpeedModel = 'fashion_cnn', threads?: number): Promise<number> {
+  const graph = await speedGraph(model);
   const config = RunConfig.parse({ modelId: 1, datasetId: 1 });
   const data = loadDataset(DATASET);
   const runtime = new GraphRuntime(graph);
@@ -58,7 +69,7 @@ async function throughput(qat: boolean, samples: number, runtimeName: 'tfjs' | '
     }
     const engine =
       runtimeName === 'onnxruntime'
-        ? await NativeTrainer.create({ graph, runtime, qat: qat ? { plan, folded: records, quantizers: q, activationEstimator: activationEstimator(config.estimator) } : null, training, inputShape })
+        ? await NativeTrainer.create({ graph, runtime, qat: qat ? { plan, folded: records, quantizers: q, activationEstimator: activationEstimator(config.estimator) } : null, training, inputShape, ...(threads ? { threads } : {}) })
         : null;
     try {
       const r = await trainLoop({ runtime, data, trainIdx, valIdx: new Int32Array(0), training, ctx: quietContext, ...(hooks ? { hooks: () => hooks } : {}), ...(engine ? { engine } : {}) });
@@ -88,6 +99,15 @@ export async function benchQat(peer: Record<string, number | string> | null): Pr
   if (peer && typeof peer.qat_samples_per_s === 'number') {
     console.log(`  torch.ao ${peer.torch} (${peer.threads} threads): float ${Math.round(peer.train_samples_per_s as number)} samples/s, QAT ${Math.round(peer.qat_samples_per_s)} samples/s; studio QAT (onnxruntime) / torch QAT = ${(nativeQat / peer.qat_samples_per_s).toFixed(2)}x (goal ≥ 1x)`);
   }
+  const dwFloat = await throughput(false, 3200, 'onnxruntime', 'fashion_dwsep');
+  const dwQat = await throughput(true, 3200, 'onnxruntime', 'fashion_dwsep');
+  figures.dwsep_float_train_samples_per_s = dwFloat;
+  figures.dwsep_qat_train_samples_per_s = dwQat;
+  console.log(`  fashion_dwsep (onnxruntime-node): float ${Math.round(dwFloat)} samples/s, QAT ${Math.round(dwQat)} samples/s, overhead ${(dwFloat / dwQat).toFixed(2)}x`);
+  if (peer && typeof peer.dwsep_qat_samples_per_s === 'number') {
+    console.log(`  torch.ao depthwise peer: float ${Math.round(peer.dwsep_train_samples_per_s as number)} samples/s, QAT ${Math.round(peer.dwsep_qat_samples_per_s)} samples/s; studio / torch QAT = ${(dwQat / peer.dwsep_qat_samples_per_s).toFixed(2)}x (goal ≥ 1x)`);
+  }
+  if (process.env['BENCH_QAT_QUALITY'] === '0') return figures;
 
   const sample = await readTfjsLayersModel(path.join(ROOT, 'assets', 'sample', 'models', 'fashion_cnn', 'model.json'));
   const model = serializeGraph(sample);

@@ -7,10 +7,12 @@ same machine:
              weights, per-tensor MinMax activations, conv-BN-ReLU fused) --
              the studio's minmax per-channel config;
   train / qat: samples/s of float training and of QAT (FakeQuantize with the
-             same observers), Adam, batch 64.
-Prints one JSON object.  Weights are random: throughput does not depend on them.
+             same observers), Adam, batch 64;
+  dwsep_train / dwsep_qat: the same for the studio's fashion_dwsep
+             (depthwise-separable, ReLU6), conv-BN fused.
+Prints one JSON object.  BENCH_THREADS sets torch's threads (default 2).  Weights are random: throughput does not depend on them.
 """
-import gzip, json, sys, time
+import gzip, json, os, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
@@ -43,6 +45,29 @@ class Net(nn.Module):
 
 FUSE = [['c1', 'b1', 'r1'], ['c2', 'b2', 'r2'], ['fc1', 'r3']]
 
+class DwsepNet(nn.Module):
+    """The studio's fashion_dwsep: stride-2 conv16, three depthwise + pointwise blocks (32, 64 s2, 64),
+    each conv bias-free with BN and ReLU6, global average pooling, dense 10."""
+    def __init__(self):
+        super().__init__()
+        self.quant = tq.QuantStub()
+        layers = [nn.Conv2d(1, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU6()]
+        cin = 16
+        for cout, stride in [(32, 1), (64, 2), (64, 1)]:
+            layers += [nn.Conv2d(cin, cin, 3, stride=stride, padding=1, groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(),
+                       nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU6()]
+            cin = cout
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(64, 10)
+        self.dequant = tq.DeQuantStub()
+    def forward(self, x):
+        x = self.pool(self.features(self.quant(x)))
+        return self.dequant(self.fc(torch.flatten(x, 1)))
+
+# Conv + BN pairs (ReLU6 has no fused QAT module in torch.ao; it stays a module of its own).
+DWSEP_FUSE = [[f'features.{i}', f'features.{i + 1}'] for i in range(0, 21, 3)]
+
 def qconfig(qat):
     act = tq.MinMaxObserver.with_args(dtype=torch.quint8)
     wt = tq.PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
@@ -54,7 +79,7 @@ def qconfig(qat):
 
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else '/usr/share/datasets/fashion-mnist'
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
     torch.manual_seed(0)
     x = torch.from_numpy(load_idx(f'{root}/train-images-idx3-ubyte.gz')[:6400].astype(np.float32) / 255.0).unsqueeze(1)
     y = torch.from_numpy(load_idx(f'{root}/train-labels-idx1-ubyte.gz')[:6400].astype(np.int64))
@@ -90,6 +115,14 @@ def main():
     q.qconfig = qconfig(True)
     tq.prepare_qat(q, inplace=True)
     out['qat_samples_per_s'] = train(q, 3200)
+
+    # The depthwise-separable peer of fashion_dwsep, float and QAT (conv-BN fused, per-channel weights).
+    out['dwsep_train_samples_per_s'] = train(DwsepNet(), 3200)
+    d = DwsepNet().train()
+    d = tq.fuse_modules_qat(d, DWSEP_FUSE)
+    d.qconfig = qconfig(True)
+    tq.prepare_qat(d, inplace=True)
+    out['dwsep_qat_samples_per_s'] = train(d, 3200)
     print(json.dumps(out))
 
 if __name__ == '__main__':

@@ -41,6 +41,7 @@ import { ActivationStatsAccumulator, type ActivationStats } from '../ptq/activat
 import type { Comparison } from '../ptq/evaluate.js';
 import { activationQParamsAt, fakeQuantKernel, type QParamsByName } from '../ptq/sim-hooks.js';
 import type { RoundingMode } from '../quant/fake-quant.js';
+import { fakeQuantValues } from '../quant/fake-quant-values.js';
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
 import { createSession, loadOnnxRuntime, type SessionPlacement } from './session.js';
@@ -92,6 +93,11 @@ export function simulatedKernels(graph: Graph, plan: QuantPlan, qparams: QParams
     if (!n || !isWeighted(n)) throw new Error(`weight quantizer ${wq.name} names no weighted layer`);
     if (!qp) throw new Error(`no range for weight quantizer ${wq.name}`);
     const k = n.weights.kernel;
+    if (rounding === 'half-up') {
+      // TF's fake quant in plain JS (the TF.js op's bits, without tensors).
+      out.set(wq.layer, fakeQuantValues(k.values, wq.view, qp, wq.axis ?? undefined));
+      continue;
+    }
     const values = tf.tidy(() => fakeQuantKernel(tf.tensor(k.values, k.shape, 'float32'), wq, qp, rounding).dataSync() as Float32Array);
     out.set(wq.layer, Float32Array.from(values));
   }

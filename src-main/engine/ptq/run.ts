@@ -7,7 +7,6 @@
  * Everything is checked before the first batch (shapes, labels, NaN weights,
  * empty splits), so a bad input fails fast and nothing is half-written.
  */
-import * as tf from '@tensorflow/tfjs';
 import type { Estimator, RunConfig } from '../../api/run-config.js';
 import type { Histogram, RunResults, TensorResult } from '../results.js';
 import type { JobContext } from '../job-context.js';
@@ -29,7 +28,7 @@ import { EVALUATION_MEMORY, evaluateOnBestRuntime } from './evaluate-runtime.js'
 import { batchSizeFor, memoryBudget, mib, type MemoryBudget } from '../memory.js';
 import type { Observer } from '../quant/observers/index.js';
 import type { QParams } from '../quant/qparams.js';
-import { fakeQuantKernel, withKernelView } from './sim-hooks.js';
+import { fakeQuantValues } from '../quant/fake-quant-values.js';
 import { histogramRecord, tensorRecord, finiteOrNull } from './records.js';
 import type { RecoveryRecord } from '../transform/recovery.js';
 import { empiricalBiasCorrection } from '../transform/empirical-bias-correction.js';
@@ -326,19 +325,16 @@ export function buildRecords(
       const kernel = kernels.get(wq.layer)!;
       const qp = qparams.get(wq.name)!;
       const obs = weightObservers.get(wq.name)!;
-      const q = fakeQuantKernel(kernel, wq, qp);
+      // The kernel on its quantization view and its fake quant, in plain JS (the TF.js op's bits).
+      const view = { shape: wq.view, data: kernel.dataSync() as Float32Array };
+      const q = { shape: wq.view, data: fakeQuantValues(view.data, wq.view, qp, wq.axis ?? undefined) };
       const sqnr = new SqnrAccumulator(wq.axis !== null ? { axis: wq.axis } : {});
       const clip = new ClipCounter(qp, wq.axis ?? undefined);
       const range = obs.range();
       const hist = new HistogramAccumulator(Math.min(...range.min, ...qp.nudgedMin), Math.max(...range.max, ...qp.nudgedMax), HISTOGRAM_BINS);
-      withKernelView(kernel, wq, (view) => {
-        const qView = tf.reshape(q, wq.view);
-        sqnr.add(view, qView);
-        qView.dispose();
-        clip.add(view);
-        hist.add(view);
-      });
-      q.dispose();
+      sqnr.add(view, q);
+      clip.add(view);
+      hist.add(view.data);
       const stats = { sqnr: sqnr.value(), perChannelSqnr: sqnr.perChannel(), clipRate: clip.rate() };
       weightStats.set(wq.layer, stats);
       tensors.push(tensorRecord(wq.layer, 'weight', wq.spec, obs, qp, stats));

@@ -53,6 +53,12 @@ export function unfoldedHookPoints(plan: QuantPlan, folded: readonly FoldRecord[
   return at;
 }
 
+/** The plan with each activation quantizer at its hook point of the unfolded graph (a BatchNorm's output when its layer absorbed it). */
+export function unfoldedPlan(plan: QuantPlan, folded: readonly FoldRecord[]): QuantPlan {
+  const bnOf = new Map(folded.map((f) => [f.layer, f.batchNorm]));
+  return { ...plan, activations: plan.activations.map((a) => ({ ...a, at: bnOf.get(a.at) ?? a.at })) };
+}
+
 function foldScales(graph: Graph, runtime: GraphRuntime, folded: readonly FoldRecord[]): Map<string, FoldScale> {
   const vars = new Map<string, tf.Variable>();
   for (const w of runtime.weightVariables()) vars.set(`${w.node}/${w.weight}`, w.variable);

@@ -14,22 +14,30 @@
  *   4. after training: fold BN for real, take the final ranges, and compare
  *      the quantized model with its float self on the eval split (records as
  *      PTQ); the starting float model's accuracy is the baseline.
+ * The initial ranges, the baseline, training with its validation (the
+ * simulation with the current ranges) and the final evaluation run on
+ * onnxruntime when the model has an ONNX form; TF.js then only reads the
+ * model (and observes a calibration batch holding NaN/±Inf). A model it
+ * cannot lower runs on TF.js, and the summary names the layer for each pass
+ * (initialRanges, baseline, train, evaluation: nativeSkipped).
  */
 import { emitBestCheckpoint } from '../train/checkpoint.js';
 import { Training, recoveryOn, type Estimator, type RunConfig } from '../../api/run-config.js';
-import { checkFitsModel, loadDataset, makeBatches, sampleSplit } from '../../io/data/dataset.js';
+import { checkFitsModel, loadDataset, sampleSplit } from '../../io/data/dataset.js';
 import type { JobContext } from '../job-context.js';
 import type { RunResults } from '../results.js';
 import type { QuantizerRange } from '../results.js';
 import { backendInfo } from '../backend.js';
 import { GraphRuntime } from '../graph/runtime.js';
 import { serializeGraph } from '../graph/serialize.js';
-import { inputNode } from '../graph/types.js';
-import { createObserver, type Observer } from '../quant/observers/index.js';
+import { inputNode, isWeighted } from '../graph/types.js';
+import { createObserver, MinMaxObserver, type Observer } from '../quant/observers/index.js';
 import { FakeQuantizer } from '../quant/fake-quantizer.js';
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
-import { evaluate, outputClasses, yieldToEventLoop } from '../train/evaluate.js';
+import { outputClasses } from '../train/evaluate.js';
+import { evaluateModel } from '../train/evaluate-model.js';
+import { valuesMinMax } from '../quant/fake-quant-values.js';
 import { holdOut } from '../train/float-run.js';
 import { trainLoop } from '../train/loop.js';
 import { evaluateOnBestRuntime } from '../ptq/evaluate-runtime.js';
@@ -37,8 +45,8 @@ import { memoryBudget } from '../memory.js';
 import type { RuntimeChoice } from '../native/session.js';
 import { prepare } from '../prepare.js';
 import { buildRecords, HISTOGRAM_BINS } from '../ptq/run.js';
-import { withKernelView } from '../ptq/sim-hooks.js';
 import { qatHooks, type QatQuantizers } from './hooks.js';
+import { observeInitialRanges } from './initial-ranges.js';
 import { chooseStepEngine } from '../native/train/native-trainer.js';
 
 export interface QatPayload {
@@ -121,7 +129,8 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
     checkTrainable(runtime, payload.modelName, training.batchSize, trainIdx.length, train.imagesFile);
     const evalIdx = sampleSplit(config.eval.count, test.count, config.eval.seed, test.imagesFile);
     if (evalIdx.clipped) notes.push(`eval split asked for ${config.eval.count} samples; the test part has ${test.count}, all used`);
-    const baseline = await evaluate(runtime, test, evalIdx, { batchSize: 256, ctx, phase: 'float baseline' });
+    const budget = memoryBudget(payload.memoryBudget);
+    const baseline = await evaluateModel(runtime, test, evalIdx, { requested: payload.evaluationRuntime, budget, maxBatch: 256, ctx, phase: 'float baseline' });
 
     // Quantizers; activation ranges start from the calibration split.
     const q = makeQuantizers(plan, config);
@@ -129,15 +138,9 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
     for (const fq of all) fq.setMode('calibrate');
     const hooks = qatHooks(source, runtime, plan, folded, q);
     const initIdx = sampleSplit(Math.min(config.calibration.count, INIT_SAMPLES), trainIdx.length, config.calibration.seed, train.imagesFile).map((i) => trainIdx[i]!);
-    for (const batch of makeBatches(train, initIdx, 128, inputShape)) {
-      ctx.checkCancelled();
-      // Probabilities, not logits: the output quantizer (softmax output in the integer model) is set here;
-      // training steps compute the loss on logits and leave it alone.
-      runtime.apply(batch.x, { hooks }).dispose();
-      batch.x.dispose();
-      batch.y.dispose();
-      await yieldToEventLoop();
-    }
+    // Probabilities, not logits: the output quantizer (softmax output in the integer model) is set here;
+    // training steps compute the loss on logits and leave it alone.
+    const initialRanges = await observeInitialRanges({ graph: source, runtime, plan, folded, quantizers: q, hooks, part: train, indices: initIdx, inputShape, budget, maxBatch: 128, ctx });
     for (const fq of all) fq.setMode('qat');
 
     // Train: on onnxruntime when it can, else TF.js. Validation passes (hooks() not preceded by
@@ -149,6 +152,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
       training,
       inputShape,
       seed,
+      memoryBudget: budget,
     });
     let stepComing = false;
     const loop = await trainLoop({
@@ -188,10 +192,10 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
         qparams.set(name, fq.observer.qparams());
       }
       const weightObservers = new Map<string, Observer>();
-      const kernels = new Map(quantRuntime.weightVariables().filter((w) => w.weight === 'kernel').map((w) => [w.node, w.variable]));
+      const kernels = new Map(foldedTrained.nodes.filter(isWeighted).map((n) => [n.name, n.weights.kernel.values]));
       for (const wq of finalPlan.weights) {
-        const obs = createObserver({ ...config.estimator, kind: 'lastvalue' }, wq.spec, { name: wq.name, ...(wq.axis !== null ? { axis: wq.axis } : {}) });
-        withKernelView(kernels.get(wq.layer)!, wq, (view) => obs.observe(view));
+        const obs = new MinMaxObserver({ ...config.estimator, kind: 'lastvalue' }, wq.spec, wq.axis ?? undefined, wq.name);
+        obs.observeBatchRange(wq.view, valuesMinMax(kernels.get(wq.layer)!, wq.view, wq.axis));
         weightObservers.set(wq.name, obs);
         qparams.set(wq.name, obs.qparams());
       }
@@ -207,7 +211,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
       };
       const { comparison, how: evaluation } = await evaluateOnBestRuntime(
         { graph: foldedTrained, plan: finalPlan, qparams, histogramSpan: span, bins: HISTOGRAM_BINS, part: test, indices: evalIdx, inputShape, runtime: quantRuntime },
-        { requested: payload.evaluationRuntime, budget: memoryBudget(payload.memoryBudget), onBatch },
+        { requested: payload.evaluationRuntime, budget, onBatch },
       );
       const { tensors, histograms, layers } = buildRecords(quantRuntime, foldedTrained, finalPlan, qparams, weightObservers, activationObservers, comparison);
       return {
@@ -231,6 +235,8 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
             bestValAccuracy: loop.bestValAccuracy,
           },
           qatFloatAccuracy: comparison.float.accuracy,
+          baseline: baseline.how,
+          initialRanges,
           eval: { count: comparison.count },
           evaluation,
           folded,

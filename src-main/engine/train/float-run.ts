@@ -13,7 +13,10 @@ import { backendInfo } from '../backend.js';
 import { GraphRuntime } from '../graph/runtime.js';
 import { deserializeGraph, serializeGraph } from '../graph/serialize.js';
 import { inputNode } from '../graph/types.js';
-import { evaluate, outputClasses } from './evaluate.js';
+import { outputClasses } from './evaluate.js';
+import { evaluateModel } from './evaluate-model.js';
+import { memoryBudget } from '../memory.js';
+import type { RuntimeChoice } from '../native/session.js';
 import { trainLoop } from './loop.js';
 import { chooseStepEngine } from '../native/train/native-trainer.js';
 
@@ -25,6 +28,9 @@ export interface FloatTrainingPayload {
   dataset: { name?: string; path: string; format: string; preprocessing: Record<string, unknown> };
   /** Seed of the train/validation split and the shuffling; default 0. */
   seed?: number;
+  /** As a PTQ run's (engine/ptq/run.ts): where the final evaluation runs, and the memory budget. */
+  evaluationRuntime?: RuntimeChoice;
+  memoryBudget?: number;
 }
 
 export interface FloatTrainingResult {
@@ -64,13 +70,14 @@ export async function runFloatTraining(payload: FloatTrainingPayload, ctx: JobCo
     const evalIdx = sampleSplit(config.eval.count, test.count, config.eval.seed, test.imagesFile);
     if (evalIdx.clipped) notes.push(`eval split asked for ${config.eval.count} samples; the test part has ${test.count}, all used`);
 
-    const { engine, info: trainedOn } = await chooseStepEngine({ graph, runtime, qat: null, training, inputShape: inputNode(graph).outputShape, seed });
+    const budget = memoryBudget(payload.memoryBudget);
+    const { engine, info: trainedOn } = await chooseStepEngine({ graph, runtime, qat: null, training, inputShape: inputNode(graph).outputShape, seed, memoryBudget: budget });
     const loop = await trainLoop({ runtime, data, trainIdx, valIdx, training, ctx, seed, ...(engine ? { engine } : {}) })
       .catch((e: unknown) => {
         throw emitBestCheckpoint(e, runtime, ctx);
       })
       .finally(() => engine?.dispose());
-    const final = await evaluate(runtime, test, evalIdx, { batchSize: Math.max(training.batchSize, 256), ctx, phase: 'evaluate' });
+    const final = await evaluateModel(runtime, test, evalIdx, { requested: payload.evaluationRuntime, budget, maxBatch: Math.max(training.batchSize, 256), ctx, phase: 'evaluate' });
     ctx.progress('evaluate', final.count, final.count);
     return {
       floatAccuracy: final.accuracy,
@@ -94,7 +101,7 @@ export async function runFloatTraining(payload: FloatTrainingPayload, ctx: JobCo
           bestValAccuracy: loop.bestValAccuracy,
           bestValLoss: loop.bestValLoss,
         },
-        eval: { count: final.count },
+        eval: { count: final.count, ...final.how },
         notes,
       },
       trainedModel: serializeGraph(runtime.toGraph()),

@@ -21,7 +21,7 @@ import { makeRawBatches, shuffled, toTensors, type RawBatch } from '../../io/dat
 import type { JobContext } from '../job-context.js';
 import type { CurvePoint, QuantizerRange } from '../results.js';
 import type { ForwardHooks, GraphRuntime } from '../graph/runtime.js';
-import type { StepEngine } from '../native/train/native-trainer.js';
+import type { StepEngine, WeightSnapshot } from '../native/train/native-trainer.js';
 import { inputNode } from '../graph/types.js';
 import { countCorrect, crossEntropy, evaluate, outputClasses, yieldToEventLoop } from './evaluate.js';
 
@@ -99,9 +99,10 @@ export interface TrainLoopOptions {
   /** Batch size for validation; default max(training.batchSize, 256). */
   evalBatchSize?: number;
   /**
-   * Runs the steps instead of TF.js (native/train): forward, gradients and the
-   * optimizer live there, and the loop asks it to sync the runtime before
-   * validation, curve points, divergence reports and the end.
+   * Runs the steps instead of TF.js (native/train): forward, gradients, the
+   * optimizer and validation live there; the best checkpoint is its
+   * snapshot, and the loop asks it to sync the runtime before divergence
+   * reports and at the end (the ranges before curve points).
    */
   engine?: StepEngine;
 }
@@ -119,6 +120,15 @@ export interface TrainLoopResult {
   curves: CurvePoint[];
   seconds: number;
   samplesPerSecond: number;
+}
+
+/** The best checkpoint: TF.js clones of the state variables, or the step engine's snapshot. */
+interface Checkpoint {
+  accuracy: number;
+  loss: number;
+  step: number;
+  weights: tf.Tensor[];
+  snapshot: WeightSnapshot | null;
 }
 
 function makeOptimizer(t: Training): tf.Optimizer {
@@ -187,19 +197,32 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
     }
   };
 
-  let best: { accuracy: number; loss: number; step: number; weights: tf.Tensor[] } | null = null;
+  let best: Checkpoint | null = null;
   const validate = async (step: number) => {
     if (opts.valIdx.length === 0) return;
-    opts.engine?.sync();
-    const hooks = opts.hooks?.();
-    const r = await evaluate(runtime, valPart, opts.valIdx, { batchSize: evalBatchSize, ctx, ...(hooks ? { hooks } : {}) });
+    const r = opts.engine
+      ? await opts.engine.evaluate(valPart, opts.valIdx, { maxBatch: evalBatchSize, onBatch: () => ctx.checkCancelled() })
+      : await evaluateOnTfjs();
     const epoch = step / stepsPerEpoch;
     record({ step, epoch, split: 'val', loss: r.loss, accuracy: r.accuracy }, true);
     opts.onEval?.({ step, epoch, valLoss: r.loss, valAccuracy: r.accuracy });
     if (!best || r.accuracy > best.accuracy || (r.accuracy === best.accuracy && r.loss < best.loss)) {
       if (best) tf.dispose(best.weights);
-      best = { accuracy: r.accuracy, loss: r.loss, step, weights: stateVars.map((v) => tf.clone(v)) };
+      best = opts.engine
+        ? { accuracy: r.accuracy, loss: r.loss, step, weights: [], snapshot: opts.engine.snapshot() }
+        : { accuracy: r.accuracy, loss: r.loss, step, weights: stateVars.map((v) => tf.clone(v)), snapshot: null };
     }
+  };
+  const evaluateOnTfjs = () => {
+    const hooks = opts.hooks?.();
+    return evaluate(runtime, valPart, opts.valIdx, { batchSize: evalBatchSize, ctx, ...(hooks ? { hooks } : {}) });
+  };
+  /** Puts the best checkpoint's weights in the runtime (through the engine when it trains). */
+  const restoreBest = (b: Checkpoint) => {
+    if (b.snapshot) {
+      opts.engine!.restore(b.snapshot);
+      opts.engine!.sync();
+    } else stateVars.forEach((v, i) => v.assign(b.weights[i]!));
   };
 
   /** One TF.js optimizer step on the batch. */
@@ -248,9 +271,9 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
           opts.engine?.sync();
           const err = explainNonFinite(step, epoch, lossValue, batch, order, offset, opts);
           // The weights may be ruined now; hand back the best ones so the run can keep them.
-          const b = best as { accuracy: number; loss: number; step: number; weights: tf.Tensor[] } | null;
+          const b = best as Checkpoint | null;
           if (b) {
-            stateVars.forEach((v, i) => v.assign(b.weights[i]!));
+            restoreBest(b);
             err.checkpoint = { step: b.step, valAccuracy: b.accuracy, valLoss: b.loss };
           }
           throw err;
@@ -279,9 +302,9 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
       }
       if (epochLoss.steps > 0) lastEpochLoss = epochLoss.sum / epochLoss.steps;
     }
-    opts.engine?.sync();
-    const b = best as { accuracy: number; loss: number; step: number; weights: tf.Tensor[] } | null;
-    if (b) stateVars.forEach((v, i) => v.assign(b.weights[i]!));
+    const b = best as Checkpoint | null;
+    if (b) restoreBest(b);
+    else opts.engine?.sync();
     const seconds = (performance.now() - started) / 1000;
     return {
       steps: step,
@@ -297,7 +320,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
   } finally {
     // Points logged before a failure or cancellation still reach the store.
     if (pending.length > 0) ctx.emit('curves', pending);
-    const b = best as { weights: tf.Tensor[] } | null;
+    const b = best as Checkpoint | null;
     if (b) tf.dispose(b.weights);
     optimizer.dispose();
   }

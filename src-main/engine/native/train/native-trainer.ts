@@ -3,18 +3,26 @@
  * loss, gradients, the optimizer update and the quantizers' new ranges; this
  * class keeps the weights and optimizer slots between steps (Float32Arrays
  * handed from one run's outputs to the next one's inputs) and draws each
- * step's Dropout keep-masks from the run's seed (mulberry32, one stream). The TF.js runtime
- * stays the model of record: `sync()` writes the weights, BatchNorm statistics
- * and quantizer ranges back into its variables and observers, which the
- * training loop does before anything reads them (validation, checkpoints, the
- * end of training); `syncRanges()` only the ranges (curve points).
+ * step's Dropout keep-masks from the run's seed (mulberry32, one stream).
+ * Validation runs here too, on onnxruntime (`evaluate`: the inference graph
+ * with the current weights, and for QAT the simulation with the current
+ * ranges), and the best checkpoint is a `snapshot()` of the weights (the
+ * arrays each step hands over are never written again, so a snapshot is a
+ * map of references). The TF.js runtime holds the model between runs only:
+ * `sync()` writes the weights, BatchNorm statistics and quantizer ranges
+ * into its variables and observers at the end of training (and before a
+ * divergence report names a bad weight); `syncRanges()` only the ranges
+ * (curve points, validation).
  */
 import * as tf from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
 import type { Estimator, Training } from '../../../api/run-config.js';
 import type { GraphRuntime } from '../../graph/runtime.js';
-import type { Graph } from '../../graph/types.js';
-import { mulberry32, type RawBatch } from '../../../io/data/split.js';
+import type { Graph, GraphNode } from '../../graph/types.js';
+import { mulberry32, type BatchSource, type RawBatch } from '../../../io/data/split.js';
+import { memoryBudget, type MemoryBudget } from '../../memory.js';
+import { qatSimulation } from '../../qat/validation.js';
+import { evaluateClassifier, type ClassifierEvaluation } from '../evaluate-classifier.js';
 import type { QatQuantizers } from '../../qat/hooks.js';
 import { MinMaxObserver, type Observer } from '../../quant/observers/index.js';
 import { encodeFloats } from '../../quant/observers/common.js';
@@ -38,12 +46,25 @@ export interface StepEngine {
   readonly threads: number;
   /** One optimizer step on the batch (none when the loss is not finite); the batch's mean loss and correct count. */
   step(batch: RawBatch, freezeBatchNorm: boolean): Promise<{ loss: number; correct: number }>;
+  /**
+   * Inference-mode accuracy and loss of the current weights on the given
+   * samples (QAT: the simulated quantized model with the current ranges),
+   * in batches of at most `maxBatch`; `onBatch` runs before each batch.
+   */
+  evaluate(part: BatchSource, indices: Int32Array, opts: { maxBatch: number; onBatch?(done: number): void }): Promise<ClassifierEvaluation>;
+  /** The current weights and BatchNorm statistics (cheap: no copy). */
+  snapshot(): WeightSnapshot;
+  /** Sets the weights back to a snapshot (the optimizer state is left as it is). */
+  restore(s: WeightSnapshot): void;
   /** Writes weights, BatchNorm statistics and quantizer ranges into the TF.js runtime and observers. */
   sync(): void;
   /** Writes the quantizer ranges only (what curve points read). */
   syncRanges(): void;
   dispose(): Promise<void>;
 }
+
+/** Weights by `<node>/<weight>`. */
+export type WeightSnapshot = ReadonlyMap<string, Float32Array>;
 
 export interface NativeTrainerInput {
   /** The unfolded graph `runtime` trains. */
@@ -56,6 +77,8 @@ export interface NativeTrainerInput {
   threads?: number;
   /** Seed of the Dropout keep-masks (mulberry32, one stream over the whole run); default 0. */
   seed?: number;
+  /** Sizes the validation batches; default memoryBudget(). */
+  memoryBudget?: MemoryBudget;
 }
 
 /** The step graphs when onnxruntime can train this model, else why not. */
@@ -176,6 +199,42 @@ export class NativeTrainer implements StepEngine {
     for (const k of graph.weightRanges) this.kernelRanges.set(k.layer, { min: out[`wrange/${k.layer}/min`]!.data as Float32Array, max: out[`wrange/${k.layer}/max`]!.data as Float32Array });
     this.unsynced++;
     return { loss, correct };
+  }
+
+  async evaluate(part: BatchSource, indices: Int32Array, opts: { maxBatch: number; onBatch?(done: number): void }): Promise<ClassifierEvaluation> {
+    this.syncRanges();
+    const graph = this.currentGraph();
+    const qat = this.input.qat;
+    return evaluateClassifier({
+      graph,
+      ...(qat ? { simulation: qatSimulation(graph, qat.plan, qat.folded, qat.quantizers) } : {}),
+      part,
+      indices,
+      inputShape: this.input.inputShape,
+      budget: this.input.memoryBudget ?? memoryBudget(),
+      maxBatch: opts.maxBatch,
+      threads: this.threads,
+      ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
+    });
+  }
+
+  /** The trained graph with the current weights and BatchNorm statistics. */
+  currentGraph(): Graph {
+    const graph = this.input.graph;
+    const nodes = graph.nodes.map((n): GraphNode => {
+      if (!('weights' in n)) return n;
+      const weights = Object.fromEntries(Object.entries(n.weights as Record<string, { values: Float32Array; shape: number[] }>).map(([name, w]) => [name, { ...w, values: this.weights.get(`${n.name}/${name}`) ?? w.values }]));
+      return { ...n, weights } as GraphNode;
+    });
+    return { ...graph, nodes };
+  }
+
+  snapshot(): WeightSnapshot {
+    return new Map(this.weights);
+  }
+
+  restore(s: WeightSnapshot): void {
+    for (const [key, values] of s) this.weights.set(key, values);
   }
 
   sync(): void {

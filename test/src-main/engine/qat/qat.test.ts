@@ -25,27 +25,12 @@ import { planQuantization } from '../../../../src-main/engine/transform/plan.js'
 import { builtinModel } from '../../../../src-main/io/models/builtins.js';
 import type { CurvePoint } from '../../../../src-main/store/curves.js';
 import { SAMPLE_DATA, config, context } from '../ptq/ptq-fixtures.js';
+import { cnnWithBnStats } from './qat-graphs.js';
 import { act, batchNorm, concat, conv, dense, flatten, graphOf, input, maxPool } from '../transform/graphs.js';
 
 before(async () => {
   await initBackend('wasm');
 });
-
-/** fashion_cnn with non-trivial BatchNorm statistics, so folding changes the numbers. */
-function cnnWithBnStats(): Graph {
-  const g = builtinModel('fashion_cnn').build();
-  let seed = 1;
-  const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
-  for (const n of g.nodes) {
-    if (n.op !== 'batchNorm') continue;
-    const w = n.weights as Record<string, { values: Float32Array } | undefined>;
-    w['gamma']?.values.forEach((_, i, a) => (a[i] = 0.5 + rand() * 1.5));
-    w['beta']?.values.forEach((_, i, a) => (a[i] = rand() - 0.5));
-    w['movingMean']!.values.forEach((_, i, a) => (a[i] = (rand() - 0.5) * 0.2));
-    w['movingVariance']!.values.forEach((_, i, a) => (a[i] = 0.05 + rand() * 0.5));
-  }
-  return g;
-}
 
 describe('QAT forward with simulated BatchNorm folding', () => {
   test('with frozen BN it equals the folded model with the same fake quantization', () => {
