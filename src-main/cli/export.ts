@@ -1,8 +1,9 @@
 /**
- * `studio export RUN --format onnx|tflite|tfjs|params --out PATH [--verify] [--overwrite] [--json]`:
+ * `studio export RUN --format onnx|tflite|tfjs|params --out PATH [--verify] [--overwrite] [--diff] [--json]`:
  * starts an export job through the API (exports.start), draws its progress
  * on one line, cancels it on Ctrl-C (no file left, nothing stored), then
- * prints the audit and the verification against the studio's simulation.
+ * prints the audit and the verification against the studio's simulation
+ * (with --diff, the layer-by-layer diff of the file's quantized tensors).
  */
 import path from 'node:path';
 import { Command, Option } from 'commander';
@@ -12,6 +13,8 @@ import type { Studio } from '../studio.js';
 import { callApi, print, withStudio } from './common.js';
 import { CliError, EXIT, InterruptedError, UsageError } from './errors.js';
 import { progressDisplay } from './progress.js';
+import { formatTable } from './format.js';
+import type { LayerDiffReport } from '../export/diff/layer-diff.js';
 
 interface ExportCliOptions {
   format: ExportFormat;
@@ -19,6 +22,7 @@ interface ExportCliOptions {
   verify?: boolean;
   overwrite?: boolean;
   int8Io?: boolean;
+  diff?: boolean;
   json?: boolean;
 }
 
@@ -38,6 +42,22 @@ export function formatExport(r: ExportRecord): string {
   return lines.join('\n');
 }
 
+/** The layer diff of a verification as a table in the model's order, and where the file and the simulation part. */
+export function formatLayerDiff(r: ExportRecord): string {
+  const d = (r.verification as { layerDiff?: LayerDiffReport }).layerDiff;
+  if (!d) return `no layer diff (${r.format} files are not diffed, or the export was not verified)`;
+  if (d.unavailable) return `no layer diff: ${d.unavailable}`;
+  // Shares of a few values in a million still show.
+  const share = (v: number) => (v === 0 ? '0' : `${(v * 100).toPrecision(2)}%`);
+  const rows = d.layers.map((l, i) => [i + 1, l.layer, l.tensor, l.maxSteps, l.sqnr === null ? 'exact' : l.sqnr.toFixed(1), share(l.offByOne), share(l.beyondOne)]);
+  const verdict = d.firstDivergence ? `file and simulation part at layer ${d.firstDivergence} (more than ${d.tolerance} step off)` : `every layer within ${d.tolerance} step of the simulation`;
+  return [
+    `layer diff on the first ${d.samples} eval samples (file integers against the studio simulation, in quantization steps):`,
+    formatTable(['#', 'layer', 'tensor', 'max |diff|', 'SQNR dB', 'off by 1', 'beyond 1'], rows),
+    verdict,
+  ].join('\n');
+}
+
 export function registerExport(program: Command): void {
   program
     .command('export')
@@ -49,13 +69,14 @@ export function registerExport(program: Command): void {
     .option('--no-verify', 'skip the runtime verification')
     .option('--overwrite', 'replace an existing file')
     .option('--int8-io', 'tflite: int8 model input and output (default: float, with QUANTIZE/DEQUANTIZE at the ends)')
+    .option('--diff', 'print the layer-by-layer diff of the file against the studio simulation (onnx, tflite)')
     .option('--json', 'print the export record as JSON')
     .action(async (run: string, o: ExportCliOptions, cmd: Command) =>
       withStudio(cmd, async (studio) => {
         const runId = Number(run);
         if (!Number.isInteger(runId) || runId <= 0) throw new UsageError(`run must be a positive integer id, got "${run}"`);
         const record = await exportWithProgress(studio, { runId, format: o.format, path: path.resolve(o.out), verify: o.verify !== false, overwrite: !!o.overwrite, integerIo: !!o.int8Io }, !!o.json);
-        print(!!o.json, record, () => formatExport(record));
+        print(!!o.json, record, () => (o.diff ? `${formatExport(record)}\n${formatLayerDiff(record)}` : formatExport(record)));
         // Written and stored, but the runtime disagrees with the simulation: a failed outcome.
         const v = record.verification as { passed?: boolean };
         if (v.passed === false) process.exitCode = EXIT.failed;

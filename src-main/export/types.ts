@@ -45,6 +45,8 @@ export interface ExportOptions {
   tfliteIo?: 'float' | 'int8';
   /** Runtime of the studio simulation the file is verified against (default: onnxruntime where it can run; see export/verify.ts). */
   simulationRuntime?: RuntimeChoice;
+  /** ONNX, TFLite: with the verification, diff every quantized tensor of the file against the simulation (export/diff; default true). */
+  layerDiff?: boolean;
   /** Memory budget of the simulation's batches, in bytes (default $STUDIO_MEMORY_BUDGET, else 1 GiB). */
   memoryBudget?: number;
 }

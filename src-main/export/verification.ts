@@ -1,6 +1,7 @@
 /** What an export's verification records: the runtime's outputs against the studio's simulation of the same file. */
 import type { IntegerUnavailable, IntegerVerification } from '../engine/integer/agreement.js';
 import type { OutputComparison } from '../engine/eval-samples.js';
+import type { LayerDiffReport } from './diff/layer-diff.js';
 
 /** Which runtime simulated the export, what it computed, and how. */
 export interface SimulationRecord {
@@ -32,4 +33,6 @@ export interface Verification extends OutputComparison {
    * not decide `passed`.
    */
   integer?: IntegerVerification | IntegerUnavailable;
+  /** Every quantized tensor of the file against the simulation's, in the model's order (export/diff/layer-diff.ts). */
+  layerDiff?: LayerDiffReport;
 }

@@ -2,8 +2,9 @@
 // sample made in New run, then ONNX written into the host's export folder
 // (`studio serve --export-dir`), followed through its progress to the
 // verification report (onnxruntime vs the studio simulation, agreement
-// ≥ 99.5%). A path outside the folder is refused by the host with a clear
-// error and writes nothing. Screenshot: test-results/screenshots/export.png.
+// ≥ 99.5%, every quantized tensor within one step in the layer diff). A path outside the folder is refused by the host with a clear
+// error and writes nothing. Screenshots: test-results/screenshots/export.png,
+// export-layer-diff.png.
 import { expect, test } from '@playwright/test';
 import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
@@ -86,6 +87,18 @@ test(`ONNX export of a PTQ run of ${MODEL}, verified in onnxruntime`, async ({ p
   expect(agreement).toBeGreaterThanOrEqual(0.995);
   await expect(job.getByTestId('export-audit')).toHaveAttribute('data-ok', 'true');
   await expect(job.getByTestId('export-size')).toContainText('of the float model');
+  // Layer by layer: every quantized tensor of the file within one step of the simulation, table and chart in the model's order.
+  const diff = job.getByTestId('export-layer-diff');
+  await expect(diff).toHaveAttribute('data-first-divergence', '');
+  await expect(diff.getByTestId('export-layer-diff-verdict')).toContainText('Every quantized tensor within 1 step of the simulation');
+  const rows = diff.getByTestId('export-layer-diff-row');
+  const layers = await rows.evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-layer'), Number(tr.getAttribute('data-max-steps'))] as const));
+  expect(layers.length).toBeGreaterThanOrEqual(4);
+  expect(layers[0]![0]).toMatch(/input/);
+  for (const [layer, steps] of layers) expect(steps, `${layer}`).toBeLessThanOrEqual(1);
+  await expect(diff.getByTestId('layer-diff-chart')).toHaveAttribute('data-points', String(layers.length));
+  await diff.locator('details').evaluate((d) => ((d as HTMLDetailsElement).open = true));
+  await diff.screenshot({ path: path.join(artifactsDir, 'export-layer-diff.png') });
 
   const file = path.join(exportDir, 'sample_w8a8.onnx');
   expect(statSync(file).size).toBeGreaterThan(0);
@@ -95,6 +108,22 @@ test(`ONNX export of a PTQ run of ${MODEL}, verified in onnxruntime`, async ({ p
   await job.getByTestId('export-show-in-folder').click();
   await expect(job.getByTestId('export-path')).toContainText(file);
   await page.screenshot({ path: path.join(artifactsDir, 'export.png'), fullPage: true });
+
+  // The graph's "exported file vs simulation" overlay: run A's export diff on the model's layers.
+  await page.getByTestId('nav-model').click();
+  await page.getByTestId('model-item').filter({ hasText: MODEL }).first().click();
+  await page.getByTestId('model-view-graph').click();
+  await expect(page.getByTestId('graph-panel')).not.toHaveAttribute('data-painted', '0', { timeout: 30_000 });
+  await page.getByTestId('graph-overlay').selectOption('export-diff');
+  await page.getByTestId('graph-run-a').selectOption(runId!);
+  const legend = page.getByTestId('graph-legend');
+  await expect(legend).toHaveAttribute('data-overlay', 'export-diff');
+  const drawn = await page.getByTestId('graph-node').evaluateAll((els) => els.map((e) => e.getAttribute('data-node')));
+  const marked = layers.filter(([layer]) => drawn.includes(layer));
+  expect(marked.length).toBeGreaterThanOrEqual(3);
+  await expect(legend).toHaveAttribute('data-marked', String(marked.length));
+  for (const [layer] of marked) await expect(page.locator(`[data-testid="graph-node"][data-node="${layer}"]`)).toHaveAttribute('data-mark', /^(exact|\d+\.\d dB)$/);
+  await page.getByTestId('nav-export').click();
 
   // The same name again: the host refuses, the page asks before replacing.
   await page.getByTestId('export-start').click();

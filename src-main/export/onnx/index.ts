@@ -8,6 +8,8 @@ import { fileDigest, writeFileAtomic } from '../write-file.js';
 import { assertAudit, auditOnnx } from './audit.js';
 import { buildOnnx, encodeOnnx, EXPORT_FORMAT } from '../../engine/onnx/build.js';
 import { verifyOnnx } from './verify.js';
+import { onnxLayerDiff } from '../diff/onnx-diff.js';
+import { layerDiffOrReason } from '../diff/layer-diff.js';
 
 export async function exportOnnx(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
   opts.onPhase?.('write');
@@ -49,8 +51,11 @@ export async function finishOnnx(input: ExportInput, dest: string, opts: ExportO
   if ((opts.verify ?? true) && input.samples) {
     opts.onPhase?.('verify');
     const sim = await runSimulation(qdqSimulation(input.graph, input.plan, input.qparams), input.samples, simulationChoice(opts));
+    // Layer by layer: the file's integers at every activation against the simulation (export/diff), before the full pass so that pass's progress ends the step.
+    const diff = (opts.layerDiff ?? true) ? await layerDiffOrReason('onnx', () => onnxLayerDiff(dest, input, { ...(opts.memoryBudget !== undefined ? { memoryBudget: opts.memoryBudget } : {}), onnxOptimization: opts.onnxOptimization ?? 'disabled' })) : null;
     // The integer reference runs beside it: what an int8 runtime computes, compared with onnxruntime.
     verification = await verifyOnnx(dest, input.samples, sim, opts.onnxOptimization ?? 'disabled', input);
+    if (diff) verification = { ...verification, layerDiff: diff };
   }
   const digest = await fileDigest(dest);
   return { format: 'onnx', path: dest, extraPaths: [], ...digest, audit: audit as unknown as Record<string, unknown>, verification: verification as unknown as Record<string, unknown> | null };

@@ -15,6 +15,8 @@ import { logitsSimulation, tfliteSimulation, tfliteSimulationText } from './simu
 import { runSimulation, simulationChoice } from '../verify.js';
 import type { EvalSamples } from '../../engine/eval-samples.js';
 import { preprocessedSamples, verifyTflite } from './verify.js';
+import { tfliteLayerDiff } from '../diff/tflite-diff.js';
+import { layerDiffOrReason, type LayerDiffReport } from '../diff/layer-diff.js';
 import type { AffineNode } from '../../engine/graph/types.js';
 import { integerQParams, qparamsToJSON } from '../../engine/quant/qparams.js';
 
@@ -79,12 +81,24 @@ export async function finishTflite(input: ExportInput, quant: TfliteQuant, dest:
   }
   assertTfliteAudit(audit, dest);
   let verification = null;
+  let diff: LayerDiffReport | null = null;
   if ((opts.verify ?? true) && input.samples) {
     opts.onPhase?.('verify');
     const lowered = quant.model.graph.nodes.length !== input.graph.nodes.length || quant.model.forced.length > 0;
     const text = tfliteSimulationText(input.graph, lowered, !!quant.logits);
     const sim = await runSimulation(tfliteSimulation(input.graph, input.plan, input.qparams, quant.softmax, quant.logits, text), input.samples, simulationChoice(opts));
     const fileSamples = preprocessedSamples(input.samples, preprocessingOf(quant));
+    // Layer by layer: the file's int8 activations against the simulation (export/diff), before the full pass so that pass's progress ends the step.
+    diff =
+      (opts.layerDiff ?? true)
+        ? await layerDiffOrReason('tflite', () =>
+            tfliteLayerDiff(dest, quant, input.samples!, {
+              preprocessing: preprocessingOf(quant),
+              ...(io === 'int8' ? { int8Input: int8Ends(input, quant).input } : {}),
+              ...(opts.memoryBudget !== undefined ? { memoryBudget: opts.memoryBudget } : {}),
+            }),
+          )
+        : null;
     verification = await verifyTflite(dest, fileSamples, sim, io === 'int8' ? { int8: int8Ends(input, quant) } : {}, { model: fileModel(quant), samples: input.samples });
   }
   const digest = await fileDigest(dest);
@@ -95,7 +109,7 @@ export async function finishTflite(input: ExportInput, quant: TfliteQuant, dest:
     extraPaths: [],
     ...digest,
     audit: audit as unknown as Record<string, unknown>,
-    verification: verification ? { ...verification, ...extra } : null,
+    verification: verification ? { ...verification, ...extra, ...(diff ? { layerDiff: diff } : {}) } : null,
   };
 }
 

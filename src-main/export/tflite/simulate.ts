@@ -41,12 +41,13 @@ import { fakeQuant, type RoundingMode } from '../../engine/quant/fake-quant.js';
 import type { QParams } from '../../engine/quant/qparams.js';
 import type { QuantPlan } from '../../engine/transform/plan.js';
 import { simulatedKernels } from '../../engine/native/evaluate-onnx.js';
-import { buildOnnxGraph, encodeOnnx } from '../../engine/onnx/build.js';
+import { buildOnnxGraph, encodeOnnx, type OnnxValue } from '../../engine/onnx/build.js';
+import type { ModelProto } from '../../engine/onnx/proto.js';
 import type { ActivationQuantizer } from '../../engine/transform/plan.js';
 import { exportSimulationHooks, quantizedBiasValues } from '../simulate.js';
 import { simulate, type SimulationPlan } from '../verify.js';
 import { joinBatches, type EvalSamples } from '../../engine/eval-samples.js';
-import { lowerForTflite } from './lower.js';
+import { lowerForTflite, type LoweredModel } from './lower.js';
 import { inputQuantizer, softmaxQParams, splitFusedSoftmax, type SoftmaxAt } from './quant.js';
 import { interpreterOps, interpreterOpSpecs, linearized, mulOutputs, onnxInterpreterOp } from './simulate-ops.js';
 
@@ -167,7 +168,26 @@ export function tfliteSimulationModel(
   logits: QParams | null,
   opts: TfliteSimulationOptions = {},
 ): { model: Uint8Array; graph: Graph } {
-  return simulationGraph(lowerForTflite(runGraph, runPlan, runQParams), softmax, logits, opts, 'output');
+  const { model, graph } = simulationGraph(lowerForTflite(runGraph, runPlan, runQParams), softmax, logits, opts, 'output');
+  return { model: encodeOnnx(model), graph };
+}
+
+/**
+ * tfliteSimulationModel's graph of the lowered model (the file's), not yet
+ * encoded, with where each node's simulated value lives and the plan and
+ * qparams it was built with (a fused softmax split off): the layer diff
+ * reads every activation out of it (export/diff/tflite-diff.ts).
+ */
+export function tfliteSimulationGraph(lowered: LoweredModel, softmax: SoftmaxAt, logits: QParams | null): SimulationGraph {
+  return simulationGraph(lowered, softmax, logits, {}, 'output');
+}
+
+export interface SimulationGraph {
+  model: ModelProto;
+  graph: Graph;
+  plan: QuantPlan;
+  qparams: ReadonlyMap<string, QParams>;
+  values: ReadonlyMap<string, OnnxValue>;
 }
 
 /**
@@ -176,7 +196,8 @@ export function tfliteSimulationModel(
  * fused (no quantizer there, no softmax), for onnxruntime.
  */
 export function tfliteLogitsModel(model: { graph: Graph; plan: QuantPlan; qparams: ReadonlyMap<string, QParams> }, softmax: NonNullable<SoftmaxAt>): { model: Uint8Array; graph: Graph } {
-  return simulationGraph(model, softmax, null, {}, 'logits');
+  const built = simulationGraph(model, softmax, null, {}, 'logits');
+  return { model: encodeOnnx(built.model), graph: built.graph };
 }
 
 /** See tfliteSimulationModel; 'logits': the fused softmax's layer ends the graph, linear and unquantized. */
@@ -186,7 +207,7 @@ function simulationGraph(
   logits: QParams | null,
   opts: TfliteSimulationOptions,
   end: 'output' | 'logits',
-): { model: Uint8Array; graph: Graph } {
+): SimulationGraph {
   const { graph, plan, qparams } = lowered;
   const q = tfliteQParams(qparams, softmax, opts.softmaxGrid ?? true);
   const rounding = opts.rounding ?? TFLITE_ROUNDING;
@@ -206,7 +227,7 @@ function simulationGraph(
   const roundingOf = (a: ActivationQuantizer) => (a.at === inputAt ? inputRounding : mulAt.has(a.at) ? mulRounding : rounding);
   const outputs = new Map([...exact].map(([name, op]) => [name, onnxInterpreterOp(op, name)]));
   const built = buildOnnxGraph({ ...model, simulate: { kernels, rounding: roundingOf, outputs, ...(biases ? { biases } : {}) } });
-  return { model: encodeOnnx(built.model), graph: model.graph };
+  return { model: built.model, graph: model.graph, plan: model.plan, qparams: model.qparams, values: built.values };
 }
 
 /**

@@ -211,6 +211,20 @@ test('piped export progress: every step is printed complete, none left at 0/1', 
   assert.doesNotMatch(r.stderr, /\r/, 'no carriage returns when piped');
 });
 
+test('export --diff prints the layer-by-layer diff of the file: one row a quantized tensor, in the model order, every one within a step', () => {
+  const run = json<Run[]>(['runs']).find((r) => r.name === 'per-channel')!;
+  const r = studio(['export', String(run.id), '--format', 'tflite', '--out', path.join(work, 'diffed.tflite'), '--diff']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /layer diff on the first 64 eval samples/);
+  const header = r.stdout.split('\n').findIndex((l) => /^#\s+layer\s+tensor\s+max \|diff\|/.test(l));
+  assert.ok(header >= 0, r.stdout);
+  const rows = r.stdout.split('\n').slice(header + 1).filter((l) => /^\s*\d+\s/.test(l)).map((l) => l.trim().split(/\s+/));
+  // The sample CNN in TFLite: input, conv2d, conv2d_1, dense, the logits and the softmax output.
+  assert.deepEqual(rows.map((c) => c[2]), ['input', 'conv2d/output', 'conv2d_1/output', 'dense/output', 'dense_1/logits', 'dense_1/output']);
+  for (const c of rows) assert.ok(Number(c[3]) <= 1, `${c[1]}: ${c[3]} steps`);
+  assert.match(r.stdout, /every layer within 1 step of the simulation/);
+});
+
 test('Ctrl-C during an export cancels it and exits 130: no file, no staging leftovers, no record', async () => {
   const run = json<Run[]>(['runs']).find((r) => r.name === 'per-channel')!;
   const dir = tempDir();

@@ -6,7 +6,8 @@
  * samples) against the studio's half-even simulation of the same file. Goal
  * as for 8 bits: top-1 agreement ≥ 99.5%. The audit must name a tensor
  * stored in the wrong type, and TFLite (int8 activations only) must refuse
- * a16 before writing anything.
+ * a16 before writing anything. The layer diff reads every activation type
+ * back and finds each within one step of the simulation.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { DT, tensor, tensorValues } from '../../../src-main/engine/onnx/proto.js
 import { ExportError } from '../../../src-main/export/errors.js';
 import { auditOnnx } from '../../../src-main/export/onnx/audit.js';
 import { exportOnnx } from '../../../src-main/export/onnx/index.js';
+import type { LayerDiffReport } from '../../../src-main/export/diff/layer-diff.js';
 import { exportTflite } from '../../../src-main/export/tflite/index.js';
 import { ptqExport, type PtqExport } from './export-fixtures.js';
 
@@ -64,6 +66,10 @@ async function verified(key: string): Promise<{ audit: Audited; file: string }> 
   assert.equal(v.count, 500);
   assert.ok(v.agreement >= 0.995, `${key}: agreement ${v.agreement}`);
   assert.ok(v.passed);
+  // Layer by layer (export/diff): INT4 / INT16 / UINT16 activations read back too, every one within a step of the simulation.
+  const diff = (r.verification as { layerDiff?: LayerDiffReport }).layerDiff!;
+  assert.equal(diff.layers.length, runs[key]!.input.plan.activations.length);
+  assert.equal(diff.firstDivergence, null, `${key}: ${JSON.stringify(diff.layers.map((l) => [l.tensor, l.maxSteps]))}`);
   const model = decodeOnnx(readFileSync(file));
   assert.equal(Number(model.irVersion), EXPORT_FORMAT.irVersion);
   assert.deepEqual(model.opsetImport.map((o) => [o.domain, Number(o.version)]), [['', 21]]);

@@ -14,6 +14,7 @@
  * and the integer reference on the run's model (elementwise 'float', ONNX's
  * uint8 / half-even) against onnxruntime on the ONNX export: ≥ 99.9% within one step.
  */
+import type { LayerDiffReport } from '../../../src-main/export/diff/layer-diff.js';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -107,8 +108,9 @@ CASES.forEach((c, i) => {
     const audit = r.audit as { ok: boolean; problems: string[]; operators: string[] };
     assert.equal(audit.ok, true, audit.problems.join('\n'));
     for (const op of c.ops) assert.ok(audit.operators.includes(op), `${op} in ${audit.operators.join(' ')}`);
-    const v = r.verification as unknown as { count: number; agreement: number };
+    const v = r.verification as unknown as { count: number; agreement: number; layerDiff: LayerDiffReport };
     assert.equal(v.count, EVAL);
+    t.diagnostic(`layer diff: first divergence ${v.layerDiff.firstDivergence ?? 'none'}; max steps ${JSON.stringify(v.layerDiff.layers.map((l) => l.maxSteps))}`);
 
     const quant = await prepareTflite(input);
     const runtime = await runTflite(file, preprocessedSamples(samples, preprocessingOf(quant)));
@@ -232,6 +234,8 @@ test('a whole seeded MobileNetV3Small (32×32, 10 classes): the integer referenc
   const v = r.verification as unknown as { agreement: number; integer: { agreementWithRuntime: number; maxAbsDiffRuntime: number } };
   // 130 untrained layers amplify the simulation's float near-ties (a conv output one step off) into other outputs; the integer reference has none.
   t.diagnostic(`simulation top-1 agreement ${v.agreement}; integer reference ${v.integer.agreementWithRuntime}, max |diff| ${v.integer.maxAbsDiffRuntime}`);
+  const d = (r.verification as { layerDiff: LayerDiffReport }).layerDiff;
+  t.diagnostic(`layer diff (${d.layers.length} tensors, ${d.seconds.toFixed(1)} s): first divergence ${d.firstDivergence ?? 'none'}; ${d.layers.filter((l) => l.maxSteps > 1).length} beyond one step`);
   assert.equal(v.integer.agreementWithRuntime, 1);
   assert.equal(v.integer.maxAbsDiffRuntime, 0);
 });

@@ -26,11 +26,10 @@ export interface OverlayChoice {
 }
 
 /**
- * The overlay menu, in order. `export-diff` is the extension point for the
- * per-layer diff of an exported file against the simulation (export
- * verification's layer-by-layer comparison, another issue in progress): it
- * needs a source of per-layer values (an `OverlaySource` below) from the
- * export records before it can be offered.
+ * The overlay menu, in order. `export-diff` shows the per-layer diff of an
+ * exported file against the simulation (the export verification's
+ * layer-by-layer comparison): its numbers come from an `OverlaySource`
+ * below, which the graph panel builds from run A's export records.
  */
 export const OVERLAYS: readonly OverlayChoice[] = [
   { kind: 'none', label: 'No overlay', runs: 0 },
@@ -42,7 +41,7 @@ export const OVERLAYS: readonly OverlayChoice[] = [
   { kind: 'bits', label: 'Bits', runs: 1 },
   { kind: 'granularity', label: 'Weight granularity', runs: 1 },
   { kind: 'lint', label: 'Lint findings', runs: 1 },
-  { kind: 'export-diff', label: 'Exported file vs simulation', runs: 1, unavailable: 'needs the per-layer export diff (not stored yet)' },
+  { kind: 'export-diff', label: 'Exported file vs simulation', runs: 1 },
 ];
 
 /** What an overlay reads of a run. */
@@ -232,8 +231,9 @@ export function computeOverlay(kind: OverlayKind, layers: readonly string[], a: 
     case 'export-diff': {
       const source = sources[kind];
       const marks = new Map<string, LayerMark>();
-      if (source) for (const [layer, d] of source({ a, b })) if (layers.includes(layer)) marks.set(layer, { color: sqnrColor(d), text: db(d), value: d });
-      return { kind, title: 'Exported file against the simulation (SQNR)', marks, legend: source ? sqnrLegend() : [] };
+      // +∞: the file's tensor equals the simulation's.
+      if (source) for (const [layer, d] of source({ a, b })) if (layers.includes(layer)) marks.set(layer, { color: sqnrColor(d), text: Number.isFinite(d) ? db(d) : 'exact', value: d });
+      return { kind, title: `Exported file of ${a?.name ?? '—'} against the simulation (SQNR)${source && marks.size === 0 ? ': no verified ONNX or TFLite export of this run' : ''}`, marks, legend: source ? sqnrLegend() : [] };
     }
     case 'none':
       return { kind, title: '', marks: new Map(), legend: [] };

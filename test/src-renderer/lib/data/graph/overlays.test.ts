@@ -83,10 +83,11 @@ test('bits and granularity after overrides, lint by worst severity', () => {
   assert.deepEqual([...lint.marks.entries()].map(([k, m]) => [k, m.text]), [['c2', 'warning: no-range']]);
 });
 
-test('the export diff is in the menu but unavailable until a source provides its numbers', () => {
+test('the export diff is in the menu; its marks come from a source (the layer diff of an export), an exact tensor written "exact"', () => {
   const entry = OVERLAYS.find((o) => o.kind === 'export-diff')!;
-  assert.ok(entry.unavailable);
+  assert.equal(entry.unavailable, undefined);
   assert.equal(computeOverlay('export-diff', ['c1'], null, null).marks.size, 0);
-  const withSource = computeOverlay('export-diff', ['c1', 'c2'], null, null, { 'export-diff': () => new Map([['c1', 25], ['zz', 3]]) });
-  assert.deepEqual([...withSource.marks.keys()], ['c1']);
+  const withSource = computeOverlay('export-diff', ['c1', 'c2'], null, null, { 'export-diff': () => new Map([['c1', 25], ['c2', Infinity], ['zz', 3]]) });
+  assert.deepEqual([...withSource.marks.entries()].map(([k, m]) => [k, m.text]), [['c1', '25.0 dB'], ['c2', 'exact']]);
+  assert.match(computeOverlay('export-diff', ['c1'], null, null, { 'export-diff': () => new Map() }).title, /no verified ONNX or TFLite export/);
 });
