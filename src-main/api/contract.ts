@@ -191,6 +191,21 @@ export const ExportFormatName = z.enum(EXPORT_FORMATS as unknown as [ExportForma
 /** TFLite only: int8 model input and output instead of float ones with QUANTIZE / DEQUANTIZE at the ends. */
 const IntegerIo = z.boolean().optional();
 
+/** An exported file's graph as written (export/file-graph): nodes with their tensors and Keras layer, and the tensors joining them. */
+const FileQuant = z.object({ channels: z.number().int(), axis: z.number().int().nullable(), scaleMin: z.number(), scaleMax: z.number(), zeroPointMin: z.number(), zeroPointMax: z.number() });
+const FileTensor = z.object({ name: z.string(), shape: z.array(z.union([z.number(), z.string()])).nullable(), dtype: z.string().nullable(), constant: z.boolean(), quant: FileQuant.nullable() });
+export type FileTensor = z.infer<typeof FileTensor>;
+const FileNode = z.object({ id: z.string(), op: z.string(), layer: z.string().nullable(), inputs: z.array(FileTensor), outputs: z.array(FileTensor), fusedActivation: z.string().nullable() });
+export type FileNode = z.infer<typeof FileNode>;
+export const FileGraph = z.object({
+  format: z.enum(['onnx', 'tflite']),
+  inputs: z.array(z.string()),
+  outputs: z.array(z.string()),
+  nodes: z.array(FileNode),
+  edges: z.array(z.object({ source: z.string(), target: z.string(), tensor: z.string() })),
+});
+export type FileGraph = z.infer<typeof FileGraph>;
+
 export const ExportFormatInfo = z.object({
   format: z.string(),
   description: z.string(),
@@ -309,6 +324,8 @@ export const methods = {
   'exports.showInFolder': { input: z.object({ id: Id }).strict(), output: z.object({ shown: z.boolean(), path: z.string() }) },
   /** One stored export (the web host's download endpoint serves only paths found here). */
   'exports.get': { input: z.object({ id: Id }).strict(), output: ExportRecord },
+  /** The graph of a stored ONNX or TFLite export as the file holds it, each node with its Keras layer; TF.js and params exports are refused. */
+  'exports.graph': { input: z.object({ id: Id }).strict(), output: FileGraph.extend({ exportId: Id, path: z.string() }) },
   'runs.histograms': { input: z.object(TensorRef).strict(), output: z.array(RunHistogram) },
   'runs.curves': {
     input: z.object({ ids: z.array(Id).min(1).max(16) }).strict(),

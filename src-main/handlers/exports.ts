@@ -6,9 +6,10 @@
  */
 import type { Studio } from '../studio-types.js';
 import { ApiError, type Handlers } from '../api/dispatch.js';
+import { readFileGraph } from '../export/file-graph/index.js';
 import { formatInfo } from '../export/formats.js';
 
-type ExportMethods = 'exports.create' | 'exports.start' | 'exports.cancel' | 'exports.running' | 'exports.list' | 'exports.get' | 'exports.formats' | 'exports.destination' | 'exports.showInFolder';
+type ExportMethods = 'exports.create' | 'exports.start' | 'exports.cancel' | 'exports.running' | 'exports.list' | 'exports.get' | 'exports.graph' | 'exports.formats' | 'exports.destination' | 'exports.showInFolder';
 
 export function exportHandlers(studio: Studio): Pick<Handlers, ExportMethods> {
   const { store } = studio;
@@ -36,6 +37,15 @@ export function exportHandlers(studio: Studio): Pick<Handlers, ExportMethods> {
       const record = store.exports.get(id);
       if (!record) throw new ApiError('not_found', `export ${id} does not exist`);
       return record;
+    },
+    'exports.graph': async ({ id }) => {
+      const record = store.exports.get(id);
+      if (!record) throw new ApiError('not_found', `export ${id} does not exist`);
+      if (record.format !== 'onnx' && record.format !== 'tflite') throw new ApiError('invalid_input', `export ${id} is a ${record.format} export (${record.path}); only ONNX and TFLite files have an operator graph to show`);
+      const graph = await readFileGraph(record.path, record.format).catch((err: unknown) => {
+        throw new ApiError('failed', `export ${id}: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      return { exportId: id, path: record.path, ...graph };
     },
     'exports.formats': () => Object.values(formatInfo).map((f) => ({ format: f.format, description: f.description, target: f.target })),
     'exports.destination': () => ({ restricted: studio.exports.policy.folder !== null, folder: studio.exports.policy.folder }),

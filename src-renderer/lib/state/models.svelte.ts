@@ -10,6 +10,7 @@ export type BuiltinModel = MethodOutput<'models.builtins'>[number];
 export class ModelsStore {
   #api: ApiClient;
   #detailSeq = 0;
+  #focusSeq = 0;
 
   readonly list = new Resource<ModelSummary[]>(() => this.#api.call('models.list', {}));
   readonly builtins = new Resource<BuiltinModel[]>(() => this.#api.call('models.builtins', {}));
@@ -19,6 +20,9 @@ export class ModelsStore {
   detail = $state.raw<ModelDetail | null>(null);
   detailLoading = $state(false);
   detailError = $state.raw<ApiError | null>(null);
+
+  /** A layer to show in the model's graph (asked from another view, e.g. an exported file's node) until the graph has shown it; `seq` tells a repeated ask. */
+  focus = $state.raw<{ modelId: number; layer: string; seq: number } | null>(null);
 
   /** Built-in names being added right now. */
   adding = $state.raw<ReadonlySet<string>>(new Set());
@@ -42,6 +46,12 @@ export class ModelsStore {
     if (this.selectedId === id && (this.detail?.id === id || this.detailLoading)) return Promise.resolve();
     this.selectedId = id;
     return this.#loadDetail(id);
+  }
+
+  /** Selects the model and asks its graph to show `layer` (selected and opened). */
+  showLayer(modelId: number, layer: string): Promise<void> {
+    this.focus = { modelId, layer, seq: ++this.#focusSeq };
+    return this.select(modelId);
   }
 
   async addBuiltin(name: string): Promise<void> {

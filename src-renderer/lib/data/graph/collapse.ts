@@ -57,7 +57,7 @@ export function visibleGraph(graph: ModelGraph, collapsed: ReadonlySet<string>):
       groupNodes.add(c);
       const g = groups.get(c)!;
       addGroupsAbove(g.parent);
-      nodes.push({ id: c, kind: 'group', label: g.label, op: `${g.size} layer${g.size === 1 ? '' : 's'}`, parent: g.parent, layer: null });
+      nodes.push({ id: c, kind: 'group', label: g.label, op: `${g.size} ${g.unit ?? 'layer'}${g.size === 1 ? '' : 's'}`, parent: g.parent, layer: null });
     }
   }
   const edges: GraphEdge[] = [];

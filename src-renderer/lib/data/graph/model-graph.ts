@@ -39,6 +39,8 @@ export interface GraphGroup {
   parent: string | null;
   /** Every node under it, at any depth. */
   size: number;
+  /** What it counts in a collapsed box: 'layer' (the default) or 'node' (an exported file's). */
+  unit?: 'layer' | 'node';
 }
 
 export interface ModelGraph {
