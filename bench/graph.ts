@@ -10,7 +10,10 @@
  * under 500 ms. Readability: edge segments that pass through a node box
  * other than their ends, read off the painted SVG (EfficientNetB0's
  * squeeze-and-excite side paths should have none). DenseNet121 (its wide
- * concatenations) is timed the same way.
+ * concatenations) is timed the same way. Panning: the painted graph dragged
+ * by the mouse over 120 steps, one per frame, with the interval between
+ * animation frames recorded in the page (goal: 60 fps, a median frame of at
+ * most 1000/60 ms).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -39,6 +42,26 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 /** "M1 2 L3 4 …" -> points. */
 function pathPoints(d: string): { x: number; y: number }[] {
   return [...d.matchAll(/[ML]([-\d.]+) ([-\d.]+)/g)].map((m) => ({ x: Number(m[1]), y: Number(m[2]) }));
+}
+
+/** Drags the painted graph with the mouse, one small move per animation frame, and returns the frame intervals the page saw. */
+async function panFrames(page: import('playwright-core').Page): Promise<{ median: number; p95: number; frames: number }> {
+  const box = await page.getByTestId('graph-canvas').boundingBox();
+  if (!box) throw new Error('no graph canvas to pan');
+  const x0 = box.x + box.width / 2;
+  const y0 = box.y + box.height / 2;
+  // Strings: this file is compiled without the DOM's types.
+  await page.evaluate(`window.__frames = []; window.__panning = true; (function tick(t) { window.__frames.push(t); if (window.__panning) requestAnimationFrame(tick); })(performance.now());`);
+  await page.mouse.move(x0, y0);
+  await page.mouse.down();
+  for (let i = 1; i <= 120; i++) {
+    await page.mouse.move(x0 + 200 * Math.sin(i / 20), y0 + 120 * Math.sin(i / 31));
+    await page.evaluate('new Promise((r) => requestAnimationFrame(() => r(null)))');
+  }
+  await page.mouse.up();
+  const frames = await page.evaluate<number[]>(`(() => { window.__panning = false; return window.__frames; })()`);
+  const gaps = frames.slice(2).map((t, i) => t - frames[i + 1]!).sort((a, b) => a - b);
+  return { median: median(gaps), p95: gaps[Math.floor(gaps.length * 0.95)] ?? NaN, frames: gaps.length };
 }
 
 export async function benchGraph(): Promise<Record<string, number>> {
@@ -97,6 +120,7 @@ export async function benchGraph(): Promise<Record<string, number>> {
         edges: drawn.edges.map((e): PlacedEdge => ({ id: `${e.source}->${e.target}`, source: e.source, target: e.target, label: '', points: pathPoints(e.d), labelAt: null })),
       };
       const through = edgesThroughNodes(layout);
+      const pan = await panFrames(page);
       const mul = drawn.nodes.filter((n) => /se_excite$/.test(n.id));
       const seThrough = through.filter((t) => /se_/.test(t.edge)).length;
       await page.close();
@@ -111,10 +135,13 @@ export async function benchGraph(): Promise<Record<string, number>> {
         [`${key}ClickToPaintMs`]: round1(med),
         [`${key}LayoutPaintMs`]: round1(median(layouts.slice(1))),
         [`${key}EdgesThroughNodes`]: through.length,
+        [`${key}PanMedianFrameMs`]: round1(pan.median),
+        [`${key}PanP95FrameMs`]: round1(pan.p95),
       });
       console.log(
         `  ${m.name}: ${summary.layerCount} layers -> ${nodes} nodes${note ? ` (${note})` : ''}; click -> painted graph: first ${round1(first)} ms (worker cold), median of next ${ROUNDS - 1} ${round1(med)} ms (layout + paint ${round1(median(layouts.slice(1)))} ms)${m.name === 'MobileNetV2' ? ` (goal < ${GOAL_MS} ms: ${med < GOAL_MS ? 'met' : 'NOT met'})` : ''}`,
       );
+      console.log(`    pan: median frame ${round1(pan.median)} ms (${round1(1000 / pan.median)} fps), p95 ${round1(pan.p95)} ms over ${pan.frames} frames (goal 60 fps: ${pan.median <= 1000 / 60 + 0.5 ? 'met' : 'NOT met'})`);
       console.log(`    edge segments through a node: ${through.length} of ${drawn.edges.length} edges${mul.length > 0 ? `; squeeze-and-excite (${mul.length} blocks): ${seThrough}` : ''}`);
       if (through.length > 0) console.log(`    e.g. ${through.slice(0, 3).map((t) => `${t.edge} through ${t.node}`).join('; ')}`);
     }

@@ -177,6 +177,8 @@ test('compare: each run’s own grid, a channel picker, one-line legends, the di
     expect(text, text).not.toMatch(/–|--/);
   }
   const sqnr = page.getByTestId('sqnr-weight').locator('.uplot-host .u-over');
+  // The page may have scrolled past it (Compare also holds the graph card).
+  await sqnr.scrollIntoViewIfNeeded();
   const box = (await sqnr.boundingBox())!;
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   await expect(page.getByTestId('sqnr-weight').getByTestId('chart-readout')).toContainText(/Layer: \d+\. conv_\d+ · .* dB/);
