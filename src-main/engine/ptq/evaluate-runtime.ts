@@ -8,10 +8,13 @@
  * Batches come from the memory budget (engine/memory.ts): the evaluation
  * graph holds each activation twice (float and simulated branch) plus the
  * statistics' temporaries of the largest tensor. Per-layer statistics (SQNR,
- * clip rates, histograms) are taken on as many samples as STATS_VALUES
- * allows (about 2,250 Fashion-MNIST images; about 20 224x224 images of a
- * MobileNetV2, whose every tensor then holds millions of values), accuracy
- * and loss on the whole split.
+ * clip rates, histograms) are taken on the first STATS_SAMPLES samples, or
+ * fewer when their activations would pass STATS_VALUES (about 20 224x224
+ * images of a MobileNetV2, whose every tensor then holds millions of
+ * values); accuracy and loss on the whole split. A statistics batch costs
+ * about twice a plain one (the float and simulated copies of every probed
+ * tensor come back to JS), and a thousand images already give every layer
+ * of a Fashion-MNIST CNN tens of millions of values.
  */
 import { makeBatches, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
@@ -26,6 +29,8 @@ import type { QParamsByName } from './sim-hooks.js';
 export const EVALUATION_RUNTIME_ENV = 'STUDIO_EVALUATION_RUNTIME';
 /** Activation values (all tensors of a sample, times samples) the statistics pass reads at most. */
 export const STATS_VALUES = 2e8;
+/** Samples the statistics pass reads at most (whole batches: the batch that reaches it is read whole). */
+export const STATS_SAMPLES = 1000;
 /** How the evaluation graph holds memory per sample (engine/memory.ts batchSizeFor); past 256 a larger batch no longer runs faster. */
 export const EVALUATION_MEMORY = { copies: 2, scratchPerValue: 8 * 4, cap: 256, what: 'the evaluation' } as const;
 const TFJS_BATCH = 100;
@@ -86,7 +91,7 @@ export async function evaluateOnBestRuntime(input: EvaluationInput, choice: Eval
       // The budget decides the batch; a graph whose single sample does not fit is refused here, before any batch.
       const batchSize = choice.batchSize ?? batchSizeFor(input.graph, choice.budget, EVALUATION_MEMORY).batchSize;
       const perSample = activationValuesPerSample(input.graph);
-      const statsSamples = Math.max(batchSize, Math.floor(STATS_VALUES / perSample));
+      const statsSamples = Math.max(batchSize, Math.min(STATS_SAMPLES, Math.floor(STATS_VALUES / perSample)));
       const c = await evaluateOnnx({ ...input, models: ready.models, batchSize, statsSamples, fromLogits: !input.runtime.logitsOf.appliesSoftmax, onBatch: choice.onBatch });
       return { comparison: c, how: { ...nativeHow(c.batchSize, c.statsCount, c.placement, budget), seconds: seconds() } };
     }
