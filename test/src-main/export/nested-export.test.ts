@@ -9,13 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { before, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../src-main/engine/backend.js';
-import { graphFromLayersModel, layersModelFromGraph } from '../../../src-main/engine/graph/from-layers.js';
 import { serializeGraph } from '../../../src-main/engine/graph/serialize.js';
-import type { Graph, GraphNode } from '../../../src-main/engine/graph/types.js';
 import { preparePtq, runPtq } from '../../../src-main/engine/ptq/run.js';
 import { exportOnnx } from '../../../src-main/export/onnx/index.js';
 import { qparamsFromRecords } from '../../../src-main/export/qparams-from-record.js';
@@ -27,29 +23,11 @@ import { decodeTflite, tfliteLayerMap } from '../../../src-main/export/tflite/bu
 import { exportParams, type ParamsFile } from '../../../src-main/export/params.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
 import { samplesFromPart } from '../../../src-main/engine/eval-samples.js';
-import { readTfjsLayersModel } from '../../../src-main/io/models/tfjs-layers.js';
+import { nestedSample } from './nested-fixtures.js';
 import { config, context, SAMPLE_DATA } from '../engine/ptq/ptq-fixtures.js';
 
 let dir: string;
 let input: ExportInput;
-
-const SAMPLE_MODEL = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../assets/sample/models/fashion_cnn/model.json');
-
-/** The trained sample CNN as Sequential([fashion_base (conv… flatten), fashion_head (dense, dense_1)]). */
-async function nestedSample(): Promise<Graph> {
-  const flat = await readTfjsLayersModel(SAMPLE_MODEL);
-  const cut = flat.nodes.findIndex((n) => n.name === 'flatten') + 1;
-  const base = layersModelFromGraph({ name: 'fashion_base', nodes: flat.nodes.slice(0, cut), output: 'flatten' });
-  const headInput: GraphNode = { name: 'head_input', op: 'input', inputs: [], outputShape: flat.nodes[cut - 1]!.outputShape };
-  const headNodes = flat.nodes.slice(cut).map((n) => (n.inputs[0] === 'flatten' ? { ...n, inputs: ['head_input'] } : n));
-  const head = layersModelFromGraph({ name: 'fashion_head', nodes: [headInput, ...headNodes], output: flat.output });
-  const nested = tf.sequential({ name: 'fashion_nested', layers: [base, head] });
-  try {
-    return graphFromLayersModel(nested);
-  } finally {
-    nested.dispose();
-  }
-}
 
 before(async () => {
   await initBackend('wasm');
