@@ -8,21 +8,10 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { mobileNetV2, transferLearning } from '../../dist/test/helpers/applications/index.js';
 import { writeLayersModelFiles } from '../../dist/src-main/io/models/tfjs-layers.js';
+import { npyFile as npy } from '../../dist/test/helpers/npy.js';
 
 export const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 
-function npy(descr: string, shape: number[], bytes: Uint8Array): Uint8Array {
-  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
-  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
-  dict = dict.padEnd(total - 10 - 1, ' ') + '\n';
-  const out = new Uint8Array(total + bytes.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-  new DataView(out.buffer).setUint16(8, dict.length, true);
-  out.set(new TextEncoder().encode(dict), 10);
-  out.set(bytes, total);
-  return out;
-}
 
 /** The first `count` Fashion-MNIST test images as dir/x.npy (uint8 [count, 32, 32, 3]) and dir/y.npy (int64 labels). */
 export function writeFashionMnist32(dir: string, count: number): string {

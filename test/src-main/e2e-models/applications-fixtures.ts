@@ -42,6 +42,7 @@ import {
   transferLearning,
   type ApplicationOptions,
 } from '../../helpers/applications/index.js';
+import { npyFile as npy } from '../../helpers/npy.js';
 
 type Layer = tf.layers.Layer;
 
@@ -205,19 +206,6 @@ export function buildModel(arch: Architecture, nesting: Nesting, x: tf.Tensor, c
   return model;
 }
 
-/** An .npy file (format 1.0) of `descr` ('|u1', '<i8') and shape holding `bytes`. */
-function npy(descr: string, shape: number[], bytes: Uint8Array): Uint8Array {
-  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
-  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
-  dict = dict.padEnd(total - 10 - 1, ' ') + '\n';
-  const out = new Uint8Array(total + bytes.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-  new DataView(out.buffer).setUint16(8, dict.length, true);
-  out.set(new TextEncoder().encode(dict), 10);
-  out.set(bytes, total);
-  return out;
-}
 
 /** dir/x.npy (uint8 images) + dir/y.npy (int64 labels): one part, the studio's train and test split alike. */
 export function writeNpyDataset(dir: string, pixels: Uint8Array, shape: number[], labels: ArrayLike<number>): string {

@@ -20,21 +20,10 @@ import type { ExportInput } from '../../../src-main/export/types.js';
 import { samplesFromPart } from '../../../src-main/engine/eval-samples.js';
 import { conv, seedMobile } from '../engine/graph/mobile-fixtures.js';
 import { config, context } from '../engine/ptq/ptq-fixtures.js';
+import { npyFile as npy } from '../../helpers/npy.js';
 
 export const PER_CHANNEL = { bits: 8, symmetric: true, narrowRange: true, granularity: 'per-channel' } as const;
 
-function npy(descr: string, shape: number[], values: Uint8Array): Uint8Array {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  const total = 10 + header.length + 1;
-  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
-  const out = new Uint8Array(10 + header.length + values.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
-  out[8] = header.length & 0xff;
-  out[9] = header.length >> 8;
-  out.set(new TextEncoder().encode(header), 10);
-  out.set(values, 10 + header.length);
-  return out;
-}
 
 /** `count` seeded uniform samples of `shape` in [lo, hi) with labels 0..classes−1, as x.npy + y.npy in `dir`; the dataset spec. */
 export function npyDataset(dir: string, shape: number[], count: number, lo: number, hi: number, seed: number, classes = 10) {

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DatasetError } from '../../../../src-main/io/data/errors.js';
+import { npyFile } from '../../../helpers/npy.js';
 
 export function throwsDatasetError(fn: () => unknown, file: string, pattern: RegExp): void {
   assert.throws(fn, (e: unknown) => {
@@ -34,21 +35,9 @@ export function close(actual: ArrayLike<number>, expected: ArrayLike<number>, to
   }
 }
 
-/**
- * An .npy file (numpy.lib.format 1.0) of uint8 values: magic, version, header
- * length, the dict padded so the values start at a multiple of 64.
- */
+/** An .npy file of uint8 values. */
 export function npyUint8(shape: number[], values: ArrayLike<number>): Uint8Array {
-  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let dict = `{'descr': '|u1', 'fortran_order': False, 'shape': ${shapeText}, }`;
-  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
-  dict = dict.padEnd(total - 10 - 1, ' ') + '\n';
-  const out = new Uint8Array(total + values.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-  new DataView(out.buffer).setUint16(8, dict.length, true);
-  out.set(new TextEncoder().encode(dict), 10);
-  out.set(Uint8Array.from(values), total);
-  return out;
+  return npyFile('|u1', shape, Uint8Array.from(values));
 }
 
 /** A dataset folder x.npy + y.npy of `n` images of `shape` (a seeded pattern) with labels i mod `classes`. */

@@ -20,6 +20,7 @@ import { SMALL_COMPRESSED_BYTES } from '../../../../src-main/io/data/sources.js'
 import { makeRawBatches } from '../../../../src-main/io/data/split.js';
 import { tempDir } from '../../../helpers/temp.js';
 import { close, throwsDatasetError } from './helpers.js';
+import { npyFile as npyBytes } from '../../../helpers/npy.js';
 
 const LAZY = { residentMaxBytes: 0 };
 const ORDER = Int32Array.from([4, 0, 0, 7, 3, 4, 5, 6, 1, 2]);
@@ -102,17 +103,6 @@ test('CIFAR-10: records of several batch files, read across the file boundary, a
   throwsDatasetError(() => lazy.read(Int32Array.from([5, 6, 7])), second, /is truncated: image 7 \(record 4 of this file\) needs bytes 12293\.\.15365 but the data ends at byte 15265/);
 });
 
-function npyBytes(descr: string, shape: number[], values: Uint8Array): Uint8Array {
-  let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
-  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
-  dict = dict.padEnd(total - 10 - 1, ' ') + '\n';
-  const out = new Uint8Array(total + values.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-  new DataView(out.buffer).setUint16(8, dict.length, true);
-  out.set(new TextEncoder().encode(dict), 10);
-  out.set(values, total);
-  return out;
-}
 
 test('NPY (uint8) and NPZ (stored and deflated members): samples read by offset', () => {
   const n = 9;
