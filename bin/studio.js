@@ -8,5 +8,8 @@ if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write('studio: not built yet — run `npm run build` in ' + fileURLToPath(new URL('..', import.meta.url)) + '\n');
   process.exit(1);
 }
+// The engine worker starts importing the engine while this thread imports the CLI (src-main/jobs/engine-spawn.ts).
+const { prestartEngineWorker } = await import(new URL('../dist/src-main/jobs/engine-spawn.js', import.meta.url).href);
+prestartEngineWorker(process.argv);
 const { runCli } = await import(cli.href);
 await runCli(process.argv);

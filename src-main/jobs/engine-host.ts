@@ -4,8 +4,9 @@
  * answers quick calls. If the worker dies, everything pending fails with a
  * message saying so and the next request starts a fresh worker.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { BackendInfo } from '../api/contract.js';
+import { adoptEarlyWorker, spawnEngineWorker } from './engine-spawn.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './protocol.js';
 
 export interface JobCallbacks {
@@ -35,12 +36,10 @@ interface PendingCall {
   reject(err: Error): void;
 }
 
-const WORKER_URL = new URL('./engine-worker.js', import.meta.url);
-
 export class EngineHost {
   private worker: Worker | null = null;
   private ready: Promise<BackendInfo> | null = null;
-  private readonly cancelFlag = new SharedArrayBuffer(4);
+  private cancelFlag = new SharedArrayBuffer(4);
   /** Jobs waiting their turn, and the one in the worker (at most one at a time, so a cancel flag is unambiguous). */
   private readonly queue: PendingJob[] = [];
   private running: PendingJob | null = null;
@@ -53,9 +52,10 @@ export class EngineHost {
   /** Starts the worker (if needed) and resolves with the backend it chose. */
   start(): Promise<BackendInfo> {
     if (this.ready) return this.ready;
-    const worker = new Worker(WORKER_URL, {
-      workerData: { backend: this.backend, cancelFlag: this.cancelFlag } satisfies WorkerData,
-    });
+    // The worker bin/studio.js started before the CLI's imports, or a new one.
+    const started = adoptEarlyWorker(this.backend) ?? spawnEngineWorker(this.backend);
+    const worker = started.worker;
+    this.cancelFlag = started.cancelFlag;
     this.worker = worker;
     this.ready = new Promise<BackendInfo>((resolve, reject) => {
       const onReply = (message: WorkerReply) => {
@@ -67,6 +67,7 @@ export class EngineHost {
         }
         this.route(message);
       };
+      for (const message of started.early) onReply(message);
       worker.on('message', onReply);
       worker.on('error', (err) => {
         reject(err);
