@@ -115,6 +115,43 @@ test('HistogramAccumulator: equal bins, last bin closed, underflow / overflow / 
   assert.throws(() => new HistogramAccumulator(0, 1, 0), /positive integer/);
 });
 
+test('HistogramAccumulator: every value lands in floor((v − lo) / width), also on and one float32 step around each bin edge', () => {
+  fc.assert(
+    fc.property(fc.float({ min: -100, max: 100, noNaN: true, noDefaultInfinity: true }), fc.float({ min: Math.fround(1e-3), max: 200, noNaN: true }), fc.integer({ min: 1, max: 4096 }), (lo, span, bins) => {
+      const hi = lo + span;
+      const h = new HistogramAccumulator(lo, hi, bins);
+      const width = (hi - lo) / bins;
+      // Values at the float32 nearest each edge and its neighbours: where a product and a quotient could part.
+      const edges = Array.from({ length: bins + 1 }, (_, k) => Math.fround(lo + k * width));
+      const values = Float32Array.from(edges.flatMap((e) => [e, nextFloat32(e, -1), nextFloat32(e, 1)]));
+      h.add(values);
+      const expected = new Uint32Array(bins);
+      for (const v of values) if (v >= lo && v <= hi) expected[Math.min(bins - 1, Math.floor((v - lo) / width))]!++;
+      assert.deepEqual(Array.from(h.counts()), Array.from(expected));
+    }),
+    { numRuns: 200, seed: 7 },
+  );
+  // Found by search: values on a bin edge where (v − lo) · (1 / width) falls just below the integer the quotient reaches.
+  for (const [lo, span, bins, v, bin] of [
+    [-4.618687629699707, 9.341361999511719, 7, 0.719233512878418, 4],
+    [-3.777010917663574, 5.307991981506348, 10, -1.1230149269104004, 5],
+    [4.872618675231934, 5.752122402191162, 100, 7.633637428283691, 48],
+  ] as const) {
+    const h = new HistogramAccumulator(lo, lo + span, bins);
+    h.add([v]);
+    assert.equal(h.counts()[bin], 1, `${v} in bin ${bin} of ${bins} over [${lo}, ${lo + span}]`);
+  }
+});
+
+/** The float32 next to `x` towards ±∞. */
+function nextFloat32(x: number, direction: 1 | -1): number {
+  const f = new Float32Array([x]);
+  const i = new Int32Array(f.buffer);
+  if (x === 0) return direction * 1.4e-45;
+  i[0]! += (x > 0) === (direction > 0) ? 1 : -1;
+  return f[0]!;
+}
+
 test('clippedMass: uniform within bins, partial bins count their share', () => {
   const counts = [10, 10, 10, 10]; // over [0, 4]
   assert.equal(clippedMass(counts, 0, 4, 0.5, 3), 15 / 40); // half of bin 0, all of bin 3
