@@ -17,6 +17,7 @@ import { registerModelCommands } from './cli/models.js';
 import { registerRunCommands } from './cli/run-commands.js';
 import { registerRunsCommands } from './cli/runs.js';
 import { registerImportCommands } from './cli/import.js';
+import { registerBudget } from './cli/budget.js';
 import { libraryFolders } from './library/folders.js';
 
 export { callApi } from './cli/common.js';
@@ -72,6 +73,7 @@ export function buildCli(): Command {
   registerRunsCommands(program);
   registerRunCommands(program);
   registerImportCommands(program);
+  registerBudget(program);
 
   program
     .command('serve')

@@ -11,6 +11,7 @@ import type { EngineHost } from './jobs/engine-host.js';
 import type { ExportJobs } from './jobs/export-job-manager.js';
 import type { RecoveryEntry } from './jobs/export-staging.js';
 import type { RunManager } from './jobs/run-manager.js';
+import type { BudgetSearches } from './jobs/budget-searches.js';
 import type { Store } from './store/index.js';
 
 export interface StudioOptions {
@@ -34,6 +35,8 @@ export interface Studio {
   events: EventBus;
   runs: RunManager;
   exports: ExportJobs;
+  /** Accuracy-budget searches working now (their steps are runs). */
+  budgets: BudgetSearches;
   /** What the start-up sweep did with leftovers of killed exports (also in export-recovery.log in the data folder). */
   exportRecovery: RecoveryEntry[];
   handlers: Handlers;

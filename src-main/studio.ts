@@ -14,6 +14,7 @@ import type { Studio, StudioOptions } from './studio-types.js';
 import { EngineHost } from './jobs/engine-host.js';
 import { RunManager } from './jobs/run-manager.js';
 import { ExportJobs } from './jobs/export-job-manager.js';
+import { BudgetSearches } from './jobs/budget-searches.js';
 import { appRoot, userDataDir } from './paths.js';
 import { openStore } from './store/index.js';
 import { ensureDefaults } from './defaults.js';
@@ -31,6 +32,7 @@ export async function openStudio(opts: StudioOptions): Promise<Studio> {
     const backend = await engine.start();
     const events = new EventBus();
     const runs = new RunManager(store, engine, events);
+    const budgets = new BudgetSearches(store, runs, events);
     const exportDir = opts.exportDir ?? (opts.host === 'web' ? path.join(userDataDir(), 'exports') : undefined);
     const exports = new ExportJobs(store, engine, events, { folder: exportDir === undefined ? null : path.resolve(exportDir) });
     // Leftovers of exports killed in an earlier process: finished or undone before anything new starts.
@@ -52,10 +54,12 @@ export async function openStudio(opts: StudioOptions): Promise<Studio> {
       events,
       runs,
       exports,
+      budgets,
       exportRecovery,
       info,
       handlers: undefined as unknown as Handlers,
       close: async () => {
+        await budgets.shutdown();
         await runs.shutdown();
         await exports.shutdown();
         await engine.close();

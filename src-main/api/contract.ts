@@ -229,6 +229,58 @@ export type ExportFailed = z.infer<typeof ExportFailed>;
 const Empty = z.object({}).strict();
 
 /** Every call: name -> input and output schemas. */
+/** One evaluation of an accuracy-budget search (engine/budget/search.ts): a PTQ run with per-layer overrides. */
+export const BudgetStep = z.object({
+  index: z.number().int(),
+  phase: z.enum(['start', 'raise', 'lower']),
+  layer: z.string().nullable(),
+  from: z.string().nullable(),
+  to: z.string().nullable(),
+  accuracy: z.number(),
+  /** Float accuracy minus this step's, as a fraction (0.005 = 0.5 pt). */
+  drop: z.number(),
+  /** Weight bytes of the model at this step's choices. */
+  bytes: z.number(),
+  meets: z.boolean(),
+  kept: z.boolean(),
+  /** The step's run. */
+  ref: Id,
+});
+export type BudgetStep = z.infer<typeof BudgetStep>;
+
+export const BudgetRequest = z
+  .object({
+    config: RunConfig,
+    /** Largest accepted drop in accuracy points (0.5 = half a point). */
+    maxDropPoints: z.number().min(0).max(100),
+    /** Per-layer choices from smallest to largest, e.g. "w4,w8,a16,float". */
+    menu: z.string().min(1).max(200).default('w4,w8,a16,float'),
+    /** Evaluations at most (each is a PTQ run), the start included. */
+    maxSteps: z.number().int().min(2).max(500).default(40),
+  })
+  .strict();
+
+export const BudgetState = z.object({
+  id: Id,
+  status: z.enum(['running', 'done', 'failed', 'cancelled']),
+  request: BudgetRequest,
+  ladder: z.array(z.object({ label: z.string(), weightBits: z.number().nullable(), activationBits: z.number().nullable(), float: z.boolean() })),
+  steps: z.array(BudgetStep),
+  rootRunId: Id.nullable(),
+  result: z
+    .object({
+      met: z.boolean(),
+      best: BudgetStep,
+      steps: z.array(BudgetStep),
+      floatAccuracy: z.number(),
+      reason: z.string().nullable(),
+      choices: z.array(z.object({ layer: z.string(), choice: z.string() })),
+    })
+    .nullable(),
+  error: z.string().nullable(),
+});
+export type BudgetState = z.infer<typeof BudgetState>;
+
 export const methods = {
   'app.info': { input: Empty, output: AppInfo },
   /** A number that changes when another process (the CLI) commits to the database; the renderer polls it to refresh lists. */
@@ -295,6 +347,14 @@ export const methods = {
     }),
   },
   'runs.channels': { input: z.object(TensorRef).strict(), output: z.array(RunChannels) },
+  /**
+   * Accuracy budget: the smallest model within `maxDropPoints` of float over the per-layer
+   * choices of `menu`; every step is a PTQ run (a child of the first), followed by
+   * budget.step events and budget.finished. The search lives while the studio runs.
+   */
+  'budget.start': { input: BudgetRequest, output: BudgetState },
+  'budget.get': { input: z.object({ id: Id }).strict(), output: BudgetState },
+  'budget.cancel': { input: z.object({ id: Id }).strict(), output: z.object({ cancelled: z.boolean() }) },
   /** Write a run to a file (absolute path), audit it and verify it in its runtime; stored in the exports table. */
   'exports.create': {
     input: z.object({ runId: Id, format: ExportFormatName, path: z.string().min(1), verify: z.boolean().optional(), overwrite: z.boolean().optional(), integerIo: IntegerIo }).strict(),
@@ -340,6 +400,8 @@ export const events = {
   'exports.progress': ExportProgress,
   'exports.finished': ExportFinished,
   'exports.failed': ExportFailed,
+  'budget.step': z.object({ searchId: Id, step: BudgetStep }),
+  'budget.finished': z.object({ searchId: Id, status: z.enum(['done', 'failed', 'cancelled']), error: z.string().nullable() }),
   /** A model came into the library from outside the renderer (a file opened with the desktop app, a recent model). */
   'models.imported': z.object({ model: ModelSummary, origin: z.enum(['open-file', 'recent']) }),
 } as const;
