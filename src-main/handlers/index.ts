@@ -8,6 +8,7 @@ import { modelHandlers } from './models.js';
 import { runHandlers } from './runs.js';
 import { runDetailHandlers } from './run-details.js';
 import { exportHandlers } from './exports.js';
+import { sensitivityHandlers } from './sensitivity.js';
 
 export function createHandlers(studio: Studio): Handlers {
   return {
@@ -18,5 +19,6 @@ export function createHandlers(studio: Studio): Handlers {
     ...runHandlers(studio),
     ...runDetailHandlers(studio),
     ...exportHandlers(studio),
+    ...sensitivityHandlers(studio),
   };
 }
