@@ -7,9 +7,9 @@
 import { z } from 'zod';
 import { RunConfig, recoveryOn } from './run-config.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/format-names.js';
-import { BackendInfo, LayerSummary, LintFinding, TensorRecord } from './records.js';
+import { BackendInfo, LayerSummary, LintFinding, SensitivityLayer, TensorRecord } from './records.js';
 
-export { BackendName, BackendInfo, LayerSummary, LintFinding, TensorRecord } from './records.js';
+export { BackendName, BackendInfo, LayerSummary, LintFinding, SensitivityCase, SensitivityLayer, TensorRecord } from './records.js';
 
 export const AppInfo = z.object({
   version: z.string(),
@@ -70,7 +70,7 @@ export const DatasetSummary = z.object({
 });
 export type DatasetSummary = z.infer<typeof DatasetSummary>;
 
-export const RunKind = z.enum(['ptq', 'qat', 'float']);
+export const RunKind = z.enum(['ptq', 'qat', 'float', 'sensitivity']);
 export const RunStatus = z.enum(['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted']);
 export type RunStatus = z.infer<typeof RunStatus>;
 
@@ -387,6 +387,11 @@ export const methods = {
   /** The graph of a stored ONNX or TFLite export as the file holds it, each node with its Keras layer; TF.js and params exports are refused. */
   'exports.graph': { input: z.object({ id: Id }).strict(), output: FileGraph.extend({ exportId: Id, path: z.string() }) },
   'runs.histograms': { input: z.object(TensorRef).strict(), output: z.array(RunHistogram) },
+  /** A sensitivity run's layers in graph order (empty for another kind of run, or one not done). */
+  'runs.sensitivity': {
+    input: z.object({ id: Id }).strict(),
+    output: z.object({ runId: Id, layers: z.array(SensitivityLayer) }),
+  },
   'runs.curves': {
     input: z.object({ ids: z.array(Id).min(1).max(16) }).strict(),
     output: z.array(z.object({ runId: Id, points: z.array(RunCurvePoint) })),

@@ -61,3 +61,31 @@ export const LintFinding = z.object({
   fix: z.string(),
 });
 export type LintFinding = z.infer<typeof LintFinding>;
+
+/** One case of a sensitivity analysis on its subset: top-1 accuracy, and the model output's SQNR against float in dB (null: equal to it exactly). */
+export const SensitivityCase = z.object({ accuracy: z.number(), sqnr: z.number().nullable() });
+export type SensitivityCase = z.infer<typeof SensitivityCase>;
+
+/**
+ * One layer of a sensitivity analysis (engine/sensitivity): its quantizers
+ * (the kernel's and the output's, as the plan names them) and four cases.
+ * A case the layer has no quantizer for is null; a layer with one quantizer
+ * has its weights-alone or activation-alone case equal to quantized-alone.
+ */
+export const SensitivityLayer = z.object({
+  layer: z.string(),
+  op: z.string(),
+  /** Graph order. */
+  position: z.number().int(),
+  weight: z.string().nullable(),
+  activation: z.string().nullable(),
+  /** Only this layer quantized (weights and output), everything else float. */
+  quantizedAlone: SensitivityCase,
+  /** Everything quantized but this layer, which stays float. */
+  floatAlone: SensitivityCase,
+  /** Only this layer's weights quantized. */
+  weightsAlone: SensitivityCase.nullable(),
+  /** Only this layer's output (activation) quantized. */
+  activationAlone: SensitivityCase.nullable(),
+});
+export type SensitivityLayer = z.infer<typeof SensitivityLayer>;

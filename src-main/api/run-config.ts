@@ -97,6 +97,14 @@ export function recoveryOn(r: Recovery | undefined): boolean {
   return !!r && (r.cle || r.biasCorrection !== 'off');
 }
 
+/** A sensitivity run (engine/sensitivity): the eval samples each case is evaluated on (the first `subset` of the eval split). */
+export const Sensitivity = z
+  .object({
+    subset: z.number().int().positive('the sensitivity subset needs at least one sample').default(500),
+  })
+  .strict();
+export type Sensitivity = z.infer<typeof Sensitivity>;
+
 export const RunConfig = z
   .object({
     modelId: z.number().int().positive(),
@@ -112,13 +120,15 @@ export const RunConfig = z
     training: Training.optional(),
     /** Absent in runs stored before it existed: no recovery. */
     recovery: Recovery.optional(),
+    /** Sensitivity runs only; absent elsewhere. */
+    sensitivity: Sensitivity.optional(),
   })
   .strict();
 export type RunConfig = z.infer<typeof RunConfig>;
 export type RunConfigInput = z.input<typeof RunConfig>;
 
 /** A readable default name, e.g. `fashion_cnn_8w8a_sym_narrow_perch_minmax`. */
-export function defaultRunName(kind: 'ptq' | 'qat' | 'float', modelName: string, c: RunConfig): string {
+export function defaultRunName(kind: 'ptq' | 'qat' | 'float' | 'sensitivity', modelName: string, c: RunConfig): string {
   const base = modelName.replace(/[^A-Za-z0-9]+/g, '_').toLowerCase();
   if (kind === 'float') return `${base}_float`;
   const w = c.weights;
@@ -131,6 +141,7 @@ export function defaultRunName(kind: 'ptq' | 'qat' | 'float', modelName: string,
     c.estimator.kind,
   ];
   if (kind === 'qat') parts.push('qat');
+  if (kind === 'sensitivity') parts.push(`sensitivity${c.sensitivity?.subset ?? 500}`);
   if (c.recovery?.cle) parts.push(`${c.recovery.relu6 === 'as-relu' ? 'cle6' : 'cle'}${c.recovery.highBiasAbsorption ? 'hba' : ''}`);
   if (c.recovery && c.recovery.biasCorrection !== 'off') parts.push(`bc${c.recovery.biasCorrection === 'empirical' ? 'emp' : 'ana'}`);
   if (c.overrides.length > 0) parts.push(c.overrides.map(overrideLabel).join('_'));

@@ -16,6 +16,7 @@ import { progressDisplay } from './progress.js';
 import { registerExplain } from './explain.js';
 import { registerExport } from './export.js';
 import { configFrom, runOptions, type RunOptions } from './run-options.js';
+import { formatSensitivity, sensitivityOptions } from './sensitivity.js';
 
 /**
  * Starts a run and waits for it, showing progress. Ctrl-C cancels it (the
@@ -151,6 +152,16 @@ export function registerRunCommands(program: Command): void {
         if (failure) throw failure;
       }),
   );
+
+  sensitivityOptions(runOptions(program.command('sensitivity').description('sensitivity analysis: per layer, the accuracy and output SQNR with only that layer quantized, only it float, only its weights, only its activation')))
+    .action(async (o: RunOptions, cmd: Command) =>
+      withStudio(cmd, async (studio) => {
+        const { run, failure } = await startAndWait(studio, 'sensitivity', await configFrom(studio, o, cmd, 'sensitivity'), o.name, !!o.json);
+        const { layers } = await callApi(studio, 'runs.sensitivity', { id: run.id });
+        print(!!o.json, { ...run, sensitivity: layers }, () => formatSensitivity(run, layers));
+        if (failure) throw failure;
+      }),
+    );
 
   runOptions(program.command('train').description('train a float baseline on a dataset; the trained model lands in the library'))
     .option('--epochs <n>', 'epochs', '1')

@@ -39,6 +39,8 @@ export interface RunOptions {
   optimizer?: string;
   name?: string;
   json?: boolean;
+  /** `studio sensitivity`: the eval samples each case runs on. */
+  subset?: string;
 }
 
 const int = (flag: string, v: string) => {
@@ -84,7 +86,7 @@ function configOfOptions(o: RunOptions, kind: RunKind): ConfigTree {
   if (o.seed !== undefined) {
     // The calibration sample and the training order; the eval split keeps its seed so runs compare on the same images.
     set('calibration.seed', int('--seed', o.seed));
-    if (kind !== 'ptq') set('training.seed', int('--seed', o.seed));
+    if (kind !== 'ptq' && kind !== 'sensitivity') set('training.seed', int('--seed', o.seed));
   }
   if (o.bits !== undefined) set('weights.bits', int('--bits', o.bits));
   if (o.weights !== undefined) set('weights.granularity', o.weights);
@@ -102,6 +104,7 @@ function configOfOptions(o: RunOptions, kind: RunKind): ConfigTree {
   if (o.cleRelu6 !== undefined) set('recovery.relu6', o.cleRelu6);
   if (o.highBiasAbsorption) set('recovery.highBiasAbsorption', true);
   if (o.biasCorrection !== undefined) set('recovery.biasCorrection', o.biasCorrection);
+  if (o.subset !== undefined) set('sensitivity.subset', int('--subset', o.subset));
   if (o.epochs !== undefined) set('training.epochs', num('--epochs', o.epochs));
   if (o.batchSize !== undefined) set('training.batchSize', int('--batch-size', o.batchSize));
   if (o.lr !== undefined) set('training.learningRate', num('--lr', o.lr));

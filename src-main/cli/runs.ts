@@ -9,6 +9,7 @@ import { compareRows, formatComparison } from './compare.js';
 import { CliError, UsageError } from './errors.js';
 import { formatTable } from './format.js';
 import { formatPtqSummary } from './run-commands.js';
+import { formatSensitivity } from './sensitivity.js';
 
 const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
 
@@ -60,6 +61,11 @@ export function registerRunsCommands(program: Command): void {
     .action(async (id: string, o: { json?: boolean }, cmd: Command) =>
       withStudio(cmd, async (studio) => {
         const run = await callApi(studio, 'runs.get', { id: runId(id) });
+        if (run.kind === 'sensitivity') {
+          const { layers } = await callApi(studio, 'runs.sensitivity', { id: run.id });
+          print(!!o.json, { ...run, sensitivity: layers }, () => formatSensitivity(run, layers));
+          return;
+        }
         print(!!o.json, run, () => formatRun(run));
       }),
     );

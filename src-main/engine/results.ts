@@ -4,7 +4,7 @@
  * training curve points. The store persists these types; the engine never
  * imports the store.
  */
-import type { LintFinding, TensorRecord } from '../api/records.js';
+import type { LintFinding, SensitivityLayer, TensorRecord } from '../api/records.js';
 
 export interface ChannelVectors {
   min: Float32Array;
@@ -42,6 +42,8 @@ export interface RunMetrics {
 export interface RunResults extends RunMetrics {
   tensors: TensorResult[];
   histograms?: Histogram[];
+  /** A sensitivity run's layers (engine/sensitivity). */
+  sensitivity?: SensitivityLayer[];
   /** Defaults to 'done'. */
   status?: 'done' | 'failed' | 'cancelled';
   /** Replaces the stored summary when given. */

@@ -9,6 +9,7 @@ import { runHandlers } from './runs.js';
 import { runDetailHandlers } from './run-details.js';
 import { exportHandlers } from './exports.js';
 import { budgetHandlers } from './budget.js';
+import { sensitivityHandlers } from './sensitivity.js';
 
 export function createHandlers(studio: Studio): Handlers {
   return {
@@ -20,5 +21,6 @@ export function createHandlers(studio: Studio): Handlers {
     ...runDetailHandlers(studio),
     ...exportHandlers(studio),
     ...budgetHandlers(studio),
+    ...sensitivityHandlers(studio),
   };
 }

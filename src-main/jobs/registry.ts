@@ -13,6 +13,7 @@ import { lintModel } from '../engine/lint.js';
 import { explainVariables } from '../engine/qat/variables.js';
 import { runPtq, type PtqPayload } from '../engine/ptq/run.js';
 import { runQat } from '../engine/qat/run.js';
+import { runSensitivity } from '../engine/sensitivity/run.js';
 import { runFloatTraining } from '../engine/train/float-run.js';
 import type { ExportPayload } from '../export/payload.js';
 import { runExportJob } from './export-job.js';
@@ -24,6 +25,7 @@ export const jobs: Record<string, JobRunner> = {
   ptq: (payload: PtqPayload, ctx) => runPtq(payload, ctx),
   float: (payload, ctx) => runFloatTraining(payload, ctx),
   qat: (payload, ctx) => runQat(payload, ctx),
+  sensitivity: (payload: PtqPayload, ctx) => runSensitivity(payload, ctx),
   export: (payload: ExportPayload, ctx) => runExportJob(payload, ctx),
 };
 
@@ -36,8 +38,8 @@ export const calls: Record<string, CallRunner> = {
   },
   describeDataset: async ({ path, preprocessing }: { path: string; preprocessing: Record<string, unknown> }) => describeDataset(path, preprocessing),
   explain: async ({ model, config }: { model: Uint8Array; config: unknown }) => explainVariables(deserializeGraph(model), RunConfig.parse(config)),
-  lint: async ({ kind, config, model }: { kind: 'ptq' | 'qat' | 'float'; config: unknown; model: Uint8Array }) => {
-    // lintModel folds BatchNorm itself, so it can say which BN folds where.
-    return lintModel(deserializeGraph(model), RunConfig.parse(config), { kind });
+  lint: async ({ kind, config, model }: { kind: 'ptq' | 'qat' | 'float' | 'sensitivity'; config: unknown; model: Uint8Array }) => {
+    // lintModel folds BatchNorm itself, so it can say which BN folds where; a sensitivity run quantizes as PTQ does.
+    return lintModel(deserializeGraph(model), RunConfig.parse(config), { kind: kind === 'sensitivity' ? 'ptq' : kind });
   },
 };

@@ -13,7 +13,7 @@ import { storeModel } from '../library/models.js';
 import { checkFitsModel } from '../io/data/fit.js';
 import { DatasetError } from '../io/data/errors.js';
 
-export type RunKind = 'ptq' | 'qat' | 'float';
+export type RunKind = 'ptq' | 'qat' | 'float' | 'sensitivity';
 
 /** A dataset as the worker needs it: where it is and how to read it. */
 export interface DatasetRef {

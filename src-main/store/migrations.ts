@@ -8,6 +8,13 @@ export interface Migration {
   version: number;
   description: string;
   sql: string;
+  /**
+   * The step rebuilds a table others reference (SQLite's 12-step ALTER:
+   * create new, copy, drop old, rename): foreign keys are switched off around
+   * its transaction (dropping the old table would otherwise cascade its
+   * deletes into the referencing tables), and checked before it commits.
+   */
+  rebuildsTables?: boolean;
 }
 
 /** Marks files as ours, so a foreign SQLite file at version 0 is not "migrated" into. ('QCS1') */
@@ -149,7 +156,76 @@ CREATE INDEX exports_run ON exports(run_id);
 PRAGMA application_id = ${APPLICATION_ID};
 `;
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, description: 'initial schema', sql: V1 }];
+/**
+ * Version 2: the sensitivity run kind (runs.kind's CHECK gains 'sensitivity',
+ * which SQLite can change only by rebuilding the table: every row and id is
+ * copied, the indexes made again) and its per-layer results, one row a
+ * layer (a few to a few hundred per run, read whole and sorted by the
+ * viewer; rows rather than a BLOB so each case stays a column SQL can read).
+ */
+const V2 = /* sql */ `
+CREATE TABLE runs_v2 (
+  id             INTEGER PRIMARY KEY,
+  kind           TEXT    NOT NULL CHECK (kind IN ('ptq', 'qat', 'float', 'sensitivity')),
+  name           TEXT    NOT NULL,
+  status         TEXT    NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled', 'interrupted')),
+  model_id       INTEGER NOT NULL REFERENCES models(id) ON DELETE RESTRICT,
+  dataset_id     INTEGER NOT NULL REFERENCES datasets(id) ON DELETE RESTRICT,
+  parent_id      INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+  config         TEXT    NOT NULL,
+  backend        TEXT,
+  float_accuracy REAL,
+  quant_accuracy REAL,
+  float_loss     REAL,
+  quant_loss     REAL,
+  summary        TEXT    NOT NULL DEFAULT '{}',
+  lint           TEXT    NOT NULL DEFAULT '[]',
+  error          TEXT,
+  owner_pid      INTEGER,
+  owner_token    TEXT,
+  created_at     TEXT    NOT NULL,
+  started_at     TEXT,
+  finished_at    TEXT
+);
+INSERT INTO runs_v2 (id, kind, name, status, model_id, dataset_id, parent_id, config, backend, float_accuracy, quant_accuracy,
+                     float_loss, quant_loss, summary, lint, error, owner_pid, owner_token, created_at, started_at, finished_at)
+  SELECT id, kind, name, status, model_id, dataset_id, parent_id, config, backend, float_accuracy, quant_accuracy,
+         float_loss, quant_loss, summary, lint, error, owner_pid, owner_token, created_at, started_at, finished_at
+    FROM runs;
+DROP TABLE runs;
+ALTER TABLE runs_v2 RENAME TO runs;
+CREATE INDEX runs_created ON runs(created_at DESC, id DESC);
+CREATE INDEX runs_parent ON runs(parent_id);
+CREATE INDEX runs_model ON runs(model_id);
+CREATE INDEX runs_dataset ON runs(dataset_id);
+CREATE INDEX runs_active ON runs(status) WHERE status IN ('queued', 'running');
+
+-- One row per layer of a sensitivity run (engine/sensitivity); accuracies on the run's subset, SQNR of the
+-- model output against float in dB (NULL: equal to it exactly); a case the layer has no quantizer for is NULL.
+CREATE TABLE run_sensitivity (
+  id                  INTEGER PRIMARY KEY,
+  run_id              INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  position            INTEGER NOT NULL,   -- graph order
+  layer               TEXT    NOT NULL,
+  op                  TEXT    NOT NULL,
+  weight_quantizer    TEXT,
+  activation_quantizer TEXT,
+  alone_accuracy      REAL    NOT NULL,   -- only this layer quantized
+  alone_sqnr          REAL,
+  float_accuracy      REAL    NOT NULL,   -- everything quantized but this layer
+  float_sqnr          REAL,
+  weights_accuracy    REAL,               -- only this layer's weights
+  weights_sqnr        REAL,
+  activation_accuracy REAL,               -- only this layer's output
+  activation_sqnr     REAL,
+  UNIQUE (run_id, layer)
+);
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, description: 'initial schema', sql: V1 },
+  { version: 2, description: 'sensitivity runs: runs.kind allows it, run_sensitivity holds their layers', sql: V2, rebuildsTables: true },
+];
 
 /** The schema version this build writes and understands. */
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
@@ -170,9 +246,20 @@ export function migrate(db: Database, migrations: readonly Migration[] = MIGRATI
     const step = db.transaction(() => {
       if (userVersion(db) >= m.version) return;
       db.exec(m.sql);
+      if (m.rebuildsTables) {
+        const broken = db.pragma('foreign_key_check') as unknown[];
+        if (broken.length > 0) throw new Error(`migration ${m.version} would leave ${broken.length} rows with a dangling reference`);
+      }
       db.pragma(`user_version = ${m.version}`);
     });
-    step.immediate();
+    // PRAGMA foreign_keys is a no-op inside a transaction: switched around it.
+    const keys = m.rebuildsTables ? (db.pragma('foreign_keys', { simple: true }) as number) : 0;
+    if (keys) db.pragma('foreign_keys = OFF');
+    try {
+      step.immediate();
+    } finally {
+      if (keys) db.pragma('foreign_keys = ON');
+    }
   }
   return userVersion(db);
 }

@@ -15,6 +15,7 @@ import { describeOpenFailure } from './open-failure.js';
 import { checkIdentity, preflight } from './preflight.js';
 import { recoverInterruptedRuns, registerOwner, releaseOwner } from './recovery.js';
 import { RunRepo } from './runs.js';
+import { SensitivityRepo } from './sensitivity.js';
 import { TensorRepo } from './tensors.js';
 
 export interface OpenStoreOptions {
@@ -34,6 +35,7 @@ export class Store {
   readonly tensors: TensorRepo;
   readonly curves: CurveRepo;
   readonly exports: ExportRepo;
+  readonly sensitivity: SensitivityRepo;
   /** How many queued/running runs of dead processes were marked 'interrupted' on open. */
   readonly recoveredRuns: number;
 
@@ -50,7 +52,8 @@ export class Store {
     this.datasets = new DatasetRepo(db);
     // Late-bound: detail() reads tensors through the tensor repo, which finishes runs through this one.
     this.runs = new RunRepo(db, ownerToken, (runId) => this.tensors.tensors(runId));
-    this.tensors = new TensorRepo(db, this.runs);
+    this.sensitivity = new SensitivityRepo(db);
+    this.tensors = new TensorRepo(db, this.runs, this.sensitivity);
     this.curves = new CurveRepo(db);
     this.exports = new ExportRepo(db);
   }

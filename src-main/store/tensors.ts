@@ -1,7 +1,7 @@
 /**
  * A run's quantization results: one run_tensors row per quantized tensor,
- * its per-channel vectors in run_channels, and the histograms the ranges were
- * chosen from. saveRunResults writes all of it plus the final status in one
+ * its per-channel vectors in run_channels, the histograms the ranges were
+ * chosen from, and a sensitivity run's layers (store/sensitivity.ts). saveRunResults writes all of it plus the final status in one
  * transaction, so a run is either done with every row or unchanged.
  */
 import type { Database, Statement } from 'better-sqlite3';
@@ -11,6 +11,7 @@ import { toFlag } from './codec.js';
 import { StoreConflictError, StoreNotFoundError } from './errors.js';
 import type { ChannelVectors, Histogram, RunResults, TensorResult } from '../engine/results.js';
 import type { FinishRun, RunRepo } from './runs.js';
+import type { SensitivityRepo } from './sensitivity.js';
 
 export type { ChannelVectors, Histogram, RunResults, TensorResult } from '../engine/results.js';
 
@@ -99,6 +100,7 @@ export class TensorRepo {
   constructor(
     private readonly db: Database,
     private readonly runs: RunRepo,
+    private readonly sensitivity: SensitivityRepo,
   ) {
     this.s = {
       insertTensor: db.prepare(
@@ -139,7 +141,8 @@ export class TensorRepo {
       }
       for (const t of results.tensors) this.insertTensor(runId, t);
       for (const h of results.histograms ?? []) this.insertHistogram(runId, h);
-      const { tensors: _t, histograms: _h, status: finalStatus, ...finish } = results;
+      if (results.sensitivity) this.sensitivity.insertAll(runId, results.sensitivity);
+      const { tensors: _t, histograms: _h, sensitivity: _s, status: finalStatus, ...finish } = results;
       this.runs.finish(runId, { ...finish, status: finalStatus ?? 'done' });
     });
     save.immediate();

@@ -47,7 +47,7 @@ import { integerQParams, type QParams } from '../quant/qparams.js';
 import type { RoundingMode } from '../quant/fake-quant.js';
 import type { ActivationQuantizer, QuantPlan, WeightQuantizer } from '../transform/plan.js';
 import { encodeModel, onnxValue, OnnxBuilder, type OnnxValue } from './builder.js';
-import { fakeQuantNodes } from './fake-quant.js';
+import { fakeQuantNodes, switchedFakeQuantNodes } from './fake-quant.js';
 import { lowerOp, onnxKernelShape, toOnnxLayout, type LayerWeights } from './ops/index.js';
 import { activationQdqType, qdqInts, weightQdqType } from './qdq-types.js';
 import { decodeModel, DT, floats, tensor, type ModelProto } from './proto.js';
@@ -107,6 +107,19 @@ export interface SimulationLowering {
    * node's fake quant (none is added at that node).
    */
   outputs?: ReadonlyMap<string, (b: OnnxBuilder, v: OnnxValue) => OnnxValue>;
+  /**
+   * Every planned quantizer switchable per run of one session (engine/sensitivity):
+   * each activation quantizer takes an on/off switch and its qparams as graph
+   * inputs (onnx/fake-quant.ts switchedFakeQuantNodes), each planned kernel
+   * is the graph input `<layer>/kernel` (ONNX layout), fed float or
+   * fake-quantized. `kernels` is not read for planned layers then.
+   */
+  switched?: boolean;
+}
+
+/** The graph input holding a planned kernel in a switched simulation (ONNX layout, see onnxKernelShape). */
+export function switchedKernelInput(layer: string): string {
+  return `${layer}/kernel`;
 }
 
 /** Per-axis ONNX axis of a weight quantizer's channel axis (on its view). */
@@ -157,6 +170,7 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     const name = a.name;
     const q = qp(name);
     const channelAxis = v.rank === 4 && v.nchw ? 1 : v.rank - 1;
+    if (sim?.switched) return { ...v, name: switchedFakeQuantNodes(b, v, name, q.scale.length, q.granularity === 'per-channel' ? channelAxis : null).output };
     if (sim) return { ...v, name: fakeQuantNodes(b, v, name, q, q.granularity === 'per-channel' ? channelAxis : null, roundingOf(a)) };
     const type = activationQdqType(name, q, format.opset);
     const iq = integerQParams(q, type.domain);
@@ -176,7 +190,8 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     const wq = weightQ.get(n.name);
     const floatKernel = input.simulate ? (input.simulate.kernels.get(n.name) ?? n.weights.kernel.values) : !wq ? n.weights.kernel.values : null;
     let kernel: string;
-    if (floatKernel) {
+    if (sim?.switched && wq) kernel = b.input(switchedKernelInput(n.name), shape);
+    else if (floatKernel) {
       kernel = b.initializer(floats(kernelName, shape, toOnnxLayout(n, floatKernel, (k) => new Float32Array(k))));
     } else {
       const q = qparams.get(wq!.name);

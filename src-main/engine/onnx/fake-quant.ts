@@ -25,10 +25,12 @@ import type { OnnxBuilder, OnnxValue } from './builder.js';
 import { DT } from './proto.js';
 
 /** The fake quant of x with qparams held in the graph (broadcasting on x); nodes named `<name>/fq_*`, the output `<name>/fake_quant`. */
-export function fakeQuantOps(b: OnnxBuilder, x: string, q: { scale: string; nudgedMin: string; levels: number }, name = 'fq'): string {
+export function fakeQuantOps(b: OnnxBuilder, x: string, q: { scale: string; nudgedMin: string; levels: number | string }, name = 'fq'): string {
   const p = (k: string) => `${name}/fq_${k}`;
   const u = b.op('Div', [b.op('Sub', [x, q.nudgedMin], {}, p('shifted')), q.scale], {}, p('u'));
-  const clipped = b.op('Clip', [u, b.f32(0, [], p('zero')), b.f32(q.levels, [], p('levels'))], {}, p('clipped'));
+  // levels: qmax − qmin as a constant, or the name of a value holding it (a switched quantizer's input).
+  const levels = typeof q.levels === 'number' ? b.f32(q.levels, [], p('levels')) : q.levels;
+  const clipped = b.op('Clip', [u, b.f32(0, [], p('zero')), levels], {}, p('clipped'));
   const rounded = b.op('Floor', [b.op('Add', [clipped, b.f32(0.5, [], p('half'))], {}, p('halfway'))], {}, p('q'));
   return b.op('Add', [b.op('Mul', [rounded, q.scale], {}, p('scaled')), q.nudgedMin], {}, `${name}/fake_quant`);
 }
@@ -67,6 +69,39 @@ export function fakeQuantNodes(b: OnnxBuilder, x: OnnxValue, name: string, qp: Q
     out = signedFakeQuantOps(b, flat, { scale, low, high }, rounding, inner);
   }
   return rows ? b.op('Reshape', [out, b.op('Shape', [x.name], {}, `${name}/fq_shape`)], {}, `${name}/fake_quant`) : out;
+}
+
+/** Graph inputs of a switched quantizer `name` (see switchedFakeQuantNodes). */
+export function switchInputs(name: string): { on: string; scale: string; nudgedMin: string; levels: string } {
+  return { on: `${name}/switch_on`, scale: `${name}/switch_scale`, nudgedMin: `${name}/switch_nudged_min`, levels: `${name}/switch_levels` };
+}
+
+/**
+ * A quantizer that each run of the session turns on or off, with qparams fed
+ * per run (engine/sensitivity: one graph for every case):
+ *   out = Where(on, fq(x), x)
+ * with fq the same half-up ops as fakeQuantNodes (fakeQuantOps on the same
+ * rows view), fed the same float32 scale, nudged min and levels (qmax − qmin)
+ * that fakeQuantNodes holds as constants. Where copies one of its inputs, so
+ * a quantizer switched on gives fakeQuantNodes' values bit for bit and one
+ * switched off gives x itself. Inputs (switchInputs): `on` bool [], `levels`
+ * float [], scale and nudged min float with `dims` (returned): [] per-tensor,
+ * the rows view's constant dims per-channel. Output `<name>/fake_quant`.
+ */
+export function switchedFakeQuantNodes(b: OnnxBuilder, x: OnnxValue, name: string, channels: number, channelAxis: number | null): { output: string; dims: number[] } {
+  const rows = rowsView(x.rank, channelAxis, channels);
+  const flat = rows ? b.op('Reshape', [x.name, b.i64(rows.shape, `${name}/fq_rows_shape`)], {}, `${name}/fq_rows`) : x.name;
+  const dims = rows?.constDims ?? (channelAxis === null ? [] : Array.from({ length: x.rank }, (_, i) => (i === channelAxis ? channels : 1)));
+  const inputs = switchInputs(name);
+  b.input(inputs.on, [], DT.BOOL);
+  b.input(inputs.scale, dims);
+  b.input(inputs.nudgedMin, dims);
+  b.input(inputs.levels, []);
+  const inner = `${name}/rows`;
+  const fq = fakeQuantOps(b, flat, { scale: inputs.scale, nudgedMin: inputs.nudgedMin, levels: inputs.levels }, inner);
+  const picked = b.op('Where', [inputs.on, fq, flat], {}, rows ? `${name}/switched` : `${name}/fake_quant`);
+  const output = rows ? b.op('Reshape', [picked, b.op('Shape', [x.name], {}, `${name}/fq_shape`)], {}, `${name}/fake_quant`) : picked;
+  return { output, dims };
 }
 
 /**

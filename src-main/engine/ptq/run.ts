@@ -250,7 +250,7 @@ export interface CalibrationHow {
  * Native onnxruntime calibration when chosen (or 'auto') and possible, else
  * TensorFlow.js: data-parallel workers for order-free estimators, serial otherwise.
  */
-async function calibrateOnBestRuntime(
+export async function calibrateOnBestRuntime(
   payload: PtqPayload,
   prep: PreparedPtq,
   runtime: GraphRuntime,

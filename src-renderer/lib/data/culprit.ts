@@ -2,6 +2,7 @@
  * "Find the culprit": the same config again with one layer fixed a given way,
  * as a per-layer override. Pure, no DOM.
  */
+import type { RunSummary } from '../../../src-main/api/contract.js';
 import type { LayerOverride, RunConfig } from '../../../src-main/api/run-config.js';
 
 export type CulpritFix = 'float' | '8' | '16';
@@ -31,4 +32,16 @@ export function hasOverride(config: RunConfig, layer: string, fix: CulpritFix): 
   return config.overrides.some(
     (o) => o.layer === layer && !!o.float === !!want.float && o.weightBits === want.weightBits && o.activationBits === want.activationBits,
   );
+}
+
+/**
+ * The run that tests a fix: the same kind and config with `layer` fixed, but
+ * a sensitivity run's fix is a PTQ run (its config without the subset), so
+ * the loop goes sensitivity → PTQ child with that layer float or wider.
+ */
+export function culpritRun(from: Pick<RunSummary, 'kind' | 'config'>, layer: string, fix: CulpritFix): { kind: RunSummary['kind']; config: RunConfig } {
+  const config = withOverride(from.config, layer, fix);
+  if (from.kind !== 'sensitivity') return { kind: from.kind, config };
+  const { sensitivity: _subset, ...ptq } = config;
+  return { kind: 'ptq', config: ptq };
 }

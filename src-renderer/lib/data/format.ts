@@ -60,6 +60,7 @@ export function describeConfig(kind: RunSummary['kind'], c: RunConfig): string {
   }
   lines.push(`Calibration: ${c.calibration.count} samples (seed ${c.calibration.seed})`);
   lines.push(`Evaluation: ${c.eval.count} samples (seed ${c.eval.seed})`);
+  if (kind === 'sensitivity') lines.push(`Sensitivity: each case on the first ${c.sensitivity?.subset ?? 500} evaluation samples`);
   for (const o of c.overrides) {
     if (o.float) lines.push(`Override ${o.layer}: kept in float`);
     else {

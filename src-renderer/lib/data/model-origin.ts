@@ -5,7 +5,7 @@
  */
 import type { ModelSummary, RunSummary } from '../../../src-main/api/contract.js';
 
-const KIND_WORDS: Record<RunSummary['kind'], string> = { qat: 'QAT run', float: 'float training run', ptq: 'run' };
+const KIND_WORDS: Record<RunSummary['kind'], string> = { qat: 'QAT run', float: 'float training run', ptq: 'run', sensitivity: 'sensitivity run' };
 
 export function modelOrigin(model: Pick<ModelSummary, 'source' | 'format' | 'description'>, runs: readonly Pick<RunSummary, 'id' | 'kind'>[]): { label: string; runId: number | null } {
   if (model.format === 'trained') {

@@ -64,6 +64,8 @@ export const PHASE_SPANS: Record<RunSummary['kind'], Record<string, [number, num
   ptq: { calibrate: [0, 0.35], evaluate: [0.35, 1] },
   qat: { 'float baseline': [0, 0.08], train: [0.08, 0.88], evaluate: [0.88, 1] },
   float: { train: [0, 0.88], evaluate: [0.88, 1] },
+  // A sensitivity run: one calibration, then several dozen passes over its subset.
+  sensitivity: { calibrate: [0, 0.1], sensitivity: [0.1, 1] },
 };
 
 /** A job.progress event with the run's overall progress. */

@@ -6,7 +6,7 @@
 import type { RunConfig, Training } from '../../../src-main/api/run-config.js';
 
 export interface RunFormValues {
-  kind: 'ptq' | 'qat' | 'float';
+  kind: 'ptq' | 'qat' | 'float' | 'sensitivity';
   modelId: number;
   datasetId: number;
   weights: { bits: number; symmetric: boolean; narrowRange: boolean; granularity: 'per-tensor' | 'per-channel' };
@@ -18,6 +18,8 @@ export interface RunFormValues {
   evalCount: number;
   overrides: { layer: string; mode: 'float' | 'bits'; weightBits: number; activationBits: number }[];
   training: Training | null;
+  /** A sensitivity run's subset; null for other kinds. */
+  sensitivitySubset: number | null;
 }
 
 const spec = (s: RunConfig['weights']) => ({ bits: s.bits, symmetric: s.symmetric, narrowRange: s.narrowRange, granularity: s.granularity });
@@ -41,5 +43,6 @@ export function formFromRun(kind: RunFormValues['kind'], c: RunConfig): RunFormV
         : { layer: o.layer, mode: 'bits' as const, weightBits: o.weightBits ?? c.weights.bits, activationBits: o.activationBits ?? c.activations.bits },
     ),
     training: c.training ?? null,
+    sensitivitySubset: c.sensitivity?.subset ?? null,
   };
 }

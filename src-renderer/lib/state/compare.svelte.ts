@@ -7,7 +7,7 @@
 import type { CompareRun, MethodOutput, RunChannels, RunCurvePoint, RunHistogram } from '../../../src-main/api/contract.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
 import { configDiff } from '../data/config-diff.js';
-import { withOverride, type CulpritFix } from '../data/culprit.js';
+import { culpritRun, type CulpritFix } from '../data/culprit.js';
 import { rankLayers, worstRunIndex } from '../data/sqnr.js';
 
 export type TensorRole = 'weight' | 'activation' | 'input';
@@ -187,15 +187,15 @@ export class CompareStore {
    * a child of it; the new run joins the comparison at once and fills in
    * when it finishes.
    */
-  async culprit(layer: string, fix: CulpritFix): Promise<number | null> {
-    const base = this.base;
+  async culprit(layer: string, fix: CulpritFix, from?: CompareRun): Promise<number | null> {
+    const base = from ?? this.base;
     if (!base) return null;
     const key = `${layer}:${fix}`;
     if (this.starting.has(key)) return null;
     this.starting = new Set([...this.starting, key]);
     this.culpritError = null;
     try {
-      const child = await this.#api.call('runs.start', { kind: base.kind, config: withOverride(base.config, layer, fix), parentId: base.id });
+      const child = await this.#api.call('runs.start', { ...culpritRun(base, layer, fix), parentId: base.id });
       this.ids = [...this.ids, child.id];
       await this.load(true);
       return child.id;

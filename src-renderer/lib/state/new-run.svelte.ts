@@ -8,7 +8,7 @@ import type { EstimatorKind, LayerOverride, RunConfigInput } from '../../../src-
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
 import type { RunFormValues } from '../data/run-form.js';
 
-export type RunKindChoice = 'ptq' | 'qat' | 'float';
+export type RunKindChoice = 'ptq' | 'qat' | 'float' | 'sensitivity';
 
 export interface SpecForm {
   bits: number;
@@ -58,6 +58,8 @@ export class NewRunStore {
   cleRelu6 = $state<'skip' | 'as-relu'>('skip');
   highBiasAbsorption = $state(false);
   biasCorrection = $state<'off' | 'empirical' | 'analytic'>('off');
+  /** Sensitivity analysis: the first eval samples each case runs on (run-config.ts Sensitivity). */
+  sensitivitySubset = $state(500);
 
   /** The run this form was filled from ("Edit as new run"), until it is started. */
   editedFrom = $state.raw<{ id: number; name: string } | null>(null);
@@ -110,6 +112,7 @@ export class NewRunStore {
     this.decay = v.decay;
     this.calibrationCount = v.calibrationCount;
     this.evalCount = v.evalCount;
+    if (v.sensitivitySubset !== null) this.sensitivitySubset = v.sensitivitySubset;
     this.overrides = v.overrides.map((o) => ({ ...o }));
     if (v.training) {
       this.optimizer = v.training.optimizer;
@@ -213,7 +216,8 @@ export class NewRunStore {
     if (this.kind === 'ptq' && (this.cle || this.biasCorrection !== 'off')) {
       config.recovery = { cle: this.cle, relu6: this.cleRelu6, highBiasAbsorption: this.cle && this.highBiasAbsorption, biasCorrection: this.biasCorrection };
     }
-    if (this.kind !== 'ptq') {
+    if (this.kind === 'sensitivity') config.sensitivity = { subset: Math.max(1, Math.round(this.sensitivitySubset)) };
+    if (this.kind === 'qat' || this.kind === 'float') {
       config.training = {
         optimizer: this.optimizer,
         learningRate: this.learningRate,

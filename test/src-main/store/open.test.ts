@@ -7,7 +7,7 @@ import { openStore, SCHEMA_VERSION, SchemaTooNewError, StoreOpenError } from '..
 import { MIGRATIONS, migrate } from '../../../src-main/store/migrations.js';
 import { fileSha256, seed, tempDir } from './helpers.js';
 
-const TABLES = ['datasets', 'exports', 'histograms', 'models', 'run_channels', 'run_curves', 'run_tensors', 'runs'];
+const TABLES = ['datasets', 'exports', 'histograms', 'models', 'run_channels', 'run_curves', 'run_sensitivity', 'run_tensors', 'runs'];
 
 /** One sentence that names the path. */
 function assertOpenError(err: unknown, file: string, cause: RegExp): true {
