@@ -3,12 +3,14 @@
  * overrides and (for QAT / float training) the training settings; a lint
  * preview refreshed as the form changes; start and follow the started runs.
  */
-import type { LintFinding, ModelDetail, RunSummary } from '../../../src-main/api/contract.js';
+import type { BudgetState, LintFinding, ModelDetail, RunSummary } from '../../../src-main/api/contract.js';
 import type { EstimatorKind, LayerOverride, RunConfigInput } from '../../../src-main/api/run-config.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
 import type { RunFormValues } from '../data/run-form.js';
 
-export type RunKindChoice = 'ptq' | 'qat' | 'float' | 'sensitivity';
+export type RunKindChoice = 'ptq' | 'qat' | 'float' | 'sensitivity' | 'budget';
+
+const BUDGET_POLL_MS = 1000;
 
 export interface SpecForm {
   bits: number;
@@ -60,6 +62,12 @@ export class NewRunStore {
   biasCorrection = $state<'off' | 'empirical' | 'analytic'>('off');
   /** Sensitivity analysis: the first eval samples each case runs on (run-config.ts Sensitivity). */
   sensitivitySubset = $state(500);
+  /** Accuracy budget (budget.start): the largest drop in points, the per-layer menu, the step limit. */
+  budgetMaxDrop = $state(0.5);
+  budgetMenu = $state('w4,w8,a16,float');
+  budgetMaxSteps = $state(40);
+  /** Accuracy-budget searches started here, newest first, as budget.get last returned them. */
+  searches = $state.raw<BudgetState[]>([]);
 
   /** The run this form was filled from ("Edit as new run"), until it is started. */
   editedFrom = $state.raw<{ id: number; name: string } | null>(null);
@@ -153,7 +161,8 @@ export class NewRunStore {
     const seq = ++this.#lintSeq;
     this.linting = true;
     try {
-      const out = await this.#api.call('runs.lint', { kind: this.kind, config });
+      // A budget search runs PTQ runs: lint as one.
+      const out = await this.#api.call('runs.lint', { kind: this.kind === 'budget' ? 'ptq' : this.kind, config });
       if (seq !== this.#lintSeq) return;
       this.findings = out.findings;
       this.defaultName = out.defaultName;
@@ -174,8 +183,16 @@ export class NewRunStore {
     this.starting = true;
     this.startError = null;
     try {
+      if (this.kind === 'budget') {
+        const search = await this.#api.call('budget.start', { config, maxDropPoints: this.budgetMaxDrop, menu: this.budgetMenu, maxSteps: Math.round(this.budgetMaxSteps) });
+        this.searches = [search, ...this.searches];
+        this.editedFrom = null;
+        void this.#follow(search.id);
+        return null;
+      }
+      const kind = this.kind;
       const name = this.name.trim();
-      const run = await this.#api.call('runs.start', { kind: this.kind, config, ...(name ? { name } : {}) });
+      const run = await this.#api.call('runs.start', { kind, config, ...(name ? { name } : {}) });
       this.started = [run.id, ...this.started];
       this.name = '';
       this.editedFrom = null;
@@ -192,6 +209,32 @@ export class NewRunStore {
     return this.#api.call('runs.cancel', { id }).catch((err: unknown) => {
       this.startError = toApiError(err, 'runs.cancel');
     });
+  }
+
+  cancelSearch(id: number): Promise<unknown> {
+    return this.#api.call('budget.cancel', { id }).catch((err: unknown) => {
+      this.startError = toApiError(err, 'budget.cancel');
+    });
+  }
+
+  dismissSearch(id: number): void {
+    this.searches = this.searches.filter((s) => s.id !== id);
+  }
+
+  /** Polls a search until it ends (its steps are runs; the runs list follows them by itself). */
+  async #follow(id: number): Promise<void> {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, BUDGET_POLL_MS));
+      let state: BudgetState;
+      try {
+        state = await this.#api.call('budget.get', { id });
+      } catch {
+        return;
+      }
+      if (!this.searches.some((s) => s.id === id)) return;
+      this.searches = this.searches.map((s) => (s.id === id ? state : s));
+      if (state.status !== 'running') return;
+    }
   }
 
   dismissStarted(id: number): void {
