@@ -257,6 +257,8 @@ export const BudgetRequest = z
     menu: z.string().min(1).max(200).default('w4,w8,a16,float'),
     /** Evaluations at most (each is a PTQ run), the start included. */
     maxSteps: z.number().int().min(2).max(500).default(40),
+    /** Order the layers by this sensitivity run (output SQNR with the layer quantized alone) instead of each step's own SQNR. */
+    sensitivityRunId: Id.optional(),
   })
   .strict();
 

@@ -16,6 +16,7 @@ interface BudgetOptions extends RunOptions {
   maxDrop: string;
   menu: string;
   maxSteps: string;
+  sensitivityRun?: string;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -26,12 +27,13 @@ export function registerBudget(program: Command): void {
     .option('--max-drop <points>', 'largest accepted accuracy drop, in points (0.5 = half a point)', '0.5')
     .option('--menu <choices>', 'per-layer choices, smallest first: wN (weight bits), aN (activation bits), float', 'w4,w8,a16,float')
     .option('--max-steps <n>', 'evaluations at most (each is a PTQ run), the start included', '40')
+    .option('--sensitivity-run <id>', "order the layers by this sensitivity run (`studio sensitivity`) instead of each step's own SQNR")
     .action(async (o: BudgetOptions, cmd: Command) =>
       withStudio(cmd, async (studio) => {
         const maxDropPoints = Number(o.maxDrop);
         if (!Number.isFinite(maxDropPoints)) throw new UsageError(`--max-drop is a number of points, got "${o.maxDrop}"`);
         const config = await configFrom(studio, o, cmd, 'ptq');
-        const search = await callApi(studio, 'budget.start', { config, maxDropPoints, menu: o.menu, maxSteps: Number(o.maxSteps) });
+        const search = await callApi(studio, 'budget.start', { config, maxDropPoints, menu: o.menu, maxSteps: Number(o.maxSteps), ...(o.sensitivityRun ? { sensitivityRunId: Number(o.sensitivityRun) } : {}) });
         const off = studio.events.subscribe((event, payload) => {
           if (event !== 'budget.step' || o.json) return;
           const { searchId, step } = payload as { searchId: number; step: BudgetStep };

@@ -43,11 +43,12 @@ export class BudgetSearches {
     }
     if (!(req.maxDropPoints >= 0 && req.maxDropPoints <= 100)) throw new ApiError('invalid_input', `the accuracy budget is a drop in points between 0 and 100, got ${req.maxDropPoints}`);
     if (!Number.isInteger(req.maxSteps) || req.maxSteps < 2) throw new ApiError('invalid_input', `the step limit must be an integer of at least 2, got ${req.maxSteps}`);
+    const order = req.sensitivityRunId === undefined ? null : this.sensitivityScores(req.sensitivityRunId, req.config.modelId);
     const id = this.nextId++;
     const state: BudgetState = { id, status: 'running', request: req, ladder, steps: [], rootRunId: null, result: null, error: null };
     const first = await this.launch(state, null, `${budgetLabel(req)} · start · all ${ladder[0]!.label}`);
     this.searches.set(id, state);
-    const work = this.work(state, first).finally(() => this.running.delete(id));
+    const work = this.work(state, first, order).finally(() => this.running.delete(id));
     this.running.set(id, work);
     return state;
   }
@@ -78,7 +79,18 @@ export class BudgetSearches {
     await Promise.allSettled([...this.running.values()]);
   }
 
-  private async work(state: BudgetState, firstRun: number): Promise<void> {
+  /**
+   * A sensitivity run's order: each layer's output SQNR with only it quantized
+   * (lower = more sensitive; a layer whose output stays exact sorts last).
+   */
+  private sensitivityScores(runId: number, modelId: number): Map<string, number | null> {
+    const run = this.store.runs.get(runId);
+    if (!run || run.kind !== 'sensitivity' || run.status !== 'done') throw new ApiError('invalid_input', `run ${runId} is not a finished sensitivity analysis`);
+    if (run.config.modelId !== modelId) throw new ApiError('invalid_input', `sensitivity run ${runId} analysed model ${run.config.modelId}, not model ${modelId}`);
+    return new Map(this.store.sensitivity.list(runId).map((l) => [l.layer, l.quantizedAlone.sqnr]));
+  }
+
+  private async work(state: BudgetState, firstRun: number, order: ReadonlyMap<string, number | null> | null): Promise<void> {
     const { request: req, ladder } = state;
     const label = budgetLabel(req);
     try {
@@ -98,12 +110,10 @@ export class BudgetSearches {
           this.events.emit('budget.step', { searchId: state.id, step });
         },
         evaluate: async (levels, change) => {
-          if (!firstUsed) {
-            firstUsed = true;
-            return first.evaluation;
-          }
           const name = `${label} · step ${state.steps.length} · ${change ? `${change.layer} ${change.from.label}→${change.to.label}` : ''}`;
-          return (await this.finish(state, await this.launch(state, levels, name))).evaluation;
+          const e = firstUsed ? (await this.finish(state, await this.launch(state, levels, name))).evaluation : first.evaluation;
+          firstUsed = true;
+          return order ? { ...e, scores: order } : e;
         },
       });
       const choices = [...result.bestLevels].map(([layer, level]) => ({ layer, choice: ladder[level]!.label }));

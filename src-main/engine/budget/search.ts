@@ -4,10 +4,11 @@
  * choices (menu.ts). Sensitivity-ordered greedy, then refinement:
  *
  *  1. every layer on the lowest rung; evaluate;
- *  2. while the budget is missed: raise by one rung the most sensitive
- *     layer that can still go up (lowest score in the latest evaluation —
- *     the caller's scores, e.g. the layer's lowest SQNR in dB, so a layer
- *     raised gets a better score and the next one is picked); evaluate;
+ *  2. while the budget is missed: raise by one rung, among the layers on
+ *     the lowest rung still below the top, the most sensitive one (lowest
+ *     score in the latest evaluation: the caller's scores, e.g. the layer's
+ *     lowest SQNR in dB, or a sensitivity run's); evaluate. So every layer
+ *     goes up one rung before any goes up two (float costs 4x 8-bit);
  *  3. once met: try each raised layer one rung lower, least sensitive first,
  *     keeping each change that still meets the budget.
  *
@@ -125,7 +126,8 @@ export async function searchBudget(input: BudgetSearchInput): Promise<BudgetSear
       break;
     }
     const score = (l: string) => latest.scores.get(l) ?? Infinity;
-    const candidates = input.layers.filter((l) => levels.get(l)! < top).sort((a, b) => score(a) - score(b));
+    // Lowest rung first, then most sensitive: every layer goes up one rung before any goes up two.
+    const candidates = input.layers.filter((l) => levels.get(l)! < top).sort((a, b) => levels.get(a)! - levels.get(b)! || score(a) - score(b));
     const layer = candidates[0];
     if (layer === undefined) {
       reason = `cannot be met: with every layer ${ladder[top]!.label} the drop is still ${(latest.step.drop * 100).toFixed(2)} pt (the model input's quantizer stays)`;

@@ -71,6 +71,24 @@ test('studio budget: steps as child runs, the smallest model meeting the budget 
   assert.equal(text.code, 0, text.stderr);
 });
 
+test('studio budget --sensitivity-run: the layers raised in the sensitivity run\'s order (output SQNR, layer quantized alone)', () => {
+  const sens = studio(['sensitivity', '--model', 'fashion_cnn_sample', '--data', 'fashion-mnist-sample', '--calib', '100', '--eval', '300', '--subset', '200', '--bits', '4', '--weights', 'per-tensor', '--json']);
+  assert.equal(sens.code, 0, sens.stderr);
+  const runId = (JSON.parse(sens.stdout) as { id: number }).id;
+  const layers = queryAll<{ layer: string; alone_sqnr: number | null }>(db, 'SELECT * FROM run_sensitivity WHERE run_id = ?', runId);
+  assert.ok(layers.length > 0);
+  const r = studio(['budget', '--model', 'fashion_cnn_sample', '--data', 'fashion-mnist-sample', '--calib', '100', '--eval', '300', '--weights', 'per-tensor', '--max-drop', '0', '--menu', 'w4,w8', '--max-steps', '3', '--sensitivity-run', String(runId), '--json']);
+  const out = JSON.parse(r.stdout) as Search;
+  const raised = out.search.steps.filter((s) => s.phase === 'raise').map((s) => s.layer!);
+  assert.ok(raised.length >= 1, r.stderr);
+  // The most sensitive quantized layer (lowest SQNR alone, the input excepted) goes first.
+  const bySqnr = layers.filter((l) => l.layer !== 'conv2d_input').sort((a, b) => (a.alone_sqnr ?? Infinity) - (b.alone_sqnr ?? Infinity));
+  assert.equal(raised[0], bySqnr[0]!.layer);
+  const notSens = studio(['budget', '--model', 'fashion_cnn_sample', '--data', 'fashion-mnist-sample', '--sensitivity-run', String(out.search.steps[0]!.ref)]);
+  assert.notEqual(notSens.code, 0);
+  assert.match(notSens.stderr, /is not a finished sensitivity analysis/);
+});
+
 test('studio budget: a bad menu or budget is refused before any run is created', () => {
   const before = queryAll<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM runs')[0]!.n;
   const bad = studio(['budget', '--model', 'fashion_cnn_sample', '--data', 'fashion-mnist-sample', '--menu', 'w4,int8']);
