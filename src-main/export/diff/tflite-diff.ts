@@ -1,6 +1,6 @@
 /**
  * The layer-by-layer diff of a TFLite file (layer-diff.ts): a debug copy of
- * the file lists every activation tensor (int8, named after its quantizer)
+ * the file lists every activation tensor (int8, or int16 in a 16x8 file, named after its quantizer)
  * among the subgraph's outputs, and the interpreter hands their integers
  * back, one sample per Invoke (the file's batch is 1); the TFLite simulation
  * (tflite/simulate.ts, the graph the verification runs on onnxruntime) lists
@@ -97,7 +97,7 @@ export async function tfliteLayerDiff(file: string, quant: TfliteQuant, samples:
       const x = samples.batch(start, size).slice();
       const simOut = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', x, [size, ...samples.inputShape]) });
       // The file, one sample per Invoke; its tensors are views on the interpreter's memory, copied out after each.
-      const ints = fromFile.map((t) => new Int8Array(size * t.data().length));
+      const ints = fromFile.map((t) => (t.dataType === 'int16' ? new Int16Array(size * t.data().length) : new Int8Array(size * t.data().length)));
       const fx = fileSamples.batch(start, size);
       for (let i = 0; i < size; i++) {
         const xi = fx.subarray(i * per, (i + 1) * per);

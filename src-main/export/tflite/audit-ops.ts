@@ -3,9 +3,11 @@
  * and every activation quantizer's tensor), read back from the file:
  *
  *  - PAD, SLICE, RESIZE_NEAREST_NEIGHBOR, MAX_POOL_2D, AVERAGE_POOL_2D,
- *    REDUCE_MAX, MEAN and RESHAPE: input and output int8 on one scale and
- *    zero point (TFLite's int8 kernels require or assume it; the plan passes
- *    the range through);
+ *    REDUCE_MAX, MEAN and RESHAPE: input and output of one integer type on
+ *    one scale and zero point (TFLite's int8 kernels require or assume it;
+ *    the plan passes the range through); in a 16x8 file CONCATENATION's
+ *    inputs too (its int16 kernel copies without rescaling), and ADD's
+ *    pot_scale_int16 is false (the general int16 kernel);
  *  - LOGISTIC output on scale 1/256, zero point −128; TANH on 1/128, 0;
  *  - each int8 constant `<node>/multiplier` / `<node>/addend`: read by a MUL /
  *    ADD, int8, with the lowering's scale and zero point, and holding the
@@ -18,6 +20,7 @@ import type { LoweredModel } from './lower.js';
 import { quantizedConstant } from './lower.js';
 import { quantizerAt } from './quant.js';
 import {
+  AddOptionsT,
   BuiltinOperator,
   LeakyReluOptionsT,
   ResizeNearestNeighborOptionsT,
@@ -60,7 +63,7 @@ export interface OpAuditContext {
   model: ModelT;
   sg: SubGraphT;
   code(op: OperatorT): BuiltinOperator;
-  values(t: TensorT): Int8Array | Int32Array | null;
+  values(t: TensorT): Int8Array | Int16Array | Int32Array | Float64Array | null;
   problems: string[];
   checked: AuditedTensor[];
 }
@@ -77,12 +80,24 @@ export function auditLoweredOps(ctx: OpAuditContext, lowered: LoweredModel): voi
     const x = sg.tensors[op.inputs[0] ?? -1];
     const y = sg.tensors[op.outputs[0] ?? -1];
     if (!y) continue;
-    if (SAME_GRID.has(code) && x && y.type === TensorType.INT8) {
+    const integer = y.type === TensorType.INT8 || y.type === TensorType.INT16;
+    const int16 = y.type === TensorType.INT16;
+    if (SAME_GRID.has(code) && x && integer) {
       const [sx, zx] = grid(x);
       const [sy, zy] = grid(y);
-      if (x.type !== TensorType.INT8 || sx !== sy || zx !== zy) {
-        problems.push(`${name(op.outputs[0]!)}: ${opName} output on scale ${sy}, zero point ${zy}, its input ${name(op.inputs[0]!)} on ${sx}, ${zx}; TFLite's int8 ${opName} keeps its input's scale and zero point`);
+      if (x.type !== y.type || sx !== sy || zx !== zy) {
+        problems.push(`${name(op.outputs[0]!)}: ${opName} output on scale ${sy}, zero point ${zy}, its input ${name(op.inputs[0]!)} on ${sx}, ${zx}; TFLite's ${int16 ? 'int16' : 'int8'} ${opName} keeps its input's scale and zero point`);
       }
+    }
+    if (int16 && code === BuiltinOperator.CONCATENATION) {
+      const [sy, zy] = grid(y);
+      for (const i of op.inputs) {
+        const [sx, zx] = grid(sg.tensors[i]);
+        if (sx !== sy || zx !== zy) problems.push(`${name(i)}: CONCATENATION input on scale ${sx}, zero point ${zx}, its output ${name(op.outputs[0]!)} on ${sy}, ${zy}; TFLite's int16 CONCATENATION copies without rescaling`);
+      }
+    }
+    if (int16 && code === BuiltinOperator.ADD && (op.builtinOptions as AddOptionsT | null)?.potScaleInt16 !== false) {
+      problems.push(`${name(op.outputs[0]!)}: ADD with pot_scale_int16 true; the 16x8 file needs the general int16 ADD (pot_scale_int16 false)`);
     }
     const fixed = FIXED_OUTPUT[code];
     if (fixed) {

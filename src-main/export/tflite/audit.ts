@@ -9,9 +9,13 @@
  *    run's, zero points 0, and values inside the range of its bits and narrow
  *    range;
  *  - each bias is int32, zero point 0, scale f32(s_in·s_w[c]) of the run and
- *    of the input and filter tensors the op actually reads;
+ *    of the input and filter tensors the op actually reads, holding the run's
+ *    bias integers (round half to even of b / s);
  *  - each activation quantizer's tensor is int8 with the run's scale and zero
  *    point − 128 (or the grid TFLite forces, listed in `forced`);
+ *  - a 16x8 file (int16.ts): activations int16 with zero point 0, biases
+ *    int64, ADD with pot_scale_int16 false, CONCATENATION's inputs on its
+ *    output's grid, and the 16x8 kernels' op versions;
  *  - the ops of the lowered graph (audit-ops.ts): pass-through ops on one
  *    grid, LOGISTIC / TANH on their fixed grids, the int8 constants of MUL /
  *    ADD, LEAKY_RELU's alpha, the resize flags and reduction axes;
@@ -30,6 +34,8 @@ import { decodeTflite, FLOAT_INPUT, FLOAT_OUTPUT, TFLITE_SCHEMA_VERSION, type Tf
 import { tfliteKernelShape, tfliteQuantizedDimension } from './layout.js';
 import type { TfliteQuant } from './quant.js';
 import { auditLoweredOps, type AuditedTensor } from './audit-ops.js';
+import { OP_VERSION_16X8 } from './int16.js';
+import { quantizedBiases } from '../../engine/integer/biases.js';
 
 export type { AuditedTensor } from './audit-ops.js';
 import { BuiltinOperator, TensorType, type ModelT, type TensorT } from './schema/generated/schema_generated.js';
@@ -53,12 +59,15 @@ const LAYER_OP: Record<WeightedNode['op'], BuiltinOperator> = { conv2d: BuiltinO
 const sameQParams = (a: QParams | undefined, b: QParams | undefined) => !!a && !!b && sameF32(Array.from(a.scale), b.scale) && Array.from(a.zeroPoint).join() === Array.from(b.zeroPoint).join();
 const sameF32 = (a: readonly number[], b: ArrayLike<number>) => a.length === b.length && a.every((v, i) => Object.is(Math.fround(v), Math.fround(b[i]!)));
 
-function values(model: ModelT, t: TensorT): Int8Array | Int32Array | null {
+/** A constant tensor's integers (int64 as exact doubles), or null. */
+function values(model: ModelT, t: TensorT): Int8Array | Int16Array | Int32Array | Float64Array | null {
   const data = model.buffers[t.buffer]?.data;
   if (!data || data.length === 0) return null;
   const bytes = Uint8Array.from(data);
   if (t.type === TensorType.INT8) return new Int8Array(bytes.buffer);
+  if (t.type === TensorType.INT16) return new Int16Array(bytes.buffer, 0, bytes.length >> 1);
   if (t.type === TensorType.INT32) return new Int32Array(bytes.buffer, 0, bytes.length >> 2);
+  if (t.type === TensorType.INT64) return Float64Array.from(new BigInt64Array(bytes.buffer, 0, bytes.length >> 3), Number);
   return null;
 }
 
@@ -80,6 +89,17 @@ export function auditTflite(bytes: Uint8Array, runGraph: Graph, runPlan: QuantPl
   };
   const operators = sg.operators.map((o) => BuiltinOperator[code(o.opcodeIndex)] ?? String(code(o.opcodeIndex)));
 
+  const sixteen = quant.activationType === 'int16';
+  const actType = sixteen ? TensorType.INT16 : TensorType.INT8;
+  const biasType = sixteen ? TensorType.INT64 : TensorType.INT32;
+  const runBiases = quantizedBiases(graph, plan, qparams);
+  if (sixteen) {
+    for (const c of model.operatorCodes) {
+      const op = Math.max(c.builtinCode, c.deprecatedBuiltinCode) as BuiltinOperator;
+      const want = OP_VERSION_16X8[op];
+      if (want !== undefined && c.version !== want) problems.push(`${BuiltinOperator[op]}: operator version ${c.version}, ${want} expected for its 16x8 kernel`);
+    }
+  }
   const scalesOf = (t: TensorT) => t.quantization?.scale ?? [];
   const zerosOf = (t: TensorT) => (t.quantization?.zeroPoint ?? []).map(Number);
 
@@ -132,10 +152,13 @@ export function auditTflite(bytes: Uint8Array, runGraph: Graph, runPlan: QuantPl
       problems.push(`${biasName}: ${wq.layer}'s operator reads no bias tensor of that name`);
       continue;
     }
-    if (b.type !== TensorType.INT32) {
-      problems.push(`${biasName}: ${b.type === TensorType.FLOAT32 ? 'stayed float' : `stored as ${typeName(b.type)}`}, int32 expected`);
+    if (b.type !== biasType) {
+      problems.push(`${biasName}: ${b.type === TensorType.FLOAT32 ? 'stayed float' : `stored as ${typeName(b.type)}`}, ${typeName(biasType)} expected`);
       continue;
     }
+    const storedInts = values(model, b);
+    const runInts = runBiases.get(wq.layer)?.ints;
+    if (runInts && (!storedInts || Array.from(storedInts).join() !== Array.from(runInts).join())) problems.push(`${biasName}: stored integers differ from the run's bias / (s_in·s_w)`);
     const sIn = inputScaleOf(plan, qparams, wq.input);
     const channels = want[dim]!;
     const expected = sIn ? biasScales(sIn.scale[0]!, q.scale, channels) : null;
@@ -147,7 +170,7 @@ export function auditTflite(bytes: Uint8Array, runGraph: Graph, runPlan: QuantPl
     const fileProduct = scales.map((s) => Math.fround((xIn?.quantization?.scale[0] ?? NaN) * s));
     if (!sameF32(stored, fileProduct)) problems.push(`${biasName}: scales differ from input scale × filter scale as stored in the file`);
     if (zerosOf(b).some((z) => z !== 0)) problems.push(`${biasName}: zero point is not 0`);
-    checked.push({ tensor: biasName, kind: 'bias', dtype: 'int32', channels: stored.length, axis: perChannel ? 0 : null, range: null });
+    checked.push({ tensor: biasName, kind: 'bias', dtype: typeName(biasType), channels: stored.length, axis: perChannel ? 0 : null, range: null });
   }
 
   const activation = (tensor: string, q: QParams) => {
@@ -157,15 +180,16 @@ export function auditTflite(bytes: Uint8Array, runGraph: Graph, runPlan: QuantPl
       return;
     }
     const t = sg.tensors[index]!;
-    if (t.type !== TensorType.INT8) {
-      problems.push(`${tensor}: ${t.type === TensorType.FLOAT32 ? 'stayed float' : `stored as ${typeName(t.type)}`}, int8 expected`);
+    if (t.type !== actType) {
+      problems.push(`${tensor}: ${t.type === TensorType.FLOAT32 ? 'stayed float' : `stored as ${typeName(t.type)}`}, ${typeName(actType)} expected`);
       return;
     }
     const iq = integerQParams(q, 'signed');
+    if (sixteen && zerosOf(t).some((z) => z !== 0)) problems.push(`${tensor}: zero point ${zerosOf(t)[0]} stored; TFLite's 16x8 kernels need int16 activations with zero point 0`);
     if (scalesOf(t).length !== 1) problems.push(`${tensor}: ${scalesOf(t).length} scales stored, one expected`);
     if (!sameF32(scalesOf(t), iq.scale)) problems.push(`${tensor}: stored scale ${scalesOf(t)[0]} differs from ${iq.scale[0]}`);
     if (zerosOf(t).join() !== Array.from(iq.zeroPoint).join()) problems.push(`${tensor}: stored zero point ${zerosOf(t)[0]} differs from ${iq.zeroPoint[0]}`);
-    checked.push({ tensor, kind: 'activation', dtype: 'int8', channels: 1, axis: null, range: [iq.qmin, iq.qmax] });
+    checked.push({ tensor, kind: 'activation', dtype: typeName(actType), channels: 1, axis: null, range: [iq.qmin, iq.qmax] });
   };
   for (const a of plan.activations) activation(a.name, quant.act.get(a.name) ?? qparams.get(a.sharedWith ?? a.name)!);
   if (quant.softmax?.kind === 'fused' && quant.logits) activation(`${quant.softmax.layer}/logits`, quant.logits);

@@ -3,19 +3,23 @@
  * flatbuffers object API generated from the official schema (schema/).
  *
  * Layout: TFLite is NHWC like Keras, so no transposes; batch 1 (the
- * interpreter's default shape; the verification runs one sample at a time).
+ * interpreter's default shape; the verification runs a copy with a larger
+ * batch, batch.ts).
  * Float input `float_input` → QUANTIZE → int8 … → DEQUANTIZE → float output
- * `float_output`; with io 'int8' the model takes and gives the int8 tensors.
+ * `float_output`; with io 'int8' the model takes and gives the integer
+ * tensors (int8, or int16 in 16x8).
  *
- * Tensors (TF's unsigned-domain qparams moved to int8 by integerQParams):
+ * Tensors (TF's unsigned-domain qparams moved to signed by integerQParams):
  *  - activations: int8, scale and zero point − 128 of the run's quantizer,
  *    named after it (`input`, `conv2d/output`…); pass-through ops (pools,
- *    reshape) keep their input's qparams, as TFLite's int8 kernels require;
+ *    reshape) keep their input's qparams, as TFLite's int8 kernels require.
+ *    A run whose activations are all 16-bit symmetric is written in TFLite's
+ *    16x8 mode (int16.ts): int16 activations with zero point 0;
  *  - kernels: int8 with zero point 0 (TFLite's int8 kernels need symmetric
  *    weights), per-channel on quantized_dimension 0 (conv OHWI, FC [out,in])
  *    or 3 (depthwise [1,kh,kw,c]), or one scale per tensor;
  *  - biases: int32 with scale f32(s_in·s_w[c]) and zero point 0 (a zero bias
- *    when the layer has none: the int8 kernels take one).
+ *    when the layer has none: the int8 kernels take one); int64 in 16x8.
  * Ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (fused NONE/RELU/RELU6),
  * MAX_POOL_2D, AVERAGE_POOL_2D (also the global pool, then RESHAPE), RESHAPE,
  * ADD, CONCATENATION, SOFTMAX, RELU, RELU6, QUANTIZE, DEQUANTIZE, and the
@@ -48,6 +52,7 @@ import { tfliteKernelShape, tfliteQuantizedDimension, toTfliteKernel } from './l
 import { emitMobileOp, isMobileOp, type EmitContext, type MobileOpNode } from './mobile-ops.js';
 import { inputQuantizer, quantizerAt, type TfliteQuant } from './quant.js';
 import { BuiltinOperatorT } from './builtin-operator.js';
+import { activationTypeOf, assert16x8Ops, OP_VERSION_16X8, type TfliteActivationType } from './int16.js';
 import {
   ActivationFunctionType,
   AddOptionsT,
@@ -137,16 +142,19 @@ class AlignedBufferT extends BufferT {
 
 const unsupported = (tensor: string, message: string) => new ExportError(message, 'unsupported', { tensor, format: 'tflite' });
 
-/** int8 qparams of an activation quantizer; refuses what TFLite's int8 kernels cannot hold. */
-export function int8Activation(name: string, q: QParams) {
-  if (q.bits !== 8) throw unsupported(name, `activation ${name} has ${q.bits} bits; TFLite full-integer activations are int8`);
-  if (q.narrowRange) throw unsupported(name, `activation ${name} is narrow range; TFLite's int8 kernels clamp activations to [-128, 127] and cannot express it`);
+/** Signed qparams of an activation quantizer; refuses what TFLite's int8 (or, 16x8, int16) kernels cannot hold. */
+export function activationGrid(name: string, q: QParams, type: TfliteActivationType = 'int8') {
+  const bits = type === 'int16' ? 16 : 8;
+  if (q.bits !== bits) throw unsupported(name, `activation ${name} has ${q.bits} bits; this file's activations are ${type}`);
+  if (q.narrowRange) throw unsupported(name, `activation ${name} is narrow range; TFLite's ${type} kernels clamp activations to [${-(2 ** (bits - 1))}, ${2 ** (bits - 1) - 1}] and cannot express it`);
   if (q.granularity === 'per-channel') throw unsupported(name, `activation ${name} is per-channel; TFLite activations carry one scale`);
-  return integerQParams(q, 'signed');
+  const iq = integerQParams(q, 'signed');
+  if (type === 'int16' && iq.zeroPoint[0] !== 0) throw unsupported(name, `activation ${name} has zero point ${iq.zeroPoint[0]}; TFLite's 16x8 kernels need int16 activations with zero point 0 (symmetric)`);
+  return iq;
 }
 
-function activationQuantization(name: string, q: QParams): QuantizationParametersT {
-  const iq = int8Activation(name, q);
+function activationQuantization(name: string, q: QParams, type: TfliteActivationType): QuantizationParametersT {
+  const iq = activationGrid(name, q, type);
   return new QuantizationParametersT([q.nudgedMin[0]!], [q.nudgedMax[0]!], [iq.scale[0]!], [BigInt(iq.zeroPoint[0]!)]);
 }
 
@@ -167,10 +175,9 @@ const padding = (p: 'same' | 'valid') => (p === 'same' ? Padding.SAME : Padding.
  * applying an activation TFLite cannot fuse (imported before such activations
  * were split into their own nodes; softmax, the classifier head's, excepted),
  * an Add or Multiply of more than two tensors, a weight of more than 8 bits
- * or an activation of other than 8 (the int8 writer's limits: a 4-bit
- * kernel is written exactly, as int8 values on its 4-bit grid; 16-bit
- * activations would need TFLite's int16x8 mode, which this writer does not
- * produce).
+ * (a 4-bit kernel is written exactly, as int8 values on its 4-bit grid),
+ * activations other than all 8-bit or all 16-bit symmetric (16x8: int16.ts,
+ * which also refuses the ops the 16x8 writer does not write).
  */
 export function assertExpressible(graph: Graph, plan: QuantPlan): void {
   if (plan.float.length > 0) {
@@ -180,9 +187,7 @@ export function assertExpressible(graph: Graph, plan: QuantPlan): void {
   for (const w of plan.weights) {
     if (w.spec.bits > 8) throw unsupported(w.name, `layer ${w.layer}: weight ${w.name} has ${w.spec.bits} bits; TFLite's int8 writer stores weights of at most 8 bits`);
   }
-  for (const a of plan.activations) {
-    if (a.spec.bits !== 8) throw unsupported(a.name, `layer ${a.layers.join(' + ')}: activation ${a.name} has ${a.spec.bits} bits; TFLite full-integer activations are int8 (the int16x8 mode is not written)`);
-  }
+  if (activationTypeOf(plan) === 'int16') assert16x8Ops(graph, plan);
   for (const n of graph.nodes) {
     if (n.op === 'layer') throw unsupported(n.name, `layer ${n.name} (${n.className}) is not modelled by the studio and has no TFLite mapping`);
     if (n.op === 'batchNorm') throw unsupported(n.name, `batch normalization ${n.name} was not folded; TFLite full-integer has no int8 batch normalization`);
@@ -203,6 +208,9 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
   const { quant, io } = input;
   const { graph, plan, qparams } = quant.model;
   assertExpressible(graph, plan);
+  const type = activationTypeOf(plan);
+  const actType = type === 'int16' ? TensorType.INT16 : TensorType.INT8;
+  const versions = type === 'int16' ? { ...OP_VERSION, ...OP_VERSION_16X8 } : OP_VERSION;
   const tensors: TensorT[] = [];
   const buffers: BufferT[] = [new BufferT()];
   const operators: OperatorT[] = [];
@@ -231,7 +239,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
     let index = opcodeIndex.get(code);
     if (index === undefined) {
       index = opcodes.length;
-      opcodes.push(new OperatorCodeT(code < 127 ? code : 127, null, OP_VERSION[code] ?? 1, code));
+      opcodes.push(new OperatorCodeT(code < 127 ? code : 127, null, versions[code] ?? 1, code));
       opcodeIndex.set(code, index);
     }
     operators.push(new BuiltinOperatorT(index, inputs, outputs, type, options));
@@ -241,12 +249,12 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
   const actTensor = (quantizer: string, n: GraphNode, shape = withBatch(n)): number => {
     const q = quant.act.get(quantizer);
     if (!q) throw new ExportError(`no qparams for activation quantizer ${quantizer}`, 'run', { tensor: quantizer, format: 'tflite' });
-    return tensor(quantizer, shape, TensorType.INT8, activationQuantization(quantizer, q));
+    return tensor(quantizer, shape, actType, activationQuantization(quantizer, q, type));
   };
-  /** An int8 tensor on the same grid as tensor `from` (pass-through ops). */
+  /** A tensor of `from`'s type on its grid (pass-through ops). */
   const sameGrid = (name: string, shape: number[], from: number): number => {
     const q = quantOf(from);
-    return tensor(name, shape, TensorType.INT8, new QuantizationParametersT([...q.min], [...q.max], [...q.scale], [...q.zeroPoint]));
+    return tensor(name, shape, tensors[from]!.type, new QuantizationParametersT([...q.min], [...q.max], [...q.scale], [...q.zeroPoint]));
   };
   const int32s = (name: string, shape: number[], values: number[]): number => tensor(name, shape, TensorType.INT32, null, new Uint8Array(Int32Array.from(values).buffer));
   const reshape = (name: string, x: number, shape: number[], from: number): number => {
@@ -297,14 +305,18 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
     const dim = perChannel ? tfliteQuantizedDimension(n.op) : 0;
     const kernel = Int8Array.from(toTfliteKernel(n, ints, (k) => new Int32Array(k)));
     const filter = tensor(wq.name, tfliteKernelShape(n), TensorType.INT8, new QuantizationParametersT([], [], Array.from(iq.scale), Array.from(iq.zeroPoint, BigInt), undefined, null, dim), new Uint8Array(kernel.buffer));
-    // Bias: int32, scale f32(s_in·s_w[c]).
+    // Bias: int32 (16x8: int64), scale f32(s_in·s_w[c]).
     const sIn = inputScaleOf(plan, qparams, wq.input);
     if (!sIn) throw unsupported(`${n.name}/bias`, `layer ${n.name} reads a tensor without a range; its int32 bias has no input scale`);
     const channels = tfliteKernelShape(n)[tfliteQuantizedDimension(n.op)]!;
     const scales = biasScales(sIn.scale[0]!, q.scale, channels);
     const ints32 = n.weights.bias ? quantizeBias(n.weights.bias.values, scales, n.name) : new Int32Array(channels);
     const biasScalesStored = perChannel ? Array.from(scales) : [scales[0]!];
-    const bias = tensor(`${n.name}/bias`, [channels], TensorType.INT32, new QuantizationParametersT([], [], biasScalesStored, biasScalesStored.map(() => 0n)), new Uint8Array(ints32.buffer));
+    const biasQ = new QuantizationParametersT([], [], biasScalesStored, biasScalesStored.map(() => 0n));
+    const bias =
+      type === 'int16'
+        ? tensor(`${n.name}/bias`, [channels], TensorType.INT64, biasQ, new Uint8Array(BigInt64Array.from(ints32, (v) => BigInt(v)).buffer))
+        : tensor(`${n.name}/bias`, [channels], TensorType.INT32, biasQ, new Uint8Array(ints32.buffer));
     return [filter, bias];
   };
 
@@ -323,7 +335,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
         const fused = fusedCode(n.name, softmaxHere ? 'linear' : n.activation, tailAct);
         const [filter, bias] = weightTensors(n);
         const out = softmaxHere
-          ? tensor(`${n.name}/logits`, withBatch(n), TensorType.INT8, activationQuantization(`${n.name}/logits`, quant.logits!))
+          ? tensor(`${n.name}/logits`, withBatch(n), actType, activationQuantization(`${n.name}/logits`, quant.logits!, type))
           : actTensor(closing.name, n);
         if (n.op === 'dense') {
           const rank = tensors[x]!.shape.length;
@@ -364,7 +376,8 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
         if (!closing) throw unsupported(n.name, `add ${n.name} has no output quantizer in the run's plan`);
         const tail = byName.get(closing.at)!;
         const out = actTensor(closing.name, n);
-        op(BuiltinOperator.ADD, args, [out], BuiltinOptions.AddOptions, new AddOptionsT(fusedCode(n.name, tail !== n && tail.op === 'activation' ? tail.activation : 'linear')));
+        // 16x8: the general int16 ADD (any scales), as the converter writes it; int8 keeps the default.
+        op(BuiltinOperator.ADD, args, [out], BuiltinOptions.AddOptions, new AddOptionsT(fusedCode(n.name, tail !== n && tail.op === 'activation' ? tail.activation : 'linear'), type !== 'int16'));
         return out;
       }
       case 'concat': {
@@ -423,7 +436,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
     metadata.push(new MetadataT(STUDIO_METADATA, index));
   }
   const subgraph = new SubGraphT(tensors, [graphInput!], [graphOutput], operators, graph.name);
-  return new ModelT(TFLITE_SCHEMA_VERSION, opcodes, [subgraph], `${graph.name}, full-integer int8 (Quantization Calibration Studio); ${io} input/output`, buffers, [], metadata);
+  return new ModelT(TFLITE_SCHEMA_VERSION, opcodes, [subgraph], `${graph.name}, full-integer ${type === 'int16' ? '16x8 (int16 activations, int8 weights)' : 'int8'} (Quantization Calibration Studio); ${io} input/output`, buffers, [], metadata);
 }
 
 /** The `layers` map (tensor name → Keras layer path) of a built or decoded model's studio metadata; {} when it has none. */

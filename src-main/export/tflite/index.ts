@@ -45,6 +45,9 @@ export async function exportTflite(input: ExportInput, dest: string, opts: Expor
   const io: TfliteIo = opts.tfliteIo ?? 'float';
   opts.onPhase?.('write');
   const quant = await prepareTflite(input, opts);
+  if (quant.activationType === 'int16' && io === 'int8') {
+    throw new ExportError(`the run's activations are 16-bit: its TFLite file is 16x8, whose integer input and output would be int16; export it with float input/output`, 'unsupported', { path: dest, format: 'tflite' });
+  }
   const preprocessing = preprocessingOf(quant).map((a) => ({ layer: a.name, ...(a.kerasClass ? { kerasClass: a.kerasClass } : {}), scale: a.scale, offset: a.offset }));
   const model = lowered(() =>
     buildTflite({
@@ -85,7 +88,7 @@ export async function finishTflite(input: ExportInput, quant: TfliteQuant, dest:
   if ((opts.verify ?? true) && input.samples) {
     opts.onPhase?.('verify');
     const lowered = quant.model.graph.nodes.length !== input.graph.nodes.length || quant.model.forced.length > 0;
-    const text = tfliteSimulationText(input.graph, lowered, !!quant.logits);
+    const text = tfliteSimulationText(input.graph, lowered, !!quant.logits, quant.activationType);
     const sim = await runSimulation(tfliteSimulation(input.graph, input.plan, input.qparams, quant.softmax, quant.logits, text), input.samples, simulationChoice(opts));
     const fileSamples = preprocessedSamples(input.samples, preprocessingOf(quant));
     // Layer by layer: the file's int8 activations against the simulation (export/diff), before the full pass so that pass's progress ends the step.
@@ -99,7 +102,8 @@ export async function finishTflite(input: ExportInput, quant: TfliteQuant, dest:
             }),
           )
         : null;
-    verification = await verifyTflite(dest, fileSamples, sim, io === 'int8' ? { int8: int8Ends(input, quant) } : {}, { model: fileModel(quant), samples: input.samples });
+    const run = { ...(io === 'int8' ? { int8: int8Ends(input, quant) } : {}), ...(opts.memoryBudget !== undefined ? { memoryBudget: opts.memoryBudget } : {}) };
+    verification = await verifyTflite(dest, fileSamples, sim, run, { model: fileModel(quant), samples: input.samples });
   }
   const digest = await fileDigest(dest);
   const extra = { forced: quant.forced, ...(quant.logits ? { logits: qparamsToJSON(quant.logits) } : {}), ...(quant.logitsObserved ? { logitsObserved: quant.logitsObserved } : {}) };

@@ -5,7 +5,8 @@
  *  - int8 SOFTMAX requires its output at scale 1/256, zero point −128
  *    (TFLite's int8 spec; the kernel refuses anything else). The run's softmax
  *    range ([0, 1] → scale 1/255) is replaced by that grid: TF's unsigned
- *    domain scale 1/256, zero point 0, i.e. [0, 255/256].
+ *    domain scale 1/256, zero point 0, i.e. [0, 255/256]. In 16x8 (int16.ts)
+ *    the int16 SOFTMAX's grid: scale 1/32768, zero point 0.
  *  - A softmax fused into the output Dense/Conv (Keras activation='softmax')
  *    has no integer logits in the plan (the studio quantizes after the
  *    softmax), but TFLite computes FULLY_CONNECTED → int8 logits → SOFTMAX.
@@ -25,9 +26,11 @@ import { lowerForTflite, type LoweredModel } from './lower.js';
 import { computeQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { ActivationQuantizer, QuantPlan } from '../../engine/transform/plan.js';
 import { ExportError } from '../errors.js';
+import { activationTypeOf, softmaxQParams16, type TfliteActivationType } from './int16.js';
 
-/** TFLite's int8 softmax output grid, in TF's unsigned domain: scale 1/256, zero point 0 (signed −128). */
-export function softmaxQParams(): QParams {
+/** TFLite's int8 softmax output grid, in TF's unsigned domain: scale 1/256, zero point 0 (signed −128); with `bits` 16 the int16 one (1/32768, signed zero point 0). */
+export function softmaxQParams(bits = 8): QParams {
+  if (bits === 16) return softmaxQParams16();
   return computeQParams([0], [255 / 256], { bits: 8, symmetric: false, narrowRange: false, granularity: 'per-tensor' });
 }
 
@@ -35,6 +38,8 @@ export function softmaxQParams(): QParams {
 export type SoftmaxAt = { kind: 'fused'; layer: string; quantizer: string } | { kind: 'layer'; layer: string; quantizer: string } | null;
 
 export interface TfliteQuant {
+  /** int8, or int16 for a 16x8 file (int16.ts). */
+  activationType: TfliteActivationType;
   /** Qparams by activation quantizer name as the file stores them (shared ranges resolved). */
   act: Map<string, QParams>;
   softmax: SoftmaxAt;
@@ -64,7 +69,7 @@ export function fileModel(quant: TfliteQuant): { graph: Graph; plan: QuantPlan; 
   const { graph, plan } = quant.model;
   const qparams = new Map(quant.model.qparams);
   const sm = quant.softmax;
-  if (sm) qparams.set(sm.quantizer, softmaxQParams());
+  if (sm) qparams.set(sm.quantizer, softmaxQParams(qparams.get(sm.quantizer)?.bits));
   if (sm?.kind !== 'fused' || !quant.logits) return { graph, plan, qparams };
   return splitFusedSoftmax({ graph, plan, qparams }, sm, quant.logits);
 }
@@ -129,6 +134,7 @@ export async function tfliteQuant(
   qparams: ReadonlyMap<string, QParams>,
   observeLogits: (softmax: NonNullable<SoftmaxAt>, model: LoweredModel) => Promise<{ qparams: QParams; how?: Record<string, unknown> } | null>,
 ): Promise<TfliteQuant> {
+  const activationType = activationTypeOf(plan);
   const model = lowerForTflite(graph, plan, qparams);
   const act = new Map<string, QParams>();
   for (const a of model.plan.activations) {
@@ -141,19 +147,20 @@ export async function tfliteQuant(
   let logits: QParams | null = null;
   let logitsObserved: Record<string, unknown> | undefined;
   if (softmax) {
-    act.set(softmax.quantizer, softmaxQParams());
-    forced.push({ tensor: softmax.quantizer, reason: 'TFLite int8 SOFTMAX output: scale 1/256, zero point -128' });
+    const sixteen = activationType === 'int16';
+    act.set(softmax.quantizer, softmaxQParams(sixteen ? 16 : 8));
+    forced.push({ tensor: softmax.quantizer, reason: sixteen ? 'TFLite int16 SOFTMAX output: scale 1/32768, zero point 0' : 'TFLite int8 SOFTMAX output: scale 1/256, zero point -128' });
     if (softmax.kind === 'fused') {
       const observed = await observeLogits(softmax, model);
       if (!observed) {
-        throw new ExportError(`layer ${softmax.layer} fuses softmax: its int8 logits need a range, observed on the run's samples, and none were given`, 'run', { tensor: `${softmax.layer}/logits`, format: 'tflite' });
+        throw new ExportError(`layer ${softmax.layer} fuses softmax: its integer logits need a range, observed on the run's samples, and none were given`, 'run', { tensor: `${softmax.layer}/logits`, format: 'tflite' });
       }
       logits = observed.qparams;
       logitsObserved = observed.how;
       forced.push({ tensor: `${softmax.layer}/logits`, reason: 'logits before the fused softmax: range observed on the export samples by the TFLite simulation' });
     }
   }
-  return { act, softmax, logits, forced, model, ...(logitsObserved ? { logitsObserved } : {}) };
+  return { activationType, act, softmax, logits, forced, model, ...(logitsObserved ? { logitsObserved } : {}) };
 }
 
 /**

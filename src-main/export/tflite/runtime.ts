@@ -22,7 +22,7 @@ interface TensorInfo {
   name: string;
   dataType: string;
   shape: string;
-  data(): Float32Array | Int8Array | Uint8Array | Int32Array;
+  data(): Float32Array | Int8Array | Int16Array | Uint8Array | Int32Array;
 }
 interface CppVector<T> {
   size(): number;
@@ -85,7 +85,7 @@ export interface TfliteTensor {
   dataType: string;
   shape: number[];
   /** A view on the interpreter's memory: write inputs into it, read outputs from it before the next call. */
-  data(): Float32Array | Int8Array | Uint8Array | Int32Array;
+  data(): Float32Array | Int8Array | Int16Array | Uint8Array | Int32Array;
 }
 
 /** One interpreter over one model, single-threaded. Call close() when done. */

@@ -15,7 +15,9 @@
  *    keepdims): TFLite's rounded average of the stored int8 values,
  *    a = k + n·zp, q = sign(a)·trunc((|a| + ⌊n/2⌋) / n), output (q − zp)·s.
  *    (Other average pools keep the exact mean: their window count varies at
- *    'same' borders.) In a deep network the half-step a pool's rounding moves
+ *    'same' borders; in a 16x8 file, whose int16 pools run TFLite's
+ *    reference kernel, those with 'valid' padding are this rounded average
+ *    too.) In a deep network the half-step a pool's rounding moves
  *    is amplified by the convolutions after it, so it is simulated;
  *  - the int8 elementwise activations (LOGISTIC, TANH, HARD_SWISH,
  *    LEAKY_RELU): the simulation runs the graph with these nodes linear
@@ -210,6 +212,11 @@ export function interpreterOpSpecs(graph: Graph, plan: QuantPlan, qparams: Reado
       const s = g.scale;
       if (n.keepdims) ops.set(n.name, { kind: 'mean', count, scale: s, factor: Math.fround(s / Math.fround(s * count)) });
       else ops.set(n.name, { kind: 'average', count, scale: s, zeroPoint: g.zeroPoint });
+    }
+    if (n.op === 'avgPool2d' && n.padding === 'valid') {
+      // 16x8: the int16 reference AVERAGE_POOL_2D rounds every window's mean as the global one (int8 pools run XNNPACK's and keep the exact mean).
+      const g = gridOf(plan, qparams, n.name);
+      if (g && g.qmax > 127) ops.set(n.name, { kind: 'average', count: n.poolSize[0] * n.poolSize[1], scale: g.scale, zeroPoint: g.zeroPoint });
     }
     if (n.op === 'activation' && TABLED.has(n.activation)) {
       const gin = gridOf(plan, qparams, n.inputs[0]!);

@@ -24,6 +24,18 @@
  * Weights are simulated with the file's integers, which are rounded half to
  * even (engine/quant/int-tensors.ts).
  *
+ * A 16x8 file (int16.ts) as its int16 kernels compute, measured the same way:
+ * the float → int16 QUANTIZE rounds halves away from zero
+ * (TFLITE16_INPUT_ROUNDING, reference AffineQuantize's std::round), every
+ * requantization rounds halves up; CONV_2D, DEPTHWISE_CONV_2D and
+ * FULLY_CONNECTED add int64 biases and requantize with a 16-bit multiplier,
+ * whose ratio to the exact one each layer's kernel and bias are scaled by
+ * (int16.ts requantRatios); every AVERAGE_POOL_2D with 'valid' padding is the
+ * reference kernel's rounded average (half away from zero), like the global
+ * one. The int16 SOFTMAX (exp and reciprocal lookup tables) is simulated as
+ * the exact softmax on its 1/32768 grid: the file differs there by a few
+ * steps of 1/32768.
+ *
  * Two forms of the same arithmetic: tfliteSimulationModel, one ONNX graph
  * built through the engine's lowering, which the verification runs on
  * onnxruntime (export/verify.ts runSimulation, also for the logits range:
@@ -50,6 +62,7 @@ import { joinBatches, type EvalSamples } from '../../engine/eval-samples.js';
 import { lowerForTflite, type LoweredModel } from './lower.js';
 import { inputQuantizer, softmaxQParams, splitFusedSoftmax, type SoftmaxAt } from './quant.js';
 import { interpreterOps, interpreterOpSpecs, linearized, mulOutputs, onnxInterpreterOp } from './simulate-ops.js';
+import { activationTypeOf, requantRatios, type TfliteActivationType } from './int16.js';
 
 /** Requantization inside the int8 ops. */
 export const TFLITE_ROUNDING: RoundingMode = 'half-up';
@@ -57,11 +70,16 @@ export const TFLITE_ROUNDING: RoundingMode = 'half-up';
 export const TFLITE_INPUT_ROUNDING: RoundingMode = 'half-even';
 /** Requantization of MUL's int32 products (XNNPACK's fp32 requantization in this interpreter). */
 export const TFLITE_MUL_ROUNDING: RoundingMode = 'half-even';
+/** The float → int16 QUANTIZE of a 16x8 file's input (reference AffineQuantize: std::round). */
+export const TFLITE16_INPUT_ROUNDING: RoundingMode = 'half-away';
+
+/** The input QUANTIZE's rounding for the plan's activation type, unless `asked`. */
+const inputRoundingOf = (plan: QuantPlan, asked: RoundingMode | undefined): RoundingMode => asked ?? (activationTypeOf(plan) === 'int16' ? TFLITE16_INPUT_ROUNDING : TFLITE_INPUT_ROUNDING);
 
 export interface TfliteSimulationOptions {
   /** Rounding of requantized activations (default TFLITE_ROUNDING). */
   rounding?: RoundingMode;
-  /** Rounding of the model input's QUANTIZE and of the weights (default TFLITE_INPUT_ROUNDING). */
+  /** Rounding of the model input's QUANTIZE and of the weights (default TFLITE_INPUT_ROUNDING; a 16x8 input TFLITE16_INPUT_ROUNDING). */
   inputRounding?: RoundingMode;
   /** Simulate int32 biases (default true). */
   quantizeBias?: boolean;
@@ -76,22 +94,48 @@ export interface TfliteSimulationOptions {
 /** The run's qparams with the softmax quantizer moved to TFLite's grid. */
 export function tfliteQParams(qparams: ReadonlyMap<string, QParams>, softmax: SoftmaxAt, softmaxGrid = true): Map<string, QParams> {
   const out = new Map(qparams);
-  if (softmax && softmaxGrid) out.set(softmax.quantizer, softmaxQParams());
+  if (softmax && softmaxGrid) out.set(softmax.quantizer, softmaxQParams(qparams.get(softmax.quantizer)?.bits));
   return out;
 }
 
+/**
+ * 16x8: each weighted layer's kernel and bias values times its requantization
+ * ratios (int16.ts requantRatios, on the model as the file computes it: a
+ * fused softmax split off, its layer closed by the logits' grid); empty for int8.
+ */
+function ratiosOf(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, softmax: SoftmaxAt, logits: QParams | null): Map<string, Float64Array> {
+  if (activationTypeOf(plan) !== 'int16') return new Map();
+  const model = softmax?.kind === 'fused' ? splitFusedSoftmax({ graph, plan, qparams: new Map(qparams) }, softmax, logits) : { graph, plan, qparams };
+  return requantRatios(model.graph, model.plan, model.qparams);
+}
+
+/** Values times the ratio of their output channel (the fastest-varying index: Keras's last kernel axes). */
+function scaled(values: Float32Array, ratios: Float64Array): Float32Array {
+  const c = ratios.length;
+  return Float32Array.from(values, (v, i) => v * ratios[i % c]!);
+}
+
 /** Hooks of the TFLite simulation up to the logits (the output hook of a fused softmax layer is skipped with `logits: true`). */
-export function tfliteHooks(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, softmax: SoftmaxAt, opts: TfliteSimulationOptions = {}): ForwardHooks {
+export function tfliteHooks(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, softmax: SoftmaxAt, opts: TfliteSimulationOptions = {}, logits: QParams | null = null): ForwardHooks {
   const q = tfliteQParams(qparams, softmax, opts.softmaxGrid ?? true);
   const bias = opts.quantizeBias === false ? { quantizeBias: false } : {};
   const ops = exportSimulationHooks(graph, plan, q, { rounding: opts.rounding ?? TFLITE_ROUNDING, ...bias });
-  const ends = exportSimulationHooks(graph, plan, q, { rounding: opts.inputRounding ?? TFLITE_INPUT_ROUNDING, ...bias });
+  const kernels = exportSimulationHooks(graph, plan, q, { rounding: opts.inputRounding ?? TFLITE_INPUT_ROUNDING, ...bias });
+  const ends = exportSimulationHooks(graph, plan, q, { rounding: inputRoundingOf(plan, opts.inputRounding), ...bias });
   const inputAt = inputQuantizer(graph, plan)?.at;
   const muls = exportSimulationHooks(graph, plan, q, { rounding: opts.mulRounding ?? TFLITE_MUL_ROUNDING, ...bias });
   const mulAt = mulOutputs(graph, plan, q);
   const exact = opts.interpreterOps === false ? new Map() : interpreterOps(graph, plan, q);
+  const ratios = ratiosOf(graph, plan, q, softmax, logits);
   return {
-    weight: ends.weight!,
+    weight: (node, name, w) => {
+      const v = kernels.weight!(node, name, w);
+      const r = ratios.get(node.name);
+      if (!r) return v;
+      // Per output channel: Keras's last axis ([in, multiplier] for a depthwise kernel).
+      const shape = name === 'bias' || node.op !== 'depthwiseConv2d' ? [r.length] : v.shape.slice(-2);
+      return tf.tidy(() => tf.mul(v, tf.tensor(Float32Array.from(r), shape, 'float32')));
+    },
     output: (node, y) => {
       const op = exact.get(node.name);
       if (op) return op(y);
@@ -113,9 +157,9 @@ export function simulateTflite(
 ): Float32Array {
   const { graph, plan, qparams } = lowerForTflite(runGraph, runPlan, runQParams);
   const rounding = opts.rounding ?? TFLITE_ROUNDING;
-  const hooks = tfliteHooks(graph, plan, qparams, softmax, opts);
+  const hooks = tfliteHooks(graph, plan, qparams, softmax, opts, logits);
   const fused = softmax?.kind === 'fused';
-  const outQ = fused ? (opts.softmaxGrid ?? true ? softmaxQParams() : qparams.get(softmax.quantizer)!) : null;
+  const outQ = fused ? (opts.softmaxGrid ?? true ? softmaxQParams(qparams.get(softmax.quantizer)?.bits) : qparams.get(softmax.quantizer)!) : null;
   // The tabled activations run linear; their hooks apply the kernels' tables (simulate-ops.ts).
   const runtime = new GraphRuntime(opts.interpreterOps === false ? graph : linearized(graph, qparams), { trainable: false });
   const shape = inputNode(graph).outputShape;
@@ -211,10 +255,24 @@ function simulationGraph(
   const { graph, plan, qparams } = lowered;
   const q = tfliteQParams(qparams, softmax, opts.softmaxGrid ?? true);
   const rounding = opts.rounding ?? TFLITE_ROUNDING;
-  const inputRounding = opts.inputRounding ?? TFLITE_INPUT_ROUNDING;
+  const inputRounding = inputRoundingOf(plan, opts.inputRounding);
   const mulRounding = opts.mulRounding ?? TFLITE_MUL_ROUNDING;
-  const kernels = simulatedKernels(graph, plan, q, inputRounding);
-  const biases = opts.quantizeBias === false ? null : quantizedBiasValues(graph, plan, q);
+  let kernels = simulatedKernels(graph, plan, q, opts.inputRounding ?? TFLITE_INPUT_ROUNDING);
+  let biases = opts.quantizeBias === false ? null : quantizedBiasValues(graph, plan, q);
+  const ratios = ratiosOf(graph, plan, q, softmax, logits);
+  // The logits pass leaves the fused softmax's layer unquantized: no requantization there.
+  if (end === 'logits' && softmax) ratios.delete(softmax.layer);
+  if (ratios.size > 0) {
+    // 16x8: the kernels' 16-bit requantization multipliers (int16.ts), folded into kernel and bias.
+    kernels = new Map([...kernels].map(([layer, k]) => [layer, ratios.has(layer) ? scaled(k, ratios.get(layer)!) : k]));
+    const scaledBiases = new Map(biases ?? []);
+    for (const [layer, r] of ratios) {
+      const node = graph.nodes.find((n) => n.name === layer);
+      const b = biases?.get(layer) ?? (node && isWeighted(node) ? node.weights.bias?.values : undefined);
+      if (b) scaledBiases.set(layer, scaled(b, r));
+    }
+    biases = scaledBiases;
+  }
   const exact = opts.interpreterOps === false ? new Map() : interpreterOpSpecs(graph, plan, q);
   const inputAt = inputQuantizer(graph, plan)?.at;
   const mulAt = mulOutputs(graph, plan, q);
@@ -245,7 +303,10 @@ export function logitsSimulation(model: { graph: Graph; plan: QuantPlan; qparams
 }
 
 /** What simulateTflite computes, in words, for the verification record. */
-export function tfliteSimulationText(graph: Graph, lowered: boolean, logits: boolean): string {
+export function tfliteSimulationText(graph: Graph, lowered: boolean, logits: boolean, activationType: TfliteActivationType = 'int8'): string {
+  if (activationType === 'int16') {
+    return `studio fake-quant of the 16x8 file (int16 activations), input QUANTIZE rounding ${TFLITE16_INPUT_ROUNDING}, requantization ${TFLITE_ROUNDING} with the int16 kernels' 16-bit multipliers, int64 biases, softmax on TFLite's 1/32768 grid${logits ? ', logits quantized' : ''}, 'valid' and global average pools as the reference kernel's rounded average (graph ${graph.name})`;
+  }
   return `studio fake-quant, input QUANTIZE rounding ${TFLITE_INPUT_ROUNDING}, requantization ${TFLITE_ROUNDING}, MUL ${TFLITE_MUL_ROUNDING}, int32 biases, softmax on TFLite's 1/256 grid${logits ? ', logits quantized' : ''}, global average pools and int8 activation / constant tables as the interpreter's kernels${lowered ? ", the graph lowered to TFLite's ops and grids (LOGISTIC/TANH grids, swish as LOGISTIC + MUL, hard sigmoid and affine as MUL/ADD with int8 constants)" : ''} (graph ${graph.name})`;
 }
 

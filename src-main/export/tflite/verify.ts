@@ -1,8 +1,9 @@
 /**
  * Runs a written .tflite file in the real TFLite interpreter (runtime.ts) on
- * the eval samples, one sample per Invoke (the file's batch is 1), and
- * compares it with the studio's TFLite simulation (simulate.ts, given with
- * its record: which runtime ran it).
+ * the eval samples, a batch per Invoke (a copy of the file with its batch
+ * axis set, batch.ts; the file itself has batch 1), and compares it with the
+ * studio's TFLite simulation (simulate.ts, given with its record: which
+ * runtime ran it).
  *
  * Integer input/output files are fed as the interpreter's float → int8
  * QUANTIZE does (XNNPACK's conversion, measured): q = clamp(round_half_even(
@@ -23,8 +24,8 @@ import { compareOutputs, type EvalSamples } from '../../engine/eval-samples.js';
 import { roundHalfEven } from '../../engine/quant/int-tensors.js';
 import type { SimulatedOutputs, Verification } from '../verify.js';
 import { TFLITE_WASM_VARIANT, TfliteInterpreter, tfliteVersion } from './runtime.js';
-
-const VERIFY_BLOCK = 100;
+import { tfliteBatchFor, withBatch } from './batch.js';
+import { memoryBudget } from '../../engine/memory.js';
 
 /**
  * The integer reference's settings for this interpreter (tfjs-tflite's wasm
@@ -69,12 +70,23 @@ export interface Int8Grid {
 export interface TfliteRunOptions {
   /** Given for an integer-IO file: the grids of its input and output tensors. */
   int8?: { input: Int8Grid; output: Int8Grid };
+  /** Samples per Invoke (default: tfliteBatchFor the memory budget, at most TFLITE_MAX_BATCH; 1 runs the file itself). */
+  batch?: number;
+  /** Bytes; default $STUDIO_MEMORY_BUDGET, else 1 GiB. */
+  memoryBudget?: number;
 }
 
-export async function runTflite(file: string, samples: EvalSamples, opts: TfliteRunOptions = {}): Promise<Float32Array> {
+/** The file's outputs on the samples, back to back, and the batch it ran at. */
+export async function runTfliteBatched(file: string, samples: EvalSamples, opts: TfliteRunOptions = {}): Promise<{ outputs: Float32Array; batch: number }> {
   let interp: TfliteInterpreter;
+  let batch: number;
   try {
-    interp = await TfliteInterpreter.create(await readFile(file));
+    const bytes = await readFile(file);
+    const n = Math.max(1, samples.labels.length);
+    const most = Math.min(tfliteBatchFor(bytes, memoryBudget(opts.memoryBudget)), n);
+    // The fewest Invokes, evenly filled (a last batch mostly empty would compute its unused rows for nothing).
+    batch = Math.min(opts.batch ?? Math.ceil(n / Math.ceil(n / most)), n);
+    interp = await TfliteInterpreter.create(withBatch(bytes, batch));
   } catch (e) {
     throw new ExportError(`the TFLite interpreter could not load ${file}: ${(e as Error).message}`, 'verify', { path: file, format: 'tflite' }, { cause: e });
   }
@@ -85,34 +97,38 @@ export async function runTflite(file: string, samples: EvalSamples, opts: Tflite
     const [output] = interp.outputs();
     if (!input || !output) throw new Error('the model has no input or no output');
     const inSize = input.shape.reduce((a, b) => a * b, 1);
-    if (inSize !== per) throw new Error(`input ${input.name} [${input.shape}] holds ${inSize} values, samples have ${per}`);
-    const classes = output.shape.reduce((a, b) => a * b, 1);
+    if (inSize !== per * batch) throw new Error(`input ${input.name} [${input.shape}] holds ${inSize} values, ${batch} samples have ${per * batch}`);
+    const classes = output.shape.reduce((a, b) => a * b, 1) / batch;
     const out = new Float32Array(n * classes);
-    let block: Float32Array = new Float32Array(0);
-    for (let i = 0; i < n; i++) {
-      // Samples are read from the dataset a block at a time.
-      if (i % VERIFY_BLOCK === 0) block = samples.batch(i, Math.min(VERIFY_BLOCK, n - i));
-      const x = block.subarray((i % VERIFY_BLOCK) * per, (i % VERIFY_BLOCK + 1) * per);
+    for (let start = 0; start < n; start += batch) {
+      const size = Math.min(batch, n - start);
+      const x = samples.batch(start, size);
       const buf = input.data();
       if (opts.int8) {
         const { scale, zeroPoint } = opts.int8.input;
         const inv = Math.fround(1 / scale);
-        for (let k = 0; k < per; k++) buf[k] = Math.min(127, Math.max(-128, roundHalfEven(Math.fround(x[k]! * inv)) + zeroPoint));
-      } else buf.set(x);
+        for (let k = 0; k < size * per; k++) buf[k] = Math.min(127, Math.max(-128, roundHalfEven(Math.fround(x[k]! * inv)) + zeroPoint));
+      } else buf.set(x.subarray(0, size * per));
+      // A last, partial batch: the rows past `size` hold the previous batch's samples; their outputs are dropped.
       interp.invoke();
-      const y = output.data();
+      const y = output.data().subarray(0, size * classes);
       if (opts.int8) {
         const { scale, zeroPoint } = opts.int8.output;
-        for (let c = 0; c < classes; c++) out[i * classes + c] = Math.fround((y[c]! - zeroPoint) * scale);
-      } else out.set(y.subarray(0, classes), i * classes);
-      if ((i + 1) % 100 === 0 || i + 1 === n) samples.onBatch?.('TFLite interpreter', i + 1, n);
+        for (let k = 0; k < size * classes; k++) out[start * classes + k] = Math.fround((y[k]! - zeroPoint) * scale);
+      } else out.set(y, start * classes);
+      samples.onBatch?.('TFLite interpreter', start + size, n);
     }
-    return out;
+    return { outputs: out, batch };
   } catch (e) {
     throw new ExportError(`the TFLite interpreter failed running ${file}: ${(e as Error).message}`, 'verify', { path: file, format: 'tflite' }, { cause: e });
   } finally {
     interp.close();
   }
+}
+
+/** The file's outputs on the samples, back to back (runTfliteBatched). */
+export async function runTflite(file: string, samples: EvalSamples, opts: TfliteRunOptions = {}): Promise<Float32Array> {
+  return (await runTfliteBatched(file, samples, opts)).outputs;
 }
 
 /** The integer reference of a verification: the model the file holds, on the raw samples (it runs the preprocessing itself). */
@@ -135,12 +151,12 @@ export async function verifyTflite(
   integer?: TfliteIntegerCheck,
 ): Promise<Verification> {
   const started = performance.now();
-  const out = await runTflite(file, samples, opts);
+  const { outputs: out, batch } = await runTfliteBatched(file, samples, opts);
   const cmp = compareOutputs(out, simulation.outputs, samples.labels, out.length / samples.labels.length);
   return {
     ...(integer ? { integer: tryIntegerAgreement(integer.model, integer.samples, { runtime: out, simulation: simulation.outputs }, integer.options ?? TFLITE_INTEGER_OPTIONS) } : {}),
     runtime: `TFLite interpreter (wasm, @tensorflow/tfjs-tflite ${tfliteVersion()}) in Node`,
-    settings: { build: TFLITE_WASM_VARIANT, numThreads: 1, batch: 1, io: opts.int8 ? 'int8' : 'float' },
+    settings: { build: TFLITE_WASM_VARIANT, numThreads: 1, batch, io: opts.int8 ? 'int8' : 'float' },
     simulation: simulation.record,
     ...cmp,
     seconds: (performance.now() - started) / 1000,
