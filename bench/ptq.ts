@@ -133,9 +133,14 @@ export async function benchPtq(peer: Record<string, number | string> | null): Pr
   const dpt = await ptq('fashion_dwsep', dw, W8_PER_TENSOR);
   const dpc = await ptq('fashion_dwsep', dw, W8_PER_CHANNEL);
   const d4 = await ptq('fashion_dwsep', dw, W4_PER_CHANNEL);
+  const t4 = performance.now();
+  const d4a = await ptq('fashion_dwsep', dw, W4_PER_CHANNEL, { recovery: { adaround: {} } });
+  const adaroundSeconds = (performance.now() - t4) / 1000;
   console.log(row('fashion_dwsep W8A8 per-tensor', dpt));
   console.log(row('fashion_dwsep W8A8 per-channel', dpc));
   console.log(row('fashion_dwsep W4A8 per-channel', d4));
-  Object.assign(figures, { dwsep_float: dpt.float, dwsep_w8a8_pt_delta: dpt.delta, dwsep_w8a8_pc_delta: dpc.delta, dwsep_w4a8_pc_delta: d4.delta });
+  console.log(row('fashion_dwsep W4A8 pc + AdaRound', d4a) + ` (${adaroundSeconds.toFixed(0)} s)`);
+  console.log(`    goal: AdaRound W4A8 per-channel within 1.0 point of float: ${Math.abs(d4a.delta) <= 1 ? 'met' : 'MISSED'}`);
+  Object.assign(figures, { dwsep_float: dpt.float, dwsep_w8a8_pt_delta: dpt.delta, dwsep_w8a8_pc_delta: dpc.delta, dwsep_w4a8_pc_delta: d4.delta, dwsep_w4a8_pc_adaround_delta: d4a.delta, dwsep_w4a8_pc_adaround_s: adaroundSeconds });
   return figures;
 }

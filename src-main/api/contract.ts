@@ -5,7 +5,7 @@
  * renderer imports only the types (`import type`).
  */
 import { z } from 'zod';
-import { RunConfig, recoveryOn } from './run-config.js';
+import { RunConfig, adaroundProblem, recoveryOn } from './run-config.js';
 import { EXPORT_FORMATS, type ExportFormat } from '../export/format-names.js';
 import { BackendInfo, LayerSummary, LintFinding, SensitivityLayer, TensorRecord } from './records.js';
 
@@ -327,7 +327,11 @@ export const methods = {
     input: z
       .object({ kind: RunKind, name: z.string().min(1).max(200).optional(), config: RunConfig, parentId: Id.optional() })
       .strict()
-      .refine((r) => r.kind === 'ptq' || !recoveryOn(r.config.recovery), { message: 'accuracy recovery (CLE, bias correction) applies to PTQ runs only', path: ['config', 'recovery'] }),
+      .refine((r) => r.kind === 'ptq' || !recoveryOn(r.config.recovery), { message: 'accuracy recovery (CLE, bias correction) applies to PTQ runs only', path: ['config', 'recovery'] })
+      .superRefine((r, ctx) => {
+        const problem = adaroundProblem(r.config);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['config', 'recovery', 'adaround'] });
+      }),
     output: RunSummary,
   },
   /** Lint a run config before starting it: what will lack a range, BN folding, unsupported layers. */

@@ -76,6 +76,23 @@ export const Training = z
 export type Training = z.infer<typeof Training>;
 
 /**
+ * AdaRound (transform/adaround.ts): each planned kernel's rounding learned on
+ * the calibration split, layer by layer (AIMET's defaults but the iterations:
+ * AIMET takes 10,000 per layer).
+ */
+export const Adaround = z
+  .object({
+    /** Adam steps per layer; the first 20 % without the regulariser. */
+    iterations: z.number().int().min(1).max(100_000).default(2000),
+    /** Calibration samples per step; the split must hold at least one batch. */
+    batchSize: z.number().int().min(1).max(4096).default(32),
+    /** λ, the weight of the rounding regulariser Σ(1 − |2h − 1|^β). */
+    regularization: z.number().gt(0).max(100).default(0.01),
+  })
+  .strict();
+export type Adaround = z.infer<typeof Adaround>;
+
+/**
  * Accuracy recovery before calibration (engine/transform: cle.ts,
  * high-bias-absorption.ts, bias-correction.ts), PTQ only. relu6: 'skip' leaves pairs joined by a ReLU6
  * alone (exact); 'as-relu' replaces those ReLU6 by ReLU and equalizes them,
@@ -88,13 +105,15 @@ export const Recovery = z
     /** With CLE: move c = max(0, β − 3γ) of a ReLU layer's bias into the next layer's (approximate where x < c). */
     highBiasAbsorption: z.boolean().default(false),
     biasCorrection: z.enum(['off', 'empirical', 'analytic']).default('off'),
+    /** Learned rounding of the kernels (absent: off). Not with bias correction: AdaRound fits each layer's output, its mean included. */
+    adaround: Adaround.optional(),
   })
   .strict();
 export type Recovery = z.infer<typeof Recovery>;
 
 /** Whether a run asks for any recovery transform. */
 export function recoveryOn(r: Recovery | undefined): boolean {
-  return !!r && (r.cle || r.biasCorrection !== 'off');
+  return !!r && (r.cle || r.biasCorrection !== 'off' || !!r.adaround);
 }
 
 /** A sensitivity run (engine/sensitivity): the eval samples each case is evaluated on (the first `subset` of the eval split). */
@@ -127,6 +146,15 @@ export const RunConfig = z
 export type RunConfig = z.infer<typeof RunConfig>;
 export type RunConfigInput = z.input<typeof RunConfig>;
 
+/** Why a config's AdaRound cannot run as asked (with bias correction; fewer calibration samples than one batch), or null. */
+export function adaroundProblem(c: Pick<RunConfig, 'recovery' | 'calibration'>): string | null {
+  const a = c.recovery?.adaround;
+  if (!a) return null;
+  if (c.recovery!.biasCorrection !== 'off') return `AdaRound and ${c.recovery!.biasCorrection} bias correction do not go together: AdaRound fits each layer's output, its mean included; choose one`;
+  if (c.calibration.count < a.batchSize) return `AdaRound needs at least one batch of ${a.batchSize} calibration samples; the calibration split has ${c.calibration.count}`;
+  return null;
+}
+
 /** A readable default name, e.g. `fashion_cnn_8w8a_sym_narrow_perch_minmax`. */
 export function defaultRunName(kind: 'ptq' | 'qat' | 'float' | 'sensitivity', modelName: string, c: RunConfig): string {
   const base = modelName.replace(/[^A-Za-z0-9]+/g, '_').toLowerCase();
@@ -144,6 +172,7 @@ export function defaultRunName(kind: 'ptq' | 'qat' | 'float' | 'sensitivity', mo
   if (kind === 'sensitivity') parts.push(`sensitivity${c.sensitivity?.subset ?? 500}`);
   if (c.recovery?.cle) parts.push(`${c.recovery.relu6 === 'as-relu' ? 'cle6' : 'cle'}${c.recovery.highBiasAbsorption ? 'hba' : ''}`);
   if (c.recovery && c.recovery.biasCorrection !== 'off') parts.push(`bc${c.recovery.biasCorrection === 'empirical' ? 'emp' : 'ana'}`);
+  if (c.recovery?.adaround) parts.push(`adaround${c.recovery.adaround.iterations}`);
   if (c.overrides.length > 0) parts.push(c.overrides.map(overrideLabel).join('_'));
   return parts.join('_');
 }

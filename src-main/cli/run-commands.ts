@@ -126,6 +126,14 @@ export function formatRecovery(r: RecoveryRecord | undefined): string[] {
     lines.push(`bias correction (${b.kind}): ${b.layers.map((l) => `${l.layer} max |shift| ${l.maxAbs.toPrecision(3)}`).join(', ') || 'no layer'}`);
     for (const l of b.skipped) lines.push(`  not corrected ${l.layer}: ${l.reason}`);
   }
+  if (r.adaround) {
+    const a = r.adaround;
+    lines.push(`AdaRound: ${a.layers.length} layers, ${a.iterations} steps of ${a.batchSize} samples each (λ ${a.regularization}, ${a.samples} samples held), ${a.seconds.toFixed(1)} s`);
+    const share = (n: number, of: number) => `${((100 * n) / Math.max(1, of)).toFixed(1)}%`;
+    for (const l of a.layers) {
+      lines.push(`  ${l.layer}: output MSE ${l.mseNearest.toPrecision(3)} nearest → ${l.mseAdaround.toPrecision(3)}; ${share(l.roundedUp, l.weights)} up and ${share(l.roundedDown, l.weights)} down from nearest; ${l.seconds.toFixed(1)} s`);
+    }
+  }
   return lines;
 }
 
@@ -143,6 +151,8 @@ export function registerRunCommands(program: Command): void {
     .addOption(new Option('--cle-relu6 <how>', 'pairs joined by ReLU6: skip them (exact), or equalize with the ReLU6 as ReLU (DFQ / AIMET; changes the float model); implies --cle').choices(['skip', 'as-relu']))
     .option('--high-bias-absorption', "with CLE, move each ReLU layer's bias above β − 3γ into the next layer's; implies --cle")
     .addOption(new Option('--bias-correction <kind>', 'correct the biases for the weight quantization error: empirical (calibration split) or analytic (BatchNorm statistics)').choices(['off', 'empirical', 'analytic']))
+    .option('--adaround', 'learn each kernel\'s rounding on the calibration split (AdaRound; 2,000 steps of 32 samples per layer)')
+    .option('--adaround-iterations <n>', 'AdaRound steps per layer; implies --adaround')
     .action(
     async (o: RunOptions, cmd: Command) =>
       withStudio(cmd, async (studio) => {

@@ -33,6 +33,8 @@ export interface RunOptions {
   cleRelu6?: 'skip' | 'as-relu';
   highBiasAbsorption?: boolean;
   biasCorrection?: 'off' | 'empirical' | 'analytic';
+  adaround?: boolean;
+  adaroundIterations?: string;
   epochs?: string;
   batchSize?: string;
   lr?: string;
@@ -105,6 +107,9 @@ function configOfOptions(o: RunOptions, kind: RunKind): ConfigTree {
   if (o.highBiasAbsorption) set('recovery.highBiasAbsorption', true);
   if (o.biasCorrection !== undefined) set('recovery.biasCorrection', o.biasCorrection);
   if (o.subset !== undefined) set('sensitivity.subset', int('--subset', o.subset));
+  // --adaround-iterations implies --adaround.
+  if (o.adaround || o.adaroundIterations !== undefined) set('recovery.adaround', {});
+  if (o.adaroundIterations !== undefined) set('recovery.adaround.iterations', int('--adaround-iterations', o.adaroundIterations));
   if (o.epochs !== undefined) set('training.epochs', num('--epochs', o.epochs));
   if (o.batchSize !== undefined) set('training.batchSize', int('--batch-size', o.batchSize));
   if (o.lr !== undefined) set('training.learningRate', num('--lr', o.lr));

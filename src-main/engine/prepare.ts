@@ -1,7 +1,7 @@
 /**
  * The one way from a stored model to what every run kind works on:
  *
- *   bytes → deserialize → check weights → fold BatchNorm → [CLE] → plan → [bias correction]
+ *   bytes → deserialize → check weights → fold BatchNorm → [CLE] → plan → [bias correction] → [stored AdaRound]
  *
  * PTQ, QAT (before training, and again on the trained model), explain,
  * lint and export call it, so they agree on the folded graph and on what is
@@ -18,13 +18,14 @@ import { foldBatchNorm, type FoldRecord, type KeptBatchNorm } from './transform/
 import { planQuantization, type PlanOptions, type QuantPlan } from './transform/plan.js';
 import { biasCorrectionStep, equalizeStep, type RecoveryRecord } from './transform/recovery.js';
 import { applyBiasShifts, type BiasShift } from './transform/bias-correction.js';
+import { applyRoundings } from './transform/adaround-grid.js';
 
 export interface Prepared {
   /** The model as stored (BatchNorm unfolded): what QAT trains. */
   source: Graph;
   /** BatchNorm folded into the convolutions before it: what the plan, simulation and export describe. */
   graph: Graph;
-  /** The float model a run compares against: `graph` before bias correction (the same graph without it). */
+  /** The float model a run compares against: `graph` before bias correction and AdaRound (the same graph without them). */
   floatGraph: Graph;
   folded: FoldRecord[];
   /** The BatchNorms the fold could not take, with why. */
@@ -47,6 +48,8 @@ export interface PrepareOptions {
   plan?: PlanOptions;
   /** Bias shifts an empirical bias correction found (a stored run's summary): subtracted after the data-free steps. */
   biasShifts?: readonly Pick<BiasShift, 'layer' | 'shift'>[];
+  /** AdaRound's choices (a stored run's summary): the kernels rounded as the run rounded them, last. */
+  adaround?: readonly { layer: string; rounding: string }[];
 }
 
 /** What `prepare` finds, reported: the weights it would refuse, and the plan or the planner's refusal. */
@@ -94,6 +97,7 @@ export function inspect(model: Uint8Array | Graph, config: RunConfig, opts: Prep
     let recovery: RecoveryRecord | null = null;
     if (equalized) ({ graph, record: recovery } = biasCorrectionStep(graph, plan, config, equalized));
     if (opts.biasShifts?.length) graph = applyBiasShifts(graph, opts.biasShifts);
+    if (opts.adaround?.length) graph = applyRoundings(graph, plan, config.estimator, opts.adaround);
     return { source, graph, floatGraph, folded, kept, nonFinite, plan, planError: null, recovery };
   } catch (e) {
     return { source, graph, floatGraph: graph, folded, kept, nonFinite, plan: null, planError: e instanceof Error ? e : new Error(String(e)), recovery: null };

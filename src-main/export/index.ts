@@ -48,7 +48,7 @@ export const exportFormats: Record<ExportFormat, FormatEntry> = {
  */
 export function exportInputFromPayload(p: ExportPayload, withSamples: boolean, withCalibration = false): ExportInput {
   const config = RunConfig.parse(p.config);
-  const { graph, plan } = prepare(p.model, config, { modelName: p.modelName, ...(p.biasShifts ? { biasShifts: p.biasShifts } : {}) });
+  const { graph, plan } = prepare(p.model, config, { modelName: p.modelName, ...(p.biasShifts ? { biasShifts: p.biasShifts } : {}), ...(p.adaround ? { adaround: p.adaround } : {}) });
   const qparams = qparamsFromRecords(plan, p.records);
   const shape = inputNode(graph).outputShape;
   const data = withSamples || withCalibration ? loadDataset(p.dataset) : null;

@@ -20,6 +20,8 @@ export interface ExportPayload {
   records: TensorResult[];
   /** The bias shifts of the run's empirical bias correction (its summary): the export applies them as the run did. */
   biasShifts?: { layer: string; shift: number[] }[];
+  /** The kernels' AdaRound choices (the run's summary): the export rounds them as the run did. */
+  adaround?: { layer: string; rounding: string }[];
   format: ExportFormat;
   path: string;
   options: ExportOptions;
@@ -42,11 +44,17 @@ export function exportPayloadFromStore(store: Store, runId: number, format: Expo
     const pc = t.granularity === 'per-channel' ? store.tensors.channels(runId, t.layer, t.role) : undefined;
     return { ...t, perChannel: pc ?? null };
   });
-  const recovery = (store.runs.detail(runId)?.summary as { recovery?: { biasCorrection?: { kind: string; layers: { layer: string; shift: number[] }[] } | null } } | undefined)?.recovery;
+  const recovery = (
+    store.runs.detail(runId)?.summary as
+      | { recovery?: { biasCorrection?: { kind: string; layers: { layer: string; shift: number[] }[] } | null; adaround?: { layers: { layer: string; rounding: string }[] } | null } }
+      | undefined
+  )?.recovery;
   const empirical = recovery?.biasCorrection?.kind === 'empirical' ? recovery.biasCorrection.layers : undefined;
   if (run.config.recovery?.biasCorrection === 'empirical' && !empirical) {
     throw new ExportError(`run ${runId} asked for empirical bias correction but its summary holds no bias shifts`, 'run');
   }
+  const adaround = recovery?.adaround?.layers;
+  if (run.config.recovery?.adaround && !adaround) throw new ExportError(`run ${runId} asked for AdaRound but its summary holds no rounding`, 'run');
   return {
     runId,
     modelName: run.modelName,
@@ -55,6 +63,7 @@ export function exportPayloadFromStore(store: Store, runId: number, format: Expo
     dataset: { name: ds.name, path: ds.path, format: ds.format, preprocessing: ds.preprocessing },
     records,
     ...(empirical ? { biasShifts: empirical.map((l) => ({ layer: l.layer, shift: l.shift })) } : {}),
+    ...(adaround ? { adaround: adaround.map((l) => ({ layer: l.layer, rounding: l.rounding })) } : {}),
     format,
     path: dest,
     options,

@@ -1,7 +1,8 @@
 /**
  * A PTQ run from start to stored result:
  *   read model → check weights → fold BatchNorm → [CLE] → plan → [bias
- *   correction, analytic or on the calibration split] → calibrate on the
+ *   correction, analytic or on the calibration split | AdaRound on the
+ *   calibration split] → calibrate on the
  *   calibration split → simulate the quantized model on the eval split
  *   against the float model → records (tensors, channels, histograms).
  * Everything is checked before the first batch (shapes, labels, NaN weights,
@@ -13,7 +14,7 @@ import type { JobContext } from '../job-context.js';
 import { backendInfo, type BackendName } from '../backend.js';
 import { prepare } from '../prepare.js';
 import { GraphRuntime } from '../graph/runtime.js';
-import { inputNode, type Graph } from '../graph/types.js';
+import { inputNode, type Graph, type WeightedNode } from '../graph/types.js';
 import { SqnrAccumulator, ClipCounter, HistogramAccumulator } from '../metrics.js';
 import type { QuantPlan } from '../transform/plan.js';
 import type { FoldRecord } from '../transform/fold-batchnorm.js';
@@ -32,6 +33,10 @@ import { fakeQuantValues } from '../quant/fake-quant-values.js';
 import { histogramRecord, tensorRecord, finiteOrNull } from './records.js';
 import type { RecoveryRecord } from '../transform/recovery.js';
 import { empiricalBiasCorrection } from '../transform/empirical-bias-correction.js';
+import { adaroundProblem } from '../../api/run-config.js';
+import { adaround } from '../transform/adaround.js';
+import { kernelObserver } from '../transform/adaround-grid.js';
+import { nativeThreads } from '../native/session.js';
 
 export interface PtqPayload {
   config: RunConfig;
@@ -96,6 +101,11 @@ export interface PreparedPtq {
   notes: string[];
   /** What CLE / analytic bias correction did (empirical: filled in by runPtq); null without config.recovery. */
   recovery: RecoveryRecord | null;
+  /**
+   * Where the weight ranges come from and what the weight SQNR compares against: the graph before AdaRound
+   * (whose rounded kernels' own min/max would move the grid); null: `graph`.
+   */
+  kernelReference: Graph | null;
 }
 
 /** Everything that can fail on bad input, before any work: a model too large for the memory budget too. */
@@ -121,13 +131,16 @@ export function preparePtq(payload: PtqPayload): PreparedPtq {
   if (config.recovery?.relu6 === 'as-relu' && recovery?.cle?.relu6Replaced.length) {
     notes.push(`CLE replaced ReLU6 by ReLU at ${recovery.cle.relu6Replaced.join(', ')}: the float reference is that model`);
   }
-  return { batches, graph, floatGraph, folded, plan, data, calibIdx, evalIdx, notes, recovery };
+  const adaroundRefusal = adaroundProblem({ recovery: config.recovery, calibration: { ...config.calibration, count: calibIdx.length } });
+  if (adaroundRefusal) throw new Error(adaroundRefusal);
+  return { batches, graph, floatGraph, folded, plan, data, calibIdx, evalIdx, notes, recovery, kernelReference: null };
 }
 
 export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunResults> {
   const { config } = payload;
   const prep = preparePtq(payload);
   if (config.recovery?.biasCorrection === 'empirical') await correctBiasesOnCalibration(prep, config, ctx);
+  if (config.recovery?.adaround) await adaroundOnCalibration(prep, config, ctx);
   const { graph, plan, data } = prep;
   const inputShape = inputNode(graph).outputShape;
   const runtime = new GraphRuntime(graph, { trainable: false });
@@ -143,6 +156,7 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
       },
     };
     const { calibration, how } = await calibrateOnBestRuntime(payload, prep, runtime, backend.name, calibrateOpts);
+    if (prep.kernelReference) pinWeightRanges(prep.kernelReference, plan, config.estimator, calibration);
 
     // Histogram span per activation: the calibration envelope of its observer.
     const span = new Map<string, { lo: number; hi: number }>();
@@ -172,7 +186,7 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
     );
     ctx.progress('evaluate', evalTotal, evalTotal);
 
-    const { tensors, histograms, layers } = buildRecords(runtime, graph, plan, calibration.qparams, calibration.weightObservers, calibration.observers, comparison);
+    const { tensors, histograms, layers } = buildRecords(runtime, graph, plan, calibration.qparams, calibration.weightObservers, calibration.observers, comparison, prep.kernelReference ?? undefined);
     return {
       floatAccuracy: comparison.float.accuracy,
       floatLoss: comparison.float.loss,
@@ -231,6 +245,42 @@ async function correctBiasesOnCalibration(prep: PreparedPtq, config: RunConfig, 
   });
   prep.graph = corrected.graph;
   prep.recovery = { cle: prep.recovery?.cle ?? null, highBiasAbsorption: prep.recovery?.highBiasAbsorption ?? null, biasCorrection: { kind: 'empirical', layers: corrected.shifts, skipped: [] } };
+}
+
+/**
+ * AdaRound on the calibration split (transform/adaround.ts): prep's graph gets
+ * the rounded kernels, its recovery record what AdaRound did, and
+ * kernelReference the graph before it (the weight grid's source).
+ */
+async function adaroundOnCalibration(prep: PreparedPtq, config: RunConfig, ctx: JobContext): Promise<void> {
+  const options = config.recovery!.adaround!;
+  const data = { part: prep.data.parts.train, indices: prep.calibIdx, readBatch: prep.batches.calibration, seed: config.calibration.seed, budgetBytes: prep.batches.budget.bytes };
+  const steps = prep.plan.weights.length * options.iterations;
+  let last = 0;
+  const r = await adaround(prep.graph, prep.plan, config.estimator, options, data, {
+    onStep(layer, layersDone, layers, step, iterations) {
+      ctx.checkCancelled();
+      // Progress at most every 100 ms (a step of a small layer takes well under a millisecond).
+      const now = performance.now();
+      if (now - last < 100 && step > 0) return;
+      last = now;
+      ctx.progress('adaround', layersDone * iterations + step, steps, `layer ${layersDone + 1} of ${layers}: ${layer}`);
+    },
+    threads: nativeThreads(),
+  });
+  prep.kernelReference = prep.graph;
+  prep.graph = r.graph;
+  prep.recovery = { cle: prep.recovery?.cle ?? null, highBiasAbsorption: prep.recovery?.highBiasAbsorption ?? null, biasCorrection: prep.recovery?.biasCorrection ?? null, adaround: r.record };
+}
+
+/** The weight qparams and observers of the kernels before AdaRound in place of those the calibration took from the rounded ones. */
+function pinWeightRanges(reference: Graph, plan: QuantPlan, estimator: Estimator, calibration: Calibration): void {
+  for (const wq of plan.weights) {
+    const node = reference.nodes.find((n) => n.name === wq.layer) as WeightedNode;
+    const obs = kernelObserver(node, wq, estimator);
+    calibration.weightObservers.set(wq.name, obs);
+    calibration.qparams.set(wq.name, obs.qparams());
+  }
 }
 
 /** How the calibration ran, stored in the run summary. */
@@ -315,6 +365,8 @@ export function buildRecords(
   weightObservers: ReadonlyMap<string, Observer>,
   activationObservers: ReadonlyMap<string, Observer>,
   comparison: Comparison,
+  /** The graph whose kernels the weight SQNR, clip rate and histogram measure (before AdaRound); default the runtime's. */
+  kernelReference?: Graph,
 ): { tensors: TensorResult[]; histograms: Histogram[]; layers: LayerLine[] } {
     const tensors: TensorResult[] = [];
     const histograms: Histogram[] = [];
@@ -326,8 +378,10 @@ export function buildRecords(
       const qp = qparams.get(wq.name)!;
       const obs = weightObservers.get(wq.name)!;
       // The kernel on its quantization view and its fake quant, in plain JS (the TF.js op's bits).
-      const view = { shape: wq.view, data: kernel.dataSync() as Float32Array };
-      const q = { shape: wq.view, data: fakeQuantValues(view.data, wq.view, qp, wq.axis ?? undefined) };
+      const own = kernel.dataSync() as Float32Array;
+      const reference = kernelReference?.nodes.find((n) => n.name === wq.layer) as WeightedNode | undefined;
+      const view = { shape: wq.view, data: reference ? reference.weights.kernel.values : own };
+      const q = { shape: wq.view, data: fakeQuantValues(own, wq.view, qp, wq.axis ?? undefined) };
       const sqnr = new SqnrAccumulator(wq.axis !== null ? { axis: wq.axis } : {});
       const clip = new ClipCounter(qp, wq.axis ?? undefined);
       const range = obs.range();

@@ -12,6 +12,7 @@ import type { FoldRecord } from './fold-batchnorm.js';
 import type { QuantPlan } from './plan.js';
 import type { SkippedPair } from './cle-pairs.js';
 import { equalizeLayers, type EqualizedPair } from './cle.js';
+import type { AdaroundRecord } from './adaround.js';
 import { absorbHighBiases, type AbsorbedPair } from './high-bias-absorption.js';
 import { analyticBiasCorrection, foldedBnStatistics, type BiasShift, type ChannelGaussian, type SkippedLayer } from './bias-correction.js';
 
@@ -31,6 +32,8 @@ export interface RecoveryRecord {
     layers: BiasShift[];
     skipped: SkippedLayer[];
   } | null;
+  /** AdaRound on the calibration split (ptq/run.ts fills it in); absent in runs stored before it existed. */
+  adaround?: AdaroundRecord | null;
 }
 
 /** The folded graph after CLE (and high-bias absorption), what they did, and each BN'd layer's pre-activation statistics after them. */

@@ -69,6 +69,15 @@ export function describeConfig(kind: RunSummary['kind'], c: RunConfig): string {
     }
   }
   if (kind !== 'float') lines.push(`Unsupported layers: ${c.unsupported === 'stop' ? 'stop the run' : 'keep in float'}`);
+  if (kind === 'ptq' && c.recovery) {
+    const r = c.recovery;
+    const steps = [
+      r.cle ? `CLE${r.relu6 === 'as-relu' ? ' (ReLU6 as ReLU)' : ''}${r.highBiasAbsorption ? ' + high-bias absorption' : ''}` : null,
+      r.biasCorrection !== 'off' ? `${r.biasCorrection} bias correction` : null,
+      r.adaround ? `AdaRound (${r.adaround.iterations} steps × ${r.adaround.batchSize}, λ ${trimNumber(r.adaround.regularization)})` : null,
+    ].filter((x) => x !== null);
+    if (steps.length > 0) lines.push(`Accuracy recovery: ${steps.join(', ')}`);
+  }
   if (c.training) {
     const t = c.training;
     lines.push(`Training: ${t.optimizer}, lr ${trimNumber(t.learningRate)}, batch ${t.batchSize}, ${trimNumber(t.epochs)} epoch${t.epochs === 1 ? '' : 's'}`);

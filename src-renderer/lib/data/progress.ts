@@ -91,6 +91,9 @@ export function advanceProgress(prev: RunProgress | undefined, kind: RunSummary[
     // The phase's seconds per unit of overall progress, carried over the phases still to come.
     const phaseLeft = (1 - inPhase) * (span[1] - span[0]);
     overallEta = phaseLeft > 1e-9 ? (p.etaSeconds / phaseLeft) * (1 - overall) : p.etaSeconds;
+  } else if (!span && p.etaSeconds !== null && Number.isFinite(p.etaSeconds)) {
+    // A phase without a share (AdaRound, bias correction: only some runs have them): its own time left, the rest not counted.
+    overallEta = p.etaSeconds;
   }
   return { ...p, overall, overallEta };
 }

@@ -68,6 +68,11 @@ export class NewRunStore {
   budgetMaxSteps = $state(40);
   /** Accuracy-budget searches started here, newest first, as budget.get last returned them. */
   searches = $state.raw<BudgetState[]>([]);
+  /** AdaRound (run-config.ts Adaround): learned rounding of the kernels; not with bias correction. */
+  adaround = $state(false);
+  adaroundIterations = $state(2000);
+  adaroundBatchSize = $state(32);
+  adaroundRegularization = $state(0.01);
 
   /** The run this form was filled from ("Edit as new run"), until it is started. */
   editedFrom = $state.raw<{ id: number; name: string } | null>(null);
@@ -256,8 +261,11 @@ export class NewRunStore {
       estimator: { kind: this.estimator, percentile: this.percentile, decay: this.decay, bins: 2048 },
       overrides,
     };
-    if (this.kind === 'ptq' && (this.cle || this.biasCorrection !== 'off')) {
+    if (this.kind === 'ptq' && (this.cle || this.biasCorrection !== 'off' || this.adaround)) {
       config.recovery = { cle: this.cle, relu6: this.cleRelu6, highBiasAbsorption: this.cle && this.highBiasAbsorption, biasCorrection: this.biasCorrection };
+      if (this.adaround) {
+        config.recovery.adaround = { iterations: Math.max(1, Math.round(this.adaroundIterations)), batchSize: Math.max(1, Math.round(this.adaroundBatchSize)), regularization: this.adaroundRegularization };
+      }
     }
     if (this.kind === 'sensitivity') config.sensitivity = { subset: Math.max(1, Math.round(this.sensitivitySubset)) };
     if (this.kind === 'qat' || this.kind === 'float') {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RunConfig, defaultRunName } from '../../../src-main/api/run-config.js';
+import { RunConfig, adaroundProblem, defaultRunName, recoveryOn } from '../../../src-main/api/run-config.js';
 
 test('defaults fill a minimal run config', () => {
   const c = RunConfig.parse({ modelId: 1, datasetId: 2 });
@@ -32,4 +32,17 @@ test('accuracy recovery: absent in older configs, defaults filled, round-trips t
   const bad = RunConfig.safeParse({ modelId: 1, datasetId: 2, recovery: { biasCorrection: 'adaround' } });
   assert.equal(bad.success, false);
   assert.equal(RunConfig.safeParse({ modelId: 1, datasetId: 2, recovery: { cle: true, iterations: 3 } }).success, false);
+});
+
+test('AdaRound: off when absent, AIMET’s defaults but 2,000 steps, a name part, and the refusals named with their numbers', () => {
+  const c = RunConfig.parse({ modelId: 1, datasetId: 2, recovery: { adaround: {} } });
+  assert.deepEqual(c.recovery?.adaround, { iterations: 2000, batchSize: 32, regularization: 0.01 });
+  assert.deepEqual(RunConfig.parse(JSON.parse(JSON.stringify(c))), c);
+  assert.equal(defaultRunName('ptq', 'dw', c), 'dw_8w8a_sym_narrow_perch_minmax_adaround2000');
+  assert.equal(recoveryOn(c.recovery), true);
+  assert.equal(adaroundProblem(c), null);
+  assert.equal(adaroundProblem(RunConfig.parse({ modelId: 1, datasetId: 2, calibration: { count: 20 }, recovery: { adaround: {} } })), 'AdaRound needs at least one batch of 32 calibration samples; the calibration split has 20');
+  assert.match(adaroundProblem(RunConfig.parse({ modelId: 1, datasetId: 2, recovery: { adaround: {}, biasCorrection: 'empirical' } }))!, /AdaRound and empirical bias correction do not go together/);
+  assert.equal(RunConfig.safeParse({ modelId: 1, datasetId: 2, recovery: { adaround: { iterations: 0 } } }).success, false);
+  assert.equal(RunConfig.safeParse({ modelId: 1, datasetId: 2, recovery: { adaround: { steps: 10 } } }).success, false);
 });

@@ -247,3 +247,14 @@ test('Ctrl-C during an export cancels it and exits 130: no file, no staging left
   assert.deepEqual(readdirSync(dir), [], 'no file and no staging copy');
   assert.equal(queryAll<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM exports WHERE path = ?', out)[0]!.n, 0);
 });
+
+test('--adaround with fewer calibration samples than a batch is refused before a run exists, naming both numbers', () => {
+  json(['models']); // opens (creates) the database when this test runs alone
+  const before = runCount();
+  const r = studio(['calibrate', '--model', 'fashion_cnn_sample', '--data', 'fashion-mnist-sample', '--calib', '20', '--adaround-iterations', '50', '--json']);
+  assert.equal(r.code, 1, r.stderr);
+  const e = jsonError(r.stderr);
+  assert.equal(e.code, 'invalid_input');
+  assert.match(e.message, /AdaRound needs at least one batch of 32 calibration samples; the calibration split has 20/);
+  assert.equal(runCount(), before, 'no run row');
+});

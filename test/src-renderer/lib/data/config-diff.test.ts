@@ -57,6 +57,12 @@ test('accuracy recovery: a run without it reads as off; ReLU6 handling shows onl
   assert.ok(!flattenConfig({ ...base, kind: 'qat', config: config() }).some(([k]) => k.startsWith('recovery.')));
 });
 
+test('AdaRound: off, or its steps, batch and λ', () => {
+  const plain = { ...base, config: config() };
+  const ada = { ...base, config: config({ recovery: { adaround: { iterations: 500 } } }) };
+  assert.deepEqual(configDiff([plain, ada]), [{ key: 'recovery.adaround', label: 'AdaRound', values: ['off', '500 steps × 32, λ 0.01'] }]);
+});
+
 test('overrides read as what they do', () => {
   assert.equal(describeOverride({ layer: 'a', float: true }), 'float');
   assert.equal(describeOverride({ layer: 'a', weightBits: 16, activationBits: 8 }), 'W16 A8');

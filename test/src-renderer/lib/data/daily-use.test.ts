@@ -82,6 +82,8 @@ test('overall progress: QAT at 50 % of training then 13 % of evaluation goes for
   assert.equal(advanceProgress(cur, 'qat', p('something new', 0, 10)).overall, before);
   assert.equal(advanceProgress(cur, 'qat', p('train', 1, 100)).overall, before);
   assert.equal(advanceProgress(undefined, 'ptq', p('evaluate', 100, 100)).overall, 1);
+  // Such a phase (a PTQ run's AdaRound) shows its own time left.
+  assert.equal(advanceProgress(undefined, 'ptq', p('adaround', 30, 100, 42)).overallEta, 42);
 });
 
 test('a per-channel weight draws its channel’s own grid: step scale_c, range ±127·scale_c, finer than the envelope the run stored', () => {

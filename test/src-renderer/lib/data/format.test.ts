@@ -56,6 +56,9 @@ test('describeConfig spells the whole config out, one line each', () => {
   assert.ok(lines.includes('Range estimator: minmax'));
   assert.ok(lines.includes('Calibration: 1000 samples (seed 0)'));
   assert.ok(lines.includes('Override conv1: W4 A6'));
+  assert.ok(!lines.some((l) => l.startsWith('Accuracy recovery')));
+  const recovered = describeConfig('ptq', config({ recovery: { cle: true, relu6: 'as-relu', adaround: { iterations: 500 } } })).split('\n');
+  assert.ok(recovered.includes('Accuracy recovery: CLE (ReLU6 as ReLU), AdaRound (500 steps × 32, λ 0.01)'), recovered.join(' | '));
 });
 
 test('accuracies are fractions printed as percent; missing ones as a dash', () => {
