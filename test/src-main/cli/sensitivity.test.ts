@@ -59,7 +59,8 @@ test('Ctrl-C cancels a sensitivity run: cancelled, no layer rows, exit 130', asy
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const deadline = Date.now() + 120_000;
   // Wait for the case passes themselves (past calibration), then press Ctrl-C.
-  while (Date.now() < deadline && !/sensitivity/.test(stderr.split('\n').at(-1) ?? '') && !/layer|float model|quantized/.test(stderr)) await new Promise((r) => setTimeout(r, 100));
+  // Piped progress prints whole lines: the first "sensitivity [" line means the cases are running.
+  while (Date.now() < deadline && !/^sensitivity \[/m.test(stderr)) await new Promise((r) => setTimeout(r, 100));
   child.kill('SIGINT');
   assert.equal(await exited, 130, stderr);
   const rows = queryAll<{ status: string; kind: string; layers: number }>(db, 'SELECT r.status, r.kind, (SELECT COUNT(*) FROM run_sensitivity s WHERE s.run_id = r.id) AS layers FROM runs r ORDER BY r.id DESC LIMIT 1');
