@@ -12,6 +12,7 @@ import { benchGraph } from './graph.js';
 import { benchQat } from './qat.js';
 import { benchJob } from './job.js';
 import { benchScale } from './scale.js';
+import { benchAccuracy } from './accuracy.js';
 
 type Section = (peer: Record<string, number | string> | null) => Promise<Record<string, number>>;
 
@@ -23,11 +24,13 @@ const sections: Record<string, Section> = {
   qat: (peer) => benchQat(peer),
   compare: () => benchCompare(),
   graph: () => benchGraph(),
+  accuracy: () => benchAccuracy(),
 };
 
 async function main(): Promise<void> {
   const picked = process.argv.slice(2).filter((a) => a in sections);
-  const names = picked.length > 0 ? picked : Object.keys(sections);
+  // `accuracy` (about 40 minutes of training) runs only when named.
+  const names = picked.length > 0 ? picked : Object.keys(sections).filter((n) => n !== 'accuracy');
   const backend = await initBackend('auto');
   console.log(`backend: ${backend.name}${backend.fallbacks.length ? ` (not ${backend.fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})` : ''}`);
   const needsPeer = names.some((n) => n === 'ptq' || n === 'qat');

@@ -1,0 +1,302 @@
+/**
+ * `npm run bench -- accuracy`: the torch.ao peer table (issue 15, item 4),
+ * reproduced through the studio's own API as a user would drive it (a studio
+ * on a fresh SQLite file, its engine worker, runs.start for every cell), beside
+ * the same cells from torch.ao eager mode (bench/torch_accuracy_peer.py).
+ *
+ * Recipe, both sides, for each network (the MLP dense_784_256_128_10, the CNN
+ * fashion_cnn, the depthwise-separable fashion_dwsep), on Debian's full
+ * Fashion-MNIST (60k train, 10k test):
+ *   float      2 epochs, Adam 1e-3, batch 64, all 60k (no validation hold-out);
+ *   PTQ        1,000 calibration images, minmax; W8A8 and W4A8, weights
+ *              symmetric narrow range, per-tensor and per-channel;
+ *   QAT        per-channel W8A8 and W4A8, 1 epoch Adam 1e-4, moving-average
+ *              activation ranges (decay 0.99 = torch's averaging constant
+ *              0.01), BN frozen after step 200;
+ *   fine-tune  the float model 1 more epoch at Adam 1e-4 (QAT's control);
+ *   recovery   W4A8 per-tensor with CLE, CLE + empirical bias correction, CLE +
+ *              analytic bias correction (dwsep: CLE across ReLU6 as ReLU);
+ *              AdaRound W4A8 per-channel and the 0.5-point accuracy budget at
+ *              W4 when the run config offers them (built by other work).
+ * Where the two recipes differ (initial weights, BN epsilon and momentum, data
+ * order, fused activations, softmax) is listed in README.md's Benchmarks.
+ *
+ * BENCH_ACCURACY_QUICK=1: a twentieth of each epoch and 2,000 test images
+ * (checks the harness, not the figures). BENCH_ACCURACY_NETS=mlp,cnn,dwsep
+ * picks networks; BENCH_ACCURACY_TORCH=path reads the peer's JSON from a file
+ * instead of running it.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { dispatch } from '../src-main/api/dispatch.js';
+import { methods, type RunDetail } from '../src-main/api/contract.js';
+import { Recovery, RunConfig, type RunConfigInput } from '../src-main/api/run-config.js';
+import { openStudio, type Studio } from '../src-main/studio.js';
+import { FASHION } from './ptq.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(here, '..', '..');
+const QUICK = process.env.BENCH_ACCURACY_QUICK === '1';
+const EPOCH_FRACTION = QUICK ? 0.05 : 1;
+const EVAL_COUNT = QUICK ? 2000 : 10000;
+
+/** The three networks: the peer's name, the studio built-in. */
+const NETS = [
+  { key: 'mlp', builtin: 'dense_784_256_128_10' },
+  { key: 'cnn', builtin: 'fashion_cnn' },
+  { key: 'dwsep', builtin: 'fashion_dwsep' },
+] as const;
+type NetKey = (typeof NETS)[number]['key'];
+
+const weights = (bits: number, granularity: 'per-tensor' | 'per-channel') => ({ bits, symmetric: true, narrowRange: true, granularity });
+
+/** A table row: studio and torch accuracies (null: not measured, a string: why not), and its target. */
+interface Cell {
+  cell: string;
+  studio: number | string | null;
+  torch: number | string | null;
+  target: Target | null;
+}
+type Target = { kind: 'near-torch'; points: number } | { kind: 'at-least-torch'; points: number } | { kind: 'at-least'; value: number } | { kind: 'near-float'; points: number; float: number };
+
+class Api {
+  constructor(private readonly studio: Studio) {}
+
+  async call<T>(method: string, input: unknown): Promise<T> {
+    const r = await dispatch(this.studio.handlers, method as never, input, { validateOutputs: true });
+    if (!r.ok) throw new Error(`${method}: ${r.error.code}: ${r.error.message}`);
+    return r.output as T;
+  }
+
+  /** Starts a run, waits for it, and returns its detail; a failed run throws its error. */
+  async run(kind: 'float' | 'ptq' | 'qat', name: string, config: RunConfigInput): Promise<RunDetail> {
+    const t0 = performance.now();
+    const started = await this.call<{ id: number }>('runs.start', { kind, name, config });
+    await this.studio.runs.settled(started.id);
+    const detail = await this.call<RunDetail>('runs.get', { id: started.id });
+    if (detail.status !== 'done') throw new Error(`run ${name} ${detail.status}: ${detail.error}`);
+    const acc = kind === 'float' ? detail.floatAccuracy : detail.quantAccuracy;
+    // A QAT run also says how its trained model scores unquantized.
+    const qatFloat = kind === 'qat' ? `, its float model ${pct(detail.summary.qatFloatAccuracy as number)}` : '';
+    console.log(`    ${name}: ${pct(acc)}${qatFloat} (${Math.round((performance.now() - t0) / 1000)} s)`);
+    return detail;
+  }
+}
+
+const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(v * 100).toFixed(2)}%` : String(v));
+
+/** AdaRound's recovery field when the run config has one (another helper is adding it), else why not. */
+function adaroundRecovery(): Record<string, unknown> | string {
+  const shape = Recovery.shape as Record<string, unknown>;
+  if (!('adaround' in shape)) return 'not available (the run config has no recovery.adaround yet)';
+  for (const value of [true, {}]) if (Recovery.safeParse({ adaround: value }).success) return { adaround: value };
+  return 'recovery.adaround exists but takes neither true nor {}: wire it in bench/accuracy.ts';
+}
+
+/** The accuracy budget's config field or API call when one exists (another helper is adding it), else why not. */
+function budgetSupport(): string {
+  const field = Object.keys(RunConfig.shape).find((k) => /budget/i.test(k));
+  const method = Object.keys(methods).find((k) => /budget/i.test(k));
+  if (!field && !method) return 'not available (no budget in the run config or the API yet)';
+  return `available as ${field ? `config.${field}` : method}, not yet driven by this bench: wire it in bench/accuracy.ts`;
+}
+
+interface PeerRun {
+  result: Promise<{ json: Record<string, unknown> | null; why: string }>;
+  /** Ends the peer's process (when the studio side failed). */
+  stop(): void;
+}
+
+/** torch.ao's cells, run beside the studio (it has its own 2 threads) or read from BENCH_ACCURACY_TORCH. */
+function torchPeer(nets: NetKey[]): PeerRun {
+  const saved = process.env.BENCH_ACCURACY_TORCH;
+  const done = (json: Record<string, unknown> | null, why: string): PeerRun => ({ result: Promise.resolve({ json, why }), stop() {} });
+  if (saved) return done(JSON.parse(readFileSync(saved, 'utf8')) as Record<string, unknown>, '');
+  const py = '/usr/bin/python3';
+  if (!existsSync(py)) return done(null, 'no /usr/bin/python3 (apt install python3-torch)');
+  const child = spawn(py, [path.join(ROOT, 'bench', 'torch_accuracy_peer.py'), FASHION], { env: { ...process.env, BENCH_ACCURACY_NETS: nets.join(',') } });
+  const result = new Promise<{ json: Record<string, unknown> | null; why: string }>((resolve) => {
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      // The peer prints each network's cells as it finishes them: partial figures survive a stopped run.
+      for (const line of d.toString().split('\n')) if (line.trim()) console.log(`    torch ${line.trim().slice(0, 400)}`);
+    });
+    child.on('error', (e) => resolve({ json: null, why: e.message }));
+    child.on('close', (code) => {
+      if (code === 0) resolve({ json: JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>, why: '' });
+      else resolve({ json: null, why: `exit ${code}: ${err.trim().split('\n').pop()}` });
+    });
+  });
+  return { result, stop: () => child.kill() };
+}
+
+/** A cell's figure, or why it has none (a failed run is a row of the table, not the end of the bench). */
+async function attempt(f: () => Promise<number>): Promise<number | string> {
+  try {
+    return await f();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    console.log(`    failed: ${message}`);
+    return `failed: ${message.slice(0, 300)}`;
+  }
+}
+
+/** Every studio cell of one network, each a run of the studio's API. */
+async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: number): Promise<Record<string, number | string>> {
+  const out: Record<string, number | string> = {};
+  const base = { datasetId, calibration: { count: 1000, seed: 0 }, eval: { count: EVAL_COUNT, seed: 1 } };
+  const fresh = await api.call<{ id: number }>('models.importBuiltin', { name: builtin });
+  const float = await api.run('float', `${key}_float`, {
+    ...base,
+    modelId: fresh.id,
+    training: { epochs: 2 * EPOCH_FRACTION, learningRate: 1e-3, batchSize: 64, validationSplit: 0, seed: 0 },
+  });
+  out.float = float.floatAccuracy!;
+  const modelId = float.summary.trainedModelId as number;
+  const ptqRun = (name: string, bits: number, granularity: 'per-tensor' | 'per-channel', extra: Partial<RunConfigInput> = {}) =>
+    api.run('ptq', `${key}_${name}`, { ...base, modelId, weights: weights(bits, granularity), estimator: { kind: 'minmax' }, ...extra });
+  const ptq = (...args: Parameters<typeof ptqRun>) => attempt(async () => (await ptqRun(...args)).quantAccuracy!);
+  for (const bits of [8, 4]) {
+    out[`w${bits}a8_pt`] = await ptq(`w${bits}a8_pt`, bits, 'per-tensor');
+    out[`w${bits}a8_pc`] = await ptq(`w${bits}a8_pc`, bits, 'per-channel');
+  }
+  const relu6 = key === 'dwsep' ? 'as-relu' : 'skip';
+  out.w4a8_pt_cle = await attempt(async () => {
+    const cle = await ptqRun('w4a8_pt_cle', 4, 'per-tensor', { recovery: { cle: true, relu6 } });
+    // With ReLU6 as ReLU the float reference is that model (the run's float accuracy).
+    if (relu6 === 'as-relu') out.float_relu = cle.floatAccuracy!;
+    return cle.quantAccuracy!;
+  });
+  out.w4a8_pt_cle_bc = await ptq('w4a8_pt_cle_bc', 4, 'per-tensor', { recovery: { cle: true, relu6, biasCorrection: 'empirical' } });
+  out.w4a8_pt_cle_bca = await ptq('w4a8_pt_cle_bca', 4, 'per-tensor', { recovery: { cle: true, relu6, biasCorrection: 'analytic' } });
+  const ada = adaroundRecovery();
+  out.w4a8_pc_adaround = typeof ada === 'string' ? ada : await ptq('w4a8_pc_adaround', 4, 'per-channel', { recovery: ada as RunConfigInput['recovery'] });
+  for (const bits of [8, 4]) {
+    out[`qat_w${bits}a8_pc`] = await attempt(async () => {
+      const qat = await api.run('qat', `${key}_qat_w${bits}a8_pc`, {
+        ...base,
+        modelId,
+        weights: weights(bits, 'per-channel'),
+        estimator: { kind: 'movingaverage', decay: 0.99 },
+        training: { epochs: EPOCH_FRACTION, learningRate: 1e-4, batchSize: 64, validationSplit: 0, bnFreezeStep: 200, seed: 1 },
+      });
+      return qat.quantAccuracy!;
+    });
+  }
+  out.finetune = await attempt(async () => {
+    const tuned = await api.run('float', `${key}_finetune`, {
+      ...base,
+      modelId,
+      training: { epochs: EPOCH_FRACTION, learningRate: 1e-4, batchSize: 64, validationSplit: 0, seed: 1 },
+    });
+    return tuned.floatAccuracy!;
+  });
+  return out;
+}
+
+/** The rows of one network: cell label, the key in both sides' results, and the target. */
+function rows(key: NetKey, s: Record<string, number | string>, t: Record<string, unknown> | null): Cell[] {
+  const torch = (k: string): number | string | null => (t ? ((t[k] as number | string | undefined) ?? 'n/a') : null);
+  const float = typeof s.float === 'number' ? s.float : NaN;
+  const cell = (label: string, k: string, target: Target | null): Cell => ({ cell: `${key} ${label}`, studio: s[k] ?? null, torch: torch(k), target });
+  const near = { kind: 'at-least-torch', points: 0.2 } as const;
+  const out: Cell[] = [
+    cell('float', 'float', { kind: 'near-torch', points: 0.5 }),
+    cell('W8A8 per-tensor', 'w8a8_pt', near),
+    cell('W8A8 per-channel', 'w8a8_pc', near),
+    cell('W4A8 per-tensor', 'w4a8_pt', near),
+    cell('W4A8 per-channel', 'w4a8_pc', near),
+    cell('QAT W8A8 per-channel', 'qat_w8a8_pc', near),
+    cell('QAT W4A8 per-channel', 'qat_w4a8_pc', near),
+    cell('fine-tune 1 epoch (control)', 'finetune', null),
+    ...(key === 'dwsep' ? [cell('float, ReLU6 as ReLU (CLE reference)', 'float_relu', null)] : []),
+    cell('W4A8 per-tensor CLE', 'w4a8_pt_cle', null),
+    cell('W4A8 per-tensor CLE + BC', 'w4a8_pt_cle_bc', key === 'dwsep' ? { kind: 'at-least', value: 0.85 } : null),
+    cell('W4A8 per-tensor CLE + analytic BC', 'w4a8_pt_cle_bca', null),
+    cell('W4A8 per-channel AdaRound', 'w4a8_pc_adaround', { kind: 'near-float', points: 1.0, float }),
+  ];
+  if (key === 'dwsep') out.push({ cell: 'dwsep accuracy budget 0.5 pt at W4', studio: budgetSupport(), torch: 'n/a', target: null });
+  return out;
+}
+
+function verdict(c: Cell): { target: string; met: string } {
+  const s = c.studio;
+  const t = c.torch;
+  if (!c.target) return { target: '', met: '' };
+  const g = c.target;
+  if (g.kind === 'at-least') return { target: `≥ ${pct(g.value)}`, met: typeof s === 'number' ? (s >= g.value ? 'met' : 'MISSED') : '' };
+  if (g.kind === 'near-float') return { target: `≥ float − ${g.points} pt`, met: typeof s === 'number' ? ((g.float - s) * 100 <= g.points ? 'met' : 'MISSED') : '' };
+  const label = g.kind === 'near-torch' ? `torch ± ${g.points} pt` : `≥ torch − ${g.points} pt`;
+  if (typeof s !== 'number' || typeof t !== 'number') return { target: label, met: '' };
+  const d = (s - t) * 100;
+  const ok = g.kind === 'near-torch' ? Math.abs(d) <= g.points : d >= -g.points;
+  return { target: label, met: ok ? 'met' : 'MISSED' };
+}
+
+function printTable(cells: Cell[]): void {
+  // A cell that could not be measured shows "n/a" with a numbered note under the table saying why.
+  const notes: string[] = [];
+  const fmt = (v: number | string | null) => {
+    if (typeof v === 'number') return pct(v);
+    if (v === null || v === 'n/a') return v ?? '—';
+    if (!notes.includes(v)) notes.push(v);
+    return `n/a [${notes.indexOf(v) + 1}]`;
+  };
+  const head = ['cell', 'studio', 'torch.ao', 'difference', 'target', ''];
+  const body = cells.map((c) => {
+    const d = typeof c.studio === 'number' && typeof c.torch === 'number' ? (c.studio - c.torch) * 100 : null;
+    const v = verdict(c);
+    return [c.cell, fmt(c.studio), fmt(c.torch), d === null ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(2)} pt`, v.target, v.met];
+  });
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `  ${r.map((x, i) => (i === 0 || i === 4 ? x.padEnd(width[i]!) : x.padStart(width[i]!))).join('  ')}`.trimEnd();
+  console.log(line(head));
+  for (const r of body) console.log(line(r));
+  notes.forEach((n, i) => console.log(`  [${i + 1}] ${n}`));
+}
+
+export async function benchAccuracy(): Promise<Record<string, number>> {
+  const picked = (process.env.BENCH_ACCURACY_NETS ?? 'mlp,cnn,dwsep').split(',').filter(Boolean);
+  const nets = NETS.filter((n) => picked.includes(n.key));
+  console.log(`accuracy beside torch.ao on Fashion-MNIST (${QUICK ? 'QUICK: a twentieth of each epoch, ' : ''}${EVAL_COUNT} test images, 1,000 calibration), networks: ${nets.map((n) => n.key).join(', ')}`);
+  const peer = torchPeer(nets.map((n) => n.key));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'studio-bench-accuracy-'));
+  const results: Partial<Record<NetKey, Record<string, number | string>>> = {};
+  try {
+    const studio = await openStudio({ dbPath: path.join(dir, 'studio.sqlite'), host: 'cli', defaults: false });
+    try {
+      const api = new Api(studio);
+      const dataset = await api.call<{ id: number }>('datasets.import', { path: FASHION, name: 'fashion-mnist-full' });
+      for (const n of nets) {
+        console.log(`  studio ${n.key} (${n.builtin}):`);
+        // Without its float model a network has no other cell.
+        results[n.key] = await studioNet(api, n.key, n.builtin, dataset.id).catch((e: unknown) => ({ float: `failed: ${e instanceof Error ? e.message : String(e)}` }));
+      }
+    } finally {
+      await studio.close();
+    }
+  } catch (err) {
+    peer.stop();
+    throw err;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const torch = await peer.result;
+  if (!torch.json) console.log(`  torch.ao peer unavailable: ${torch.why}`);
+  else console.log(`  torch.ao ${torch.json.torch} (${torch.json.threads} threads, ${torch.json.engine} engine)${torch.json.quick !== QUICK ? ' — NOTE: peer and studio ran in different modes' : ''}`);
+  const peerNets = (torch.json?.nets ?? {}) as Record<string, Record<string, unknown>>;
+  const cells = nets.flatMap((n) => rows(n.key, results[n.key]!, torch.json ? (peerNets[n.key] ?? {}) : null));
+  printTable(cells);
+  const figures: Record<string, number> = {};
+  for (const n of nets) {
+    for (const [k, v] of Object.entries(results[n.key]!)) if (typeof v === 'number') figures[`${n.key}_${k}`] = v;
+    for (const [k, v] of Object.entries(peerNets[n.key] ?? {})) if (typeof v === 'number') figures[`torch_${n.key}_${k}`] = v;
+  }
+  return figures;
+}
