@@ -27,8 +27,15 @@ test('an accuracy-budget search from New run: steps as runs, the choice shown, t
   await page.getByTestId('nav-new').click();
   await expect(page.getByTestId('new-run-model').locator('option', { hasText: 'fashion_cnn_sample' })).not.toHaveCount(0);
   await page.getByTestId('new-run-model').selectOption({ label: 'fashion_cnn_sample' });
+  await expect(page.getByTestId('new-run-name')).toBeVisible();
   await page.getByTestId('new-run-kind').selectOption('budget');
   await expect(page.getByTestId('new-run-budget')).toContainText('Max drop');
+  // Each step run gets its own name, and the menu sets the bits: no Name field, the Bits fields disabled saying why.
+  await expect(page.getByTestId('new-run-name')).toHaveCount(0);
+  for (const bits of ['new-run-weight-bits', 'new-run-act-bits']) {
+    await expect(page.getByTestId(bits)).toBeDisabled();
+    await expect(page.getByTestId(bits)).toHaveAttribute('title', /bits come from the menu/);
+  }
   await page.getByTestId('new-run-calibration').fill('100');
   await page.getByTestId('new-run-eval').fill('300');
   // Per-tensor 4-bit weights lose more than nothing on the start, so the search takes steps.

@@ -3,7 +3,8 @@
 // (`studio serve --export-dir`), followed through its progress to the
 // verification report (onnxruntime vs the studio simulation, agreement
 // ≥ 99.5%, every quantized tensor within one step in the layer diff). A path outside the folder is refused by the host with a clear
-// error and writes nothing. Screenshots: test-results/screenshots/export.png,
+// error and writes nothing. TFLite's int8 input/output is not offered for a
+// run with 16-bit activations. Screenshots: test-results/screenshots/export.png,
 // export-layer-diff.png.
 import { expect, test } from '@playwright/test';
 import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
@@ -132,4 +133,27 @@ test(`ONNX export of a PTQ run of ${MODEL}, verified in onnxruntime`, async ({ p
   await expect(page.getByTestId('export-job').first()).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
   await expect(page.getByTestId('export-history-row')).toHaveCount(2);
   expect(readdirSync(exportDir)).toEqual(['sample_w8a8.onnx']);
+
+  // TFLite's int8 input/output: offered for the 8-bit run, not for a run with 16-bit activations (its file is 16x8, float ends only).
+  await page.getByTestId('nav-new').click();
+  await page.getByTestId('new-run-act-bits').fill('16');
+  await page.getByTestId('new-run-act-symmetric').setChecked(true);
+  await page.getByTestId('new-run-calibration').fill('64');
+  await page.getByTestId('new-run-eval').fill('64');
+  await expect(page.getByTestId('new-run-lint')).toHaveAttribute('data-linting', 'false');
+  await page.getByTestId('start-run').click();
+  const run16 = page.getByTestId('run-progress').first();
+  await expect(run16).not.toHaveAttribute('data-run-id', runId!);
+  await expect(run16).toHaveAttribute('data-status', 'done', { timeout: RUN_TIMEOUT });
+  const run16Id = await run16.getAttribute('data-run-id');
+  await page.getByTestId('nav-export').click();
+  await page.getByTestId('export-format-tflite').check();
+  const io = page.getByTestId('export-integer-io');
+  await expect(io).toBeEnabled();
+  await page.getByTestId('export-run').selectOption(run16Id!);
+  await expect(io).toBeDisabled();
+  await expect(io).not.toBeChecked();
+  await expect(page.locator('label', { has: io })).toHaveAttribute('title', /activations are 16-bit: its TFLite file is 16x8/);
+  await page.getByTestId('export-run').selectOption(runId!);
+  await expect(io).toBeEnabled();
 });

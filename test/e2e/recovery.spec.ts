@@ -1,7 +1,8 @@
 // Accuracy recovery from New run: a PTQ run of the bundled sample with
 // cross-layer equalization and empirical bias correction ticked in the
 // "Accuracy recovery" fieldset, and one without; both followed to the end;
-// Compare's config diff names what recovery each used.
+// Compare's config diff names what recovery each used; "Edit as new run"
+// fills the form with each run's recovery again.
 import { expect, test, type Page } from '@playwright/test';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -58,4 +59,16 @@ test('PTQ with CLE and empirical bias correction from New run, compared with a p
   await expect(diff.locator('tr[data-field="recovery.cle"]')).toContainText('on');
   await expect(diff.locator('tr[data-field="recovery.biasCorrection"]')).toContainText('empirical');
   await page.screenshot({ path: path.join(artifactsDir, 'compare-recovery.png') });
+
+  // Edit as new run carries each run's recovery back into the form (the form still holds the last run's ticks).
+  for (const [id, cle, bias] of [[plain, false, 'off'], [recovered, true, 'empirical']] as const) {
+    await page.getByTestId('nav-runs').click();
+    await page.getByTestId(`runs-open-${id}`).click();
+    await expect(page.getByTestId('run-detail')).toHaveAttribute('data-run-id', String(id));
+    await page.getByTestId('run-detail-edit').click();
+    await expect(page.getByTestId('new-run-edited-from')).toContainText(`run #${id}`);
+    await expect(page.getByTestId('new-run-cle')).toBeChecked({ checked: cle });
+    await expect(page.getByTestId('new-run-bias-correction')).toHaveValue(bias);
+    await expect(page.getByTestId('new-run-calibration')).toHaveValue('200');
+  }
 });

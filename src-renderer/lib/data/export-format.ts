@@ -1,5 +1,6 @@
 /** Helpers of the Export view: destination names, sizes, and reading an export's verification and audit. Pure, no DOM. */
 import type { ExportFormatInfo, ExportProgress, ExportRecord, RunSummary } from '../../../src-main/api/contract.js';
+import type { RunConfig } from '../../../src-main/api/run-config.js';
 
 /** A run as a file name: "run7_fashion_cnn_8w8a". */
 export function defaultExportName(run: Pick<RunSummary, 'id' | 'name'>): string {
@@ -15,6 +16,20 @@ export function exportTarget(base: string, info: ExportFormatInfo, all: readonly
   }
   if (stem.endsWith('_tfjs')) stem = stem.slice(0, -'_tfjs'.length);
   return info.target.kind === 'file' ? `${stem}${info.target.extension}` : `${stem}_${info.format}`;
+}
+
+/**
+ * Why the TFLite "int8 input and output" option is not offered for a run,
+ * or null when it is. A run with 16-bit activations (its own, or a layer's
+ * override) is written 16x8, whose integer ends would be int16: the TFLite
+ * writer refuses integer I/O for it (export/tflite/index.ts). The option is
+ * TFLite's only: the ONNX file takes and gives float at any bit width.
+ */
+export function integerIoProblem(config: Pick<RunConfig, 'activations' | 'overrides'>): string | null {
+  const ends = 'written with float input and output only (int16 ends are not offered)';
+  if (config.activations.bits === 16) return `The run's activations are 16-bit: its TFLite file is 16x8, ${ends}`;
+  const layer = config.overrides.find((o) => !o.float && o.activationBits === 16)?.layer;
+  return layer === undefined ? null : `Layer ${layer} has 16-bit activations: a TFLite file with them is 16x8, ${ends}`;
 }
 
 /** Where a name typed under the web host's folder lands, for showing: folder + name (the host resolves it the same way). */

@@ -6,8 +6,9 @@
  * folder, which this store shows).
  */
 import type { ExportFormatInfo, ExportProgress, ExportRecord, MethodOutput } from '../../../src-main/api/contract.js';
+import type { RunConfig } from '../../../src-main/api/run-config.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
-import { defaultExportName, destinationProblem, exportTarget } from '../data/export-format.js';
+import { defaultExportName, destinationProblem, exportTarget, integerIoProblem } from '../data/export-format.js';
 import { Resource } from './resource.svelte.js';
 
 export type ExportJobStatus = 'running' | 'done' | 'failed' | 'cancelled';
@@ -47,6 +48,8 @@ export class ExportStore {
   verify = $state(true);
   /** TFLite: int8 model input and output instead of float ones. */
   integerIo = $state(false);
+  /** Why the chosen run cannot have int8 input/output (16-bit activations), or null. */
+  integerIoProblem = $state<string | null>(null);
   jobs = $state.raw<ExportJobView[]>([]);
   starting = $state(false);
   startError = $state.raw<ApiError | null>(null);
@@ -77,9 +80,10 @@ export class ExportStore {
   }
 
   /** Picks the run and suggests a name for its files: a bare name inside the web host's folder, a path in the data folder on the desktop. */
-  selectRun(run: { id: number; name: string }): void {
+  selectRun(run: { id: number; name: string; config?: RunConfig }): void {
     if (this.runId === run.id) return;
     this.runId = run.id;
+    this.integerIoProblem = run.config ? integerIoProblem(run.config) : null;
     const name = defaultExportName(run);
     const dir = this.#dataDir();
     this.base = this.restricted || !dir ? name : `${dir}${dir.includes('\\') && !dir.includes('/') ? '\\' : '/'}${name}`;
@@ -89,7 +93,7 @@ export class ExportStore {
   }
 
   /** From a run's Export button elsewhere: learns where exports may go first, so the suggested name fits the host. */
-  async open(run: { id: number; name: string }): Promise<void> {
+  async open(run: { id: number; name: string; config?: RunConfig }): Promise<void> {
     if (!this.destination.loaded) await this.destination.refresh();
     this.selectRun(run);
   }
@@ -153,7 +157,7 @@ export class ExportStore {
     try {
       for (const t of targets) {
         try {
-          const job = await this.#api.call('exports.start', { runId, format: t.format as never, path: t.path, verify: this.verify, ...(overwrite ? { overwrite: true } : {}), ...(t.format === 'tflite' && this.integerIo ? { integerIo: true } : {}) });
+          const job = await this.#api.call('exports.start', { runId, format: t.format as never, path: t.path, verify: this.verify, ...(overwrite ? { overwrite: true } : {}), ...(t.format === 'tflite' && this.integerIo && this.integerIoProblem === null ? { integerIo: true } : {}) });
           this.#upsert({ exportJobId: job.exportJobId, runId, format: t.format, path: job.path });
         } catch (err) {
           const e = toApiError(err, 'exports.start');

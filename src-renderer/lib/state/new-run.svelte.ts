@@ -4,27 +4,16 @@
  * preview refreshed as the form changes; start and follow the started runs.
  */
 import type { BudgetState, LintFinding, ModelDetail, RunSummary } from '../../../src-main/api/contract.js';
-import type { EstimatorKind, LayerOverride, RunConfigInput } from '../../../src-main/api/run-config.js';
+import type { EstimatorKind, RunConfig, RunConfigInput } from '../../../src-main/api/run-config.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
-import type { RunFormValues } from '../data/run-form.js';
+import { configFromForm, type OverrideValues, type RunFormKind, type RunFormValues, type SpecValues } from '../data/run-form.js';
 
-export type RunKindChoice = 'ptq' | 'qat' | 'float' | 'sensitivity' | 'budget';
+export type RunKindChoice = RunFormKind;
 
 const BUDGET_POLL_MS = 1000;
 
-export interface SpecForm {
-  bits: number;
-  symmetric: boolean;
-  narrowRange: boolean;
-  granularity: 'per-tensor' | 'per-channel';
-}
-
-export interface OverrideForm {
-  layer: string;
-  mode: 'float' | 'bits';
-  weightBits: number;
-  activationBits: number;
-}
+export type SpecForm = SpecValues;
+export type OverrideForm = OverrideValues;
 
 const LINT_DEBOUNCE_MS = 250;
 
@@ -45,6 +34,12 @@ export class NewRunStore {
   decay = $state(0.999);
   calibrationCount = $state(1000);
   evalCount = $state(2000);
+  /** No fields for these: the contract's defaults, or a stored run's own ("Edit as new run"). */
+  bins = $state(2048);
+  calibrationSeed = $state(0);
+  evalSeed = $state(1);
+  unsupported = $state<RunConfig['unsupported']>('stop');
+  trainingSeed = $state(0);
   overrides = $state<OverrideForm[]>([]);
   optimizer = $state<'adam' | 'sgd'>('adam');
   learningRate = $state(0.001);
@@ -113,7 +108,7 @@ export class NewRunStore {
     void this.#loadModel(id);
   }
 
-  /** Fills the form from a stored run's config (lib/data/run-form.ts). */
+  /** Fills the form from a stored run's config (lib/data/run-form.ts formFromRun): every field of `values`, so the config round-trips. */
   fillFrom(run: { id: number; name: string }, v: RunFormValues): void {
     this.kind = v.kind;
     this.setModel(v.modelId);
@@ -123,19 +118,30 @@ export class NewRunStore {
     this.estimator = v.estimator;
     this.percentile = v.percentile;
     this.decay = v.decay;
+    this.bins = v.bins;
     this.calibrationCount = v.calibrationCount;
+    this.calibrationSeed = v.calibrationSeed;
     this.evalCount = v.evalCount;
-    if (v.sensitivitySubset !== null) this.sensitivitySubset = v.sensitivitySubset;
+    this.evalSeed = v.evalSeed;
+    this.unsupported = v.unsupported;
     this.overrides = v.overrides.map((o) => ({ ...o }));
-    if (v.training) {
-      this.optimizer = v.training.optimizer;
-      this.learningRate = v.training.learningRate;
-      this.momentum = v.training.momentum;
-      this.batchSize = v.training.batchSize;
-      this.epochs = v.training.epochs;
-      this.validationSplit = v.training.validationSplit;
-      this.bnFreezeStep = v.training.bnFreezeStep;
-    }
+    this.optimizer = v.optimizer;
+    this.learningRate = v.learningRate;
+    this.momentum = v.momentum;
+    this.batchSize = v.batchSize;
+    this.epochs = v.epochs;
+    this.validationSplit = v.validationSplit;
+    this.bnFreezeStep = v.bnFreezeStep;
+    this.trainingSeed = v.trainingSeed;
+    this.cle = v.cle;
+    this.cleRelu6 = v.cleRelu6;
+    this.highBiasAbsorption = v.highBiasAbsorption;
+    this.biasCorrection = v.biasCorrection;
+    this.adaround = v.adaround;
+    this.adaroundIterations = v.adaroundIterations;
+    this.adaroundBatchSize = v.adaroundBatchSize;
+    this.adaroundRegularization = v.adaroundRegularization;
+    this.sensitivitySubset = v.sensitivitySubset;
     this.name = '';
     this.editedFrom = { id: run.id, name: run.name };
     this.scheduleLint();
@@ -248,38 +254,40 @@ export class NewRunStore {
 
   #buildConfig(): RunConfigInput | null {
     if (this.modelId === null || this.datasetId === null) return null;
-    const overrides: LayerOverride[] = this.overrides
-      .filter((o) => o.layer !== '')
-      .map((o) => (o.mode === 'float' ? { layer: o.layer, float: true } : { layer: o.layer, weightBits: o.weightBits, activationBits: o.activationBits }));
-    const config: RunConfigInput = {
+    return configFromForm({
+      kind: this.kind,
       modelId: this.modelId,
       datasetId: this.datasetId,
-      calibration: { count: Math.max(1, Math.round(this.calibrationCount)), seed: 0 },
-      eval: { count: Math.max(1, Math.round(this.evalCount)), seed: 1 },
-      weights: { ...this.weights },
-      activations: { ...this.activations },
-      estimator: { kind: this.estimator, percentile: this.percentile, decay: this.decay, bins: 2048 },
-      overrides,
-    };
-    if (this.kind === 'ptq' && (this.cle || this.biasCorrection !== 'off' || this.adaround)) {
-      config.recovery = { cle: this.cle, relu6: this.cleRelu6, highBiasAbsorption: this.cle && this.highBiasAbsorption, biasCorrection: this.biasCorrection };
-      if (this.adaround) {
-        config.recovery.adaround = { iterations: Math.max(1, Math.round(this.adaroundIterations)), batchSize: Math.max(1, Math.round(this.adaroundBatchSize)), regularization: this.adaroundRegularization };
-      }
-    }
-    if (this.kind === 'sensitivity') config.sensitivity = { subset: Math.max(1, Math.round(this.sensitivitySubset)) };
-    if (this.kind === 'qat' || this.kind === 'float') {
-      config.training = {
-        optimizer: this.optimizer,
-        learningRate: this.learningRate,
-        momentum: this.momentum,
-        batchSize: Math.round(this.batchSize),
-        epochs: this.epochs,
-        validationSplit: this.validationSplit,
-        bnFreezeStep: Math.max(0, Math.round(this.bnFreezeStep)),
-      };
-    }
-    return config;
+      weights: this.weights,
+      activations: this.activations,
+      estimator: this.estimator,
+      percentile: this.percentile,
+      decay: this.decay,
+      bins: this.bins,
+      calibrationCount: this.calibrationCount,
+      calibrationSeed: this.calibrationSeed,
+      evalCount: this.evalCount,
+      evalSeed: this.evalSeed,
+      unsupported: this.unsupported,
+      overrides: this.overrides,
+      optimizer: this.optimizer,
+      learningRate: this.learningRate,
+      momentum: this.momentum,
+      batchSize: this.batchSize,
+      epochs: this.epochs,
+      validationSplit: this.validationSplit,
+      bnFreezeStep: this.bnFreezeStep,
+      trainingSeed: this.trainingSeed,
+      cle: this.cle,
+      cleRelu6: this.cleRelu6,
+      highBiasAbsorption: this.highBiasAbsorption,
+      biasCorrection: this.biasCorrection,
+      adaround: this.adaround,
+      adaroundIterations: this.adaroundIterations,
+      adaroundBatchSize: this.adaroundBatchSize,
+      adaroundRegularization: this.adaroundRegularization,
+      sensitivitySubset: this.sensitivitySubset,
+    });
   }
 
   async #loadModel(id: number): Promise<void> {

@@ -58,9 +58,9 @@ test('edit as new run: every field of a stored config comes back, overrides keep
     { layer: 'dense', mode: 'float', weightBits: 4, activationBits: 8 },
     { layer: 'conv2d', mode: 'bits', weightBits: 4, activationBits: 16 },
   ]);
-  assert.equal(f.training?.epochs, 2);
-  assert.equal(f.training?.learningRate, 0.0005);
-  assert.equal(formFromRun('ptq', RunConfig.parse({ modelId: 1, datasetId: 1 })).training, null);
+  assert.equal(f.epochs, 2);
+  assert.equal(f.learningRate, 0.0005);
+  assert.equal(f.evalSeed, 4);
 });
 
 test('overall progress: QAT at 50 % of training then 13 % of evaluation goes forward, names the phase, estimates the whole run', () => {

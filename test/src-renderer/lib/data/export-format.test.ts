@@ -3,7 +3,14 @@
 // stored verification and audit of an export.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { ExportFormatInfo } from '../../../../src-main/api/contract.js';
+import { RunConfig, type RunConfigInput } from '../../../../src-main/api/run-config.js';
+import { prepare } from '../../../../src-main/engine/prepare.js';
+import { activationTypeOf } from '../../../../src-main/export/tflite/int16.js';
+import { readTfjsLayersModel } from '../../../../src-main/io/models/tfjs-layers.js';
+import { ROOT } from '../../../src-main/engine/ptq/ptq-fixtures.js';
 import {
   defaultExportName,
   destinationProblem,
@@ -11,6 +18,7 @@ import {
   exportTarget,
   floatModelBytes,
   formatBytes,
+  integerIoProblem,
   readAudit,
   readVerification,
   shownPath,
@@ -100,4 +108,37 @@ test('the simulation compared against: its record (description, runtime, why not
   assert.equal(fallback.simulation, 'weight-only, simulated on tfjs (the simulation has no ONNX form: layer deconv)');
   assert.equal(readVerification({ verification: { ...base, simulation: 'studio fake-quant, rounding half-even' } })!.simulation, 'studio fake-quant, rounding half-even');
   assert.equal(readVerification({ verification: { ...base, simulation: { runtime: 'onnxruntime' } } })!.simulation, null);
+});
+
+const A8 = { bits: 8, symmetric: false, narrowRange: false, granularity: 'per-tensor' } as const;
+const A16 = { bits: 16, symmetric: true, narrowRange: false, granularity: 'per-tensor' } as const;
+const ioConfigs: [string, RunConfigInput, boolean][] = [
+  ['8-bit activations', { modelId: 1, datasetId: 1, activations: A8 }, true],
+  ['8-bit activations, one layer kept float', { modelId: 1, datasetId: 1, activations: A8, overrides: [{ layer: 'dense', float: true }] }, true],
+  ['8-bit activations, 4-bit weights on a layer', { modelId: 1, datasetId: 1, activations: A8, overrides: [{ layer: 'dense', weightBits: 4 }] }, true],
+  ['16-bit activations (16x8)', { modelId: 1, datasetId: 1, activations: A16 }, false],
+  ['8-bit activations but one layer at 16', { modelId: 1, datasetId: 1, activations: A8, overrides: [{ layer: 'conv2d_1', activationBits: 16 }] }, false],
+];
+
+test('TFLite int8 input/output: offered for 8-bit activations, not for a run or a layer at 16 bits, with the reason', () => {
+  for (const [name, input, offered] of ioConfigs) assert.equal(integerIoProblem(RunConfig.parse(input)) === null, offered, name);
+  assert.match(integerIoProblem(RunConfig.parse(ioConfigs[3]![1]))!, /^The run's activations are 16-bit: its TFLite file is 16x8, written with float input and output only/);
+  assert.match(integerIoProblem(RunConfig.parse(ioConfigs[4]![1]))!, /^Layer conv2d_1 has 16-bit activations/);
+});
+
+const SAMPLE_MODEL = path.join(ROOT, 'assets', 'sample', 'models', 'fashion_cnn', 'model.json');
+
+test('TFLite int8 input/output is offered exactly where the writer makes an int8 file (export/tflite/int16.ts on the sample CNN’s prepared plan)', { skip: !existsSync(SAMPLE_MODEL) && 'the sample model is not in this build' }, async () => {
+  const graph = await readTfjsLayersModel(SAMPLE_MODEL);
+  for (const [name, input, offered] of ioConfigs) {
+    const config = RunConfig.parse(input);
+    let type: string;
+    try {
+      type = activationTypeOf(prepare(graph, config).plan);
+    } catch (e) {
+      type = `refused: ${(e as Error).message}`; // a mix of 8- and 16-bit activations: no TFLite file at all
+    }
+    assert.equal(type === 'int8', offered, `${name}: the writer gives ${type}`);
+    assert.equal(integerIoProblem(config) === null, offered, name);
+  }
 });
