@@ -97,6 +97,13 @@ export function recoveryOn(r: Recovery | undefined): boolean {
   return !!r && (r.cle || r.biasCorrection !== 'off');
 }
 
+/**
+ * Export targets a run can be planned and simulated for (engine/targets: each
+ * profile's rules, and the arithmetic its evaluation then simulates).
+ */
+export const TargetName = z.enum(['tflite-int8', 'onnx-ort-cpu', 'onnx-tensorrt']);
+export type TargetName = z.infer<typeof TargetName>;
+
 export const RunConfig = z
   .object({
     modelId: z.number().int().positive(),
@@ -112,6 +119,8 @@ export const RunConfig = z
     training: Training.optional(),
     /** Absent in runs stored before it existed: no recovery. */
     recovery: Recovery.optional(),
+    /** Plan and simulate as this export target computes (engine/targets); absent: the studio's plain TF fake-quant simulation. */
+    target: TargetName.optional(),
   })
   .strict();
 export type RunConfig = z.infer<typeof RunConfig>;
@@ -134,6 +143,7 @@ export function defaultRunName(kind: 'ptq' | 'qat' | 'float', modelName: string,
   if (c.recovery?.cle) parts.push(`${c.recovery.relu6 === 'as-relu' ? 'cle6' : 'cle'}${c.recovery.highBiasAbsorption ? 'hba' : ''}`);
   if (c.recovery && c.recovery.biasCorrection !== 'off') parts.push(`bc${c.recovery.biasCorrection === 'empirical' ? 'emp' : 'ana'}`);
   if (c.overrides.length > 0) parts.push(c.overrides.map(overrideLabel).join('_'));
+  if (c.target) parts.push(c.target.replace(/-/g, ''));
   return parts.join('_');
 }
 

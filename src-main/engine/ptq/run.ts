@@ -32,6 +32,8 @@ import { fakeQuantValues } from '../quant/fake-quant-values.js';
 import { histogramRecord, tensorRecord, finiteOrNull } from './records.js';
 import type { RecoveryRecord } from '../transform/recovery.js';
 import { empiricalBiasCorrection } from '../transform/empirical-bias-correction.js';
+import { targetOf } from '../targets/index.js';
+import { fixedGridQParams } from '../targets/plan.js';
 
 export interface PtqPayload {
   config: RunConfig;
@@ -143,6 +145,8 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
       },
     };
     const { calibration, how } = await calibrateOnBestRuntime(payload, prep, runtime, backend.name, calibrateOpts);
+    // A target's fixed output grids (TFLite's softmax / logistic / tanh…) replace what calibration saw (targets/plan.ts).
+    for (const [name, qp] of fixedGridQParams(plan)) calibration.qparams.set(name, qp);
 
     // Histogram span per activation: the calibration envelope of its observer.
     const span = new Map<string, { lo: number; hi: number }>();
@@ -166,6 +170,7 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
         indices: prep.evalIdx,
         inputShape,
         runtime,
+        target: targetOf(config),
         ...(floatRuntime ? { floatGraph: prep.floatGraph, floatRuntime } : {}),
       },
       { requested: payload.evaluationRuntime, budget: prep.batches.budget, batchSize: prep.batches.evaluation, onBatch },

@@ -28,7 +28,7 @@ import { inputScaleOf } from '../../engine/integer/biases.js';
 import { biasScales } from '../../engine/quant/int-tensors.js';
 import { decodeTflite, FLOAT_INPUT, FLOAT_OUTPUT, TFLITE_SCHEMA_VERSION, type TfliteIo } from './build.js';
 import { tfliteKernelShape, tfliteQuantizedDimension } from './layout.js';
-import type { TfliteQuant } from './quant.js';
+import type { TfliteQuant } from '../../engine/targets/tflite/quant.js';
 import { auditLoweredOps, type AuditedTensor } from './audit-ops.js';
 
 export type { AuditedTensor } from './audit-ops.js';

@@ -46,7 +46,7 @@ import { inputScaleOf } from '../../engine/integer/biases.js';
 import { biasScales, quantizeBias, quantizeToInts } from '../../engine/quant/int-tensors.js';
 import { tfliteKernelShape, tfliteQuantizedDimension, toTfliteKernel } from './layout.js';
 import { emitMobileOp, isMobileOp, type EmitContext, type MobileOpNode } from './mobile-ops.js';
-import { inputQuantizer, quantizerAt, type TfliteQuant } from './quant.js';
+import { inputQuantizer, quantizerAt, type TfliteQuant } from '../../engine/targets/tflite/quant.js';
 import { BuiltinOperatorT } from './builtin-operator.js';
 import {
   ActivationFunctionType,

@@ -62,6 +62,8 @@ export function flattenConfig(run: DiffInput): [string, string, string][] {
     if (r?.cle) out.push(['recovery.relu6', 'CLE across ReLU6', r.relu6 === 'as-relu' ? 'as ReLU' : 'skip']);
     if (r?.cle) out.push(['recovery.highBiasAbsorption', 'High-bias absorption', r.highBiasAbsorption ? 'on' : 'off']);
     out.push(['recovery.biasCorrection', 'Bias correction', r?.biasCorrection ?? 'off']);
+    // No target: the studio's plain TF fake-quant simulation.
+    out.push(['target', 'Export target', c.target ?? 'none']);
   }
   out.push(['calibration.count', 'Calibration samples', String(c.calibration.count)]);
   out.push(['calibration.seed', 'Calibration seed', String(c.calibration.seed)]);

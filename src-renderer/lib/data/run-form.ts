@@ -18,6 +18,8 @@ export interface RunFormValues {
   evalCount: number;
   overrides: { layer: string; mode: 'float' | 'bits'; weightBits: number; activationBits: number }[];
   training: Training | null;
+  /** The export target the run was planned for ('' for none). */
+  target: NonNullable<RunConfig['target']> | '';
 }
 
 const spec = (s: RunConfig['weights']) => ({ bits: s.bits, symmetric: s.symmetric, narrowRange: s.narrowRange, granularity: s.granularity });
@@ -41,5 +43,6 @@ export function formFromRun(kind: RunFormValues['kind'], c: RunConfig): RunFormV
         : { layer: o.layer, mode: 'bits' as const, weightBits: o.weightBits ?? c.weights.bits, activationBits: o.activationBits ?? c.activations.bits },
     ),
     training: c.training ?? null,
+    target: c.target ?? '',
   };
 }

@@ -3,8 +3,8 @@
  * overrides and (for QAT / float training) the training settings; a lint
  * preview refreshed as the form changes; start and follow the started runs.
  */
-import type { LintFinding, ModelDetail, RunSummary } from '../../../src-main/api/contract.js';
-import type { EstimatorKind, LayerOverride, RunConfigInput } from '../../../src-main/api/run-config.js';
+import type { LintFinding, ModelDetail, RunSummary, TargetInfo } from '../../../src-main/api/contract.js';
+import type { EstimatorKind, LayerOverride, RunConfigInput, TargetName } from '../../../src-main/api/run-config.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
 import type { RunFormValues } from '../data/run-form.js';
 
@@ -58,6 +58,10 @@ export class NewRunStore {
   cleRelu6 = $state<'skip' | 'as-relu'>('skip');
   highBiasAbsorption = $state(false);
   biasCorrection = $state<'off' | 'empirical' | 'analytic'>('off');
+  /** PTQ export target (run-config.ts TargetName): plan and simulate as it computes; '' for the studio's plain simulation. */
+  target = $state<TargetName | ''>('');
+  /** The targets and their one-line summaries (app.targets), loaded once. */
+  targets = $state.raw<TargetInfo[]>([]);
 
   /** The run this form was filled from ("Edit as new run"), until it is started. */
   editedFrom = $state.raw<{ id: number; name: string } | null>(null);
@@ -83,6 +87,16 @@ export class NewRunStore {
 
   constructor(api: ApiClient) {
     this.#api = api;
+  }
+
+  /** Loads the export targets for the Target select (once; an error leaves the list empty and the select offers none). */
+  async loadTargets(): Promise<void> {
+    if (this.targets.length > 0) return;
+    try {
+      this.targets = await this.#api.call('app.targets', {});
+    } catch {
+      this.targets = [];
+    }
   }
 
   /** Picks the first model and dataset once lists are known, if none is chosen. */
@@ -111,6 +125,7 @@ export class NewRunStore {
     this.calibrationCount = v.calibrationCount;
     this.evalCount = v.evalCount;
     this.overrides = v.overrides.map((o) => ({ ...o }));
+    this.target = v.target;
     if (v.training) {
       this.optimizer = v.training.optimizer;
       this.learningRate = v.training.learningRate;
@@ -213,6 +228,7 @@ export class NewRunStore {
     if (this.kind === 'ptq' && (this.cle || this.biasCorrection !== 'off')) {
       config.recovery = { cle: this.cle, relu6: this.cleRelu6, highBiasAbsorption: this.cle && this.highBiasAbsorption, biasCorrection: this.biasCorrection };
     }
+    if (this.kind === 'ptq' && this.target !== '') config.target = this.target;
     if (this.kind !== 'ptq') {
       config.training = {
         optimizer: this.optimizer,

@@ -57,6 +57,12 @@ test('accuracy recovery: a run without it reads as off; ReLU6 handling shows onl
   assert.ok(!flattenConfig({ ...base, kind: 'qat', config: config() }).some(([k]) => k.startsWith('recovery.')));
 });
 
+test('export target: a run without one reads as none (the studio simulation)', () => {
+  const plain = { ...base, config: config() };
+  const tflite = { ...base, config: config({ target: 'tflite-int8' }) };
+  assert.deepEqual(configDiff([plain, tflite]), [{ key: 'target', label: 'Export target', values: ['none', 'tflite-int8'] }]);
+});
+
 test('overrides read as what they do', () => {
   assert.equal(describeOverride({ layer: 'a', float: true }), 'float');
   assert.equal(describeOverride({ layer: 'a', weightBits: 16, activationBits: 8 }), 'W16 A8');
