@@ -52,6 +52,17 @@ export function buildCli(): Command {
       }),
     );
 
+  program
+    .command('targets')
+    .description('the export targets a run can be planned and simulated for (calibrate --target NAME), with their rules')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }, cmd: Command) =>
+      withStudio(cmd, async (studio) => {
+        const targets = await callApi(studio, 'app.targets', {});
+        print(!!o.json, targets, () => targets.map((t) => [`${t.name}  ${t.label} (${t.format}; runs in ${t.runtime})`, `  ${t.summary}`, ...t.rules.map((r) => `  - ${r}`), `  sources: ${t.sources.join(', ')}`].join('\n')).join('\n\n'));
+      }),
+    );
+
   registerModelCommands(program);
 
   program

@@ -228,6 +228,10 @@ export type ExportFailed = z.infer<typeof ExportFailed>;
 
 const Empty = z.object({}).strict();
 
+/** An export target a run can be planned and simulated for (engine/targets), with its rules in words. */
+export const TargetInfo = z.object({ name: z.string(), label: z.string(), summary: z.string(), format: z.string(), runtime: z.string(), rules: z.array(z.string()), sources: z.array(z.string()) });
+export type TargetInfo = z.infer<typeof TargetInfo>;
+
 /** Every call: name -> input and output schemas. */
 /** One evaluation of an accuracy-budget search (engine/budget/search.ts): a PTQ run with per-layer overrides. */
 export const BudgetStep = z.object({
@@ -285,6 +289,8 @@ export type BudgetState = z.infer<typeof BudgetState>;
 
 export const methods = {
   'app.info': { input: Empty, output: AppInfo },
+  /** The export targets (config.target) and their rules. */
+  'app.targets': { input: Empty, output: z.array(TargetInfo) },
   /** A number that changes when another process (the CLI) commits to the database; the renderer polls it to refresh lists. */
   'app.storeVersion': { input: Empty, output: z.object({ version: z.number().int() }) },
   /** A native file dialog where the host has one (Electron); elsewhere supported:false and the renderer shows a path field. */

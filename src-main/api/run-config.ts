@@ -124,6 +124,13 @@ export const Sensitivity = z
   .strict();
 export type Sensitivity = z.infer<typeof Sensitivity>;
 
+/**
+ * Export targets a run can be planned and simulated for (engine/targets: each
+ * profile's rules, and the arithmetic its evaluation then simulates).
+ */
+export const TargetName = z.enum(['tflite-int8', 'onnx-ort-cpu', 'onnx-tensorrt']);
+export type TargetName = z.infer<typeof TargetName>;
+
 export const RunConfig = z
   .object({
     modelId: z.number().int().positive(),
@@ -141,6 +148,9 @@ export const RunConfig = z
     recovery: Recovery.optional(),
     /** Sensitivity runs only; absent elsewhere. */
     sensitivity: Sensitivity.optional(),
+
+    /** Plan and simulate as this export target computes (engine/targets); absent: the studio's plain TF fake-quant simulation. */
+    target: TargetName.optional(),
   })
   .strict();
 export type RunConfig = z.infer<typeof RunConfig>;
@@ -174,6 +184,7 @@ export function defaultRunName(kind: 'ptq' | 'qat' | 'float' | 'sensitivity', mo
   if (c.recovery && c.recovery.biasCorrection !== 'off') parts.push(`bc${c.recovery.biasCorrection === 'empirical' ? 'emp' : 'ana'}`);
   if (c.recovery?.adaround) parts.push(`adaround${c.recovery.adaround.iterations}`);
   if (c.overrides.length > 0) parts.push(c.overrides.map(overrideLabel).join('_'));
+  if (c.target) parts.push(c.target.replace(/-/g, ''));
   return parts.join('_');
 }
 

@@ -4,7 +4,7 @@
  * then the flags actually typed.
  */
 import { Command, Option } from 'commander';
-import type { RunConfigInput } from '../api/run-config.js';
+import { TargetName, type RunConfigInput } from '../api/run-config.js';
 import type { RunKind } from '../jobs/run-jobs.js';
 import type { Studio } from '../studio.js';
 import { callApi } from './common.js';
@@ -35,6 +35,7 @@ export interface RunOptions {
   biasCorrection?: 'off' | 'empirical' | 'analytic';
   adaround?: boolean;
   adaroundIterations?: string;
+  target?: string;
   epochs?: string;
   batchSize?: string;
   lr?: string;
@@ -110,6 +111,7 @@ function configOfOptions(o: RunOptions, kind: RunKind): ConfigTree {
   // --adaround-iterations implies --adaround.
   if (o.adaround || o.adaroundIterations !== undefined) set('recovery.adaround', {});
   if (o.adaroundIterations !== undefined) set('recovery.adaround.iterations', int('--adaround-iterations', o.adaroundIterations));
+  if (o.target !== undefined) set('target', o.target);
   if (o.epochs !== undefined) set('training.epochs', num('--epochs', o.epochs));
   if (o.batchSize !== undefined) set('training.batchSize', int('--batch-size', o.batchSize));
   if (o.lr !== undefined) set('training.learningRate', num('--lr', o.lr));
@@ -169,6 +171,7 @@ export function runOptions(cmd: Command, needsData = true): Command {
     .option('--eval <n>', 'evaluation samples (from the test part)', '2000')
     .option('--override <layer:rule>', 'per-layer override, repeatable: LAYER:float, LAYER:w8, LAYER:a16, LAYER:w8a8', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--keep-float-unsupported', 'keep unsupported layers float instead of stopping')
+    .addOption(new Option('--target <name>', 'plan and simulate as this export target computes (see `studio targets`)').choices(TargetName.options))
     .option('--name <name>', 'run name (default: a readable name from the config)')
     .option('--json', 'print the run as JSON');
 }

@@ -19,7 +19,10 @@
  *  - warning `override-unknown-layer`   an override names no layer of the (folded) graph;
  *  - info    `bn-folded`                a BatchNormalization folds into the layer before it;
  *  - info    `float-override`           a layer kept float by config.overrides;
- *  - info    `input-preprocessing`      Rescaling / Normalization right after the input: the input quantizer follows them.
+ *  - info    `input-preprocessing`      Rescaling / Normalization right after the input: the input quantizer follows them;
+ *  - error   `target-*`                 config.target cannot hold this (engine/targets/rules.ts: bits, symmetry, range, granularity, float layers, ops), naming what would change;
+ *  - error   `target-ptq-only`          config.target on a QAT run (targets plan and simulate PTQ runs);
+ *  - info    `target-plan`              what the target changes in the plan (a fused softmax split off, outputs on fixed grids).
  *
  * A tensor without a range is a warning, not an error: the studio simulates
  * the quantized op with a float input and the run is still useful; what
@@ -40,6 +43,8 @@ import { consumersOf, findNode, kerasClassOf } from './transform/graph-queries.j
 import { outputChannelAxis, outputChannels, resolveKernelAxis } from './transform/kernel-axis.js';
 import { overridesByLayer } from './transform/overrides.js';
 import { unsupportedLayersOf, type FloatLayer, type QuantPlan, type TensorRange, type UnsupportedLayer } from './transform/plan.js';
+import { targetOf } from './targets/index.js';
+import { targetViolations } from './targets/rules.js';
 
 export interface LintOptions {
   /** More unsupported layers besides the graph's opaque 'layer' nodes, which are always reported (see UnsupportedLayer). */
@@ -93,6 +98,7 @@ export function lintModel(graph: Graph, config: RunConfig, opts: LintOptions = {
   for (const f of plan.float) if (f.reason === 'override') findings.push(floatOverride(folded, f));
   const inputQ = plan.activations.find((a) => a.role === 'input');
   if (inputQ && inputQ.layers.length > 1) findings.push(inputPreprocessing(folded, inputQ.layers.slice(1)));
+  findings.push(...targetFindings(folded, plan, config, kind));
 
   return sorted(findings);
 }
@@ -408,3 +414,28 @@ function floatOverride(graph: Graph, f: FloatLayer): LintFinding {
   };
 }
 
+
+/** What config.target cannot hold (errors, each naming the layer and what would change), and what it changes in the plan. */
+function targetFindings(graph: Graph, plan: QuantPlan, config: RunConfig, kind: 'ptq' | 'qat'): LintFinding[] {
+  const target = targetOf(config);
+  if (!target) return [];
+  if (kind === 'qat') {
+    return [{ severity: 'error', layer: null, code: 'target-ptq-only', message: `target ${target.name} plans and simulates PTQ runs; QAT does not simulate a target's arithmetic yet.`, fix: 'Remove the target from the QAT run (export its result to the target as usual).' }];
+  }
+  const out: LintFinding[] = targetViolations(target, graph, plan, config).map((v) => ({ severity: 'error' as const, layer: v.layer, code: v.code, message: v.message, fix: v.change }));
+  const split = graph.nodes.filter((n) => n.op === 'activation' && n.activation === 'softmax' && n.name.endsWith('/softmax')).map((n) => n.inputs[0]!);
+  const fixed = plan.activations.filter((a) => a.fixed);
+  if (split.length || fixed.length) {
+    out.push({
+      severity: 'info',
+      layer: null,
+      code: 'target-plan',
+      message: `${target.name}: ${[
+        ...split.map((l) => `the softmax of ${l} is computed after its quantized logits (${l} gets a range of its own)`),
+        ...fixed.map((a) => `${a.at} is on a fixed grid (${a.fixed!.why})`),
+      ].join('; ')}.`,
+      fix: 'Nothing to do: the run simulates what the exported file computes.',
+    });
+  }
+  return out;
+}

@@ -10,6 +10,10 @@
  * config.unsupported says. `inspect` takes the same steps and reports those
  * instead of throwing, for lint, which says everything a run would meet
  * before it starts.
+ *
+ * With config.target, the graph and plan follow the target's profile
+ * (engine/targets/plan.ts: a fused softmax split off, fixed output grids)
+ * and a config the target cannot hold is refused (targets/rules.ts).
  */
 import type { RunConfig } from '../api/run-config.js';
 import { deserializeGraph } from './graph/serialize.js';
@@ -19,6 +23,9 @@ import { planQuantization, type PlanOptions, type QuantPlan } from './transform/
 import { biasCorrectionStep, equalizeStep, type RecoveryRecord } from './transform/recovery.js';
 import { applyBiasShifts, type BiasShift } from './transform/bias-correction.js';
 import { applyRoundings } from './transform/adaround-grid.js';
+import { targetOf } from './targets/index.js';
+import { targetGraph, targetPlan } from './targets/plan.js';
+import { TargetRuleError, targetViolations, type TargetViolation } from './targets/rules.js';
 
 export interface Prepared {
   /** The model as stored (BatchNorm unfolded): what QAT trains. */
@@ -58,6 +65,8 @@ export interface Inspection extends Omit<Prepared, 'plan'> {
   plan: QuantPlan | null;
   /** Why the planner refused the graph (plan is null). */
   planError: Error | null;
+  /** What config.target cannot hold (empty without a target). */
+  targetViolations: TargetViolation[];
 }
 
 /** Each weight tensor's first NaN or ±Inf, in graph order. */
@@ -90,23 +99,26 @@ export function inspect(model: Uint8Array | Graph, config: RunConfig, opts: Prep
   const { graph: foldedGraph, folded, kept } = foldBatchNorm(source);
   // CLE before the plan (ReLU6 treated as ReLU changes activations), bias correction after it (it quantizes as planned).
   const equalized = config.recovery && nonFinite.length === 0 ? equalizeStep(source, folded, foldedGraph, config.recovery) : null;
-  let graph = equalized?.graph ?? foldedGraph;
+  const target = targetOf(config);
+  let graph = targetGraph(equalized?.graph ?? foldedGraph, target);
   try {
-    const plan = planQuantization(graph, config, opts.plan);
+    const plan = targetPlan(planQuantization(graph, config, opts.plan), graph, target);
+    const violations = target ? targetViolations(target, graph, plan, config) : [];
     const floatGraph = graph;
     let recovery: RecoveryRecord | null = null;
     if (equalized) ({ graph, record: recovery } = biasCorrectionStep(graph, plan, config, equalized));
     if (opts.biasShifts?.length) graph = applyBiasShifts(graph, opts.biasShifts);
     if (opts.adaround?.length) graph = applyRoundings(graph, plan, config.estimator, opts.adaround);
-    return { source, graph, floatGraph, folded, kept, nonFinite, plan, planError: null, recovery };
+    return { source, graph, floatGraph, folded, kept, nonFinite, plan, planError: null, recovery, targetViolations: violations };
   } catch (e) {
-    return { source, graph, floatGraph: graph, folded, kept, nonFinite, plan: null, planError: e instanceof Error ? e : new Error(String(e)), recovery: null };
+    return { source, graph, floatGraph: graph, folded, kept, nonFinite, plan: null, planError: e instanceof Error ? e : new Error(String(e)), recovery: null, targetViolations: [] };
   }
 }
 
 export function prepare(model: Uint8Array | Graph, config: RunConfig, opts: PrepareOptions = {}): Prepared {
-  const { nonFinite, plan, planError, ...rest } = inspect(model, config, opts);
+  const { nonFinite, plan, planError, targetViolations: violations, ...rest } = inspect(model, config, opts);
   if (nonFinite[0]) throw new Error(nonFiniteMessage(opts.modelName ?? rest.source.name, nonFinite[0]));
   if (!plan) throw planError!;
+  if (violations[0]) throw new TargetRuleError(violations[0], config.target!);
   return { ...rest, plan };
 }

@@ -43,3 +43,13 @@ export function lowered<T>(f: () => T): T {
     throw e;
   }
 }
+
+/** {@link lowered} for an async step (the TFLite quantization observes the logits range on samples). */
+export async function loweredAsync<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof LoweringError) throw new ExportError(e.message, e.code, e.details, { cause: e });
+    throw e;
+  }
+}

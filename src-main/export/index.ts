@@ -23,6 +23,7 @@ import { exportTfjs } from './tfjs.js';
 import { exportTflite } from './tflite/index.js';
 import { EXPORT_FORMATS, type ExportFormat, type ExportInput, type ExportOptions, type ExportPhase, type ExportResult } from './types.js';
 import { samplesFromPart } from '../engine/eval-samples.js';
+import { TargetRuleError } from '../engine/targets/rules.js';
 
 export { ExportError } from './errors.js';
 export { isExportFormat } from './formats.js';
@@ -48,7 +49,7 @@ export const exportFormats: Record<ExportFormat, FormatEntry> = {
  */
 export function exportInputFromPayload(p: ExportPayload, withSamples: boolean, withCalibration = false): ExportInput {
   const config = RunConfig.parse(p.config);
-  const { graph, plan } = prepare(p.model, config, { modelName: p.modelName, ...(p.biasShifts ? { biasShifts: p.biasShifts } : {}), ...(p.adaround ? { adaround: p.adaround } : {}) });
+  const { graph, plan } = targetRefusal(() => prepare(p.model, config, { modelName: p.modelName, ...(p.biasShifts ? { biasShifts: p.biasShifts } : {}), ...(p.adaround ? { adaround: p.adaround } : {}) }));
   const qparams = qparamsFromRecords(plan, p.records);
   const shape = inputNode(graph).outputShape;
   const data = withSamples || withCalibration ? loadDataset(p.dataset) : null;
@@ -58,6 +59,16 @@ export function exportInputFromPayload(p: ExportPayload, withSamples: boolean, w
   const samples = data && withSamples ? split(data.parts.test, config.eval.count, config.eval.seed) : undefined;
   const calibration = data && withCalibration ? split(data.parts.train, config.calibration.count, config.calibration.seed) : undefined;
   return { runId: p.runId, modelName: p.modelName, config, graph, plan, qparams, records: p.records, ...(samples ? { samples } : {}), ...(calibration ? { calibration } : {}) };
+}
+
+/** `f()`, a run that breaks its target's rules (prepare's TargetRuleError) refused as the ExportError it is. */
+function targetRefusal<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof TargetRuleError) throw new ExportError(e.message, 'unsupported', { tensor: e.violation.layer }, { cause: e });
+    throw e;
+  }
 }
 
 /** What an export job hears of runExport: each step as it starts, and each verification batch; either may throw to stop it. */

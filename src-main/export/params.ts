@@ -19,6 +19,7 @@
 import { readFile } from 'node:fs/promises';
 import { integerQParams, qparamsEquals, qparamsFromJSON, qparamsToJSON, type QParams, type QParamsJSON } from '../engine/quant/qparams.js';
 import { ExportError, lowered } from './errors.js';
+import { LoweringError } from '../engine/lowering-error.js';
 import { quantizedBiases } from '../engine/integer/biases.js';
 import type { ExportInput, ExportOptions, ExportResult } from './types.js';
 import { csvPathOf } from './formats.js';
@@ -27,7 +28,7 @@ import { buildOnnx, EXPORT_FORMAT } from '../engine/onnx/build.js';
 import { computeQParams } from '../engine/quant/qparams.js';
 import { onnxLayerMap, type OnnxLayerMap } from './onnx/layer-map.js';
 import { buildTflite, tfliteLayerMap } from './tflite/build.js';
-import { tfliteQuant } from './tflite/quant.js';
+import { tfliteQuant } from '../engine/targets/tflite/quant.js';
 
 export const PARAMS_FORMAT = 'quant-studio-params';
 export const PARAMS_VERSION = 1;
@@ -69,7 +70,7 @@ export interface LayerMap {
 
 /** Why a writer refuses the run (its ExportError / LoweringError message); other errors are thrown. */
 function refusal(e: unknown): { refused: string } {
-  if (e instanceof ExportError && (e.code === 'unsupported' || e.code === 'run')) return { refused: e.message };
+  if ((e instanceof ExportError || e instanceof LoweringError) && (e.code === 'unsupported' || e.code === 'run')) return { refused: e.message };
   throw e;
 }
 

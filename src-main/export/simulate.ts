@@ -8,7 +8,8 @@
  *    boundary of the next quantizer, so the export verification simulates it.
  *
  * Two forms of the same arithmetic: exportSimulationModel, the ONNX graph
- * onnxruntime runs (engine/onnx/build.ts: kernels fake-quantized with the
+ * onnxruntime runs (engine/targets/qdq-simulation.ts, the lowering a run
+ * with an ONNX target evaluates too, through engine/onnx/build.ts: kernels fake-quantized with the
  * target's rounding by the TF.js op itself, so the values are the same;
  * activations as fake quant in float ops with that rounding; the int32
  * biases' values, engine/integer/biases.ts), and exportSimulationHooks, the
@@ -23,19 +24,12 @@ import * as tf from '@tensorflow/tfjs';
 import type { ForwardHooks } from '../engine/graph/runtime.js';
 import type { Graph, WeightedNode } from '../engine/graph/types.js';
 import { quantizedBiases, type QuantizedBias } from '../engine/integer/biases.js';
-import { simulatedKernels } from '../engine/native/evaluate-onnx.js';
-import { buildOnnxGraph, encodeOnnx, type SimulationLowering } from '../engine/onnx/build.js';
-import type { RoundingMode } from '../engine/quant/fake-quant.js';
+import { buildOnnxGraph, encodeOnnx } from '../engine/onnx/build.js';
 import type { QParams } from '../engine/quant/qparams.js';
 import { simulationHooks } from '../engine/ptq/sim-hooks.js';
 import type { QuantPlan } from '../engine/transform/plan.js';
 import { simulate, type SimulationPlan } from './verify.js';
-
-export interface ExportSimulationOptions {
-  rounding: RoundingMode;
-  /** Simulate int32 biases (default true). */
-  quantizeBias?: boolean;
-}
+import { exportSimulationLowering, QDQ_ROUNDING, type ExportSimulationOptions } from '../engine/targets/qdq-simulation.js';
 
 /** Hooks simulating the exported integer model on a GraphRuntime of `graph` (the folded graph the plan was made on). */
 export function exportSimulationHooks(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, opts: ExportSimulationOptions): ForwardHooks {
@@ -53,27 +47,10 @@ export function exportSimulationHooks(graph: Graph, plan: QuantPlan, qparams: Re
   };
 }
 
-/** The int32 biases' values (ints · s_bias) by layer, as the simulation graph takes them. */
-export function quantizedBiasValues(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>): Map<string, Float32Array> {
-  return new Map([...quantizedBiases(graph, plan, qparams)].map(([layer, b]) => [layer, b.values]));
-}
-
-/** The lowering options of exportSimulationHooks' arithmetic: kernels and activations with `rounding`, int32 biases unless asked otherwise. */
-export function exportSimulationLowering(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, opts: ExportSimulationOptions): SimulationLowering {
-  return {
-    kernels: simulatedKernels(graph, plan, qparams, opts.rounding),
-    rounding: opts.rounding,
-    ...(opts.quantizeBias === false ? {} : { biases: quantizedBiasValues(graph, plan, qparams) }),
-  };
-}
-
 /** The ONNX graph of exportSimulationHooks' simulation (input `input`, output `output`, as the export's own file). */
 export function exportSimulationModel(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, opts: ExportSimulationOptions): Uint8Array {
   return encodeOnnx(buildOnnxGraph({ graph, plan, qparams, simulate: exportSimulationLowering(graph, plan, qparams, opts) }).model);
 }
-
-/** The rounding of the ONNX QDQ file: QuantizeLinear's. */
-export const QDQ_ROUNDING: RoundingMode = 'half-even';
 
 /** The simulation an ONNX QDQ file is verified against, on either runtime (export/verify.ts runSimulation). */
 export function qdqSimulation(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, opts: Partial<ExportSimulationOptions> = {}): SimulationPlan {

@@ -10,7 +10,7 @@
  *  - multiply → MUL with broadcasting (binary.ts), its fused ReLU clamping;
  *  - affine: a Rescaling / Normalization of the input's preprocessing runs in
  *    float before the input is quantized (program.ts). Otherwise, in a graph
- *    lowered for TFLite (export/tflite/lower.ts), an affine with only a scale
+ *    lowered for TFLite (engine/targets/tflite/lower.ts), an affine with only a scale
  *    is a MUL and one with only an offset an ADD, each with a constant int8
  *    operand whose qparams the model carries as `<node>/multiplier` /
  *    `<node>/addend`; any other affine is computed as a QDQ runtime does

@@ -28,7 +28,8 @@
  * The simulation is the same as engine/ptq/sim-hooks.ts: kernels are
  * fake-quantized by that module's fakeQuantKernel (so the float values are
  * identical), activations by the same float32 op sequence (engine/onnx/
- * fake-quant.ts), biases stay float.
+ * fake-quant.ts), biases stay float. A run with a target passes its
+ * target's simulation instead (`simulation`: engine/targets/simulation.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { buildOnnxGraph, encodeOnnx, ONNX_INPUT, ONNX_OUTPUT, type OnnxValue } from '../onnx/build.js';
@@ -70,6 +71,18 @@ export interface EvaluationModels {
   plain: Uint8Array;
   /** Per activation: its outputs in withStats. */
   probes: StatProbe[];
+  /** What the simulated branch computes, when it is a target's (QuantBranch.description). */
+  simulation?: string;
+}
+
+/** A simulated branch built elsewhere (a target's arithmetic), with where each of its plan's quantizers sits. */
+export interface QuantBranch {
+  model: ModelProto;
+  values: ReadonlyMap<string, OnnxValue>;
+  /** Its plan: the run's quantizers under the same names (plus any the target adds), each at the node computing it there. */
+  plan: QuantPlan;
+  /** What it computes, for the run's summary. */
+  description: string;
 }
 
 export interface EvaluationModelInput {
@@ -81,6 +94,8 @@ export interface EvaluationModelInput {
   /** Histogram span per activation quantizer (calibration envelope); the chosen range is added. */
   histogramSpan: ReadonlyMap<string, { lo: number; hi: number }>;
   bins: number;
+  /** The simulated branch when it is not the studio's plain fake quant (a run's target). */
+  simulation?: QuantBranch;
 }
 
 /** The planned kernels fake-quantized as the TensorFlow.js simulation does (`rounding`: the PTQ simulation's 'half-up' by default; an export's simulation passes its target's), by layer name (Keras layout). */
@@ -107,7 +122,9 @@ export function simulatedKernels(graph: Graph, plan: QuantPlan, qparams: QParams
 export function buildEvaluationModels(input: EvaluationModelInput): EvaluationModels {
   const { graph, plan, qparams } = input;
   const float = buildOnnxGraph({ graph: input.floatGraph ?? graph, plan: { ...plan, weights: [], activations: [] }, qparams: new Map() });
-  const quant = buildOnnxGraph({ graph, plan, qparams, simulate: { kernels: simulatedKernels(graph, plan, qparams) } });
+  const quant = input.simulation ?? buildOnnxGraph({ graph, plan, qparams, simulate: { kernels: simulatedKernels(graph, plan, qparams) } });
+  // Where each quantizer's simulated value is: the target's graph may compute it at another node (a split-off op).
+  const simAt = new Map((input.simulation?.plan ?? plan).activations.map((a) => [a.name, a.at]));
   const qg = prefixed(quant.model, QUANT_PREFIX);
   const fg = float.model.graph!;
   const nodes: NodeProto[] = [...(fg.node as NodeProto[]), ...(qg.node as NodeProto[])];
@@ -115,7 +132,7 @@ export function buildEvaluationModels(input: EvaluationModelInput): EvaluationMo
   const probes: StatProbe[] = [];
   for (const [at, { name, qp }] of activationQParamsAt(plan, qparams)) {
     const f = float.values.get(at);
-    const q = quant.values.get(at);
+    const q = quant.values.get(simAt.get(name) ?? at);
     if (!f || !q) throw new Error(`activation ${name} watches ${at}, which the ONNX graph does not compute`);
     // The watched values themselves become graph outputs (not through Identity nodes: onnxruntime's
     // optimizer, removing them, loses the name a fused producer had, and the model no longer loads).
@@ -128,6 +145,7 @@ export function buildEvaluationModels(input: EvaluationModelInput): EvaluationMo
     withStats: assemble(float.model, nodes, inits, outputs),
     plain: assemble(float.model, nodes, inits, [ONNX_OUTPUT, QUANT_OUTPUT]),
     probes,
+    ...(input.simulation ? { simulation: input.simulation.description } : {}),
   };
 }
 

@@ -11,7 +11,7 @@
  *
  * (Round halves to even; x is already on the grid, so x / s_in lies within
  * float rounding of an integer.) The same op sequence as the TensorFlow.js
- * form (export/tflite/simulate-ops.ts).
+ * form (engine/targets/tflite/simulate-ops.ts).
  */
 import type { OnnxBuilder, OnnxValue } from './builder.js';
 import { DT } from './proto.js';

@@ -15,6 +15,10 @@
  * about twice a plain one (the float and simulated copies of every probed
  * tensor come back to JS), and a thousand images already give every layer
  * of a Fashion-MNIST CNN tens of millions of values.
+ *
+ * A run with a target (config.target) simulates the target's arithmetic
+ * (engine/targets/simulation.ts), which has only the ONNX form: such a run
+ * evaluates on onnxruntime or fails saying why.
  */
 import { makeBatches, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
@@ -23,6 +27,8 @@ import { activationValuesPerSample, batchSizeFor, type MemoryBudget } from '../m
 import { buildEvaluationModels, evaluateOnnx, type EvaluationModels } from '../native/evaluate-onnx.js';
 import { loadOnnxRuntime, runtimeChoiceFromEnv, type RuntimeChoice, type SessionPlacement } from '../native/session.js';
 import type { QuantPlan } from '../transform/plan.js';
+import type { TargetProfile } from '../targets/profile.js';
+import { targetSimulation } from '../targets/simulation.js';
 import { compareFloatAndQuant, type Comparison } from './evaluate.js';
 import type { QParamsByName } from './sim-hooks.js';
 
@@ -49,6 +55,8 @@ export interface EvaluationHow {
   memoryBudget: { bytes: number; source: MemoryBudget['source'] };
   /** Why onnxruntime was not used, when it was not asked away. */
   nativeSkipped?: string;
+  /** What the simulated branch computes, when a target decides it. */
+  simulation?: string;
 }
 
 export interface EvaluationInput {
@@ -65,6 +73,8 @@ export interface EvaluationInput {
   inputShape: number[];
   /** The TensorFlow.js runtime of the folded graph, for the fallback. */
   runtime: GraphRuntime;
+  /** The run's target: its arithmetic is simulated (native only). */
+  target?: TargetProfile | null;
 }
 
 export interface EvaluationChoice {
@@ -87,15 +97,18 @@ export async function evaluateOnBestRuntime(input: EvaluationInput, choice: Eval
     if ('reason' in ready) {
       nativeSkipped = ready.reason;
       if (wanted === 'onnxruntime') throw new Error(`evaluation on onnxruntime was asked for, but ${nativeSkipped}`);
+      if (input.target) throw new Error(`target ${input.target.name}: its arithmetic is simulated on onnxruntime only, and ${nativeSkipped}`);
     } else {
       // The budget decides the batch; a graph whose single sample does not fit is refused here, before any batch.
       const batchSize = choice.batchSize ?? batchSizeFor(input.graph, choice.budget, EVALUATION_MEMORY).batchSize;
       const perSample = activationValuesPerSample(input.graph);
       const statsSamples = Math.max(batchSize, Math.min(STATS_SAMPLES, Math.floor(STATS_VALUES / perSample)));
       const c = await evaluateOnnx({ ...input, models: ready.models, batchSize, statsSamples, fromLogits: !input.runtime.logitsOf.appliesSoftmax, onBatch: choice.onBatch });
-      return { comparison: c, how: { ...nativeHow(c.batchSize, c.statsCount, c.placement, budget), seconds: seconds() } };
+      const simulation = ready.models.simulation ? { simulation: ready.models.simulation } : {};
+      return { comparison: c, how: { ...nativeHow(c.batchSize, c.statsCount, c.placement, budget), seconds: seconds(), ...simulation } };
     }
   }
+  if (input.target) throw new Error(`target ${input.target.name}: its arithmetic is simulated on onnxruntime only, and ${EVALUATION_RUNTIME_ENV} (or STUDIO_RUNTIME) asks for tfjs`);
   const comparison = await compareFloatAndQuant(input.runtime, input.plan, input.qparams, makeBatches(input.part, input.indices, TFJS_BATCH, input.inputShape), {
     histogramSpan: input.histogramSpan,
     bins: input.bins,
@@ -115,7 +128,8 @@ async function nativeEvaluation(input: EvaluationInput): Promise<{ models: Evalu
     return { reason: (e as Error).message };
   }
   try {
-    return { models: buildEvaluationModels(input) };
+    const simulation = input.target ? targetSimulation(input.target, input.graph, input.plan, input.qparams) : undefined;
+    return { models: buildEvaluationModels({ ...input, ...(simulation ? { simulation } : {}) }) };
   } catch (e) {
     return { reason: `the graph has no ONNX form: ${(e as Error).message}` };
   }

@@ -37,6 +37,8 @@ import { adaroundProblem } from '../../api/run-config.js';
 import { adaround } from '../transform/adaround.js';
 import { kernelObserver } from '../transform/adaround-grid.js';
 import { nativeThreads } from '../native/session.js';
+import { targetOf } from '../targets/index.js';
+import { fixedGridQParams } from '../targets/plan.js';
 
 export interface PtqPayload {
   config: RunConfig;
@@ -157,6 +159,8 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
     };
     const { calibration, how } = await calibrateOnBestRuntime(payload, prep, runtime, backend.name, calibrateOpts);
     if (prep.kernelReference) pinWeightRanges(prep.kernelReference, plan, config.estimator, calibration);
+    // A target's fixed output grids (TFLite's softmax / logistic / tanh…) replace what calibration saw (targets/plan.ts).
+    for (const [name, qp] of fixedGridQParams(plan)) calibration.qparams.set(name, qp);
 
     // Histogram span per activation: the calibration envelope of its observer.
     const span = new Map<string, { lo: number; hi: number }>();
@@ -180,6 +184,7 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
         indices: prep.evalIdx,
         inputShape,
         runtime,
+        target: targetOf(config),
         ...(floatRuntime ? { floatGraph: prep.floatGraph, floatRuntime } : {}),
       },
       { requested: payload.evaluationRuntime, budget: prep.batches.budget, batchSize: prep.batches.evaluation, onBatch },

@@ -116,6 +116,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
   const training = config.training ?? Training.parse({});
   const seed = payload.seed ?? 0;
   if (recoveryOn(config.recovery)) throw new Error('accuracy recovery (CLE, bias correction) applies to PTQ runs only: QAT trains the unequalized model');
+  if (config.target) throw new Error(`target ${config.target} plans and simulates PTQ runs only: QAT does not simulate a target's arithmetic yet`);
   const { source, folded, plan } = prepare(payload.model, config, { modelName: payload.modelName });
   const data = loadDataset(payload.dataset);
   const inputShape = inputNode(source).outputShape;

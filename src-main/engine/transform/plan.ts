@@ -113,6 +113,11 @@ export interface ActivationQuantizer {
    * point. Add needs no sharing: its integer kernel rescales each input.
    */
   sharedWith: string | null;
+  /**
+   * A grid the run's target fixes for this output (engine/targets: TFLite's
+   * SOFTMAX / LOGISTIC / TANH grids…), used instead of the calibrated range.
+   */
+  fixed?: { min: number; max: number; why: string };
 }
 
 /** override: config.overrides float; unsupported: config.unsupported 'keep-float'; batchnorm-not-folded: a BatchNormalization node in the planned graph (foldBatchNorm leaves none, but one whose statistics do not fit its channels). */

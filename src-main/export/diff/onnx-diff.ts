@@ -19,7 +19,7 @@ import { integerQParams } from '../../engine/quant/qparams.js';
 import type { ActivationQuantizer } from '../../engine/transform/plan.js';
 import { ExportError } from '../errors.js';
 import { onnxSessionOptions } from '../onnx/verify.js';
-import { exportSimulationLowering, QDQ_ROUNDING } from '../simulate.js';
+import { exportSimulationLowering, QDQ_ROUNDING } from '../../engine/targets/qdq-simulation.js';
 import type { ExportInput } from '../types.js';
 import { withOutputs } from './debug-outputs.js';
 import { firstDivergence, LAYER_DIFF_SAMPLES, LAYER_DIFF_TOLERANCE, StepTally, type LayerDiffReport } from './layer-diff.js';

@@ -10,8 +10,10 @@ import { buildOnnx, encodeOnnx, EXPORT_FORMAT } from '../../engine/onnx/build.js
 import { verifyOnnx } from './verify.js';
 import { onnxLayerDiff } from '../diff/onnx-diff.js';
 import { layerDiffOrReason } from '../diff/layer-diff.js';
+import { assertTargetRules } from '../target-rules.js';
 
 export async function exportOnnx(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  assertTargetRules(input, 'onnx');
   opts.onPhase?.('write');
   const model = lowered(() =>
     buildOnnx({

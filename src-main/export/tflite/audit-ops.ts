@@ -16,9 +16,9 @@
  *    half_pixel_centers false) and the reduction axes [1, 2] of MEAN / REDUCE_MAX.
  */
 import { integerQParams } from '../../engine/quant/qparams.js';
-import type { LoweredModel } from './lower.js';
-import { quantizedConstant } from './lower.js';
-import { quantizerAt } from './quant.js';
+import type { LoweredModel } from '../../engine/targets/tflite/lower.js';
+import { quantizedConstant } from '../../engine/targets/tflite/lower.js';
+import { quantizerAt } from '../../engine/targets/tflite/quant.js';
 import {
   AddOptionsT,
   BuiltinOperator,

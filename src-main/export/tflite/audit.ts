@@ -32,9 +32,9 @@ import { inputScaleOf } from '../../engine/integer/biases.js';
 import { biasScales } from '../../engine/quant/int-tensors.js';
 import { decodeTflite, FLOAT_INPUT, FLOAT_OUTPUT, TFLITE_SCHEMA_VERSION, type TfliteIo } from './build.js';
 import { tfliteKernelShape, tfliteQuantizedDimension } from './layout.js';
-import type { TfliteQuant } from './quant.js';
+import type { TfliteQuant } from '../../engine/targets/tflite/quant.js';
 import { auditLoweredOps, type AuditedTensor } from './audit-ops.js';
-import { OP_VERSION_16X8 } from './int16.js';
+import { OP_VERSION_16X8 } from './op-versions-16x8.js';
 import { quantizedBiases } from '../../engine/integer/biases.js';
 
 export type { AuditedTensor } from './audit-ops.js';

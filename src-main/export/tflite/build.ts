@@ -50,9 +50,10 @@ import { inputScaleOf } from '../../engine/integer/biases.js';
 import { biasScales, quantizeBias, quantizeToInts } from '../../engine/quant/int-tensors.js';
 import { tfliteKernelShape, tfliteQuantizedDimension, toTfliteKernel } from './layout.js';
 import { emitMobileOp, isMobileOp, type EmitContext, type MobileOpNode } from './mobile-ops.js';
-import { inputQuantizer, quantizerAt, type TfliteQuant } from './quant.js';
+import { inputQuantizer, quantizerAt, type TfliteQuant } from '../../engine/targets/tflite/quant.js';
 import { BuiltinOperatorT } from './builtin-operator.js';
-import { activationTypeOf, assert16x8Ops, OP_VERSION_16X8, type TfliteActivationType } from './int16.js';
+import { activationTypeOf, assert16x8Ops, type TfliteActivationType } from '../../engine/targets/tflite/int16.js';
+import { OP_VERSION_16X8 } from './op-versions-16x8.js';
 import {
   ActivationFunctionType,
   AddOptionsT,

@@ -5,14 +5,15 @@
  * simulation (simulate.ts, run on onnxruntime: export/verify.ts).
  */
 import { readFile } from 'node:fs/promises';
-import { ExportError, lowered } from '../errors.js';
+import { ExportError, lowered, loweredAsync } from '../errors.js';
 import type { ExportInput, ExportOptions, ExportResult } from '../types.js';
 import { fileDigest, writeFileAtomic } from '../write-file.js';
 import { assertTfliteAudit, auditTflite, type TfliteAuditReport } from './audit.js';
 import { assertExpressible, buildTflite, encodeTflite, type TfliteIo } from './build.js';
-import { fileModel, inputQuantizer, logitsQParams, quantizerAt, tfliteQuant, type TfliteQuant } from './quant.js';
+import { fileModel, inputQuantizer, logitsQParams, quantizerAt, tfliteQuant, type TfliteQuant } from '../../engine/targets/tflite/quant.js';
 import { logitsSimulation, tfliteSimulation, tfliteSimulationText } from './simulate.js';
 import { runSimulation, simulationChoice } from '../verify.js';
+import { assertTargetRules } from '../target-rules.js';
 import type { EvalSamples } from '../../engine/eval-samples.js';
 import { preprocessedSamples, verifyTflite } from './verify.js';
 import { tfliteLayerDiff } from '../diff/tflite-diff.js';
@@ -31,18 +32,19 @@ export async function prepareTflite(input: ExportInput, opts: ExportOptions = {}
   const { graph, plan, qparams } = input;
   const samples = input.calibration ?? input.samples;
   assertExpressible(graph, plan);
-  return tfliteQuant(graph, plan, qparams, async (softmax, model) => {
+  return loweredAsync(() => tfliteQuant(graph, plan, qparams, async (softmax, model) => {
     if (!samples) return null;
     const spec = model.plan.activations.find((a) => a.name === softmax.quantizer)!.spec;
     // The calibration split is not the verification's: its progress is not reported.
     const quiet: EvalSamples = { labels: samples.labels, inputShape: samples.inputShape, batch: (start, count) => samples.batch(start, count) };
     const { outputs, record } = await runSimulation(logitsSimulation(model, softmax), quiet, simulationChoice(opts));
     return { qparams: logitsQParams(model.graph, outputs, spec), how: { ...record } };
-  });
+  }));
 }
 
 export async function exportTflite(input: ExportInput, dest: string, opts: ExportOptions = {}): Promise<ExportResult> {
   const io: TfliteIo = opts.tfliteIo ?? 'float';
+  assertTargetRules(input, 'tflite');
   opts.onPhase?.('write');
   const quant = await prepareTflite(input, opts);
   if (quant.activationType === 'int16' && io === 'int8') {

@@ -23,8 +23,8 @@ import type { Activation, AffineNode, Graph, GraphNode } from '../../engine/grap
 import { integerQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { QuantPlan } from '../../engine/transform/plan.js';
 import { ExportError } from '../errors.js';
-import { quantizedConstant } from './lower.js';
-import { quantizerAt } from './quant.js';
+import { quantizedConstant } from '../../engine/targets/tflite/lower.js';
+import { quantizerAt } from '../../engine/targets/tflite/quant.js';
 import {
   ActivationFunctionType,
   AddOptionsT,

@@ -63,6 +63,8 @@ export function flattenConfig(run: DiffInput): [string, string, string][] {
     if (r?.cle) out.push(['recovery.highBiasAbsorption', 'High-bias absorption', r.highBiasAbsorption ? 'on' : 'off']);
     out.push(['recovery.biasCorrection', 'Bias correction', r?.biasCorrection ?? 'off']);
     out.push(['recovery.adaround', 'AdaRound', r?.adaround ? `${r.adaround.iterations} steps × ${r.adaround.batchSize}, λ ${r.adaround.regularization}` : 'off']);
+    // No target: the studio's plain TF fake-quant simulation.
+    out.push(['target', 'Export target', c.target ?? 'none']);
   }
   out.push(['calibration.count', 'Calibration samples', String(c.calibration.count)]);
   out.push(['calibration.seed', 'Calibration seed', String(c.calibration.seed)]);

@@ -65,6 +65,8 @@ export interface RunFormValues {
   adaroundRegularization: number;
   /** Sensitivity analysis: the first eval samples each case runs on (sent for that kind only). */
   sensitivitySubset: number;
+  /** The export target the run is planned for ('' for none; PTQ only). */
+  target: NonNullable<RunConfig['target']> | '';
 }
 
 // The contract's defaults (run-config.ts), for parts a stored config leaves out.
@@ -122,6 +124,7 @@ export function formFromRun(kind: RunFormKind, c: RunConfig): RunFormValues {
     adaroundBatchSize: a.batchSize,
     adaroundRegularization: a.regularization,
     sensitivitySubset: c.sensitivity?.subset ?? SENSITIVITY_SUBSET,
+    target: c.target ?? '',
   };
 }
 
@@ -151,6 +154,7 @@ export function configFromForm(v: RunFormValues): RunConfigInput {
     }
   }
   if (v.kind === 'sensitivity') config.sensitivity = { subset: whole(v.sensitivitySubset, 1) };
+  if (v.kind === 'ptq' && v.target !== '') config.target = v.target;
   if (v.kind === 'qat' || v.kind === 'float') {
     config.training = {
       optimizer: v.optimizer,

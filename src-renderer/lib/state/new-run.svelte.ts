@@ -3,8 +3,8 @@
  * overrides and (for QAT / float training) the training settings; a lint
  * preview refreshed as the form changes; start and follow the started runs.
  */
-import type { BudgetState, LintFinding, ModelDetail, RunSummary } from '../../../src-main/api/contract.js';
-import type { EstimatorKind, RunConfig, RunConfigInput } from '../../../src-main/api/run-config.js';
+import type { BudgetState, LintFinding, ModelDetail, RunSummary, TargetInfo } from '../../../src-main/api/contract.js';
+import type { EstimatorKind, RunConfig, RunConfigInput, TargetName } from '../../../src-main/api/run-config.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
 import { configFromForm, type OverrideValues, type RunFormKind, type RunFormValues, type SpecValues } from '../data/run-form.js';
 
@@ -68,6 +68,10 @@ export class NewRunStore {
   adaroundIterations = $state(2000);
   adaroundBatchSize = $state(32);
   adaroundRegularization = $state(0.01);
+  /** PTQ export target (run-config.ts TargetName): plan and simulate as it computes; '' for the studio's plain simulation. */
+  target = $state<TargetName | ''>('');
+  /** The targets and their one-line summaries (app.targets), loaded once. */
+  targets = $state.raw<TargetInfo[]>([]);
 
   /** The run this form was filled from ("Edit as new run"), until it is started. */
   editedFrom = $state.raw<{ id: number; name: string } | null>(null);
@@ -93,6 +97,16 @@ export class NewRunStore {
 
   constructor(api: ApiClient) {
     this.#api = api;
+  }
+
+  /** Loads the export targets for the Target select (once; an error leaves the list empty and the select offers none). */
+  async loadTargets(): Promise<void> {
+    if (this.targets.length > 0) return;
+    try {
+      this.targets = await this.#api.call('app.targets', {});
+    } catch {
+      this.targets = [];
+    }
   }
 
   /** Picks the first model and dataset once lists are known, if none is chosen. */
@@ -142,6 +156,7 @@ export class NewRunStore {
     this.adaroundBatchSize = v.adaroundBatchSize;
     this.adaroundRegularization = v.adaroundRegularization;
     this.sensitivitySubset = v.sensitivitySubset;
+    this.target = v.target;
     this.name = '';
     this.editedFrom = { id: run.id, name: run.name };
     this.scheduleLint();
@@ -287,6 +302,7 @@ export class NewRunStore {
       adaroundBatchSize: this.adaroundBatchSize,
       adaroundRegularization: this.adaroundRegularization,
       sensitivitySubset: this.sensitivitySubset,
+      target: this.target,
     });
   }
 

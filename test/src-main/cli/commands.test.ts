@@ -160,6 +160,20 @@ test('a dataset that does not fit the model is refused before a run exists, by l
   assert.equal(runCount(), before, 'no run row');
 });
 
+test('targets lists the profiles; a config a target cannot hold is refused before a run exists, naming the layer', () => {
+  const targets = json<{ name: string; rules: string[] }[]>(['targets']);
+  assert.deepEqual(targets.map((t) => t.name), ['tflite-int8', 'onnx-ort-cpu', 'onnx-tensorrt']);
+  assert.ok(targets[0]!.rules.some((r) => /^weights: 8-bit, symmetric/.test(r)));
+  const before = runCount();
+  const lint = studio(['lint', '--model', 'fashion_cnn_sample', '--data', '1', '--target', 'tflite-int8', '--bits', '4']);
+  assert.equal(lint.code, 1);
+  assert.match(lint.stdout, /error\s+conv2d\s+layer conv2d \(and 3 more layers\): weight conv2d\/kernel has 4 bits; tflite-int8 stores 8-bit weights\.\n\s+fix: Set weights\.bits to 8 \(--bits 8\)/);
+  const run = studio(['calibrate', '--model', '1', '--data', '1', '--target', 'tflite-int8', '--bits', '4', '--json']);
+  assert.equal(run.code, 1);
+  assert.equal(jsonError(run.stderr).code, 'invalid_input');
+  assert.equal(runCount(), before, 'no run row');
+});
+
 test('a run that fails while it works exits 1 with the run printed and the error as JSON', () => {
   const dir = writeNpyDataset(path.join(work, 'shrinks'), 40, [28, 28, 1], 10);
   const data = json<{ id: number }>(['import-data', dir, '--name', 'shrinks']);

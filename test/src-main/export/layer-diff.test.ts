@@ -23,7 +23,7 @@ import type { LayerDiffReport } from '../../../src-main/export/diff/layer-diff.j
 import { tfliteLayerDiff } from '../../../src-main/export/diff/tflite-diff.js';
 import { decodeTflite, encodeTflite } from '../../../src-main/export/tflite/build.js';
 import { exportTflite, prepareTflite, preprocessingOf } from '../../../src-main/export/tflite/index.js';
-import type { TfliteQuant } from '../../../src-main/export/tflite/quant.js';
+import type { TfliteQuant } from '../../../src-main/engine/targets/tflite/quant.js';
 import { PER_CHANNEL, ptqExport, type PtqExport } from './export-fixtures.js';
 
 let dir: string;

@@ -44,7 +44,7 @@ import { runOnnx } from '../../../src-main/export/onnx/verify.js';
 import { qdqSimulation } from '../../../src-main/export/simulate.js';
 import { exportTfjs, weightOnlySimulation } from '../../../src-main/export/tfjs.js';
 import { exportTflite, prepareTflite } from '../../../src-main/export/tflite/index.js';
-import { quantizerAt } from '../../../src-main/export/tflite/quant.js';
+import { quantizerAt } from '../../../src-main/engine/targets/tflite/quant.js';
 import { tfliteSimulation } from '../../../src-main/export/tflite/simulate.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
 import { runSimulation, type SimulationPlan, type SimulationRecord } from '../../../src-main/export/verify.js';

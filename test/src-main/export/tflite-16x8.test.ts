@@ -29,7 +29,7 @@ import { ExportError } from '../../../src-main/export/errors.js';
 import { decodeTflite, encodeTflite } from '../../../src-main/export/tflite/build.js';
 import { TfliteInterpreter } from '../../../src-main/export/tflite/runtime.js';
 import { exportTflite } from '../../../src-main/export/tflite/index.js';
-import { reducedMultiplier, reducedMultiplierParts } from '../../../src-main/export/tflite/int16.js';
+import { reducedMultiplier, reducedMultiplierParts } from '../../../src-main/engine/targets/tflite/int16.js';
 import { runTfliteBatched } from '../../../src-main/export/tflite/verify.js';
 import { BuiltinOperator, TensorType, type AddOptionsT, type TensorT } from '../../../src-main/export/tflite/schema/generated/schema_generated.js';
 import type { ExportInput } from '../../../src-main/export/types.js';

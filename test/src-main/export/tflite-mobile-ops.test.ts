@@ -31,7 +31,7 @@ import { LeakyReluOptionsT, TensorType } from '../../../src-main/export/tflite/s
 import { runOnnx } from '../../../src-main/export/onnx/verify.js';
 import { exportTflite, preprocessingOf, prepareTflite } from '../../../src-main/export/tflite/index.js';
 import { resizeMatchesNearest } from '../../../src-main/export/tflite/mobile-ops.js';
-import { fileModel, quantizerAt } from '../../../src-main/export/tflite/quant.js';
+import { fileModel, quantizerAt } from '../../../src-main/engine/targets/tflite/quant.js';
 import { simulateTflite } from '../../../src-main/export/tflite/simulate.js';
 import { preprocessedSamples, runTflite, TFLITE_INTEGER_OPTIONS } from '../../../src-main/export/tflite/verify.js';
 import type { ExportInput } from '../../../src-main/export/types.js';

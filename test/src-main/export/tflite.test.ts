@@ -26,7 +26,8 @@ import { auditTflite } from '../../../src-main/export/tflite/audit.js';
 import { decodeTflite, encodeTflite, FLOAT_INPUT } from '../../../src-main/export/tflite/build.js';
 import { exportTflite, finishTflite, int8Ends, prepareTflite } from '../../../src-main/export/tflite/index.js';
 import { TfliteInterpreter } from '../../../src-main/export/tflite/runtime.js';
-import { simulateTflite, TFLITE_INPUT_ROUNDING, TFLITE_ROUNDING } from '../../../src-main/export/tflite/simulate.js';
+import { simulateTflite } from '../../../src-main/export/tflite/simulate.js';
+import { TFLITE_INPUT_ROUNDING, TFLITE_ROUNDING } from '../../../src-main/engine/targets/tflite/simulation.js';
 import * as flatbuffers from 'flatbuffers';
 import {
   BufferT,

@@ -63,6 +63,12 @@ test('AdaRound: off, or its steps, batch and λ', () => {
   assert.deepEqual(configDiff([plain, ada]), [{ key: 'recovery.adaround', label: 'AdaRound', values: ['off', '500 steps × 32, λ 0.01'] }]);
 });
 
+test('export target: a run without one reads as none (the studio simulation)', () => {
+  const plain = { ...base, config: config() };
+  const tflite = { ...base, config: config({ target: 'tflite-int8' }) };
+  assert.deepEqual(configDiff([plain, tflite]), [{ key: 'target', label: 'Export target', values: ['none', 'tflite-int8'] }]);
+});
+
 test('overrides read as what they do', () => {
   assert.equal(describeOverride({ layer: 'a', float: true }), 'float');
   assert.equal(describeOverride({ layer: 'a', weightBits: 16, activationBits: 8 }), 'W16 A8');

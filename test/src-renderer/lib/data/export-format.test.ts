@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { ExportFormatInfo } from '../../../../src-main/api/contract.js';
 import { RunConfig, type RunConfigInput } from '../../../../src-main/api/run-config.js';
 import { prepare } from '../../../../src-main/engine/prepare.js';
-import { activationTypeOf } from '../../../../src-main/export/tflite/int16.js';
+import { activationTypeOf } from '../../../../src-main/engine/targets/tflite/int16.js';
 import { readTfjsLayersModel } from '../../../../src-main/io/models/tfjs-layers.js';
 import { ROOT } from '../../../src-main/engine/ptq/ptq-fixtures.js';
 import {

@@ -13,19 +13,21 @@
  *    The logits get the run's activation spec (per-tensor) with a range
  *    observed by the TFLite simulation itself (the run's quantizers up to the
  *    layer, logits unquantized; on onnxruntime like the verification's,
- *    simulate.ts logitsSimulation) on the export's samples, the way the
+ *    export/tflite/simulate.ts logitsSimulation) on the export's samples, the way the
  *    TFLite converter ranges every tensor on a representative dataset.
+ *    (A run with target tflite-int8 has the softmax split off already,
+ *    engine/targets/plan.ts: its logits keep the run's calibrated range.)
  * Everything else keeps the run's qparams as they are, on the graph lowered
  * for TFLite (lower.ts: the LOGISTIC / TANH grids, the ranges derived for the
  * intermediate tensors of swish, hard sigmoid and affine, the constants).
  */
-import type { QuantSpec } from '../../api/run-config.js';
-import type { Graph, GraphNode } from '../../engine/graph/types.js';
-import { inputNode, isWeighted, nodeByName } from '../../engine/graph/types.js';
+import type { QuantSpec } from '../../../api/run-config.js';
+import type { Graph, GraphNode } from '../../graph/types.js';
+import { inputNode, isWeighted, nodeByName } from '../../graph/types.js';
 import { lowerForTflite, type LoweredModel } from './lower.js';
-import { computeQParams, type QParams } from '../../engine/quant/qparams.js';
-import type { ActivationQuantizer, QuantPlan } from '../../engine/transform/plan.js';
-import { ExportError } from '../errors.js';
+import { computeQParams, type QParams } from '../../quant/qparams.js';
+import type { ActivationQuantizer, QuantPlan } from '../../transform/plan.js';
+import { LoweringError } from '../../lowering-error.js';
 import { activationTypeOf, softmaxQParams16, type TfliteActivationType } from './int16.js';
 
 /** TFLite's int8 softmax output grid, in TF's unsigned domain: scale 1/256, zero point 0 (signed −128); with `bits` 16 the int16 one (1/32768, signed zero point 0). */
@@ -114,10 +116,10 @@ export function findSoftmax(graph: Graph, plan: QuantPlan): SoftmaxAt {
     const layer = n.op === 'activation' && n.activation === 'softmax';
     if (!fused && !layer) continue;
     if (n.name !== graph.output) {
-      throw new ExportError(`layer ${n.name} applies softmax inside the model; the TFLite export supports softmax only as the model output`, 'unsupported', { tensor: n.name, format: 'tflite' });
+      throw new LoweringError(`layer ${n.name} applies softmax inside the model; the TFLite export supports softmax only as the model output`, 'unsupported', { tensor: n.name, format: 'tflite' });
     }
     const q = quantizerAt(plan, n.name);
-    if (!q) throw new ExportError(`softmax ${n.name} has no activation quantizer in the run's plan`, 'unsupported', { tensor: n.name, format: 'tflite' });
+    if (!q) throw new LoweringError(`softmax ${n.name} has no activation quantizer in the run's plan`, 'unsupported', { tensor: n.name, format: 'tflite' });
     return { kind: fused ? 'fused' : 'layer', layer: n.name, quantizer: q.name };
   }
   return null;
@@ -139,7 +141,7 @@ export async function tfliteQuant(
   const act = new Map<string, QParams>();
   for (const a of model.plan.activations) {
     const q = model.qparams.get(a.sharedWith ?? a.name);
-    if (!q) throw new ExportError(`no qparams for activation quantizer ${a.sharedWith ?? a.name}`, 'run', { tensor: a.name, format: 'tflite' });
+    if (!q) throw new LoweringError(`no qparams for activation quantizer ${a.sharedWith ?? a.name}`, 'run', { tensor: a.name, format: 'tflite' });
     act.set(a.name, q);
   }
   const softmax = findSoftmax(model.graph, model.plan);
@@ -153,7 +155,7 @@ export async function tfliteQuant(
     if (softmax.kind === 'fused') {
       const observed = await observeLogits(softmax, model);
       if (!observed) {
-        throw new ExportError(`layer ${softmax.layer} fuses softmax: its integer logits need a range, observed on the run's samples, and none were given`, 'run', { tensor: `${softmax.layer}/logits`, format: 'tflite' });
+        throw new LoweringError(`layer ${softmax.layer} fuses softmax: its integer logits need a range, observed on the run's samples, and none were given`, 'run', { tensor: `${softmax.layer}/logits`, format: 'tflite' });
       }
       logits = observed.qparams;
       logitsObserved = observed.how;
@@ -166,7 +168,7 @@ export async function tfliteQuant(
 /**
  * Qparams of the per-tensor form of `spec` over [min, max] of the logits of
  * the output layer (outputs of the TFLite simulation without its logits
- * quantizer, back to back: simulate.ts logitsSimulation).
+ * quantizer, back to back: export/tflite/simulate.ts logitsSimulation).
  */
 export function logitsQParams(graph: Graph, logits: Float32Array, spec: QuantSpec): QParams {
   let lo = Infinity;

@@ -14,7 +14,7 @@
  * 0 on [−32768, 32767], the int16 kernels' clamp), weights of at most 8 bits,
  * symmetric (zero point 0).
  *
- * The 16x8 writer covers the ops whose int16 kernels the studio's simulation
+ * The 16x8 writer (export/tflite, op versions in op-versions-16x8.ts) covers the ops whose int16 kernels the studio's simulation
  * computes as the interpreter does (measured in the tfjs-tflite wasm build):
  * CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (fused NONE / RELU / RELU6),
  * MAX_POOL_2D, AVERAGE_POOL_2D (and the global pool + RESHAPE), RESHAPE, ADD
@@ -34,19 +34,19 @@
  * layer's kernel and bias (requantRatios), so it computes what the kernel
  * computes.
  */
-import type { Graph, GraphNode } from '../../engine/graph/types.js';
-import { isWeighted } from '../../engine/graph/types.js';
-import { inputScaleOf } from '../../engine/integer/biases.js';
-import { quantizeMultiplier } from '../../engine/integer/fixed-point.js';
-import { computeQParams, integerQParams, type QParams } from '../../engine/quant/qparams.js';
-import type { QuantPlan } from '../../engine/transform/plan.js';
-import { ExportError } from '../errors.js';
-import { BuiltinOperator } from './schema/generated/schema_generated.js';
+import type { Graph, GraphNode } from '../../graph/types.js';
+import { isWeighted } from '../../graph/types.js';
+import { inputScaleOf } from '../../integer/biases.js';
+import { quantizeMultiplier } from '../../integer/fixed-point.js';
+import { LoweringError } from '../../lowering-error.js';
+import { computeQParams, integerQParams, type QParams } from '../../quant/qparams.js';
+import type { QuantPlan } from '../../transform/plan.js';
 
 /** What a file's activation tensors hold. */
 export type TfliteActivationType = 'int8' | 'int16';
 
-const unsupported = (tensor: string, message: string) => new ExportError(message, 'unsupported', { tensor, format: 'tflite' });
+// The export turns these into its ExportError (export/errors.ts lowered).
+const unsupported = (tensor: string, message: string) => new LoweringError(message, 'unsupported', { tensor, format: 'tflite' });
 
 const SIXTEEN_BY_EIGHT = 'TFLite 16x8 (int16 activations, int8 weights)';
 
@@ -112,25 +112,6 @@ export function assert16x8Ops(graph: Graph, plan: QuantPlan): void {
 export function softmaxQParams16(): QParams {
   return computeQParams([-1], [32767 / 32768], { bits: 16, symmetric: true, narrowRange: false, granularity: 'per-tensor' });
 }
-
-/** Op versions the converter writes for 16x8 kernels (tools/versioning/op_version.cc); ops not listed keep the int8 table's. */
-export const OP_VERSION_16X8: Partial<Record<BuiltinOperator, number>> = {
-  [BuiltinOperator.CONV_2D]: 4,
-  [BuiltinOperator.DEPTHWISE_CONV_2D]: 5,
-  [BuiltinOperator.FULLY_CONNECTED]: 7,
-  [BuiltinOperator.MAX_POOL_2D]: 3,
-  [BuiltinOperator.AVERAGE_POOL_2D]: 3,
-  [BuiltinOperator.ADD]: 3,
-  [BuiltinOperator.CONCATENATION]: 3,
-  [BuiltinOperator.SOFTMAX]: 3,
-  [BuiltinOperator.QUANTIZE]: 2,
-  [BuiltinOperator.DEQUANTIZE]: 3,
-  [BuiltinOperator.RELU]: 3,
-  [BuiltinOperator.RELU6]: 3,
-  [BuiltinOperator.RESHAPE]: 1,
-  [BuiltinOperator.PAD]: 3,
-  [BuiltinOperator.SLICE]: 4,
-};
 
 /**
  * The 16-bit multiplier MultiplyByQuantizedMultiplier(int64) uses for the

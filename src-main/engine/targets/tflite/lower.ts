@@ -41,11 +41,11 @@
  * simulation computes with the file's constants. Lowering a lowered model
  * changes nothing.
  */
-import type { ActivationNode, AffineNode, Graph, GraphNode, MultiplyNode } from '../../engine/graph/types.js';
-import { computeQParams, integerQParams, type QParams } from '../../engine/quant/qparams.js';
-import type { ActivationQuantizer, QuantPlan, TensorRange } from '../../engine/transform/plan.js';
-import { ExportError } from '../errors.js';
-import { quantizeToInts } from '../../engine/quant/int-tensors.js';
+import type { ActivationNode, AffineNode, Graph, GraphNode, MultiplyNode } from '../../graph/types.js';
+import { computeQParams, integerQParams, type QParams } from '../../quant/qparams.js';
+import type { ActivationQuantizer, QuantPlan, TensorRange } from '../../transform/plan.js';
+import { LoweringError } from '../../lowering-error.js';
+import { quantizeToInts } from '../../quant/int-tensors.js';
 
 export interface LoweredModel {
   graph: Graph;
@@ -101,7 +101,7 @@ function scaledGrid(base: QParams, factor: number): QParams {
   };
 }
 
-const unsupported = (tensor: string, message: string) => new ExportError(message, 'unsupported', { tensor, format: 'tflite' });
+const unsupported = (tensor: string, message: string) => new LoweringError(message, 'unsupported', { tensor, format: 'tflite' });
 
 export function lowerForTflite(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>): LoweredModel {
   const q = new Map(qparams);
@@ -114,7 +114,7 @@ export function lowerForTflite(graph: Graph, plan: QuantPlan, qparams: ReadonlyM
   const grid = (name: string): QParams => {
     const a = plan.activations.find((x) => x.name === name);
     const got = q.get(a?.sharedWith ?? name);
-    if (!got) throw new ExportError(`no qparams for activation quantizer ${name}`, 'run', { tensor: name, format: 'tflite' });
+    if (!got) throw new LoweringError(`no qparams for activation quantizer ${name}`, 'run', { tensor: name, format: 'tflite' });
     return got;
   };
   const inputGrid = (n: GraphNode): QParams => {

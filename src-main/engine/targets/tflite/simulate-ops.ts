@@ -44,15 +44,15 @@
  * the simulation graph onnxruntime runs).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Activation, ActivationNode, AffineNode, Graph, GraphNode } from '../../engine/graph/types.js';
-import { mulInt, mulParams, xnnpackAddInt, xnnpackAddParams } from '../../engine/integer/binary.js';
-import { fusedRange } from '../../engine/integer/requantize.js';
-import { activationFunction, applyTable, hardSwishInt, hardSwishParams, isLogisticGrid, leakyReluInt, leakyReluParams, logisticInt, logisticParams, lookupTable } from '../../engine/integer/activations.js';
-import type { ActQParams } from '../../engine/integer/tensor.js';
-import type { OnnxBuilder, OnnxValue } from '../../engine/onnx/build.js';
-import { tableLookupNodes } from '../../engine/onnx/table.js';
-import { integerQParams, type QParams } from '../../engine/quant/qparams.js';
-import type { QuantPlan } from '../../engine/transform/plan.js';
+import type { Activation, ActivationNode, AffineNode, Graph, GraphNode } from '../../graph/types.js';
+import { mulInt, mulParams, xnnpackAddInt, xnnpackAddParams } from '../../integer/binary.js';
+import { fusedRange } from '../../integer/requantize.js';
+import { activationFunction, applyTable, hardSwishInt, hardSwishParams, isLogisticGrid, leakyReluInt, leakyReluParams, logisticInt, logisticParams, lookupTable } from '../../integer/activations.js';
+import type { ActQParams } from '../../integer/tensor.js';
+import type { OnnxBuilder, OnnxValue } from '../../onnx/build.js';
+import { tableLookupNodes } from '../../onnx/table.js';
+import { integerQParams, type QParams } from '../../quant/qparams.js';
+import type { QuantPlan } from '../../transform/plan.js';
 import { quantizedConstant } from './lower.js';
 
 type Op = (y: tf.Tensor) => tf.Tensor;
