@@ -45,7 +45,7 @@ import { isWeighted } from '../../engine/graph/types.js';
 import { ACTIVATIONS_KEPT_IN_LAYER } from '../../engine/graph/mobile-layers.js';
 import { integerQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { QuantPlan } from '../../engine/transform/plan.js';
-import { ExportError } from '../errors.js';
+import { ExportError, lowered } from '../errors.js';
 import { inputScaleOf } from '../../engine/integer/biases.js';
 import { biasScales, quantizeBias, quantizeToInts } from '../../engine/quant/int-tensors.js';
 import { tfliteKernelShape, tfliteQuantizedDimension, toTfliteKernel } from './layout.js';
@@ -188,7 +188,10 @@ export function assertExpressible(graph: Graph, plan: QuantPlan): void {
   for (const w of plan.weights) {
     if (w.spec.bits > 8) throw unsupported(w.name, `layer ${w.layer}: weight ${w.name} has ${w.spec.bits} bits; TFLite's int8 writer stores weights of at most 8 bits`);
   }
-  if (activationTypeOf(plan) === 'int16') assert16x8Ops(graph, plan);
+  // The 16x8 rules live with the TFLite lowering in the engine (targets/tflite/int16.ts); their refusals become ExportErrors here.
+  lowered(() => {
+    if (activationTypeOf(plan) === 'int16') assert16x8Ops(graph, plan);
+  });
   for (const n of graph.nodes) {
     if (n.op === 'layer') throw unsupported(n.name, `layer ${n.name} (${n.className}) is not modelled by the studio and has no TFLite mapping`);
     if (n.op === 'batchNorm') throw unsupported(n.name, `batch normalization ${n.name} was not folded; TFLite full-integer has no int8 batch normalization`);
@@ -209,7 +212,7 @@ export function buildTflite(input: TfliteBuildInput): ModelT {
   const { quant, io } = input;
   const { graph, plan, qparams } = quant.model;
   assertExpressible(graph, plan);
-  const type = activationTypeOf(plan);
+  const type = lowered(() => activationTypeOf(plan));
   const actType = type === 'int16' ? TensorType.INT16 : TensorType.INT8;
   const versions = type === 'int16' ? { ...OP_VERSION, ...OP_VERSION_16X8 } : OP_VERSION;
   const tensors: TensorT[] = [];
