@@ -25,9 +25,15 @@
  * equal: measured with mse per-channel only, 1 channel of 235 (sample CNN)
  * and 3 of 299 (fashion_dwsep, untrained: small near-flat channels), each
  * one bin away, 3e-4 and 3e-5 apart in expected squared error on the
- * TensorFlow.js histogram. Allowed: at most 3% of the channels (or one), at
- * most 2 bins away, scores within 1e-3; never for percentile, whose quantile
- * only interpolates within a bin.
+ * TensorFlow.js histogram; and with entropy per-channel on another machine
+ * (onnxruntime's float32 sums differ by CPU), 1 channel of 235 (sample CNN,
+ * dense/output) two bins away, 1.2% apart in KL on the TensorFlow.js
+ * histogram but better on the native one (0.13797 against 0.13809): the
+ * moved counts changed the optimum, and each search took its own data's.
+ * Allowed: at most 3% of the channels (or one), at most 2 bins away, scores
+ * within 1e-3 on the TensorFlow.js histogram or the native choice the better
+ * on the native histogram; never for percentile, whose quantile only
+ * interpolates within a bin.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -76,8 +82,10 @@ interface Agreement {
   stepped: number;
   /** Largest range difference of a stepped channel, in bins of its grid. */
   steppedBins: number;
-  /** Largest relative score gap, on the TensorFlow.js histogram, between the two choices of a stepped channel. */
+  /** Largest relative score gap, on the TensorFlow.js histogram, between the two choices of a stepped channel (those not counted in steppedOwnBest). */
   steppedGap: number;
+  /** Stepped channels further apart than 1e-3 on the TensorFlow.js histogram whose native choice scores at least as well on the native histogram. */
+  steppedOwnBest: number;
   channels: number;
   /** Counts in another bin, over all counts. */
   movedMass: number;
@@ -104,7 +112,7 @@ function score(kind: EstimatorKind, h: ChannelHistogram, r: { min: number; max: 
 }
 
 function agreement(kind: EstimatorKind, native: Calibration, reference: Calibration, spec: QuantSpec): Agreement {
-  const a: Agreement = { rangeRel: 0, stepped: 0, steppedBins: 0, steppedGap: 0, channels: 0, movedMass: 0, binsPerMove: 0, scaleRel: 0, zeroPoint: 0 };
+  const a: Agreement = { rangeRel: 0, stepped: 0, steppedBins: 0, steppedGap: 0, steppedOwnBest: 0, channels: 0, movedMass: 0, binsPerMove: 0, scaleRel: 0, zeroPoint: 0 };
   let moved = 0;
   let emd = 0;
   let total = 0;
@@ -162,7 +170,13 @@ function agreement(kind: EstimatorKind, native: Calibration, reference: Calibrat
       a.steppedBins = Math.max(a.steppedBins, d / h.width);
       const mine = score(kind, h, { min: y.min[c]!, max: y.max[c]! }, spec);
       const theirs = score(kind, h, { min: x.min[c]!, max: x.max[c]! }, spec);
-      a.steppedGap = Math.max(a.steppedGap, Math.abs(theirs - mine) / Math.abs(mine));
+      const gap = Math.abs(theirs - mine) / Math.abs(mine);
+      // Near-equal on the reference's histogram, or else better on the native's own: the few counts float32
+      // rounding moved across a bin edge (movedMass) can move a KL optimum; each search is then right on its data.
+      const onNative = score(kind, g, { min: x.min[c]!, max: x.max[c]! }, spec);
+      const refOnNative = score(kind, g, { min: y.min[c]!, max: y.max[c]! }, spec);
+      if (gap > 1e-3 && onNative <= refOnNative * (1 + 1e-9)) a.steppedOwnBest++;
+      else a.steppedGap = Math.max(a.steppedGap, gap);
     }
   }
   a.movedMass = moved / 2 / total;
