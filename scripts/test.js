@@ -32,7 +32,9 @@ if (!e2eOnly) {
   console.log(`unit: ${files.length} test files`);
   const r = spawnSync(
     process.execPath,
-    ['--test', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
+    // Two files at a time: much of a file's time is single-threaded (TF.js wasm references, SQLite, child
+    // processes), so the second core is otherwise idle; node's default is one file on a 2-core machine.
+    ['--test', '--test-concurrency=2', '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
     { stdio: 'inherit', cwd: root },
   );
   const out = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
