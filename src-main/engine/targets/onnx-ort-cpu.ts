@@ -11,7 +11,7 @@
  * symmetric); MaxPool, Reshape, Transpose, Resize keep their input's scale
  * (the quantizer's Direct8BitOp family). QuantizeLinear rounds half to even.
  */
-import type { TargetProfile } from './profile.js';
+import { INT8_SYMMETRIC_WEIGHTS, type TargetProfile } from './profile.js';
 
 export const onnxOrtCpu: TargetProfile = {
   name: 'onnx-ort-cpu',
@@ -19,12 +19,7 @@ export const onnxOrtCpu: TargetProfile = {
   summary: 'ONNX QDQ for onnxruntime CPU (U8/S8 activations, S8 weights): simulated with QuantizeLinear rounding (half to even), int32 biases, softmax on its 1/256 grid after quantized logits',
   format: 'onnx',
   runtime: 'onnxruntime (CPU)',
-  weights: {
-    bits: [8],
-    symmetric: true,
-    narrowRange: true,
-    granularity: { conv2d: ['per-tensor', 'per-channel'], depthwiseConv2d: ['per-tensor', 'per-channel'], dense: ['per-tensor', 'per-channel'] },
-  },
+  weights: INT8_SYMMETRIC_WEIGHTS,
   activations: { bits: [8], zeroPoint: 'any', narrowRange: false, granularity: 'per-tensor' },
   fixedGrids: [{ activation: 'softmax', min: 0, max: 255 / 256, spec: 'own', symmetricRange: [-1, 127 / 128], why: "onnxruntime's QDQSoftmax output: scale 1/256 (1/128 with symmetric activations)" }],
   splitFusedSoftmax: true,

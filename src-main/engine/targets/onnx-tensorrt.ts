@@ -9,7 +9,7 @@
  * int32 biases the file stores (TensorRT's kernels add the bias in float: a
  * difference of at most s_in·s_w/2 a channel).
  */
-import type { TargetProfile } from './profile.js';
+import { INT8_SYMMETRIC_WEIGHTS, type TargetProfile } from './profile.js';
 
 export const onnxTensorrt: TargetProfile = {
   name: 'onnx-tensorrt',
@@ -17,12 +17,7 @@ export const onnxTensorrt: TargetProfile = {
   summary: 'ONNX QDQ for TensorRT: symmetric int8 everywhere (zero point 0), weights [-127, 127]; simulated with QuantizeLinear rounding (half to even) and int32 biases',
   format: 'onnx',
   runtime: 'TensorRT (verified here in onnxruntime, which computes the same QDQ graph)',
-  weights: {
-    bits: [8],
-    symmetric: true,
-    narrowRange: true,
-    granularity: { conv2d: ['per-tensor', 'per-channel'], depthwiseConv2d: ['per-tensor', 'per-channel'], dense: ['per-tensor', 'per-channel'] },
-  },
+  weights: INT8_SYMMETRIC_WEIGHTS,
   activations: { bits: [8], zeroPoint: 'zero', narrowRange: false, granularity: 'per-tensor' },
   fixedGrids: [],
   splitFusedSoftmax: false,

@@ -90,3 +90,14 @@ export function profileRules(p: TargetProfile): string[] {
     ...(p.fullInteger ? ['full integer: no layer stays float'] : []),
   ];
 }
+
+/**
+ * The int8 kernels' weights all three targets take: symmetric [-127, 127]
+ * (zero point 0), per tensor or per output channel for every weighted op.
+ */
+export const INT8_SYMMETRIC_WEIGHTS: TargetProfile['weights'] = {
+  bits: [8],
+  symmetric: true,
+  narrowRange: true,
+  granularity: { conv2d: ['per-tensor', 'per-channel'], depthwiseConv2d: ['per-tensor', 'per-channel'], dense: ['per-tensor', 'per-channel'] },
+};

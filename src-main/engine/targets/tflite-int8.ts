@@ -10,7 +10,7 @@
  * AVERAGE_POOL_2D, RESHAPE, PAD on their input's scale and zero point. The
  * rounding is the interpreter's, measured (targets/tflite/simulation.ts).
  */
-import type { TargetProfile } from './profile.js';
+import { INT8_SYMMETRIC_WEIGHTS, type TargetProfile } from './profile.js';
 
 export const tfliteInt8: TargetProfile = {
   name: 'tflite-int8',
@@ -18,12 +18,7 @@ export const tfliteInt8: TargetProfile = {
   summary: "TensorFlow Lite full-integer int8: simulated as the interpreter computes the file (its rounding, int32 biases, LOGISTIC/TANH/SOFTMAX grids, logits quantized before softmax, its kernels' tables and means)",
   format: 'tflite',
   runtime: 'the TFLite interpreter',
-  weights: {
-    bits: [8],
-    symmetric: true,
-    narrowRange: true,
-    granularity: { conv2d: ['per-tensor', 'per-channel'], depthwiseConv2d: ['per-tensor', 'per-channel'], dense: ['per-tensor', 'per-channel'] },
-  },
+  weights: INT8_SYMMETRIC_WEIGHTS,
   activations: { bits: [8], zeroPoint: 'any', narrowRange: false, granularity: 'per-tensor' },
   fixedGrids: [
     { activation: 'softmax', min: 0, max: 255 / 256, spec: 'int8', why: 'TFLite int8 SOFTMAX output: scale 1/256, zero point -128' },
