@@ -20,8 +20,7 @@
  *  - info    `bn-folded`                a BatchNormalization folds into the layer before it;
  *  - info    `float-override`           a layer kept float by config.overrides;
  *  - info    `input-preprocessing`      Rescaling / Normalization right after the input: the input quantizer follows them;
- *  - error   `target-*`                 config.target cannot hold this (engine/targets/rules.ts: bits, symmetry, range, granularity, float layers, ops), naming what would change;
- *  - error   `target-ptq-only`          config.target on a QAT run (targets plan and simulate PTQ runs);
+ *  - error   `target-*`                 config.target cannot hold this (engine/targets/rules.ts: bits, symmetry, range, granularity, float layers, ops), naming what would change; PTQ and QAT alike;
  *  - info    `target-plan`              what the target changes in the plan (a fused softmax split off, outputs on fixed grids).
  *
  * A tensor without a range is a warning, not an error: the studio simulates
@@ -98,7 +97,7 @@ export function lintModel(graph: Graph, config: RunConfig, opts: LintOptions = {
   for (const f of plan.float) if (f.reason === 'override') findings.push(floatOverride(folded, f));
   const inputQ = plan.activations.find((a) => a.role === 'input');
   if (inputQ && inputQ.layers.length > 1) findings.push(inputPreprocessing(folded, inputQ.layers.slice(1)));
-  findings.push(...targetFindings(folded, plan, config, kind));
+  findings.push(...targetFindings(folded, plan, config));
 
   return sorted(findings);
 }
@@ -415,13 +414,10 @@ function floatOverride(graph: Graph, f: FloatLayer): LintFinding {
 }
 
 
-/** What config.target cannot hold (errors, each naming the layer and what would change), and what it changes in the plan. */
-function targetFindings(graph: Graph, plan: QuantPlan, config: RunConfig, kind: 'ptq' | 'qat'): LintFinding[] {
+/** What config.target cannot hold (errors, each naming the layer and what would change), and what it changes in the plan: the same for PTQ and QAT runs. */
+function targetFindings(graph: Graph, plan: QuantPlan, config: RunConfig): LintFinding[] {
   const target = targetOf(config);
   if (!target) return [];
-  if (kind === 'qat') {
-    return [{ severity: 'error', layer: null, code: 'target-ptq-only', message: `target ${target.name} plans and simulates PTQ runs; QAT does not simulate a target's arithmetic yet.`, fix: 'Remove the target from the QAT run (export its result to the target as usual).' }];
-  }
   const out: LintFinding[] = targetViolations(target, graph, plan, config).map((v) => ({ severity: 'error' as const, layer: v.layer, code: v.code, message: v.message, fix: v.change }));
   const split = graph.nodes.filter((n) => n.op === 'activation' && n.activation === 'softmax' && n.name.endsWith('/softmax')).map((n) => n.inputs[0]!);
   const fixed = plan.activations.filter((a) => a.fixed);

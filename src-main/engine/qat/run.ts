@@ -20,6 +20,16 @@
  * model (and observes a calibration batch holding NaN/±Inf). A model it
  * cannot lower runs on TF.js, and the summary names the layer for each pass
  * (initialRanges, baseline, train, evaluation: nativeSkipped).
+ *
+ * With config.target, the run obeys the target as a PTQ run does: prepare
+ * refuses what the target cannot hold (targets/rules.ts); training runs on
+ * the target's graph, so a fused softmax is split off and the logits' own
+ * quantizer is in the loss's path (the loss then takes the quantized
+ * logits, as the file computes them); outputs on a grid the target fixes
+ * train on that grid (fixed-grids.ts); and the final evaluation simulates
+ * the target's arithmetic (targets/simulation.ts), the graph the export
+ * verifies its file against. The stored trained model has the softmax back
+ * in its layer (the user's layers); prepare splits it again.
  */
 import { emitBestCheckpoint } from '../train/checkpoint.js';
 import { Training, recoveryOn, type Estimator, type RunConfig } from '../../api/run-config.js';
@@ -30,7 +40,7 @@ import type { QuantizerRange } from '../results.js';
 import { backendInfo } from '../backend.js';
 import { GraphRuntime } from '../graph/runtime.js';
 import { serializeGraph } from '../graph/serialize.js';
-import { inputNode, isWeighted } from '../graph/types.js';
+import { inputNode, isWeighted, type Graph } from '../graph/types.js';
 import { createObserver, MinMaxObserver, type Observer } from '../quant/observers/index.js';
 import { FakeQuantizer } from '../quant/fake-quantizer.js';
 import type { QParams } from '../quant/qparams.js';
@@ -48,6 +58,9 @@ import { buildRecords, HISTOGRAM_BINS } from '../ptq/run.js';
 import { qatHooks, type QatQuantizers } from './hooks.js';
 import { observeInitialRanges } from './initial-ranges.js';
 import { chooseStepEngine } from '../native/train/native-trainer.js';
+import { targetOf } from '../targets/index.js';
+import { fixedGridQParams, joinSplitSoftmaxes, targetGraph } from '../targets/plan.js';
+import { fixGridQuantizers } from './fixed-grids.js';
 
 export interface QatPayload {
   config: RunConfig;
@@ -116,8 +129,13 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
   const training = config.training ?? Training.parse({});
   const seed = payload.seed ?? 0;
   if (recoveryOn(config.recovery)) throw new Error('accuracy recovery (CLE, bias correction) applies to PTQ runs only: QAT trains the unequalized model');
-  if (config.target) throw new Error(`target ${config.target} plans and simulates PTQ runs only: QAT does not simulate a target's arithmetic yet`);
-  const { source, folded, plan } = prepare(payload.model, config, { modelName: payload.modelName });
+  const target = targetOf(config);
+  const { source: stored, folded, plan } = prepare(payload.model, config, { modelName: payload.modelName });
+  // The unfolded graph training runs: the target's (a fused softmax split off), so every planned tensor has its hook point.
+  const source = targetGraph(stored, target);
+  const storedNames = new Set(stored.nodes.map((n) => n.name));
+  const splitOff = new Set(source.nodes.filter((n) => !storedNames.has(n.name)).map((n) => n.name));
+  const asStored = (g: Graph) => (splitOff.size ? joinSplitSoftmaxes(g, splitOff) : g);
   const data = loadDataset(payload.dataset);
   const inputShape = inputNode(source).outputShape;
   const runtime = new GraphRuntime(source, { trainable: true });
@@ -143,6 +161,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
     // training steps compute the loss on logits and leave it alone.
     const initialRanges = await observeInitialRanges({ graph: source, runtime, plan, folded, quantizers: q, hooks, part: train, indices: initIdx, inputShape, budget, maxBatch: 128, ctx });
     for (const fq of all) fq.setMode('qat');
+    const fixedGrids = fixGridQuantizers(plan, q, config.estimator);
 
     // Train: on onnxruntime when it can, else TF.js. Validation passes (hooks() not preceded by
     // beforeStep) leave the activation ranges alone.
@@ -169,7 +188,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
         stepComing = !engine;
       },
       hooks: () => {
-        for (const fq of q.activations.values()) fq.observerEnabled = stepComing;
+        for (const [name, fq] of q.activations) fq.observerEnabled = stepComing && !fixedGrids.has(name);
         stepComing = false;
         return hooks;
       },
@@ -177,12 +196,12 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
       curveRanges: () => currentRanges(q),
     })
       .catch((e: unknown) => {
-        throw emitBestCheckpoint(e, runtime, ctx);
+        throw emitBestCheckpoint(e, runtime, ctx, asStored);
       })
       .finally(() => engine?.dispose());
 
-    // The trained model, folded for real, with its final ranges.
-    const trainedGraph = runtime.toGraph();
+    // The trained model (as the user's layers), folded for real, with its final ranges.
+    const trainedGraph = asStored(runtime.toGraph());
     const { graph: foldedTrained, plan: finalPlan } = prepare(trainedGraph, config, { modelName: payload.modelName });
     const quantRuntime = new GraphRuntime(foldedTrained, { trainable: false });
     try {
@@ -200,6 +219,8 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
         weightObservers.set(wq.name, obs);
         qparams.set(wq.name, obs.qparams());
       }
+      // A target's fixed output grids, exactly as a PTQ run sets them (targets/plan.ts).
+      for (const [name, qp] of fixedGridQParams(finalPlan)) qparams.set(name, qp);
       const span = new Map<string, { lo: number; hi: number }>();
       for (const [name, obs] of activationObservers) {
         const r = envelope(obs);
@@ -211,7 +232,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
         ctx.progress('evaluate', done, evalIdx.length);
       };
       const { comparison, how: evaluation } = await evaluateOnBestRuntime(
-        { graph: foldedTrained, plan: finalPlan, qparams, histogramSpan: span, bins: HISTOGRAM_BINS, part: test, indices: evalIdx, inputShape, runtime: quantRuntime },
+        { graph: foldedTrained, plan: finalPlan, qparams, histogramSpan: span, bins: HISTOGRAM_BINS, part: test, indices: evalIdx, inputShape, runtime: quantRuntime, target },
         { requested: payload.evaluationRuntime, budget, onBatch },
       );
       const { tensors, histograms, layers } = buildRecords(quantRuntime, foldedTrained, finalPlan, qparams, weightObservers, activationObservers, comparison);

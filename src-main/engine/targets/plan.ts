@@ -38,6 +38,33 @@ export function splitFusedSoftmaxes(graph: Graph): Graph {
   return { ...graph, nodes, output };
 }
 
+/**
+ * The inverse of splitFusedSoftmaxes: every `<layer>/softmax` it made folded
+ * back into its layer. A QAT run with a target trains the split graph (the
+ * logits' quantizer in the loss's path) and stores the model as the user's
+ * layers, which prepare splits again for the run's records and the export.
+ * `only`: the softmax nodes to join (those the split made; a model's own
+ * Activation named like one stays).
+ */
+export function joinSplitSoftmaxes(graph: Graph, only?: ReadonlySet<string>): Graph {
+  const readers = new Map<string, number>();
+  for (const n of graph.nodes) for (const i of n.inputs) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const joined = new Map<string, string>();
+  for (const n of graph.nodes) {
+    if (n.op !== 'activation' || n.activation !== 'softmax' || n.inputs.length !== 1 || (only && !only.has(n.name))) continue;
+    const layer = graph.nodes.find((m) => m.name === n.inputs[0]);
+    if (layer && isWeighted(layer) && layer.activation === 'linear' && n.name === `${layer.name}/softmax` && readers.get(layer.name) === 1) joined.set(n.name, layer.name);
+  }
+  if (joined.size === 0) return graph;
+  const layers = new Set(joined.values());
+  const nodes = graph.nodes.flatMap((n): GraphNode[] => {
+    if (joined.has(n.name)) return [];
+    const inputs = n.inputs.map((i) => joined.get(i) ?? i);
+    return [layers.has(n.name) ? ({ ...n, inputs, activation: 'softmax' } as GraphNode) : { ...n, inputs }];
+  });
+  return { ...graph, nodes, output: joined.get(graph.output) ?? graph.output };
+}
+
 /** The graph a target's run works on (see the module comment). */
 export function targetGraph(graph: Graph, profile: TargetProfile | null): Graph {
   return profile?.splitFusedSoftmax ? splitFusedSoftmaxes(graph) : graph;

@@ -65,7 +65,7 @@ export interface RunFormValues {
   adaroundRegularization: number;
   /** Sensitivity analysis: the first eval samples each case runs on (sent for that kind only). */
   sensitivitySubset: number;
-  /** The export target the run is planned for ('' for none; PTQ only). */
+  /** The export target the run is planned for ('' for none; PTQ and QAT runs). */
   target: NonNullable<RunConfig['target']> | '';
 }
 
@@ -131,7 +131,7 @@ export function formFromRun(kind: RunFormKind, c: RunConfig): RunFormValues {
 const whole = (x: number, min: number) => Math.max(min, Math.round(x));
 const specConfig = (s: SpecValues): RunConfigInput['weights'] => ({ ...s });
 
-/** The config New run sends for these values: recovery for PTQ, the subset for sensitivity, training for QAT and float. */
+/** The config New run sends for these values: recovery for PTQ, the target for PTQ and QAT, the subset for sensitivity, training for QAT and float. */
 export function configFromForm(v: RunFormValues): RunConfigInput {
   const overrides: LayerOverride[] = v.overrides
     .filter((o) => o.layer !== '')
@@ -154,7 +154,7 @@ export function configFromForm(v: RunFormValues): RunConfigInput {
     }
   }
   if (v.kind === 'sensitivity') config.sensitivity = { subset: whole(v.sensitivitySubset, 1) };
-  if (v.kind === 'ptq' && v.target !== '') config.target = v.target;
+  if ((v.kind === 'ptq' || v.kind === 'qat') && v.target !== '') config.target = v.target;
   if (v.kind === 'qat' || v.kind === 'float') {
     config.training = {
       optimizer: v.optimizer,

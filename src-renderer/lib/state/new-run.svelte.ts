@@ -68,7 +68,7 @@ export class NewRunStore {
   adaroundIterations = $state(2000);
   adaroundBatchSize = $state(32);
   adaroundRegularization = $state(0.01);
-  /** PTQ export target (run-config.ts TargetName): plan and simulate as it computes; '' for the studio's plain simulation. */
+  /** PTQ and QAT export target (run-config.ts TargetName): plan and simulate as it computes; '' for the studio's plain simulation. */
   target = $state<TargetName | ''>('');
   /** The targets and their one-line summaries (app.targets), loaded once. */
   targets = $state.raw<TargetInfo[]>([]);

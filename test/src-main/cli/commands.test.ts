@@ -174,6 +174,24 @@ test('targets lists the profiles; a config a target cannot hold is refused befor
   assert.equal(runCount(), before, 'no run row');
 });
 
+test('qat --target: a config the target cannot hold is refused before a run exists; a QAT run with a target exports at its own accuracy', () => {
+  json<Run[]>(['runs']); // opens (creates) the database when this test runs alone
+  const before = runCount();
+  const refused = studio(['qat', '--model', '1', '--data', '1', '--target', 'tflite-int8', '--bits', '4', '--epochs', '0.05', '--json']);
+  assert.equal(refused.code, 1, refused.stderr);
+  const error = jsonError(refused.stderr);
+  assert.equal(error.code, 'invalid_input');
+  assert.match(error.message, /conv2d: layer conv2d .*4 bits; tflite-int8 stores 8-bit weights/);
+  assert.equal(runCount(), before, 'no run row');
+
+  const run = json<Run & { quantAccuracy: number; config: { target?: string } }>(['qat', '--model', '1', '--data', '1', '--target', 'tflite-int8', '--epochs', '0.05', '--calib', '200', '--eval', '300', '--seed', '2']);
+  assert.equal(run.status, 'done');
+  assert.equal(run.config.target, 'tflite-int8');
+  const exported = json<{ verification: { runtimeAccuracy: number; count: number } }>(['export', String(run.id), '--format', 'tflite', '--out', path.join(work, 'qat-target.tflite')]);
+  assert.equal(exported.verification.count, 300);
+  assert.ok(Math.abs(exported.verification.runtimeAccuracy - run.quantAccuracy) * 300 <= 1 + 1e-9, `file ${exported.verification.runtimeAccuracy} vs run ${run.quantAccuracy}`);
+});
+
 test('a run that fails while it works exits 1 with the run printed and the error as JSON', () => {
   const dir = writeNpyDataset(path.join(work, 'shrinks'), 40, [28, 28, 1], 10);
   const data = json<{ id: number }>(['import-data', dir, '--name', 'shrinks']);

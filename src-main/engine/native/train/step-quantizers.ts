@@ -11,6 +11,7 @@
  *    share a range (Concatenate inputs and output) are one observer, updated
  *    at each of its hook points in graph order, as the shared FakeQuantizer
  *    of the TF.js path is; the last range comes out as `next/<q>/min|max`.
+ *    A quantizer on a grid the run's target fixes is not updated.
  * Gradients: the straight-through estimator (zero outside the nudged range);
  * the qparams are constants of the step, as in TF.js.
  */
@@ -139,12 +140,15 @@ export class StepQuantizers {
       throw new UnsupportedForNativeTraining(`activation quantizer ${qName} is per-channel and shared between tensors of ${state.channels} and ${channels} channels`);
     }
     const fused = axis === null && clip !== undefined;
-    let batch = batchRange(b, fused ? clip.x : v.name, rank, axis);
-    if (fused) {
-      const [lo, hi] = [b.f32(clip.lo), b.f32(clip.hi)];
-      batch = { min: b.op('Clip', [batch.min, lo, hi]), max: b.op('Clip', [batch.max, lo, hi]) };
+    // A grid the run's target fixes (qat/fixed-grids.ts) stays as it is.
+    if (!a.fixed) {
+      let batch = batchRange(b, fused ? clip.x : v.name, rank, axis);
+      if (fused) {
+        const [lo, hi] = [b.f32(clip.lo), b.f32(clip.hi)];
+        batch = { min: b.op('Clip', [batch.min, lo, hi]), max: b.op('Clip', [batch.max, lo, hi]) };
+      }
+      state.range = updateRange(b, this.estimator.kind, this.estimator.decay, state.range, batch);
     }
-    state.range = updateRange(b, this.estimator.kind, this.estimator.decay, state.range, batch);
     state.uses++;
     const broadcast = axis === null ? [1] : Array.from({ length: rank }, (_, i) => (i === axis ? channels : 1));
     const fq = fused ? fakeQuant(b, clip.x, qparamsOf(b, state.range, a.spec), broadcast, clip) : fakeQuant(b, v.name, qparamsOf(b, state.range, a.spec), broadcast);

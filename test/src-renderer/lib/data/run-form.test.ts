@@ -81,11 +81,16 @@ test('edit as new run fills every recovery field, the subset and the training se
   assert.equal(formFromRun('sensitivity', RunConfig.parse({ modelId: 1, datasetId: 1, sensitivity: { subset: 123 } })).sensitivitySubset, 123);
 });
 
-test('only the kind that uses them gets recovery, the subset or training; a budget sends a PTQ config', () => {
+test('only the kind that uses them gets recovery, the subset, training or a target; a budget sends a PTQ config', () => {
   const all = form('ptq', { cle: true, adaround: true, sensitivitySubset: 99 });
   for (const kind of ['qat', 'float', 'sensitivity', 'budget'] as const) assert.equal(configFromForm({ ...all, kind }).recovery, undefined, kind);
   for (const kind of ['ptq', 'qat', 'float', 'budget'] as const) assert.equal(configFromForm({ ...all, kind }).sensitivity, undefined, kind);
   for (const kind of ['ptq', 'sensitivity', 'budget'] as const) assert.equal(configFromForm({ ...all, kind }).training, undefined, kind);
+  // The export target goes with PTQ and QAT runs (both plan and simulate as it computes), not the others.
+  const targeted = form('ptq', { target: 'tflite-int8' });
+  for (const kind of ['ptq', 'qat'] as const) assert.equal(configFromForm({ ...targeted, kind }).target, 'tflite-int8', kind);
+  for (const kind of ['float', 'sensitivity', 'budget'] as const) assert.equal(configFromForm({ ...targeted, kind }).target, undefined, kind);
+  assert.equal(formFromRun('qat', RunConfig.parse(configFromForm({ ...targeted, kind: 'qat' }))).target, 'tflite-int8', 'edit as new run keeps a QAT run’s target');
   // High-bias absorption is part of CLE: ticked without CLE it is not sent.
   assert.equal(configFromForm(form('ptq', { highBiasAbsorption: true, biasCorrection: 'empirical' })).recovery?.highBiasAbsorption, false);
 });
