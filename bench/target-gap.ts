@@ -21,6 +21,7 @@ import { samplesFromPart } from '../src-main/engine/eval-samples.js';
 import { graphFromLayersModel } from '../src-main/engine/graph/from-layers.js';
 import { serializeGraph } from '../src-main/engine/graph/serialize.js';
 import { preparePtq, runPtq } from '../src-main/engine/ptq/run.js';
+import type { LayerDiffReport } from '../src-main/export/diff/layer-diff.js';
 import { exportOnnx } from '../src-main/export/onnx/index.js';
 import { qparamsFromRecords } from '../src-main/export/qparams-from-record.js';
 import { exportTflite } from '../src-main/export/tflite/index.js';
@@ -29,6 +30,16 @@ import { npyFile } from '../test/helpers/npy.js';
 import { tempDir } from '../test/helpers/temp.js';
 import { config, context } from '../test/src-main/engine/ptq/ptq-fixtures.js';
 import { npyDataset } from '../test/src-main/export/tflite-mobile-fixtures.js';
+
+/** `BENCH_LAYER_DIFF=1`: each file tensor against the simulation (where they part, if they do). */
+function printLayerDiff(diff: LayerDiffReport): void {
+  if (diff.unavailable) return void console.log(`  layer diff unavailable: ${diff.unavailable}`);
+  console.log(`  layer diff on ${diff.samples} samples, first divergence: ${diff.firstDivergence ?? 'none'}`);
+  for (const l of diff.layers) {
+    if (l.maxSteps === 0) continue;
+    console.log(`    ${l.tensor.padEnd(40)} max ${l.maxSteps} steps, off by one ${(l.offByOne * 100).toFixed(3)} %, beyond ${(l.beyondOne * 100).toFixed(3)} %`);
+  }
+}
 
 const TARGET_OF: Record<string, TargetName> = { tflite: 'tflite-int8', onnx: 'onnx-ort-cpu' };
 
@@ -61,13 +72,18 @@ async function main(): Promise<void> {
       const samples = samplesFromPart(prep.data.parts.test, prep.evalIdx, prep.graph.nodes[0]!.outputShape);
       const input = { modelName: arch, config: payload.config, graph: prep.graph, plan: prep.plan, qparams: qparamsFromRecords(prep.plan, results.tensors), records: results.tensors, samples };
       const write = format === 'tflite' ? exportTflite : exportOnnx;
-      const out = await write(input, path.join(dir, `${arch}-${target ?? 'none'}.${format}`), { layerDiff: false });
+      const layerDiff = process.env.BENCH_LAYER_DIFF === '1';
+      const out = await write(input, path.join(dir, `${arch}-${target ?? 'none'}.${format}`), { layerDiff });
       const v = out.verification as { runtimeAccuracy: number; simulationAccuracy: number; agreement: number; count: number };
       const run = results.quantAccuracy!;
       console.log(
         `${arch} ${s}x${s} ${format} target=${target ?? 'none'}: float ${(results.floatAccuracy! * 100).toFixed(2)}%, run ${(run * 100).toFixed(2)}%, file ${(v.runtimeAccuracy * 100).toFixed(2)}% ` +
           `(gap ${((v.runtimeAccuracy - run) * 100).toFixed(2)} pt), file vs simulation agreement ${v.agreement}, n=${v.count}, ${((performance.now() - started) / 1000).toFixed(0)} s`,
       );
+      const integer = (out.verification as { integer?: { agreementWithRuntime?: number; accuracy?: number; unavailable?: string } }).integer;
+      if (integer) console.log(`  integer reference: ${integer.unavailable ?? `accuracy ${((integer.accuracy ?? 0) * 100).toFixed(2)}%, top-1 agreement with the file ${integer.agreementWithRuntime}`}`);
+      const diff = (out.verification as { layerDiff?: LayerDiffReport }).layerDiff;
+      if (layerDiff && diff) printLayerDiff(diff);
     }
   }
 }

@@ -108,6 +108,13 @@ export interface SimulationLowering {
    */
   outputs?: ReadonlyMap<string, (b: OnnxBuilder, v: OnnxValue) => OnnxValue>;
   /**
+   * Nodes the target computes as a whole (an integer kernel's exact
+   * arithmetic, targets/tflite/xnnpack-exact.ts): given the node's inputs and
+   * its plain lowering as a function (to call on changed inputs), the ops that
+   * replace the node's lowering.
+   */
+  replace?: ReadonlyMap<string, (b: OnnxBuilder, args: OnnxValue[], lowered: (args: OnnxValue[]) => OnnxValue) => OnnxValue>;
+  /**
    * Every planned quantizer switchable per run of one session (engine/sensitivity):
    * each activation quantizer takes an on/off switch and its qparams as graph
    * inputs (onnx/fake-quant.ts switchedFakeQuantNodes), each planned kernel
@@ -238,7 +245,8 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
         if (!a) throw new LoweringError(`layer ${n.name} reads ${i}, which is not computed before it`, 'unsupported', { tensor: n.name, format: 'onnx' });
         return a;
       });
-      v = lowerOp(b, n, args, weightInputs);
+      const replace = sim?.replace?.get(n.name);
+      v = replace ? replace(b, args, (xs) => lowerOp(b, n, xs, weightInputs)) : lowerOp(b, n, args, weightInputs);
     }
     const a = actAt.get(n.name);
     const custom = sim?.outputs?.get(n.name);

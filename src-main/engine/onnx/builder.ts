@@ -129,9 +129,9 @@ export class OnnxBuilder {
     return this.constant(DT.FLOAT, Float32Array.from(typeof values === 'number' ? [values] : values), dims, name);
   }
 
-  /** A float64 constant: range updates that must round like the JS observers (float64, then float32) use it. */
-  f64(value: number): string {
-    return this.constant(DT.DOUBLE, Float64Array.from([value]), []);
+  /** A float64 constant (scalar when dims is []): range updates that must round like the JS observers (float64, then float32), and integer arithmetic past float32's 24 bits. */
+  f64(values: number | ArrayLike<number>, dims: number[] = typeof values === 'number' ? [] : [values.length], name?: string): string {
+    return this.constant(DT.DOUBLE, Float64Array.from(typeof values === 'number' ? [values] : values), dims, name);
   }
 
   /** An int64 vector constant (shapes, axes, indices, pads). */

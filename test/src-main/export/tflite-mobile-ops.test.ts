@@ -35,7 +35,7 @@ import { fileModel, quantizerAt } from '../../../src-main/engine/targets/tflite/
 import { simulateTflite } from '../../../src-main/export/tflite/simulate.js';
 import { preprocessedSamples, runTflite, TFLITE_INTEGER_OPTIONS } from '../../../src-main/export/tflite/verify.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
-import { mobileNetV3Small } from '../../helpers/applications/index.js';
+import { mobileNetV2, mobileNetV3Small } from '../../helpers/applications/index.js';
 import { tempDir } from '../../helpers/temp.js';
 import { activationModel, efficientNetBlock, fusedActivationModel, LAYER_CASES, mobileMixModel, mobileNetV2Block, mobileNetV3Block } from '../engine/graph/mobile-fixtures.js';
 import { SAMPLE_DATA } from '../engine/ptq/ptq-fixtures.js';
@@ -238,4 +238,27 @@ test('a whole seeded MobileNetV3Small (32×32, 10 classes): the integer referenc
   t.diagnostic(`layer diff (${d.layers.length} tensors, ${d.seconds.toFixed(1)} s): first divergence ${d.firstDivergence ?? 'none'}; ${d.layers.filter((l) => l.maxSteps > 1).length} beyond one step`);
   assert.equal(v.integer.agreementWithRuntime, 1);
   assert.equal(v.integer.maxAbsDiffRuntime, 0);
+});
+
+test("a whole seeded MobileNetV2 (48×48, 10 classes): the simulation computes the interpreter's integers, every int8 tensor 0 steps apart (xnnpack-exact.ts)", async (t) => {
+  const model = mobileNetV2({ inputSize: 48, classes: 10, seed: 5 });
+  const data = npyDataset(path.join(dir, 'data-v2'), [48, 48, 3], 400, -1, 1, 505);
+  let input: ExportInput;
+  try {
+    input = await ptqInput(model, data, EVAL);
+  } finally {
+    model.dispose();
+  }
+  const r = await exportTflite(input, path.join(dir, 'v2.tflite'));
+  const v = r.verification as unknown as { agreement: number; maxAbsDiff: number };
+  const d = (r.verification as { layerDiff: LayerDiffReport }).layerDiff;
+  const apart = d.layers.filter((l) => l.maxSteps > 0);
+  t.diagnostic(`${d.layers.length} tensors; apart: ${apart.map((l) => `${l.tensor} ${l.maxSteps}`).join(', ') || 'none'}; top-1 agreement ${v.agreement}`);
+  // Convolutions, depthwise, the residual ADDs, the input QUANTIZE and the mean: the file's own integers.
+  // Only the softmax output may differ (float softmax on the 1/256 grid), by a step.
+  for (const l of d.layers) {
+    if (l.tensor.endsWith('/output') && l.layer === 'predictions') assert.ok(l.maxSteps <= 1, `${l.tensor}: ${l.maxSteps} steps`);
+    else assert.equal(l.maxSteps, 0, `${l.tensor}: ${l.maxSteps} steps from the file`);
+  }
+  assert.equal(v.agreement, 1);
 });

@@ -27,13 +27,14 @@ import type { RoundingMode } from '../../quant/fake-quant.js';
 import type { QParams } from '../../quant/qparams.js';
 import type { ActivationQuantizer, QuantPlan } from '../../transform/plan.js';
 import { simulatedKernels } from '../../native/evaluate-onnx.js';
-import { buildOnnxGraph, encodeOnnx, type OnnxValue } from '../../onnx/build.js';
+import { buildOnnxGraph, encodeOnnx, type OnnxValue, type SimulationLowering } from '../../onnx/build.js';
 import type { ModelProto } from '../../onnx/proto.js';
 import { quantizedBiasValues } from '../qdq-simulation.js';
 import { lowerForTflite, type LoweredModel } from './lower.js';
 import { activationTypeOf, requantRatios } from './int16.js';
 import { inputQuantizer, softmaxQParams, splitFusedSoftmax, type SoftmaxAt } from './quant.js';
 import { interpreterOpSpecs, linearized, mulOutputs, onnxInterpreterOp } from './simulate-ops.js';
+import { inputQuantize, withExactLinear, xnnpackExactPlan } from './xnnpack-exact.js';
 
 /** Requantization inside the int8 ops. */
 export const TFLITE_ROUNDING: RoundingMode = 'half-up';
@@ -185,6 +186,23 @@ function simulationGraph(
   } else if (softmax?.kind === 'fused') model = splitFusedSoftmax(model, softmax, logits);
   const roundingOf = (a: ActivationQuantizer) => (a.at === inputAt ? inputRounding : mulAt.has(a.at) ? mulRounding : rounding);
   const outputs = new Map([...exact].map(([name, op]) => [name, onnxInterpreterOp(op, name)]));
-  const built = buildOnnxGraph({ ...model, simulate: { kernels, rounding: roundingOf, outputs, ...(biases ? { biases } : {}) } });
+  // int8 files: the convolutions, dense layers and ADDs as the interpreter's integer kernels compute them (xnnpack-exact.ts).
+  const integerOps = ratios.size === 0 && opts.interpreterOps !== false && opts.rounding === undefined ? xnnpackExactPlan(model.graph, model.plan, model.qparams, new Set(exact.keys())) : null;
+  const replace = new Map<string, NonNullable<SimulationLowering['replace']> extends ReadonlyMap<string, infer F> ? F : never>();
+  if (integerOps) {
+    model = { ...model, graph: withExactLinear(model.graph, integerOps) };
+    kernels = new Map(kernels);
+    const exactBiases = new Map(biases ?? []);
+    for (const [name, e] of integerOps.nodes) {
+      replace.set(name, e.replace);
+      outputs.set(e.quantizer.at, (_b, v) => v);
+      if (e.kernel) kernels.set(name, e.kernel);
+      if (e.bias) exactBiases.set(name, e.bias);
+    }
+    biases = exactBiases;
+    const quantizeInput = inputQuantize(model.graph, model.plan, model.qparams, inputQuantizer(model.graph, model.plan));
+    if (quantizeInput && inputAt && !outputs.has(inputAt)) outputs.set(inputAt, quantizeInput);
+  }
+  const built = buildOnnxGraph({ ...model, simulate: { kernels, rounding: roundingOf, outputs, replace, ...(biases ? { biases } : {}) } });
   return { model: built.model, graph: model.graph, plan: model.plan, qparams: model.qparams, values: built.values };
 }
