@@ -46,6 +46,7 @@ import { fakeQuantValues } from '../quant/fake-quant-values.js';
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
 import { createSession, loadOnnxRuntime, type SessionPlacement } from './session.js';
+import { SIMULATION_OPTIMIZATION } from './simulate-onnx.js';
 
 /** Opset 17: ScatterElements with reduction (16+), Reduce* with `axes` as an attribute (until 18). */
 const EVAL_OPSET = 17;
@@ -205,7 +206,12 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
   if (indices.length === 0) throw new Error('the eval split is empty: nothing to evaluate');
   const models = input.models ?? buildEvaluationModels(input);
   const ort = await loadOnnxRuntime();
-  const sessionOpts = { ...(input.threads ? { threads: input.threads } : {}), ...(input.provider ? { provider: input.provider } : {}) };
+  // A target's simulated branch runs as the export's verification runs it (CPU, SIMULATION_OPTIMIZATION):
+  // at 'all' the NCHWc convolutions sum in another order, and on a deep untrained net those last-bit
+  // differences move whole top-1 picks, so the run's accuracy would not be the file's.
+  const sessionOpts = models.simulation
+    ? { ...(input.threads ? { threads: input.threads } : {}), provider: 'cpu', optimization: SIMULATION_OPTIMIZATION }
+    : { ...(input.threads ? { threads: input.threads } : {}), ...(input.provider ? { provider: input.provider } : {}) };
   const statsSession = await createSession(models.withStats, sessionOpts);
   const plainSession = indices.length > input.statsSamples ? await createSession(models.plain, sessionOpts) : null;
   const floatAcc = new ClassificationAccumulator();

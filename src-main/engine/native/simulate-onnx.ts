@@ -36,7 +36,7 @@ import { ONNX_INPUT, ONNX_OUTPUT } from '../onnx/build.js';
 import { createSession, loadOnnxRuntime, type SessionPlacement } from './session.js';
 
 /** See the module comment. */
-export const SIMULATION_OPTIMIZATION = 'extended';
+export const SIMULATION_OPTIMIZATION = 'extended' as const;
 
 /** Per sample: every activation once, and the fake quant's temporaries (about four more float copies) of the largest one; past 100 samples a batch no longer runs faster on a CPU. */
 export const SIMULATION_MEMORY = { copies: 1, scratchPerValue: 4 * 4, cap: 100, what: 'the export simulation' } as const;
