@@ -1,10 +1,11 @@
 /**
- * `node dist/bench/target-gap.js [ARCH] [SIZE] [EVAL] [FORMATS]`: how far an
+ * `node dist/bench/target-gap.js [ARCH|FILE] [SIZE] [EVAL] [FORMATS]`: how far an
  * exported file's accuracy lands from the accuracy its run reports, with and
  * without the run's target (issue 16: a run with a target simulates the
  * target's arithmetic, so the gap should be 0 within 0.05 pt). A seeded
  * keras.applications model (default MobileNetV2 at SIZE×SIZE, default 96; 10
- * classes, softmax) on a seeded random dataset labelled with the float
+ * classes, softmax), or a Keras file the studio reads (its own input shape and
+ * classes), on a seeded random dataset labelled with the float
  * model's own top-1 (so accuracy means agreement with the float model); per
  * format (default tflite,onnx) one PTQ run without a target and one with
  * (tflite-int8 / onnx-ort-cpu), each exported and verified on EVAL images
@@ -20,6 +21,8 @@ import '../src-main/engine/graph/tfjs-compat/index.js';
 import { samplesFromPart } from '../src-main/engine/eval-samples.js';
 import { graphFromLayersModel } from '../src-main/engine/graph/from-layers.js';
 import { serializeGraph } from '../src-main/engine/graph/serialize.js';
+import { layersModelFromGraph } from '../src-main/engine/graph/to-layers.js';
+import { readKerasModel } from '../src-main/io/models/keras/read.js';
 import { preparePtq, runPtq } from '../src-main/engine/ptq/run.js';
 import type { LayerDiffReport } from '../src-main/export/diff/layer-diff.js';
 import { exportOnnx } from '../src-main/export/onnx/index.js';
@@ -43,20 +46,29 @@ function printLayerDiff(diff: LayerDiffReport): void {
 
 const TARGET_OF: Record<string, TargetName> = { tflite: 'tflite-int8', onnx: 'onnx-ort-cpu' };
 
+/** A keras.applications architecture (seeded, SIZE×SIZE, 10 classes) or a model file the studio reads (e.g. test/fixtures/keras/mlcommons_tiny_resnet8.h5). */
+async function modelOf(arch: string, size: number): Promise<tf.LayersModel> {
+  if (/\.(h5|hdf5|keras)$/.test(arch)) return layersModelFromGraph(await readKerasModel(arch));
+  const app = applications.find((a) => a.name === arch);
+  if (!app) throw new Error(`no architecture ${arch}`);
+  return app.build({ inputSize: size, classes: 10, seed: 0 });
+}
+
 async function main(): Promise<void> {
   const [arch = 'MobileNetV2', size = '96', evalCount = '1000', formats = 'tflite,onnx'] = process.argv.slice(2);
   await initBackend('wasm');
-  const app = applications.find((a) => a.name === arch);
-  if (!app) throw new Error(`no architecture ${arch}`);
   const s = Number(size);
   const n = Number(evalCount);
   const dir = tempDir('studio-bench-target-gap-');
-  const model = app.build({ inputSize: s, classes: 10, seed: 0 });
+  const model = await modelOf(arch, s);
+  const shape = model.inputs[0]!.shape.slice(1) as number[];
+  const classes = (model.outputs[0]!.shape as number[]).at(-1)!;
   const count = 2 * Math.max(n, 200);
-  const data = npyDataset(path.join(dir, 'data'), [s, s, 3], count, -1, 1, 1, 10);
+  const data = npyDataset(path.join(dir, 'data'), shape, count, -1, 1, 1, classes);
   // Labels: the float model's own top-1 (the npy split puts every sample in both parts' index space).
   const file = readFileSync(path.join(data.path, 'x.npy'));
-  const x = tf.tensor(new Float32Array(new Uint8Array(file.subarray(file.length - count * s * s * 3 * 4)).buffer), [count, s, s, 3]);
+  const size1 = shape.reduce((a, b) => a * b, 1);
+  const x = tf.tensor(new Float32Array(new Uint8Array(file.subarray(file.length - count * size1 * 4)).buffer), [count, ...shape]);
   const labels = Uint8Array.from((model.predict(x, { batchSize: 32 }) as tf.Tensor).argMax(-1).dataSync());
   x.dispose();
   writeFileSync(path.join(data.path, 'y.npy'), npyFile('|u1', [count], labels));
@@ -77,7 +89,7 @@ async function main(): Promise<void> {
       const v = out.verification as { runtimeAccuracy: number; simulationAccuracy: number; agreement: number; count: number };
       const run = results.quantAccuracy!;
       console.log(
-        `${arch} ${s}x${s} ${format} target=${target ?? 'none'}: float ${(results.floatAccuracy! * 100).toFixed(2)}%, run ${(run * 100).toFixed(2)}%, file ${(v.runtimeAccuracy * 100).toFixed(2)}% ` +
+        `${path.basename(arch)}${arch.includes('.') ? '' : ` ${s}x${s}`} ${format} target=${target ?? 'none'}: float ${(results.floatAccuracy! * 100).toFixed(2)}%, run ${(run * 100).toFixed(2)}%, file ${(v.runtimeAccuracy * 100).toFixed(2)}% ` +
           `(gap ${((v.runtimeAccuracy - run) * 100).toFixed(2)} pt), file vs simulation agreement ${v.agreement}, n=${v.count}, ${((performance.now() - started) / 1000).toFixed(0)} s`,
       );
       const integer = (out.verification as { integer?: { agreementWithRuntime?: number; accuracy?: number; unavailable?: string } }).integer;
