@@ -85,7 +85,7 @@ async function main(): Promise<void> {
       const input = { modelName: arch, config: payload.config, graph: prep.graph, plan: prep.plan, qparams: qparamsFromRecords(prep.plan, results.tensors), records: results.tensors, samples };
       const write = format === 'tflite' ? exportTflite : exportOnnx;
       const layerDiff = process.env.BENCH_LAYER_DIFF === '1';
-      const out = await write(input, path.join(dir, `${arch}-${target ?? 'none'}.${format}`), { layerDiff });
+      const out = await write(input, path.join(dir, `${path.basename(arch)}-${target ?? 'none'}.${format}`), { layerDiff });
       const v = out.verification as { runtimeAccuracy: number; simulationAccuracy: number; agreement: number; count: number };
       const run = results.quantAccuracy!;
       console.log(
