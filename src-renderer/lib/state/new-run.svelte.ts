@@ -10,7 +10,8 @@ import { configFromForm, type OverrideValues, type RunFormKind, type RunFormValu
 
 export type RunKindChoice = RunFormKind;
 
-const BUDGET_POLL_MS = 1000;
+/** A search follows its events; this poll only catches one missed while the connection was down. */
+const BUDGET_FALLBACK_POLL_MS = 5000;
 
 export type SpecForm = SpecValues;
 export type OverrideForm = OverrideValues;
@@ -247,20 +248,45 @@ export class NewRunStore {
     this.searches = this.searches.filter((s) => s.id !== id);
   }
 
-  /** Polls a search until it ends (its steps are runs; the runs list follows them by itself). */
-  async #follow(id: number): Promise<void> {
-    for (;;) {
-      await new Promise((r) => setTimeout(r, BUDGET_POLL_MS));
-      let state: BudgetState;
-      try {
-        state = await this.#api.call('budget.get', { id });
-      } catch {
-        return;
-      }
-      if (!this.searches.some((s) => s.id === id)) return;
-      this.searches = this.searches.map((s) => (s.id === id ? state : s));
-      if (state.status !== 'running') return;
-    }
+  /**
+   * Follows a search until it ends: each budget.step / budget.finished event
+   * for it refreshes its state (budget.get: the steps are runs, the runs list
+   * follows them by itself); a slow poll catches an event lost while the
+   * host's connection was down.
+   */
+  #follow(id: number): Promise<void> {
+    return new Promise((done) => {
+      let fetching = false;
+      let again = false;
+      const stop = () => {
+        offStep();
+        offFinished();
+        clearInterval(timer);
+        done();
+      };
+      const refresh = async () => {
+        if (fetching) return void (again = true);
+        fetching = true;
+        try {
+          const state = await this.#api.call('budget.get', { id });
+          if (!this.searches.some((s) => s.id === id)) return stop();
+          this.searches = this.searches.map((s) => (s.id === id ? state : s));
+          if (state.status !== 'running') return stop();
+        } catch {
+          return stop();
+        } finally {
+          fetching = false;
+        }
+        if (again) {
+          again = false;
+          void refresh();
+        }
+      };
+      const offStep = this.#api.on('budget.step', (e) => e.searchId === id && void refresh());
+      const offFinished = this.#api.on('budget.finished', (e) => e.searchId === id && void refresh());
+      const timer = setInterval(() => void refresh(), BUDGET_FALLBACK_POLL_MS);
+      void refresh();
+    });
   }
 
   dismissStarted(id: number): void {
