@@ -143,6 +143,16 @@ describe('AdaRound on a closed-form case', () => {
     );
   });
 
+  test('a batch of layer inputs over a quarter of the memory budget: refused before any step, naming the layer, the figures and the settings to change', async () => {
+    const { graph, part } = correlatedCase(64);
+    const cfg = config({ weights: W4 });
+    // Layer d's input and its quantized copy: 2 × 4 bytes × its per-sample size × 32 samples, against a quarter of 2 KiB.
+    await assert.rejects(
+      adaround(graph, planQuantization(graph, cfg), cfg.estimator, Adaround.parse({ batchSize: 32 }), { part, indices: Int32Array.from({ length: 64 }, (_, i) => i), readBatch: 64, seed: 0, budgetBytes: 2048 }),
+      /AdaRound holds the inputs of d for 32 samples \(a batch\): .*more than a quarter of the memory budget of .*raise the budget \(--memory-budget\) or lower the AdaRound batch size/,
+    );
+  });
+
   test('cancel: the step after the request throws, nothing is returned', async () => {
     const { graph, part } = correlatedCase(64);
     const cfg = config({ weights: W4 });
