@@ -19,7 +19,12 @@
  * tables) give what the interpreter's kernels give (simulate-ops.ts); the
  * other average pools keep the exact mean. Weights are simulated with the
  * file's integers, which are rounded half to even (quant/int-tensors.ts);
- * biases are the int32 values.
+ * biases are the int32 values. In an int8 file the convolutions, dense
+ * layers, residual ADDs and the input QUANTIZE go further and compute the
+ * interpreter's XNNPACK kernels integer for integer (xnnpack-exact.ts), so
+ * no float sum near a rounding boundary lands a step away; the TensorFlow.js
+ * form of this simulation (export/tflite/simulate.ts, used only when
+ * onnxruntime cannot load) keeps fake quant there.
  */
 import type { Graph, GraphNode } from '../../graph/types.js';
 import { isWeighted } from '../../graph/types.js';
