@@ -18,13 +18,21 @@
  *              analytic bias correction (dwsep: CLE across ReLU6 as ReLU);
  *              AdaRound W4A8 per-channel and the 0.5-point accuracy budget at
  *              W4 when the run config offers them (built by other work).
- * Where the two recipes differ (initial weights, BN epsilon and momentum, data
- * order, fused activations, softmax) is listed in README.md's Benchmarks.
+ * The studio's networks start as the peer's do (bench/peer-recipe-model.ts:
+ * PyTorch's initial weights, BN ε 1e-5 and momentum 0.1 ≙ 0.9), not from the
+ * built-ins' Keras defaults; the differences left (Adam ε, stride-2 'same'
+ * padding, data order, fused activations, softmax) are listed in README.md's
+ * Benchmarks, with what each was measured to cost.
  *
  * BENCH_ACCURACY_QUICK=1: a twentieth of each epoch and 2,000 test images
  * (checks the harness, not the figures). BENCH_ACCURACY_NETS=mlp,cnn,dwsep
  * picks networks; BENCH_ACCURACY_TORCH=path reads the peer's JSON from a file
- * instead of running it.
+ * instead of running it. BENCH_ACCURACY_SEEDS=N trains the float cell with
+ * seeds 0..N−1 on both sides (studio: data order; torch: initial weights and
+ * data order) and compares medians: one draw of 2 epochs spreads over about 2
+ * points. The other cells start from seed 0's float model.
+ * BENCH_ACCURACY_RECIPE=keras starts the studio's networks from the built-ins'
+ * own Keras defaults instead (what users get).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -35,6 +43,8 @@ import { dispatch } from '../src-main/api/dispatch.js';
 import type { BudgetState, RunDetail } from '../src-main/api/contract.js';
 import { Recovery, type RunConfigInput } from '../src-main/api/run-config.js';
 import { openStudio, type Studio } from '../src-main/studio.js';
+import type { BuiltinRecipe } from '../src-main/io/models/builtin-recipe.js';
+import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -42,6 +52,8 @@ const ROOT = path.resolve(here, '..', '..');
 const QUICK = process.env.BENCH_ACCURACY_QUICK === '1';
 const EPOCH_FRACTION = QUICK ? 0.05 : 1;
 const EVAL_COUNT = QUICK ? 2000 : 10000;
+const SEEDS = Math.max(1, Math.floor(Number(process.env.BENCH_ACCURACY_SEEDS ?? '1')) || 1);
+const RECIPE: BuiltinRecipe = process.env.BENCH_ACCURACY_RECIPE === 'keras' ? 'keras' : 'torch';
 
 /** The three networks: the peer's name, the studio built-in. */
 const NETS = [
@@ -153,18 +165,32 @@ async function attempt(f: () => Promise<number>): Promise<number | string> {
   }
 }
 
+/** The float cell over seeds: the median (what the target compares), and with several seeds the range and seed 0's figure (the model the other cells start from). As the peer's seed_figures. */
+function seedFigures(accuracies: number[]): Record<string, number> {
+  const sorted = [...accuracies].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  if (accuracies.length === 1) return { float: median };
+  return { float: median, float_min: sorted[0]!, float_max: sorted.at(-1)!, float_seed0: accuracies[0]! };
+}
+
 /** Every studio cell of one network, each a run of the studio's API. */
 async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: number): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
   const base = { datasetId, calibration: { count: 1000, seed: 0 }, eval: { count: EVAL_COUNT, seed: 1 } };
-  const fresh = await api.call<{ id: number }>('models.importBuiltin', { name: builtin });
-  const float = await api.run('float', `${key}_float`, {
-    ...base,
-    modelId: fresh.id,
-    training: { epochs: 2 * EPOCH_FRACTION, learningRate: 1e-3, batchSize: 64, validationSplit: 0, seed: 0 },
-  });
-  out.float = float.floatAccuracy!;
-  const modelId = float.summary.trainedModelId as number;
+  const fresh = RECIPE === 'keras' ? await api.call<{ id: number }>('models.importBuiltin', { name: builtin }) : importBuiltinWithRecipe(api.studio, builtin, RECIPE);
+  const floats: number[] = [];
+  let modelId = 0;
+  for (let seed = 0; seed < SEEDS; seed++) {
+    const float = await api.run('float', `${key}_float${SEEDS > 1 ? `_seed${seed}` : ''}`, {
+      ...base,
+      modelId: fresh.id,
+      training: { epochs: 2 * EPOCH_FRACTION, learningRate: 1e-3, batchSize: 64, validationSplit: 0, seed },
+    });
+    floats.push(float.floatAccuracy!);
+    if (seed === 0) modelId = float.summary.trainedModelId as number;
+  }
+  Object.assign(out, seedFigures(floats));
   const ptqRun = (name: string, bits: number, granularity: 'per-tensor' | 'per-channel', extra: Partial<RunConfigInput> = {}) =>
     api.run('ptq', `${key}_${name}`, { ...base, modelId, weights: weights(bits, granularity), estimator: { kind: 'minmax' }, ...extra });
   const ptq = (...args: Parameters<typeof ptqRun>) => attempt(async () => (await ptqRun(...args)).quantAccuracy!);
@@ -210,11 +236,19 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
 /** The rows of one network: cell label, the key in both sides' results, and the target. */
 function rows(key: NetKey, s: Record<string, number | string>, t: Record<string, unknown> | null): Cell[] {
   const torch = (k: string): number | string | null => (t ? ((t[k] as number | string | undefined) ?? 'n/a') : null);
-  const float = typeof s.float === 'number' ? s.float : NaN;
+  // The near-float targets compare with the float model the cells start from (seed 0's when several seeds ran).
+  const start = s.float_seed0 ?? s.float;
+  const float = typeof start === 'number' ? start : NaN;
   const cell = (label: string, k: string, target: Target | null): Cell => ({ cell: `${key} ${label}`, studio: s[k] ?? null, torch: torch(k), target });
   const near = { kind: 'at-least-torch', points: 0.2 } as const;
+  const range = (r: Record<string, unknown> | null) => (r && typeof r.float_min === 'number' && typeof r.float_max === 'number' ? `${pct(r.float_min)}–${pct(r.float_max)}` : '?');
   const out: Cell[] = [
-    cell('float', 'float', { kind: 'near-torch', points: 0.5 }),
+    ...(SEEDS > 1
+      ? [
+          cell(`float, median of ${SEEDS} seeds (studio ${range(s)}, torch ${range(t)})`, 'float', { kind: 'near-torch', points: 0.5 }),
+          cell('float, seed 0 (the model the cells below start from)', 'float_seed0', null),
+        ]
+      : [cell('float', 'float', { kind: 'near-torch', points: 0.5 })]),
     cell('W8A8 per-tensor', 'w8a8_pt', near),
     cell('W8A8 per-channel', 'w8a8_pc', near),
     cell('W4A8 per-tensor', 'w4a8_pt', near),
@@ -271,7 +305,9 @@ function printTable(cells: Cell[]): void {
 export async function benchAccuracy(): Promise<Record<string, number>> {
   const picked = (process.env.BENCH_ACCURACY_NETS ?? 'mlp,cnn,dwsep').split(',').filter(Boolean);
   const nets = NETS.filter((n) => picked.includes(n.key));
-  console.log(`accuracy beside torch.ao on Fashion-MNIST (${QUICK ? 'QUICK: a twentieth of each epoch, ' : ''}${EVAL_COUNT} test images, 1,000 calibration), networks: ${nets.map((n) => n.key).join(', ')}`);
+  console.log(
+    `accuracy beside torch.ao on Fashion-MNIST (${QUICK ? 'QUICK: a twentieth of each epoch, ' : ''}${EVAL_COUNT} test images, 1,000 calibration, float over ${SEEDS} seed${SEEDS > 1 ? 's' : ''}, studio networks from the ${RECIPE} recipe), networks: ${nets.map((n) => n.key).join(', ')}`,
+  );
   const peer = torchPeer(nets.map((n) => n.key));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'studio-bench-accuracy-'));
   const results: Partial<Record<NetKey, Record<string, number | string>>> = {};
@@ -296,7 +332,7 @@ export async function benchAccuracy(): Promise<Record<string, number>> {
   }
   const torch = await peer.result;
   if (!torch.json) console.log(`  torch.ao peer unavailable: ${torch.why}`);
-  else console.log(`  torch.ao ${torch.json.torch} (${torch.json.threads} threads, ${torch.json.engine} engine)${torch.json.quick !== QUICK ? ' — NOTE: peer and studio ran in different modes' : ''}`);
+  else console.log(`  torch.ao ${torch.json.torch} (${torch.json.threads} threads, ${torch.json.engine} engine)${torch.json.quick !== QUICK || (torch.json.seeds ?? 1) !== SEEDS ? ' — NOTE: peer and studio ran in different modes (quick, seeds)' : ''}`);
   const peerNets = (torch.json?.nets ?? {}) as Record<string, Record<string, unknown>>;
   const cells = nets.flatMap((n) => rows(n.key, results[n.key]!, torch.json ? (peerNets[n.key] ?? {}) : null));
   printTable(cells);

@@ -2,7 +2,9 @@
 
 The same cells as bench/accuracy.ts, with torch.ao eager mode, for the three
 networks (the MLP 784-256-128-10, the studio's fashion_cnn and fashion_dwsep,
-layer for layer; bench/torch_peer.py holds the two convnets):
+layer for layer; bench/torch_peer.py holds the two convnets, with torch's
+default initial weights and BatchNorm settings, which the studio side starts
+from too: bench/peer-recipe-model.ts):
   float     2 epochs, Adam 1e-3, batch 64, the 60k train set shuffled each epoch;
   PTQ       fuse (conv-BN(-ReLU), linear-ReLU), prepare, calibrate on 1,000 train
             images (MinMax: per-tensor uint8 activations; symmetric weights
@@ -22,10 +24,13 @@ layer for layer; bench/torch_peer.py holds the two convnets):
   CLE + BC  then torch.ao.quantization._correct_bias (empirical: the mean
             output error of each quantized Linear/Conv2d on the calibration
             images, through the numeric suite's shadow modules).
-Prints one JSON object: {torch, threads, engine, quick, nets: {mlp|cnn|dwsep: {cell: accuracy}}}.
+Prints one JSON object: {torch, threads, engine, quick, seeds, nets: {mlp|cnn|dwsep: {cell: accuracy}}}.
 BENCH_ACCURACY_QUICK=1 trains a twentieth of each epoch and evaluates 2,000
 test images (checks the harness, not the figures). BENCH_ACCURACY_NETS=cnn,dwsep
 picks networks. BENCH_THREADS sets torch's threads (default 2).
+BENCH_ACCURACY_SEEDS=N trains the float cell with seeds 0..N-1 (initial
+weights and data order) and reports the median as `float`, with float_min,
+float_max and float_seed0; every other cell starts from seed 0's model.
 """
 import copy, json, os, sys, time
 import numpy as np
@@ -40,6 +45,7 @@ QUICK = os.environ.get('BENCH_ACCURACY_QUICK') == '1'
 EPOCH_FRACTION = 0.05 if QUICK else 1.0
 CALIBRATION = 1000
 BN_FREEZE_STEP = 200
+SEEDS = max(1, int(os.environ.get('BENCH_ACCURACY_SEEDS', '1') or 1))
 
 
 class Mlp(nn.Module):
@@ -174,12 +180,32 @@ def qat(float_model, fuse, data, bits, seed):
     return accuracy(tq.convert(m.eval()), data)
 
 
-def bench_net(name, data, seed=0):
+def seed_figures(accuracies):
+    """The float cell over seeds: the median (what the target compares); with several seeds also the range and seed 0's figure. As bench/accuracy.ts's seedFigures."""
+    if len(accuracies) == 1:
+        return {'float': accuracies[0]}
+    return {'float': float(np.median(accuracies)), 'float_min': min(accuracies), 'float_max': max(accuracies), 'float_seed0': accuracies[0]}
+
+
+def float_models(make, data, seeds):
+    """Trains the float net once per seed (torch.manual_seed(seed) draws the initial weights); returns seed 0's model, the accuracies and the seconds of seed 0."""
+    accuracies, first, seconds = [], None, 0.0
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        t0 = time.perf_counter()
+        model = train(make(), data, 2, 1e-3, seed)
+        accuracies.append(accuracy(model, data))
+        if seed == 0:
+            first, seconds = model, time.perf_counter() - t0
+    return first, accuracies, seconds
+
+
+def bench_net(name, data):
     make, fuse = NETS[name]
-    torch.manual_seed(seed)
     t0 = time.perf_counter()
-    model = train(make(), data, 2, 1e-3, seed)
-    out = {'float': accuracy(model, data), 'train_seconds': time.perf_counter() - t0}
+    model, floats, train_seconds = float_models(make, data, SEEDS)
+    out = {**seed_figures(floats), 'train_seconds': train_seconds}
+    seed = 0  # the cells below start from seed 0's model and its seeds
     for bits in (8, 4):
         for per_channel in (False, True):
             out[f'w{bits}a8_{"pc" if per_channel else "pt"}'], _ = ptq(model, fuse, data, bits, per_channel)
@@ -209,7 +235,7 @@ def main():
     for name in picked:
         nets[name] = bench_net(name, data)
         print(f'{name}: {json.dumps(nets[name])}', file=sys.stderr, flush=True)
-    print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'engine': torch.backends.quantized.engine, 'quick': QUICK, 'nets': nets}))
+    print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads(), 'engine': torch.backends.quantized.engine, 'quick': QUICK, 'seeds': SEEDS, 'nets': nets}))
 
 
 if __name__ == '__main__':

@@ -3,22 +3,25 @@
  * names given explicitly (tfjs's own automatic names depend on how many layers
  * were created before, so they would differ between runs) and seeded
  * initializers, so every build gives the same weights. Biases and BN
- * parameters start at the Keras defaults (zeros / ones).
+ * parameters start at the Keras defaults (zeros / ones). A recipe other than
+ * 'keras' (builtin-recipe.ts) starts the same layers as PyTorch would: the
+ * accuracy bench uses it to train with its torch.ao peer's recipe.
  */
 import * as tf from '@tensorflow/tfjs';
 import { graphFromLayersModel } from '../../engine/graph/from-layers.js';
 import type { Graph } from '../../engine/graph/types.js';
 import { describeArchitecture } from '../../engine/graph/describe.js';
 import { summarizeGraph } from '../../engine/graph/summary.js';
+import { recipeInit, type BuiltinRecipe } from './builtin-recipe.js';
 
 export interface BuiltinModelEntry {
   name: string;
   /** What the model is for; the catalog adds its architecture, derived from the built graph (builtinDescription). */
   purpose: string;
-  /** The model as a Graph with its deterministic initial weights. */
-  build(): Graph;
+  /** The model as a Graph with its deterministic initial weights (recipe: default 'keras'). */
+  build(recipe?: BuiltinRecipe): Graph;
   /** The same model as a tfjs-layers model (the caller disposes it). */
-  buildLayersModel(): tf.LayersModel;
+  buildLayersModel(recipe?: BuiltinRecipe): tf.LayersModel;
   /** Input shape without the batch axis. */
   inputShape: number[];
   numClasses: number;
@@ -34,43 +37,32 @@ function kerasNamer(): (base: string) => string {
   };
 }
 
-/** Seeded glorot-uniform initializers, a distinct seed for each layer. */
-function seeder(base: number): () => ReturnType<typeof tf.initializers.glorotUniform> {
-  let next = base;
-  return () => tf.initializers.glorotUniform({ seed: next++ });
+export function denseMnistLayers(recipe: BuiltinRecipe = 'keras'): tf.LayersModel {
+  const name = kerasNamer();
+  const init = recipeInit(recipe, 784_256);
+  const dense = (fanIn: number, units: number, activation: 'relu' | 'softmax') =>
+    tf.layers.dense({ name: name('dense'), ...(fanIn === 784 ? { inputShape: [784] } : {}), units, activation, kernelInitializer: init.kernel(fanIn), biasInitializer: init.bias(fanIn) });
+  return tf.sequential({ name: 'dense_784_256_128_10', layers: [dense(784, 256, 'relu'), dense(256, 128, 'relu'), dense(128, 10, 'softmax')] });
 }
 
-export function denseMnistLayers(): tf.LayersModel {
+export function convBnReluDenseLayers(recipe: BuiltinRecipe = 'keras'): tf.LayersModel {
   const name = kerasNamer();
-  const init = seeder(784_256);
-  return tf.sequential({
-    name: 'dense_784_256_128_10',
-    layers: [
-      tf.layers.dense({ name: name('dense'), inputShape: [784], units: 256, activation: 'relu', kernelInitializer: init() }),
-      tf.layers.dense({ name: name('dense'), units: 128, activation: 'relu', kernelInitializer: init() }),
-      tf.layers.dense({ name: name('dense'), units: 10, activation: 'softmax', kernelInitializer: init() }),
-    ],
-  });
-}
-
-export function convBnReluDenseLayers(): tf.LayersModel {
-  const name = kerasNamer();
-  const init = seeder(32_323);
+  const init = recipeInit(recipe, 32_323);
   return tf.sequential({
     name: 'conv_bn_relu_dense',
     layers: [
-      tf.layers.conv2d({ name: name('conv2d'), inputShape: [32, 32, 3], filters: 32, kernelSize: 3, padding: 'same', kernelInitializer: init() }),
-      tf.layers.batchNormalization({ name: name('batch_normalization') }),
+      tf.layers.conv2d({ name: name('conv2d'), inputShape: [32, 32, 3], filters: 32, kernelSize: 3, padding: 'same', kernelInitializer: init.kernel(27), biasInitializer: init.bias(27) }),
+      tf.layers.batchNormalization({ name: name('batch_normalization'), ...init.batchNorm() }),
       tf.layers.activation({ name: name('activation'), activation: 'relu' }),
       tf.layers.flatten({ name: name('flatten') }),
-      tf.layers.dense({ name: name('dense'), units: 10, activation: 'softmax', kernelInitializer: init() }),
+      tf.layers.dense({ name: name('dense'), units: 10, activation: 'softmax', kernelInitializer: init.kernel(32 * 32 * 32), biasInitializer: init.bias(32 * 32 * 32) }),
     ],
   });
 }
 
-export function fashionCnnLayers(): tf.LayersModel {
+export function fashionCnnLayers(recipe: BuiltinRecipe = 'keras'): tf.LayersModel {
   const name = kerasNamer();
-  const init = seeder(28_281);
+  const init = recipeInit(recipe, 28_281);
   const convBlock = (filters: number, first: boolean): tf.layers.Layer[] => [
     tf.layers.conv2d({
       name: name('conv2d'),
@@ -78,9 +70,10 @@ export function fashionCnnLayers(): tf.LayersModel {
       filters,
       kernelSize: 3,
       padding: 'same',
-      kernelInitializer: init(),
+      kernelInitializer: init.kernel(first ? 9 : 32 * 9),
+      biasInitializer: init.bias(first ? 9 : 32 * 9),
     }),
-    tf.layers.batchNormalization({ name: name('batch_normalization') }),
+    tf.layers.batchNormalization({ name: name('batch_normalization'), ...init.batchNorm() }),
     tf.layers.activation({ name: name('activation'), activation: 'relu' }),
     tf.layers.maxPooling2d({ name: name('max_pooling2d'), poolSize: 2 }),
   ];
@@ -90,8 +83,8 @@ export function fashionCnnLayers(): tf.LayersModel {
       ...convBlock(32, true),
       ...convBlock(64, false),
       tf.layers.flatten({ name: name('flatten') }),
-      tf.layers.dense({ name: name('dense'), units: 128, activation: 'relu', kernelInitializer: init() }),
-      tf.layers.dense({ name: name('dense'), units: 10, activation: 'softmax', kernelInitializer: init() }),
+      tf.layers.dense({ name: name('dense'), units: 128, activation: 'relu', kernelInitializer: init.kernel(7 * 7 * 64), biasInitializer: init.bias(7 * 7 * 64) }),
+      tf.layers.dense({ name: name('dense'), units: 10, activation: 'softmax', kernelInitializer: init.kernel(128), biasInitializer: init.bias(128) }),
     ],
   });
 }
@@ -100,38 +93,38 @@ export function fashionCnnLayers(): tf.LayersModel {
  * MobileNet-style: convolutions feeding BN have no bias (as in Keras's
  * MobileNet), activations are ReLU(max_value=6) layers.
  */
-export function fashionDwsepLayers(): tf.LayersModel {
+export function fashionDwsepLayers(recipe: BuiltinRecipe = 'keras'): tf.LayersModel {
   const name = kerasNamer();
-  const init = seeder(28_616);
+  const init = recipeInit(recipe, 28_616);
   const bnRelu6 = (): tf.layers.Layer[] => [
     // Momentum 0.9 (PyTorch's 0.1): its activations have variances near 1e-3, so Keras's 0.99
     // leaves the moving variance dominated by its initial 1 for thousands of steps.
-    tf.layers.batchNormalization({ name: name('batch_normalization'), momentum: 0.9 }),
+    tf.layers.batchNormalization({ name: name('batch_normalization'), momentum: 0.9, ...init.batchNorm() }),
     tf.layers.reLU({ name: name('re_lu'), maxValue: 6 }),
   ];
-  const block = (filters: number, stride: number): tf.layers.Layer[] => [
-    tf.layers.depthwiseConv2d({ name: name('depthwise_conv2d'), kernelSize: 3, strides: stride, padding: 'same', useBias: false, depthwiseInitializer: init() }),
+  const block = (inputs: number, filters: number, stride: number): tf.layers.Layer[] => [
+    tf.layers.depthwiseConv2d({ name: name('depthwise_conv2d'), kernelSize: 3, strides: stride, padding: 'same', useBias: false, depthwiseInitializer: init.kernel(9) }),
     ...bnRelu6(),
-    tf.layers.conv2d({ name: name('conv2d'), filters, kernelSize: 1, useBias: false, kernelInitializer: init() }),
+    tf.layers.conv2d({ name: name('conv2d'), filters, kernelSize: 1, useBias: false, kernelInitializer: init.kernel(inputs) }),
     ...bnRelu6(),
   ];
   return tf.sequential({
     name: 'fashion_dwsep',
     layers: [
-      tf.layers.conv2d({ name: name('conv2d'), inputShape: [28, 28, 1], filters: 16, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init() }),
+      tf.layers.conv2d({ name: name('conv2d'), inputShape: [28, 28, 1], filters: 16, kernelSize: 3, strides: 2, padding: 'same', useBias: false, kernelInitializer: init.kernel(9) }),
       ...bnRelu6(),
-      ...block(32, 1), // 14x14x32
-      ...block(64, 2), // 7x7x64
-      ...block(64, 1), // 7x7x64
+      ...block(16, 32, 1), // 14x14x32
+      ...block(32, 64, 2), // 7x7x64
+      ...block(64, 64, 1), // 7x7x64
       tf.layers.globalAveragePooling2d({ name: name('global_average_pooling2d') }),
-      tf.layers.dense({ name: name('dense'), units: 10, activation: 'softmax', kernelInitializer: init() }),
+      tf.layers.dense({ name: name('dense'), units: 10, activation: 'softmax', kernelInitializer: init.kernel(64), biasInitializer: init.bias(64) }),
     ],
   });
 }
 
-function graphOf(build: () => tf.LayersModel): () => Graph {
-  return () => {
-    const model = build();
+function graphOf(build: (recipe?: BuiltinRecipe) => tf.LayersModel): (recipe?: BuiltinRecipe) => Graph {
+  return (recipe) => {
+    const model = build(recipe);
     try {
       return graphFromLayersModel(model);
     } finally {
