@@ -28,9 +28,9 @@
  * (checks the harness, not the figures). BENCH_ACCURACY_NETS=mlp,cnn,dwsep
  * picks networks; BENCH_ACCURACY_TORCH=path reads the peer's JSON from a file
  * instead of running it. BENCH_ACCURACY_SEEDS=N trains the float cell with
- * seeds 0..N−1 on both sides (studio: data order; torch: initial weights and
- * data order) and compares medians: one draw of 2 epochs spreads over about 2
- * points. The other cells start from seed 0's float model.
+ * seeds 0..N−1 on both sides (each side: a draw of the initial weights and
+ * the data order) and compares medians: one draw of 2 epochs spreads over
+ * about 2 points. The other cells start from seed 0's float model.
  * BENCH_ACCURACY_RECIPE=keras starts the studio's networks from the built-ins'
  * own Keras defaults instead (what users get).
  */
@@ -178,10 +178,11 @@ function seedFigures(accuracies: number[]): Record<string, number> {
 async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: number): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
   const base = { datasetId, calibration: { count: 1000, seed: 0 }, eval: { count: EVAL_COUNT, seed: 1 } };
-  const fresh = RECIPE === 'keras' ? await api.call<{ id: number }>('models.importBuiltin', { name: builtin }) : importBuiltinWithRecipe(api.studio, builtin, RECIPE);
   const floats: number[] = [];
   let modelId = 0;
   for (let seed = 0; seed < SEEDS; seed++) {
+    // Each seed its own draw of the initial weights and its own data order, as a torch seed is (seed 0: the built-in's own weights).
+    const fresh = RECIPE === 'keras' && seed === 0 ? await api.call<{ id: number }>('models.importBuiltin', { name: builtin }) : importBuiltinWithRecipe(api.studio, builtin, RECIPE, seed);
     const float = await api.run('float', `${key}_float${SEEDS > 1 ? `_seed${seed}` : ''}`, {
       ...base,
       modelId: fresh.id,

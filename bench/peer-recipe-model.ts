@@ -11,9 +11,11 @@ import { builtinDescription, builtinModel } from '../src-main/io/models/builtins
 import { storeModel } from '../src-main/library/store-model.js';
 import type { Studio } from '../src-main/studio.js';
 
-export function importBuiltinWithRecipe(studio: Studio, name: string, recipe: BuiltinRecipe): ModelSummary {
+/** `draw` picks another seeded draw of the initial weights (0: the built-in's own), so a float cell over seeds varies the start as torch's seeds do. */
+export function importBuiltinWithRecipe(studio: Studio, name: string, recipe: BuiltinRecipe, draw = 0): ModelSummary {
   const entry = builtinModel(name);
-  const bytes = serializeGraph(entry.build(recipe));
-  const description = `${builtinDescription(entry)} Initial weights and BatchNorm settings: the ${recipe} recipe.`;
-  return storeModel(studio.store, { name: recipe === 'keras' ? name : `${name}_${recipe}_init`, source: 'builtin', format: 'builtin', path: null, description }, bytes);
+  const bytes = serializeGraph(entry.build(recipe, draw));
+  const description = `${builtinDescription(entry)} Initial weights and BatchNorm settings: the ${recipe} recipe${draw ? `, draw ${draw}` : ''}.`;
+  const stored = recipe === 'keras' && draw === 0 ? name : `${name}_${recipe}_init${draw ? `_draw${draw}` : ''}`;
+  return storeModel(studio.store, { name: stored, source: 'builtin', format: 'builtin', path: null, description }, bytes);
 }

@@ -19,9 +19,9 @@ export interface BuiltinModelEntry {
   /** What the model is for; the catalog adds its architecture, derived from the built graph (builtinDescription). */
   purpose: string;
   /** The model as a Graph with its deterministic initial weights (recipe: default 'keras'). */
-  build(recipe?: BuiltinRecipe): Graph;
+  build(recipe?: BuiltinRecipe, draw?: number): Graph;
   /** The same model as a tfjs-layers model (the caller disposes it). */
-  buildLayersModel(recipe?: BuiltinRecipe): tf.LayersModel;
+  buildLayersModel(recipe?: BuiltinRecipe, draw?: number): tf.LayersModel;
   /** Input shape without the batch axis. */
   inputShape: number[];
   numClasses: number;
@@ -37,17 +37,17 @@ function kerasNamer(): (base: string) => string {
   };
 }
 
-export function denseMnistLayers(recipe: BuiltinRecipe = 'keras'): tf.LayersModel {
+export function denseMnistLayers(recipe: BuiltinRecipe = 'keras', draw = 0): tf.LayersModel {
   const name = kerasNamer();
-  const init = recipeInit(recipe, 784_256);
+  const init = recipeInit(recipe, 784_256 + draw * DRAW_STRIDE);
   const dense = (fanIn: number, units: number, activation: 'relu' | 'softmax') =>
     tf.layers.dense({ name: name('dense'), ...(fanIn === 784 ? { inputShape: [784] } : {}), units, activation, kernelInitializer: init.kernel(fanIn), biasInitializer: init.bias(fanIn) });
   return tf.sequential({ name: 'dense_784_256_128_10', layers: [dense(784, 256, 'relu'), dense(256, 128, 'relu'), dense(128, 10, 'softmax')] });
 }
 
-export function convBnReluDenseLayers(recipe: BuiltinRecipe = 'keras'): tf.LayersModel {
+export function convBnReluDenseLayers(recipe: BuiltinRecipe = 'keras', draw = 0): tf.LayersModel {
   const name = kerasNamer();
-  const init = recipeInit(recipe, 32_323);
+  const init = recipeInit(recipe, 32_323 + draw * DRAW_STRIDE);
   return tf.sequential({
     name: 'conv_bn_relu_dense',
     layers: [
@@ -60,9 +60,9 @@ export function convBnReluDenseLayers(recipe: BuiltinRecipe = 'keras'): tf.Layer
   });
 }
 
-export function fashionCnnLayers(recipe: BuiltinRecipe = 'keras'): tf.LayersModel {
+export function fashionCnnLayers(recipe: BuiltinRecipe = 'keras', draw = 0): tf.LayersModel {
   const name = kerasNamer();
-  const init = recipeInit(recipe, 28_281);
+  const init = recipeInit(recipe, 28_281 + draw * DRAW_STRIDE);
   const convBlock = (filters: number, first: boolean): tf.layers.Layer[] => [
     tf.layers.conv2d({
       name: name('conv2d'),
@@ -93,9 +93,9 @@ export function fashionCnnLayers(recipe: BuiltinRecipe = 'keras'): tf.LayersMode
  * MobileNet-style: convolutions feeding BN have no bias (as in Keras's
  * MobileNet), activations are ReLU(max_value=6) layers.
  */
-export function fashionDwsepLayers(recipe: BuiltinRecipe = 'keras'): tf.LayersModel {
+export function fashionDwsepLayers(recipe: BuiltinRecipe = 'keras', draw = 0): tf.LayersModel {
   const name = kerasNamer();
-  const init = recipeInit(recipe, 28_616);
+  const init = recipeInit(recipe, 28_616 + draw * DRAW_STRIDE);
   const bnRelu6 = (): tf.layers.Layer[] => [
     // Momentum 0.9 (PyTorch's 0.1): its activations have variances near 1e-3, so Keras's 0.99
     // leaves the moving variance dominated by its initial 1 for thousands of steps.
@@ -122,9 +122,16 @@ export function fashionDwsepLayers(recipe: BuiltinRecipe = 'keras'): tf.LayersMo
   });
 }
 
-function graphOf(build: (recipe?: BuiltinRecipe) => tf.LayersModel): (recipe?: BuiltinRecipe) => Graph {
-  return (recipe) => {
-    const model = build(recipe);
+/**
+ * Seeds between two draws of the same built-in's initial weights: draw 0 is
+ * the built-in users get; the accuracy bench trains draws 0..N−1 so its float
+ * cell varies the start as its torch peer's seeds do.
+ */
+const DRAW_STRIDE = 100_000;
+
+function graphOf(build: (recipe?: BuiltinRecipe, draw?: number) => tf.LayersModel): (recipe?: BuiltinRecipe, draw?: number) => Graph {
+  return (recipe, draw) => {
+    const model = build(recipe, draw);
     try {
       return graphFromLayersModel(model);
     } finally {

@@ -113,7 +113,12 @@ function weightedExact(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<strin
   if (!gin || !gout || !FUSED_CLAMPS.has(n.activation)) return null;
   const wq = plan.weights.find((w) => w.layer === n.name);
   if (!wq || (wq.axis !== null && wq.axis !== wq.view.length - 1)) return null;
-  const w = integerWeights({ graph, plan, qparams }, n, gin.scale);
+  let w: ReturnType<typeof integerWeights>;
+  try {
+    w = integerWeights({ graph, plan, qparams }, n, gin.scale);
+  } catch {
+    return null; // weights the integer kernels cannot hold (wider than 8 bits): the export refuses those, the simulation keeps fake quant
+  }
   // Every partial sum is bounded by Σ|w|·255 + |bias| per channel; past 2^24 a float32 sum may round: leave such a layer to fake quant.
   const bound = new Float64Array(w.channels);
   for (let i = 0; i < w.kernel.length; i++) bound[i % w.channels]! += Math.abs(w.kernel[i]!) * 255;

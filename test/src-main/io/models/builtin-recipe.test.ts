@@ -62,3 +62,17 @@ test('the keras recipe is the default build: the same weights, zero biases; torc
     });
   }
 });
+
+test('another draw (the accuracy bench’s seeds) changes every kernel, not the layers; draw 0 is the built-in itself', () => {
+  for (const entry of builtinModels) {
+    const own = parameters(entry.build('torch'));
+    const zero = parameters(entry.build('torch', 0));
+    const other = parameters(entry.build('torch', 1));
+    assert.deepEqual(zero.map((p) => Array.from(p.values)), own.map((p) => Array.from(p.values)), entry.name);
+    assert.deepEqual(other.map((p) => [p.at, p.values.length]), own.map((p) => [p.at, p.values.length]), entry.name);
+    for (let i = 0; i < own.length; i++) {
+      if (own[i]!.values.length < 2) continue;
+      assert.notDeepEqual(Array.from(other[i]!.values), Array.from(own[i]!.values), `${entry.name} ${own[i]!.at}: the same values in draw 1`);
+    }
+  }
+});
