@@ -209,9 +209,8 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
   // A target's simulated branch runs as the export's verification runs it (CPU, SIMULATION_OPTIMIZATION):
   // at 'all' the NCHWc convolutions sum in another order, and on a deep untrained net those last-bit
   // differences move whole top-1 picks, so the run's accuracy would not be the file's.
-  const sessionOpts = models.simulation
-    ? { ...(input.threads ? { threads: input.threads } : {}), provider: 'cpu', optimization: SIMULATION_OPTIMIZATION }
-    : { ...(input.threads ? { threads: input.threads } : {}), ...(input.provider ? { provider: input.provider } : {}) };
+  const placement = models.simulation ? { provider: 'cpu', optimization: SIMULATION_OPTIMIZATION } : input.provider ? { provider: input.provider } : {};
+  const sessionOpts = { ...(input.threads ? { threads: input.threads } : {}), ...placement };
   const statsSession = await createSession(models.withStats, sessionOpts);
   const plainSession = indices.length > input.statsSamples ? await createSession(models.plain, sessionOpts) : null;
   const floatAcc = new ClassificationAccumulator();

@@ -92,6 +92,9 @@ export interface OnnxBuildInput {
   format?: OnnxFormat;
 }
 
+/** A node's lowering replaced (SimulationLowering.replace): its inputs and its plain lowering, to call on changed inputs, give its output. */
+export type NodeReplacement = (b: OnnxBuilder, args: OnnxValue[], lowered: (args: OnnxValue[]) => OnnxValue) => OnnxValue;
+
 /** How the simulation graph departs from the run's PTQ simulation (see OnnxBuildInput.simulate). */
 export interface SimulationLowering {
   /** Planned kernels, fake-quantized (Keras layout), by layer name; a layer not listed keeps its float kernel. */
@@ -113,7 +116,7 @@ export interface SimulationLowering {
    * its plain lowering as a function (to call on changed inputs), the ops that
    * replace the node's lowering.
    */
-  replace?: ReadonlyMap<string, (b: OnnxBuilder, args: OnnxValue[], lowered: (args: OnnxValue[]) => OnnxValue) => OnnxValue>;
+  replace?: ReadonlyMap<string, NodeReplacement>;
   /**
    * Every planned quantizer switchable per run of one session (engine/sensitivity):
    * each activation quantizer takes an on/off switch and its qparams as graph

@@ -159,6 +159,12 @@ export interface QuantPlan {
   tensors: TensorRange[];
 }
 
+/** The activation quantizer whose range a node's output tensor carries (its own, or the one it passes through), if any. */
+export function rangeQuantizerOf(plan: QuantPlan, tensor: string): ActivationQuantizer | undefined {
+  const range = plan.tensors.find((t) => t.tensor === tensor)?.range;
+  return range ? plan.activations.find((a) => a.name === range) : undefined;
+}
+
 /**
  * Ops whose output stays on their input's quantization grid, so they take no
  * quantizer of their own: max-pools pick input values, flatten, reshape,

@@ -52,19 +52,18 @@ import type { ActQParams } from '../../integer/tensor.js';
 import type { OnnxBuilder, OnnxValue } from '../../onnx/build.js';
 import { tableLookupNodes } from '../../onnx/table.js';
 import { integerQParams, type QParams } from '../../quant/qparams.js';
-import type { QuantPlan } from '../../transform/plan.js';
+import { rangeQuantizerOf, type QuantPlan } from '../../transform/plan.js';
 import { quantizedConstant } from './lower.js';
 
 type Op = (y: tf.Tensor) => tf.Tensor;
 
 /** The grid of a node's output tensor (its own quantizer's, or the one it passes through), in the signed domain. */
 function gridOf(plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, node: string): ActQParams | null {
-  const range = plan.tensors.find((t) => t.tensor === node)?.range;
-  const a = range ? plan.activations.find((x) => x.name === range) : undefined;
+  const a = rangeQuantizerOf(plan, node);
   const qp = a ? qparams.get(a.sharedWith ?? a.name) : undefined;
   if (!qp) return null;
   const iq = integerQParams(qp, 'signed');
-  return { name: range!, scale: iq.scale[0]!, zeroPoint: iq.zeroPoint[0]!, qmin: iq.qmin, qmax: iq.qmax };
+  return { name: a!.name, scale: iq.scale[0]!, zeroPoint: iq.zeroPoint[0]!, qmin: iq.qmin, qmax: iq.qmax };
 }
 
 const roundHalfEven = (v: number) => {

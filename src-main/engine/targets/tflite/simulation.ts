@@ -32,7 +32,7 @@ import type { RoundingMode } from '../../quant/fake-quant.js';
 import type { QParams } from '../../quant/qparams.js';
 import type { ActivationQuantizer, QuantPlan } from '../../transform/plan.js';
 import { simulatedKernels } from '../../native/evaluate-onnx.js';
-import { buildOnnxGraph, encodeOnnx, type OnnxValue, type SimulationLowering } from '../../onnx/build.js';
+import { buildOnnxGraph, encodeOnnx, type NodeReplacement, type OnnxValue } from '../../onnx/build.js';
 import type { ModelProto } from '../../onnx/proto.js';
 import { quantizedBiasValues } from '../qdq-simulation.js';
 import { lowerForTflite, type LoweredModel } from './lower.js';
@@ -193,7 +193,7 @@ function simulationGraph(
   const outputs = new Map([...exact].map(([name, op]) => [name, onnxInterpreterOp(op, name)]));
   // int8 files: the convolutions, dense layers and ADDs as the interpreter's integer kernels compute them (xnnpack-exact.ts).
   const integerOps = ratios.size === 0 && opts.interpreterOps !== false && opts.rounding === undefined ? xnnpackExactPlan(model.graph, model.plan, model.qparams, new Set(exact.keys())) : null;
-  const replace = new Map<string, NonNullable<SimulationLowering['replace']> extends ReadonlyMap<string, infer F> ? F : never>();
+  const replace = new Map<string, NodeReplacement>();
   if (integerOps) {
     model = { ...model, graph: withExactLinear(model.graph, integerOps) };
     kernels = new Map(kernels);

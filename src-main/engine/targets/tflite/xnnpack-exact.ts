@@ -32,15 +32,16 @@ import { activationGrid, integerWeights, quantizerOf } from '../../integer/layer
 import { FUSED_CLAMPS } from '../../integer/mobile-steps.js';
 import { fusedRange } from '../../integer/requantize.js';
 import type { ActQParams } from '../../integer/tensor.js';
+import type { NodeReplacement } from '../../onnx/build.js';
 import type { OnnxBuilder, OnnxValue } from '../../onnx/builder.js';
 import { DT } from '../../onnx/proto.js';
 import type { QParams } from '../../quant/qparams.js';
-import type { ActivationQuantizer, QuantPlan } from '../../transform/plan.js';
+import { rangeQuantizerOf, type ActivationQuantizer, type QuantPlan } from '../../transform/plan.js';
 
 /** How the simulation graph computes a node exactly: its lowering replaced, and the layers fused after it made linear. */
 export interface ExactNode {
   /** Replaces the node's lowering: given its inputs (and its plain lowering), the output on the grid. */
-  replace(b: OnnxBuilder, args: OnnxValue[], lowered: (args: OnnxValue[]) => OnnxValue): OnnxValue;
+  replace: NodeReplacement;
   /** The quantizer that the replacement already applied (its fake quant is left out). */
   quantizer: ActivationQuantizer;
   /** A weighted layer's kernel as the file's integers (Keras layout) and its int32 bias, which the replacement's lowering computes with. */
@@ -68,8 +69,7 @@ function gridOf(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QPar
 
 /** The grid of the tensor a node reads: the quantizer closing the op that produced it (through pass-through layers). */
 function inputGrid(graph: Graph, plan: QuantPlan, qparams: ReadonlyMap<string, QParams>, node: GraphNode, k: number): Grid | null {
-  const range = plan.tensors.find((t) => t.tensor === node.inputs[k])?.range;
-  const a = range ? plan.activations.find((x) => x.name === range) : undefined;
+  const a = rangeQuantizerOf(plan, node.inputs[k]!);
   return a ? gridOf(graph, plan, qparams, a) : null;
 }
 
