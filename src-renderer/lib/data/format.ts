@@ -69,6 +69,7 @@ export function describeConfig(kind: RunSummary['kind'], c: RunConfig): string {
     }
   }
   if (kind !== 'float') lines.push(`Unsupported layers: ${c.unsupported === 'stop' ? 'stop the run' : 'keep in float'}`);
+  if (c.target) lines.push(`Export target: ${c.target} (planned and evaluated as it computes)`);
   if (kind === 'ptq' && c.recovery) {
     const r = c.recovery;
     const steps = [

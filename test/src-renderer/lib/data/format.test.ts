@@ -59,6 +59,8 @@ test('describeConfig spells the whole config out, one line each', () => {
   assert.ok(!lines.some((l) => l.startsWith('Accuracy recovery')));
   const recovered = describeConfig('ptq', config({ recovery: { cle: true, relu6: 'as-relu', adaround: { iterations: 500 } } })).split('\n');
   assert.ok(recovered.includes('Accuracy recovery: CLE (ReLU6 as ReLU), AdaRound (500 steps × 32, λ 0.01)'), recovered.join(' | '));
+  assert.ok(!lines.some((l) => l.startsWith('Export target')));
+  assert.ok(describeConfig('qat', config({ target: 'tflite-int8' })).split('\n').includes('Export target: tflite-int8 (planned and evaluated as it computes)'));
 });
 
 test('accuracies are fractions printed as percent; missing ones as a dash', () => {
