@@ -237,10 +237,14 @@ export class HistogramAccumulator {
         // A product instead of the quotient (a division per value was most of an evaluation's statistics
         // time); the two differ by a few ulps, so a value within 1e-9 of a bin edge takes the quotient:
         // the bins are exactly (v − lo) / width's.
-        const x = (v - lo) * inverse;
+        // Within 1e-9 above bin 0's low edge both give bin 0 (the span's low edge: ReLU's zeros, often half
+        // the values). The test is one bitwise expression, not && / ||: as branches, a random mix of zeros
+        // and others mispredicts (measured: the histogram 2-3x slower).
+        const s = v - lo;
+        const x = s * inverse;
         let t = x | 0;
         const f = x - t;
-        if (f < 1e-9 || f > 1 - 1e-9) t = ((v - lo) / width) | 0;
+        if ((+(f < 1e-9) & +(t > 0)) | +(f > 1 - 1e-9)) t = (s / width) | 0;
         counts[t > last ? last : t]!++;
       } else if (v < lo) this.underflow++;
       else if (v > hi) this.overflow++;
