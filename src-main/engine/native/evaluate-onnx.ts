@@ -31,8 +31,8 @@
  * fake-quant.ts), biases stay float. A run with a target passes its
  * target's simulation instead (`simulation`: engine/targets/simulation.ts).
  */
-import * as tf from '@tensorflow/tfjs';
-import { buildOnnxGraph, encodeOnnx, ONNX_INPUT, ONNX_OUTPUT, type OnnxValue } from '../onnx/build.js';
+import { tf } from '../tfjs.js';
+import { buildOnnxGraph, encodeOnnx, ONNX_INPUT, ONNX_OUTPUT, poolFirstQuantizers, type OnnxValue } from '../onnx/build.js';
 import { cloneNode, cloneTensor, createGraph, createModel, valueInfo, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { Graph, WeightedNode } from '../graph/types.js';
@@ -123,13 +123,19 @@ export function simulatedKernels(graph: Graph, plan: QuantPlan, qparams: QParams
 export function buildEvaluationModels(input: EvaluationModelInput): EvaluationModels {
   const { graph, plan, qparams } = input;
   const float = buildOnnxGraph({ graph: input.floatGraph ?? graph, plan: { ...plan, weights: [], activations: [] }, qparams: new Map() });
-  const quant = input.simulation ?? buildOnnxGraph({ graph, plan, qparams, simulate: { kernels: simulatedKernels(graph, plan, qparams) } });
+  const kernels = input.simulation ? null : simulatedKernels(graph, plan, qparams);
+  const quant = input.simulation ?? buildOnnxGraph({ graph, plan, qparams, simulate: { kernels: kernels! } });
+  // The accuracy graph returns no quantizer's own value, so fake quant may follow a max pool (same values, fewer).
+  const pooled = kernels && poolFirstQuantizers(graph, plan).size > 0 ? buildOnnxGraph({ graph, plan, qparams, simulate: { kernels, poolsFirst: true } }) : null;
   // Where each quantizer's simulated value is: the target's graph may compute it at another node (a split-off op).
   const simAt = new Map((input.simulation?.plan ?? plan).activations.map((a) => [a.name, a.at]));
   const qg = prefixed(quant.model, QUANT_PREFIX);
   const fg = float.model.graph!;
   const nodes: NodeProto[] = [...(fg.node as NodeProto[]), ...(qg.node as NodeProto[])];
   const inits: TensorProto[] = [...(fg.initializer as TensorProto[]), ...(qg.initializer as TensorProto[])];
+  const pg = pooled ? prefixed(pooled.model, QUANT_PREFIX) : qg;
+  const plainNodes: NodeProto[] = pooled ? [...(fg.node as NodeProto[]), ...(pg.node as NodeProto[])] : nodes;
+  const plainInits: TensorProto[] = pooled ? [...(fg.initializer as TensorProto[]), ...(pg.initializer as TensorProto[])] : inits;
   const probes: StatProbe[] = [];
   for (const [at, { name, qp }] of activationQParamsAt(plan, qparams)) {
     const f = float.values.get(at);
@@ -144,7 +150,7 @@ export function buildEvaluationModels(input: EvaluationModelInput): EvaluationMo
   const outputs = [...new Set([ONNX_OUTPUT, QUANT_OUTPUT, ...probes.flatMap((p) => [p.float, p.simulated])])];
   return {
     withStats: assemble(float.model, nodes, inits, outputs),
-    plain: assemble(float.model, nodes, inits, [ONNX_OUTPUT, QUANT_OUTPUT]),
+    plain: assemble(float.model, plainNodes, plainInits, [ONNX_OUTPUT, QUANT_OUTPUT]),
     probes,
     ...(input.simulation ? { simulation: input.simulation.description } : {}),
   };

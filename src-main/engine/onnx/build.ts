@@ -125,6 +125,32 @@ export interface SimulationLowering {
    * fake-quantized. `kernels` is not read for planned layers then.
    */
   switched?: boolean;
+  /**
+   * Fake quant after a max pool, not before, where a quantizer's value feeds
+   * only a max pool (poolFirstQuantizers): fake quant is monotone and acts
+   * per tensor or per channel, so max(fq(a), fq(b)) = fq(max(a, b)) bit for
+   * bit, on a quarter of the values (2x2 pools). Only for a graph that does
+   * not return the quantizer's own value (the evaluation's accuracy graph).
+   */
+  poolsFirst?: boolean;
+}
+
+/**
+ * The activation quantizers whose value only a max pool reads, by that pool's
+ * node name (SimulationLowering.poolsFirst moves them after it). Not the
+ * model's output; not for nodes a target computes otherwise.
+ */
+export function poolFirstQuantizers(graph: Graph, plan: QuantPlan, sim?: SimulationLowering): Map<string, ActivationQuantizer> {
+  const out = new Map<string, ActivationQuantizer>();
+  if (sim?.switched) return out;
+  for (const a of plan.activations) {
+    if (a.at === graph.output || sim?.outputs?.has(a.at) || sim?.replace?.has(a.at)) continue;
+    const readers = graph.nodes.filter((m) => m.inputs.includes(a.at));
+    const pool = readers.length === 1 ? readers[0]! : null;
+    if (!pool || (pool.op !== 'maxPool2d' && pool.op !== 'globalMaxPool2d') || sim?.replace?.has(pool.name) || out.has(pool.name)) continue;
+    out.set(pool.name, a);
+  }
+  return out;
 }
 
 /** The graph input holding a planned kernel in a switched simulation (ONNX layout, see onnxKernelShape). */
@@ -173,6 +199,8 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
   };
 
   const sim = input.simulate;
+  const afterPool = sim?.poolsFirst ? poolFirstQuantizers(graph, plan, sim) : new Map<string, ActivationQuantizer>();
+  const deferred = new Set([...afterPool.values()].map((a) => a.at));
   const roundingOf = (a: ActivationQuantizer): RoundingMode => (typeof sim?.rounding === 'function' ? sim.rounding(a) : (sim?.rounding ?? 'half-up'));
 
   /** QuantizeLinear → DequantizeLinear on a value, for activation quantizer `a` (fake quant when simulating). */
@@ -251,10 +279,12 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
       const replace = sim?.replace?.get(n.name);
       v = replace ? replace(b, args, (xs) => lowerOp(b, n, xs, weightInputs)) : lowerOp(b, n, args, weightInputs);
     }
+    const pooled = afterPool.get(n.name);
+    if (pooled) v = qdq(v, pooled);
     const a = actAt.get(n.name);
     const custom = sim?.outputs?.get(n.name);
     if (custom) v = custom(b, v);
-    else if (a) v = qdq(v, a);
+    else if (a && !deferred.has(n.name)) v = qdq(v, a);
     values.set(n.name, v);
     if (format.layerTags) b.tagLayer(mark, LAYER_KEY, n.name);
   }

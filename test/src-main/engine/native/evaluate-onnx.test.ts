@@ -17,7 +17,10 @@ import { Estimator } from '../../../../src-main/api/run-config.js';
 import { initBackend } from '../../../../src-main/engine/backend.js';
 import { GraphRuntime } from '../../../../src-main/engine/graph/runtime.js';
 import { inputNode, type Graph } from '../../../../src-main/engine/graph/types.js';
-import { buildEvaluationModels, evaluateOnnx, simulatedKernels } from '../../../../src-main/engine/native/evaluate-onnx.js';
+import { buildEvaluationModels, evaluateOnnx, QUANT_OUTPUT, simulatedKernels } from '../../../../src-main/engine/native/evaluate-onnx.js';
+import { createSession, loadOnnxRuntime } from '../../../../src-main/engine/native/session.js';
+import { decodeOnnx, ONNX_INPUT, ONNX_OUTPUT, poolFirstQuantizers } from '../../../../src-main/engine/onnx/build.js';
+import { gatherSamples } from '../../../../src-main/io/data/split.js';
 import { calibrate } from '../../../../src-main/engine/ptq/calibrate.js';
 import { compareFloatAndQuant, type Comparison } from '../../../../src-main/engine/ptq/evaluate.js';
 import { fakeQuantKernel } from '../../../../src-main/engine/ptq/sim-hooks.js';
@@ -156,4 +159,46 @@ describe('native evaluation against TensorFlow.js', () => {
       runtime.dispose();
     }
   });
+
+  for (const granularity of ['per-tensor', 'per-channel'] as const) {
+    test(`fashion_cnn, ${granularity}: the accuracy graph's fake quant after each max pool gives the statistics graph's outputs bit for bit`, async () => {
+      const graph = foldBatchNorm(builtinModel('fashion_cnn').build()).graph;
+      const plan = planQuantization(graph, config({ weights: { bits: 8, symmetric: true, narrowRange: true, granularity }, activations: { bits: 8, symmetric: false, narrowRange: false, granularity } }));
+      // The CNN's two conv outputs feed only max pools: those two quantizers move.
+      assert.deepEqual([...poolFirstQuantizers(graph, plan).values()].map((a) => a.at).sort(), graph.nodes.filter((n) => n.op === 'maxPool2d').map((n) => n.inputs[0]).sort());
+      const runtime = new GraphRuntime(graph, { trainable: false });
+      const data = loadDataset(SAMPLE_DATA);
+      try {
+        const inputShape = inputNode(graph).outputShape;
+        const cal = await calibrate(runtime, plan, Estimator.parse({ kind: 'minmax' }), () => makeBatches(data.parts.train, sampleSplit(200, 2000, 1), 100, inputShape));
+        const models = buildEvaluationModels({ graph, plan, qparams: cal.qparams, histogramSpan: new Map(), bins: 16 });
+        const ort = await loadOnnxRuntime();
+        const idx = sampleSplit(300, data.parts.test.count, 2);
+        const feeds = { [ONNX_INPUT]: new ort.Tensor('float32', gatherSamples(data.parts.test, idx), [idx.length, ...inputShape]) };
+        const outputs = async (model: Uint8Array) => {
+          const { session } = await createSession(model, { threads: 2 });
+          try {
+            const out = await session.run(feeds);
+            return { float: Float32Array.from(out[ONNX_OUTPUT]!.data as Float32Array), quant: Float32Array.from(out[QUANT_OUTPUT]!.data as Float32Array) };
+          } finally {
+            await session.release();
+          }
+        };
+        const stats = await outputs(models.withStats);
+        const plain = await outputs(models.plain);
+        assert.deepEqual(plain.quant, stats.quant);
+        assert.deepEqual(plain.float, stats.float);
+        // Not the same graph: the moved fake quants read the pools' outputs.
+        const plainGraph = decodeOnnx(models.plain).graph!;
+        for (const a of poolFirstQuantizers(graph, plan).values()) {
+          const rows = plainGraph.node.find((n) => n.name === `q:${a.name}/fq_rows`);
+          assert.ok(rows, `${a.name}: fake quant in the accuracy graph`);
+          const producer = plainGraph.node.find((n) => n.output.includes(rows.input[0]!));
+          assert.equal(producer?.opType, 'MaxPool', `${a.name}: fake quant reads ${producer?.name}`);
+        }
+      } finally {
+        runtime.dispose();
+      }
+    });
+  }
 });
