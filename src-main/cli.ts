@@ -9,7 +9,6 @@ import { mib, parseBytes } from './engine/memory.js';
 import { rendererDir, resolveDbPath } from './paths.js';
 import { appVersion, openStudio } from './studio.js';
 import { formatTable } from './cli/format.js';
-import { startWebHost } from './hosts/web/server.js';
 
 import { applyComputeOptions, callApi, print, withStudio, type GlobalOptions } from './cli/common.js';
 import { CliError, EXIT, UsageError, errorReport } from './cli/errors.js';
@@ -110,6 +109,8 @@ export function buildCli(): Command {
       const studio = await openStudio({ dbPath: resolveDbPath(opts.db), host: 'web', backend: opts.backend, ...(o.exportDir ? { exportDir: o.exportDir } : {}) });
       let host;
       try {
+        // Loaded here: the other commands (a job's whole process is timed) do not need the web server.
+        const { startWebHost } = await import('./hosts/web/server.js');
         host = await startWebHost({ handlers: studio.handlers, events: studio.events, rendererDir: rendererDir(), port, importsDir: libraryFolders(studio.store.path).imports, importDirs: o.importDir.map((d) => path.resolve(d)), ...(uploadLimit !== undefined ? { uploadLimit } : {}), ...(o.token ? { token: o.token } : {}) });
       } catch (err) {
         await studio.close();

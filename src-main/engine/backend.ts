@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { tf } from './tfjs.js';
+import type * as TfWasm from '@tensorflow/tfjs-backend-wasm';
 import type { BackendInfo } from '../api/records.js';
 import { registerWasmTrainingKernels } from './kernels/index.js';
 
@@ -57,6 +57,11 @@ export function unpackedAsarPath(p: string): string {
   return p.replace(/([\\/])app\.asar(?=[\\/])/, '$1app.asar.unpacked');
 }
 
+/** The wasm backend's package, loaded with require when first needed (as engine/tfjs.ts says why). */
+function wasmBackend(): typeof TfWasm {
+  return createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm') as typeof TfWasm;
+}
+
 /** Folder (with trailing separator, as setWasmPaths wants) holding the wasm binaries. */
 export function wasmBinaryDir(): string {
   const entry = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm');
@@ -94,6 +99,8 @@ async function tryWasm(): Promise<Attempt> {
   }
   const missing = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm'].filter((f) => !existsSync(dir + f));
   if (missing.length > 0) return { ok: false, reason: `wasm binaries missing from ${dir}: ${missing.join(', ')}` };
+  // Requiring the package registers the 'wasm' backend with TensorFlow.js.
+  const { setWasmPaths, getThreadsCount } = wasmBackend();
   if (!wasmPathsSet) {
     setWasmPaths(dir); // must precede the first setBackend('wasm'), and may only be set once
     wasmPathsSet = true;

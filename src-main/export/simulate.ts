@@ -20,7 +20,7 @@
  * QuantizeLinear does, clamped to the quantizer's [qmin, qmax] as the
  * storage type saturates (the export refuses activations of other widths).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../engine/tfjs.js';
 import type { ForwardHooks } from '../engine/graph/runtime.js';
 import type { Graph, WeightedNode } from '../engine/graph/types.js';
 import { quantizedBiases, type QuantizedBias } from '../engine/integer/biases.js';

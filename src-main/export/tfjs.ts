@@ -21,7 +21,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../engine/tfjs.js';
 import { layersModelFromGraph } from '../engine/graph/from-layers.js';
 import type { ForwardHooks } from '../engine/graph/runtime.js';
 import type { Graph, GraphNode, WeightedNode } from '../engine/graph/types.js';

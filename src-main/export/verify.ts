@@ -17,7 +17,7 @@
  * (Verification.simulation). Asking for onnxruntime where it cannot run
  * fails naming why.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../engine/tfjs.js';
 import { GraphRuntime, type ForwardHooks } from '../engine/graph/runtime.js';
 import type { Graph } from '../engine/graph/types.js';
 import { inputNode } from '../engine/graph/types.js';

@@ -4,42 +4,41 @@
  * engine function; the engine itself knows nothing about workers.
  */
 import type { JobContext } from './protocol.js';
-import { RunConfig } from '../api/run-config.js';
-import { builtinDescription, builtinModels, builtinModel } from '../io/models/builtins.js';
-import { readModelFile } from '../io/models/registry.js';
-import { describeDataset } from '../io/data/dataset.js';
-import { deserializeGraph, serializeGraph } from '../engine/graph/serialize.js';
-import { lintModel } from '../engine/lint.js';
-import { explainVariables } from '../engine/qat/variables.js';
-import { runPtq, type PtqPayload } from '../engine/ptq/run.js';
-import { runQat } from '../engine/qat/run.js';
-import { runSensitivity } from '../engine/sensitivity/run.js';
-import { runFloatTraining } from '../engine/train/float-run.js';
+import type { PtqPayload } from '../engine/ptq/run.js';
 import type { ExportPayload } from '../export/payload.js';
-import { runExportJob } from './export-job.js';
+
+// Each entry loads its modules on first use: a worker that runs a PTQ job does not compile the trainer,
+// the exporters or the sensitivity graphs (a third of the engine's modules; the job's process is timed).
+const graphs = () => import('../engine/graph/serialize.js');
+const builtins = () => import('../io/models/builtins.js');
+const config = async () => (await import('../api/run-config.js')).RunConfig;
 
 export type JobRunner = (payload: any, ctx: JobContext) => Promise<unknown>;
 export type CallRunner = (args: any) => Promise<unknown>;
 
 export const jobs: Record<string, JobRunner> = {
-  ptq: (payload: PtqPayload, ctx) => runPtq(payload, ctx),
-  float: (payload, ctx) => runFloatTraining(payload, ctx),
-  qat: (payload, ctx) => runQat(payload, ctx),
-  sensitivity: (payload: PtqPayload, ctx) => runSensitivity(payload, ctx),
-  export: (payload: ExportPayload, ctx) => runExportJob(payload, ctx),
+  ptq: async (payload: PtqPayload, ctx) => (await import('../engine/ptq/run.js')).runPtq(payload, ctx),
+  float: async (payload, ctx) => (await import('../engine/train/float-run.js')).runFloatTraining(payload, ctx),
+  qat: async (payload, ctx) => (await import('../engine/qat/run.js')).runQat(payload, ctx),
+  sensitivity: async (payload: PtqPayload, ctx) => (await import('../engine/sensitivity/run.js')).runSensitivity(payload, ctx),
+  export: async (payload: ExportPayload, ctx) => (await import('./export-job.js')).runExportJob(payload, ctx),
 };
 
 export const calls: Record<string, CallRunner> = {
-  builtinCatalog: async () => builtinModels.map((m) => ({ name: m.name, description: builtinDescription(m) })),
-  buildBuiltin: async ({ name }: { name: string }) => serializeGraph(builtinModel(name).build()),
-  readModel: async ({ path }: { path: string }) => {
-    const read = await readModelFile(path);
-    return { bytes: serializeGraph(read.graph), format: read.format, name: read.name };
+  builtinCatalog: async () => {
+    const { builtinDescription, builtinModels } = await builtins();
+    return builtinModels.map((m) => ({ name: m.name, description: builtinDescription(m) }));
   },
-  describeDataset: async ({ path, preprocessing }: { path: string; preprocessing: Record<string, unknown> }) => describeDataset(path, preprocessing),
-  explain: async ({ model, config }: { model: Uint8Array; config: unknown }) => explainVariables(deserializeGraph(model), RunConfig.parse(config)),
-  lint: async ({ kind, config, model }: { kind: 'ptq' | 'qat' | 'float' | 'sensitivity'; config: unknown; model: Uint8Array }) => {
+  buildBuiltin: async ({ name }: { name: string }) => (await graphs()).serializeGraph((await builtins()).builtinModel(name).build()),
+  readModel: async ({ path }: { path: string }) => {
+    const read = await (await import('../io/models/registry.js')).readModelFile(path);
+    return { bytes: (await graphs()).serializeGraph(read.graph), format: read.format, name: read.name };
+  },
+  describeDataset: async ({ path, preprocessing }: { path: string; preprocessing: Record<string, unknown> }) => (await import('../io/data/dataset.js')).describeDataset(path, preprocessing),
+  explain: async ({ model, config: c }: { model: Uint8Array; config: unknown }) =>
+    (await import('../engine/qat/variables.js')).explainVariables((await graphs()).deserializeGraph(model), (await config()).parse(c)),
+  lint: async ({ kind, config: c, model }: { kind: 'ptq' | 'qat' | 'float' | 'sensitivity'; config: unknown; model: Uint8Array }) => {
     // lintModel folds BatchNorm itself, so it can say which BN folds where; a sensitivity run quantizes as PTQ does.
-    return lintModel(deserializeGraph(model), RunConfig.parse(config), { kind: kind === 'sensitivity' ? 'ptq' : kind });
+    return (await import('../engine/lint.js')).lintModel((await graphs()).deserializeGraph(model), (await config()).parse(c), { kind: kind === 'sensitivity' ? 'ptq' : kind });
   },
 };

@@ -4,7 +4,7 @@
  * relu6(x + 3) / 6, tfjs's K.hardSigmoid, tf.leakyRelu), so the runtime
  * matches model.predict to float rounding.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { hardSwish, keras3HardSigmoid } from './tfjs-compat/activations.js';
 import type { Activation } from './types.js';
 

@@ -19,7 +19,7 @@
  * model called more than once (shared weights) cannot be held by the IR, whose
  * nodes own their weights, and is refused.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 
 type Layer = tf.layers.Layer;
 

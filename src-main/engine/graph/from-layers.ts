@@ -17,10 +17,11 @@
  * (to-layers.ts) rebuilds an equivalent functional model, used for TF.js
  * export and as the reference in tests.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { flattenModel } from './flatten-nested.js';
 import { num, pair } from './layer-config.js';
-import { cropNode, globalPoolNode, leakyReluNode, normalizationNode, rescalingNode, separableNodes, softmaxNode, splitLayerActivation, upSampleNode, zeroPadNode } from './mobile-layers.js';
+import { splitLayerActivation } from './fused-activations.js';
+import { cropNode, globalPoolNode, leakyReluNode, normalizationNode, rescalingNode, separableNodes, softmaxNode, upSampleNode, zeroPadNode } from './mobile-layers.js';
 import { buildOpaqueLayer } from './opaque-layer.js';
 // Registers the Keras classes tfjs lacks (activations, Normalization, keepdims pools) before any model loads.
 import { irActivation, TFJS_ACTIVATIONS } from './tfjs-compat/index.js';

@@ -11,7 +11,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { Normalization } from './tfjs-compat/normalization.js';
 import { numbers, pair, pairOfPairs, type Config } from './layer-config.js';
-import { isWeighted } from './types.js';
 import type {
   ActivationNode,
   AffineNode,
@@ -19,7 +18,6 @@ import type {
   Crop2DNode,
   DepthwiseConv2DNode,
   GlobalPool2DNode,
-  GraphNode,
   LayerActivation,
   Padding,
   Shape,
@@ -141,29 +139,4 @@ export function separableNodes(base: NodeBase, config: Config, parts: SeparableP
     weights: bias ? { kernel: pointwiseKernel, bias } : { kernel: pointwiseKernel },
   };
   return [depthwise, pointwise];
-}
-
-/**
- * Activations a Dense / Conv2D / DepthwiseConv2D keeps as its own: linear,
- * ReLU and ReLU6 are what TFLite fuses into the op (fused_activation_function),
- * and softmax ends a classifier head, whose exports handle it (the TFLite
- * export writes FULLY_CONNECTED → int8 logits → SOFTMAX, observing the logits' range).
- */
-export const ACTIVATIONS_KEPT_IN_LAYER: ReadonlySet<LayerActivation> = new Set<LayerActivation>(['linear', 'relu', 'relu6', 'softmax']);
-
-/**
- * A layer's nodes with a trailing Dense / convolution whose activation TFLite's
- * converter cannot fuse (sigmoid, tanh, swish, hard sigmoid, hard swish: e.g.
- * Conv2D(activation='swish'), EfficientNet's squeeze-and-excite convs) split
- * as the converter writes them: the layer, linear, keeping its name (and so
- * its kernel and bias names), then an Activation node `<name>/<activation>`
- * reading it. The pre-activation tensor then exists in every stage (plan,
- * ONNX, TFLite, integer reference) and gets its own range. The caller reads
- * the layer's output from the last node returned.
- */
-export function splitLayerActivation(nodes: GraphNode[]): GraphNode[] {
-  const last = nodes[nodes.length - 1];
-  if (!last || !isWeighted(last) || ACTIVATIONS_KEPT_IN_LAYER.has(last.activation)) return nodes;
-  const act: ActivationNode = { name: `${last.name}/${last.activation}`, inputs: [last.name], outputShape: [...last.outputShape], op: 'activation', activation: last.activation };
-  return [...nodes.slice(0, -1), { ...last, activation: 'linear' }, act];
 }

@@ -1,5 +1,5 @@
 /** Rebuilding a tfjs-layers layer from its class name and config, as the runtime and the writers do for opaque nodes. */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import './tfjs-compat/index.js';
 
 /**

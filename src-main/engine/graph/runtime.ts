@@ -19,7 +19,7 @@
  * weights; none when its config says trainable: false). The weight hook never
  * sees an opaque layer's weights (they stay float); the output hook does.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { activate } from './activations.js';
 import { buildOpaqueLayer } from './opaque-layer.js';
 import type { AffineNode, BatchNormNode, Crop2DNode, Graph, GraphNode, OpaqueLayerNode, WeightData, WeightedNode } from './types.js';

@@ -7,7 +7,7 @@
  * into, and an activation split off a Dense / convolution at import goes back
  * into that layer.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { buildOpaqueLayer } from './opaque-layer.js';
 import { GlobalAveragePooling2D, GlobalMaxPooling2D, tfjsActivation } from './tfjs-compat/index.js';
 import type { Graph, GraphNode, LayerActivation, WeightData } from './types.js';

@@ -4,7 +4,7 @@
  * two helpers below keep those counts balanced so nothing leaks or is freed
  * early.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 
 /** What every kernelFunc receives (its backend is the active one, typed `{}` by tfjs). */
 export type KernelArgs = Parameters<tf.KernelFunc>[0];

@@ -5,7 +5,7 @@
  * batch := ci, channels := n, filter := dy, dilation := stride. One XNNPACK
  * conv instead of a loop keeps QAT on wasm at interactive speed.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { asTensor, composedOutput, type KernelArgs } from './bridge.js';
 import { applySpatialPads, filterGradPads } from './geometry.js';
 

@@ -4,7 +4,7 @@
  * gradient is the transposed conv: spread dy by the stride, then a stride-1
  * conv with the filter rotated 180 degrees and its in/out channels swapped.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { asTensor, composedOutput, type KernelArgs } from './bridge.js';
 import { applySpatialPads, dilateSpatial, inputGradPads } from './geometry.js';
 import type { NativeKernelFunc } from './override.js';

@@ -5,7 +5,7 @@
  * depthwise conv over channels (c,n) with dy as the filter and dilation =
  * stride, followed by a sum over n.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { asTensor, composedOutput, type KernelArgs } from './bridge.js';
 import { applySpatialPads, filterGradPads } from './geometry.js';
 import { assertUnitDilation } from './depthwise-attrs.js';

@@ -4,7 +4,7 @@
  * stride-1 depthwise conv with the filter rotated 180 degrees, one channel per
  * (c, m); the channel multiplier's M contributions are summed back into c.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { asTensor, composedOutput, type KernelArgs } from './bridge.js';
 import { applySpatialPads, dilateSpatial, inputGradPads } from './geometry.js';
 import { assertUnitDilation } from './depthwise-attrs.js';

@@ -4,7 +4,7 @@
  * never read); those are cropped, the rest is handed to the conv as explicit
  * padding.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 
 /** [[top, bottom], [left, right]]; any entry may be negative. */
 export type SpatialPads = [[number, number], [number, number]];

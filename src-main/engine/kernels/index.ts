@@ -7,9 +7,8 @@
  * Replaced: wasm has a kernel, but it is wrong (MaxPoolGrad, OneHot) or a
  * scalar loop that dominates a training step (Conv2DBackpropInput, Tile).
  */
-import * as tf from '@tensorflow/tfjs';
-// The backend's own kernels must be registered first, or importing it later would overwrite ours.
-import '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
+import { tf } from '../tfjs.js';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputKernel } from './conv2d-backprop-input.js';
 import { depthwiseBackpropFilterConfig } from './depthwise-backprop-filter.js';
@@ -38,6 +37,9 @@ export const replacedWasmKernels: ReadonlyArray<readonly [string, ComposedKernel
  * tfjs) is left alone. Works before or after the wasm backend initialises.
  */
 export function registerWasmTrainingKernels(): string[] {
+  // The backend's own kernels must be registered first (loading the package later would overwrite ours);
+  // require, not import, as engine/tfjs.ts says why.
+  createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm');
   const added: string[] = [];
   for (const config of missingWasmKernels) {
     if (tf.getKernel(config.kernelName, config.backendName) !== undefined) continue;

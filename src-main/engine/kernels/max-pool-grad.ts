@@ -9,7 +9,7 @@
  * maximum, which is the element the cpu backend routes the gradient to (this
  * matters for ties: ReLU zeros, fake-quantised values).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { asTensor, composedOutput, type KernelArgs } from './bridge.js';
 import { dilateSpatial, padOrCrop } from './geometry.js';
 

@@ -5,7 +5,7 @@
  * int32 requests still go to it; other dtypes take its int32 result as a mask
  * and pick onValue / offValue exactly.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { asTensor, composedOutput, type KernelArgs } from './bridge.js';
 import type { NativeKernelFunc } from './override.js';
 

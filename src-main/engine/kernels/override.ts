@@ -5,7 +5,7 @@
  * setupFunc is carried over because the backend runs setup (which binds the
  * native function) only for kernels registered when it initialises.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { KernelArgs } from './bridge.js';
 
 export type NativeKernelFunc = tf.KernelFunc;

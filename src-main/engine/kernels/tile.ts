@@ -7,7 +7,7 @@
  * Shapes that stay above XNNPACK's 6 broadcast dims after merging, and
  * non-numeric dtypes, go to the backend's own kernel.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { asTensor, composedOutput, type KernelArgs } from './bridge.js';
 import type { NativeKernelFunc } from './override.js';
 

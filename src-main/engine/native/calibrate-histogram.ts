@@ -46,7 +46,7 @@
  * a time, one session built once for the pass, cancel (onBatch throwing)
  * between batches, progress reported as pass 2 of 2.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { Estimator } from '../../api/run-config.js';
 import { encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
 import { opsetImport, valueInfo } from '../onnx/proto.js';

@@ -32,7 +32,7 @@
  * and a graph the ONNX builder can express; otherwise
  * {@link nativeCalibrationUnsupported} says why and the caller falls back.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { Estimator } from '../../api/run-config.js';
 import { encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
 import { node as onnxNode, valueInfo } from '../onnx/proto.js';

@@ -11,7 +11,7 @@
  * - Histograms of the float tensors over fixed bins spanning the calibration
  *   range and the chosen range (values beyond fall into the edge bins).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { GraphRuntime } from '../graph/runtime.js';
 import { ClassificationAccumulator } from '../metrics.js';
 import { ActivationStatsAccumulator, type ActivationStats } from './activation-stats.js';

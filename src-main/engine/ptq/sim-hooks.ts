@@ -4,7 +4,7 @@
  * hook point. The float runtime is untouched, so one GraphRuntime serves both
  * the float reference and the simulation.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { ForwardHooks } from '../graph/runtime.js';
 import type { WeightedNode } from '../graph/types.js';
 import { fakeQuant, type RoundingMode } from '../quant/fake-quant.js';

@@ -25,7 +25,7 @@
  * node name). After training, foldBatchNorm makes the affine from the
  * trained γ, β and statistics, which is exactly the frozen forward pass.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { ForwardHooks, GraphRuntime } from '../graph/runtime.js';
 import type { BatchNormNode, Graph } from '../graph/types.js';
 import type { FakeQuantizer } from '../quant/fake-quantizer.js';

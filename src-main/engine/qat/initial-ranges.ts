@@ -12,7 +12,7 @@
  * through the TF.js forward pass, whose observers skip those values exactly;
  * a graph without an ONNX form is observed on TF.js, the reason returned.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import { ONNX_INPUT } from '../onnx/build.js';
 import type { ForwardHooks, GraphRuntime } from '../graph/runtime.js';

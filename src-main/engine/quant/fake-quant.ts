@@ -22,7 +22,7 @@
  * (sums per channel for per-channel). The qparams are constants of the op:
  * statistics never enter the gradient.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { QuantSpec } from '../../api/run-config.js';
 import { computeQParams, type QParams } from './qparams.js';
 import { channelBroadcastShape, validateChannelAxis } from './spec.js';

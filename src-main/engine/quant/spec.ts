@@ -7,7 +7,6 @@
  * `[kh, kw, in, out]`, DepthwiseConv2D kernel `[kh, kw, in, multiplier]`,
  * activations NHWC.
  */
-import * as tf from '@tensorflow/tfjs';
 import { QuantSpec } from '../../api/run-config.js';
 
 /** 8-bit asymmetric per-tensor, full range: tfmot's default activation scheme (uint8). */
@@ -51,7 +50,7 @@ export type WeightKind = 'dense' | 'conv2d' | 'depthwiseConv2d';
 /**
  * Output-channel axis of a kernel in the layout it is quantized in:
  * Dense `[in, out]` → 1; Conv2D `[kh, kw, in, out]` → 3; DepthwiseConv2D → 2 of
- * its channel view `[kh, kw, in·mult]` (see {@link depthwiseChannelView}), since
+ * its channel view `[kh, kw, in·mult]` (depthwiseChannelShape), since
  * each of the in·mult output channels has its own filter.
  */
 export function defaultChannelAxis(kind: WeightKind): number {
@@ -77,16 +76,6 @@ export function depthwiseKernelShape(viewShape: readonly number[], inChannels: n
     throw new Error(`cannot split channel view [${viewShape.join(',')}] into ${inChannels} input channels`);
   }
   return [viewShape[0]!, viewShape[1]!, inChannels, viewShape[2]! / inChannels];
-}
-
-/** Channel view of a depthwise kernel: quantize it per channel along its last axis (2). */
-export function depthwiseChannelView(kernel: tf.Tensor): tf.Tensor3D {
-  return tf.reshape(kernel, depthwiseChannelShape(kernel.shape)) as tf.Tensor3D;
-}
-
-/** Back from the channel view to `[kh, kw, in, mult]`. */
-export function depthwiseFromChannelView(view: tf.Tensor, inChannels: number): tf.Tensor4D {
-  return tf.reshape(view, depthwiseKernelShape(view.shape, inChannels)) as tf.Tensor4D;
 }
 
 /** What an axis belongs to, for error messages. */

@@ -6,7 +6,7 @@
  * When the graph ends in softmax the runtime is asked for logits (the softmax
  * is skipped, see logitsOf); otherwise the output itself is taken as logits.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { ForwardHooks, GraphRuntime } from '../graph/runtime.js';
 import { inputNode, nodeByName } from '../graph/types.js';
 import { makeBatches, type BatchSource } from '../../io/data/split.js';

@@ -13,7 +13,7 @@
  * Steps are counted from 1: "step k" is the k-th optimizer update; beforeStep
  * receives the number of steps done before the coming one.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { Training } from '../../api/run-config.js';
 import type { LoadedDataset } from '../../io/data/dataset.js';
 import { DatasetError } from '../../io/data/errors.js';

@@ -17,7 +17,7 @@
  * qparams come from the kernel before AdaRound (`kernelObserver`): the
  * rounded kernel's own min/max would move the grid.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { Estimator } from '../../api/run-config.js';
 import type { Graph, WeightedNode } from '../graph/types.js';
 import { isWeighted } from '../graph/types.js';

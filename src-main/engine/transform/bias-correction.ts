@@ -15,7 +15,7 @@
  * The kernel's quantization is the run's: the plan's spec per layer, the
  * weight estimator's qparams, TF fake-quant rounding.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { Estimator } from '../../api/run-config.js';
 import type { Activation, Graph, GraphNode, WeightData, WeightedNode } from '../graph/types.js';
 import { isWeighted } from '../graph/types.js';

@@ -8,7 +8,7 @@
  * for its input. One forward pass over the split per corrected layer
  * (TensorFlow.js, the graph runtime).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../tfjs.js';
 import type { Estimator } from '../../api/run-config.js';
 import { GraphRuntime, linearOp } from '../graph/runtime.js';
 import type { Graph, WeightedNode } from '../graph/types.js';

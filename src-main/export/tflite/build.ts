@@ -42,7 +42,7 @@
 import * as flatbuffers from 'flatbuffers';
 import type { Activation, Graph, GraphNode, WeightedNode } from '../../engine/graph/types.js';
 import { isWeighted } from '../../engine/graph/types.js';
-import { ACTIVATIONS_KEPT_IN_LAYER } from '../../engine/graph/mobile-layers.js';
+import { ACTIVATIONS_KEPT_IN_LAYER } from '../../engine/graph/fused-activations.js';
 import { integerQParams, type QParams } from '../../engine/quant/qparams.js';
 import type { QuantPlan } from '../../engine/transform/plan.js';
 import { ExportError, lowered } from '../errors.js';

@@ -34,7 +34,7 @@
  * each rounding as float ops, the interpreter's tables as Gather, its rounded
  * means as Round / Floor / Sign), so no format is kept on TF.js by design.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../engine/tfjs.js';
 import { GraphRuntime, type ForwardHooks } from '../../engine/graph/runtime.js';
 import type { Graph } from '../../engine/graph/types.js';
 import { inputNode } from '../../engine/graph/types.js';

@@ -5,7 +5,7 @@
  * the same (count, available, seed) always picks the same samples in the same
  * order, on any machine.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../engine/tfjs.js';
 import { DatasetError } from './errors.js';
 import type { BatchSource } from './types.js';
 

@@ -9,7 +9,7 @@
  * Keras counts kh·kw·channels), and nn.BatchNorm2d's ε 1e-5 and momentum 0.1
  * (0.9 in Keras's convention).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../engine/tfjs.js';
 
 export type BuiltinRecipe = 'keras' | 'torch';
 export const BUILTIN_RECIPES: readonly BuiltinRecipe[] = ['keras', 'torch'];

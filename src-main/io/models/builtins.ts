@@ -7,7 +7,7 @@
  * 'keras' (builtin-recipe.ts) starts the same layers as PyTorch would: the
  * accuracy bench uses it to train with its torch.ao peer's recipe.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../engine/tfjs.js';
 import { graphFromLayersModel } from '../../engine/graph/from-layers.js';
 import type { Graph } from '../../engine/graph/types.js';
 import { describeArchitecture } from '../../engine/graph/describe.js';

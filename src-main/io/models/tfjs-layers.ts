@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../engine/tfjs.js';
 import { graphFromLayersModel, layersModelFromGraph, UnsupportedModelError } from '../../engine/graph/from-layers.js';
 import type { Graph } from '../../engine/graph/types.js';
 import { checkTopologyCallRefs, readTopologyOperations } from './keras/config.js';

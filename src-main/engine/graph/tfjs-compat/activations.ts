@@ -12,7 +12,7 @@
  * KERAS3_HARD_SIGMOID, which the Keras reader writes in place of
  * 'hard_sigmoid' when the file is Keras 3 (kerasActivationForTfjs).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tfjs.js';
 import type { LayerActivation } from '../types.js';
 
 /** The Keras-style (snake_case) name under which Keras 3's hard_sigmoid loads; tfjs camelCases it to keras3HardSigmoid. */

@@ -7,7 +7,7 @@
  * these; without keepdims they compute exactly what tfjs's classes do
  * (tf.mean / tf.max over H and W).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tfjs.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 

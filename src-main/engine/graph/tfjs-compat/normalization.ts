@@ -9,7 +9,7 @@
  * Keras), the weights adapt() fills. Kept axes: the last one (axis -1, Keras'
  * default) or none (axis None: one mean and variance for the whole tensor).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tfjs.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 type Values = number | number[] | null | undefined;

@@ -14,7 +14,7 @@
  * divergence report names a bad weight); `syncRanges()` only the ranges
  * (curve points, validation).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tfjs.js';
 import type * as Ort from 'onnxruntime-node';
 import type { Estimator, Training } from '../../../api/run-config.js';
 import type { GraphRuntime } from '../../graph/runtime.js';

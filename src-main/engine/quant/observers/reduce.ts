@@ -17,7 +17,7 @@
  * All run under `tf.tidy` and read the values out: the statistics are plain
  * numbers and never touch a gradient.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tfjs.js';
 import { channelLayout } from '../spec.js';
 
 export type MinMaxStrategy = 'auto' | 'pool' | 'js' | 'reduce';

@@ -43,7 +43,7 @@
  * tfjsInterpreterOp (TensorFlow.js hooks) and onnxInterpreterOp (nodes of
  * the simulation graph onnxruntime runs).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../tfjs.js';
 import type { Activation, ActivationNode, AffineNode, Graph, GraphNode } from '../../graph/types.js';
 import { mulInt, mulParams, xnnpackAddInt, xnnpackAddParams } from '../../integer/binary.js';
 import { fusedRange } from '../../integer/requantize.js';

@@ -3,7 +3,7 @@
  * studio's Graph (through the same graphFromLayersModel as TF.js models, so
  * layers the IR does not model become opaque float layers).
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../../engine/tfjs.js';
 import { leafLayers } from '../../../engine/graph/flatten-nested.js';
 import { buildOpaqueLayer, graphFromLayersModel, UnsupportedModelError } from '../../../engine/graph/from-layers.js';
 import type { Graph } from '../../../engine/graph/types.js';

@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Estimator, EstimatorKind, type QuantSpec } from '../../../../src-main/api/run-config.js';
 import { fakeQuant } from '../../../../src-main/engine/quant/fake-quant.js';
 import { createObserver } from '../../../../src-main/engine/quant/observers/index.js';
-import { defaultChannelAxis, depthwiseChannelView, perChannelSymmetricWeights } from '../../../../src-main/engine/quant/spec.js';
+import { defaultChannelAxis, depthwiseChannelShape, perChannelSymmetricWeights } from '../../../../src-main/engine/quant/spec.js';
 import { BACKENDS, setupBackends, use } from './helpers.js';
 
 before(setupBackends);
@@ -28,7 +28,7 @@ const cases: Case[] = [
   { what: 'Conv2D kernel [3, 3, 4, 6]', make: () => tf.randomNormal([3, 3, 4, 6], 0, 1, 'float32', 2), axis: defaultChannelAxis('conv2d'), channels: 6 },
   {
     what: 'DepthwiseConv2D kernel [3, 3, 4, 2] (channel view [3, 3, 8])',
-    make: () => tf.tidy(() => depthwiseChannelView(tf.randomNormal([3, 3, 4, 2], 0, 1, 'float32', 3))),
+    make: () => tf.tidy(() => tf.reshape(tf.randomNormal([3, 3, 4, 2], 0, 1, 'float32', 3), depthwiseChannelShape([3, 3, 4, 2]))),
     axis: defaultChannelAxis('depthwiseConv2d'),
     channels: 8,
   },
