@@ -45,6 +45,7 @@ import type { RoundingMode } from '../quant/fake-quant.js';
 import { fakeQuantValues } from '../quant/fake-quant-values.js';
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
+import type * as Ort from 'onnxruntime-node';
 import { createSession, loadOnnxRuntime, type SessionPlacement } from './session.js';
 import { SIMULATION_OPTIMIZATION } from './simulate-onnx.js';
 
@@ -217,8 +218,10 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
   // differences move whole top-1 picks, so the run's accuracy would not be the file's.
   const placement = models.simulation ? { provider: 'cpu', optimization: SIMULATION_OPTIMIZATION } : input.provider ? { provider: input.provider } : {};
   const sessionOpts = { ...(input.threads ? { threads: input.threads } : {}), ...placement };
+  // One session at a time: the statistics graph's, then (its memory released) the accuracy graph's.
   const statsSession = await createSession(models.withStats, sessionOpts);
-  const plainSession = indices.length > input.statsSamples ? await createSession(models.plain, sessionOpts) : null;
+  let open: Ort.InferenceSession | null = statsSession.session;
+  let plainSession: Ort.InferenceSession | null = null;
   const floatAcc = new ClassificationAccumulator();
   const quantAcc = new ClassificationAccumulator();
   const stats = models.probes.map((p) => new ActivationStatsAccumulator(p.quantizer, p.at, p.qp, p.span, input.bins, p.channelAxis));
@@ -228,8 +231,13 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
     for (let start = 0; start < indices.length; start += batchSize) {
       input.onBatch?.(count);
       const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
-      const withStats = start < input.statsSamples || !plainSession;
-      const session = withStats ? statsSession.session : plainSession.session;
+      const withStats = start < input.statsSamples;
+      if (!withStats && !plainSession) {
+        await statsSession.session.release();
+        open = null; // released: not again in finally if the next session fails to load
+        open = plainSession = (await createSession(models.plain, sessionOpts)).session;
+      }
+      const session = withStats ? statsSession.session : plainSession!;
       const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', gatherSamples(part, idx), [idx.length, ...inputShape]) });
       const labels = Int32Array.from(idx, (i) => part.labels[i]!);
       const f = out[ONNX_OUTPUT]!;
@@ -248,8 +256,7 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
       count += idx.length;
     }
   } finally {
-    await statsSession.session.release();
-    await plainSession?.session.release();
+    await open?.release();
   }
   input.onBatch?.(count);
   const activations = new Map<string, ActivationStats>(stats.map((t) => [t.quantizer, t.result()]));

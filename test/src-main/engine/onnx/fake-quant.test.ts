@@ -88,6 +88,31 @@ for (const [name, qp] of [['per-tensor', PER_TENSOR], ['per-channel', PER_CHANNE
   });
 }
 
+// A ReLU / ReLU6 output's grid has zero point 0 (nudged min 0): x − 0 and q·scale + 0 are left out of the graph.
+for (const granularity of ['per-tensor', 'per-channel'] as const) {
+  test(`fake quant on a grid from 0 (no shift ops) equals TF.js's bit for bit, signed zeros too: ${granularity}`, async () => {
+    const qp = granularity === 'per-tensor' ? computeQParams([0], [6], { bits: 8, symmetric: false, narrowRange: false, granularity }) : computeQParams([0, 0, 0], [6, 0.7, 3.1], { bits: 8, symmetric: false, narrowRange: false, granularity });
+    assert.ok(Array.from(qp.nudgedMin).every((m) => m === 0));
+    const x = inputs(qp);
+    x[10] = -0;
+    x[11] = 0;
+    let ops: string[] = [];
+    for (const rounding of ROUNDING_MODES) {
+      const got = await runGraph((b) => {
+        const out = fakeQuantNodes(b, onnxValue('x', [H, W, C], true), 'q', qp, granularity === 'per-channel' ? 1 : null, rounding);
+        if (rounding === 'half-up') ops = b.model('probe', { opset: 13, irVersion: 7, domain: 'test' }).graph!.node.map((n) => n.opType);
+        return out;
+      }, x);
+      const want = tfjsFakeQuant(x, qp, rounding);
+      // Half-up (the ops changed here) to the sign of zero; the signed-domain modes as the tests above compare them.
+      if (rounding === 'half-up') got.forEach((v, i) => assert.ok(Object.is(v, want[i]!), `${granularity}, value ${i}: ${v} vs ${want[i]}`));
+      else assert.deepEqual(Array.from(got, (v) => v + 0), Array.from(want, (v) => v + 0), `${granularity}, ${rounding}`);
+    }
+    assert.ok(!ops.includes('Sub'), `half-up ops: ${ops.join(', ')}`);
+    assert.equal(ops.filter((o) => o === 'Add').length, 1, 'only the + 0.5');
+  });
+}
+
 /** x [1, C, H, W] → [1, H, W, C]. */
 function toNhwc(x: Float32Array): Float32Array {
   const out = new Float32Array(x.length);
