@@ -15,9 +15,12 @@
  *              0.01), BN frozen after step 200;
  *   fine-tune  the float model 1 more epoch at Adam 1e-4 (QAT's control);
  *   recovery   W4A8 per-tensor with CLE, CLE + empirical bias correction, CLE +
- *              analytic bias correction (dwsep: CLE across ReLU6 as ReLU);
- *              AdaRound W4A8 per-channel and the 0.5-point accuracy budget at
- *              W4 when the run config offers them (built by other work).
+ *              analytic bias correction, CLE + empirical bias correction
+ *              against the float model (AIMET's; torch's _correct_bias is the
+ *              plain empirical one) with minmax and with MSE weight ranges,
+ *              CLE + AdaRound with MSE weight ranges (studio only; dwsep: CLE
+ *              across ReLU6 as ReLU); AdaRound W4A8 per-channel and the
+ *              0.5-point accuracy budget at W4 when the run config offers them.
  * The studio's networks start as the peer's do (bench/peer-recipe-model.ts:
  * PyTorch's initial weights, BN ε 1e-5 and momentum 0.1 ≙ 0.9), not from the
  * built-ins' Keras defaults; the differences left (Adam ε, stride-2 'same'
@@ -208,7 +211,13 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
   });
   out.w4a8_pt_cle_bc = await ptq('w4a8_pt_cle_bc', 4, 'per-tensor', { recovery: { cle: true, relu6, biasCorrection: 'empirical' } });
   out.w4a8_pt_cle_bca = await ptq('w4a8_pt_cle_bca', 4, 'per-tensor', { recovery: { cle: true, relu6, biasCorrection: 'analytic' } });
+  // AIMET's empirical correction (each layer held to the float model's mean output), and the kernels' MSE clipping ranges (activations stay minmax).
+  const wmse = { kind: 'minmax', weights: 'mse' } as const;
+  out.w4a8_pt_cle_bcf = await ptq('w4a8_pt_cle_bcf', 4, 'per-tensor', { recovery: { cle: true, relu6, biasCorrection: 'empirical-float' } });
+  out.w4a8_pt_cle_bcf_wmse = await ptq('w4a8_pt_cle_bcf_wmse', 4, 'per-tensor', { estimator: wmse, recovery: { cle: true, relu6, biasCorrection: 'empirical-float' } });
   const ada = adaroundRecovery();
+  out.w4a8_pt_cle_ada_wmse =
+    typeof ada === 'string' ? ada : await ptq('w4a8_pt_cle_ada_wmse', 4, 'per-tensor', { estimator: wmse, recovery: { cle: true, relu6, ...(ada as Partial<Recovery>) } });
   out.w4a8_pc_adaround = typeof ada === 'string' ? ada : await ptq('w4a8_pc_adaround', 4, 'per-channel', { recovery: ada as RunConfigInput['recovery'] });
   for (const bits of [8, 4]) {
     out[`qat_w${bits}a8_pc`] = await attempt(async () => {
@@ -261,6 +270,9 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
     cell('W4A8 per-tensor CLE', 'w4a8_pt_cle', null),
     cell('W4A8 per-tensor CLE + BC', 'w4a8_pt_cle_bc', key === 'dwsep' ? { kind: 'at-least', value: 0.85 } : null),
     cell('W4A8 per-tensor CLE + analytic BC', 'w4a8_pt_cle_bca', null),
+    cell('W4A8 per-tensor CLE + BC against the float model (AIMET’s)', 'w4a8_pt_cle_bcf', null),
+    cell('W4A8 per-tensor CLE + BC against the float model (MSE weight ranges)', 'w4a8_pt_cle_bcf_wmse', null),
+    cell('W4A8 per-tensor CLE + AdaRound (MSE weight ranges)', 'w4a8_pt_cle_ada_wmse', null),
     cell('W4A8 per-channel AdaRound', 'w4a8_pc_adaround', { kind: 'near-float', points: 1.0, float }),
   ];
   if (key === 'dwsep') out.push(cell('accuracy budget 0.5 pt from W4 per-channel (chosen run)', 'budget', { kind: 'near-float', points: 0.5, float }));

@@ -334,6 +334,7 @@ export const methods = {
       .object({ kind: RunKind, name: z.string().min(1).max(200).optional(), config: RunConfig, parentId: Id.optional() })
       .strict()
       .refine((r) => r.kind === 'ptq' || !recoveryOn(r.config.recovery), { message: 'accuracy recovery (CLE, bias correction) applies to PTQ runs only', path: ['config', 'recovery'] })
+      .refine((r) => r.kind !== 'qat' || !r.config.estimator.weights, { message: "the kernels' range estimator (estimator.weights) applies to PTQ runs: QAT's kernels take their LastValue range every step", path: ['config', 'estimator', 'weights'] })
       .superRefine((r, ctx) => {
         const problem = adaroundProblem(r.config);
         if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['config', 'recovery', 'adaround'] });

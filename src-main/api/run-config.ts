@@ -37,9 +37,22 @@ export const Estimator = z
     percentile: z.number().gt(50).lte(100).default(99.99),
     /** Histogram bins for percentile / mse / entropy. */
     bins: z.number().int().min(128).max(16384).default(2048),
+    /**
+     * PTQ: how each kernel's range is chosen, apart from the activations'
+     * estimator: minmax (its exact |max|) or mse (the clipping range with the
+     * least expected squared fake-quant error, searched per kernel or per
+     * channel). Absent: mse with the mse estimator, minmax with any other.
+     * QAT's kernels keep their LastValue ranges.
+     */
+    weights: z.enum(['minmax', 'mse']).optional(),
   })
   .strict();
 export type Estimator = z.infer<typeof Estimator>;
+
+/** The estimator a run's kernels are observed with (see Estimator.weights): the activations' one with its kind replaced. */
+export function weightEstimator(estimator: Estimator): Estimator {
+  return { ...estimator, kind: estimator.weights ?? (estimator.kind === 'mse' ? 'mse' : 'minmax') };
+}
 
 export const LayerOverride = z
   .object({
@@ -104,12 +117,24 @@ export const Recovery = z
     relu6: z.enum(['skip', 'as-relu']).default('skip'),
     /** With CLE: move c = max(0, β − 3γ) of a ReLU layer's bias into the next layer's (approximate where x < c). */
     highBiasAbsorption: z.boolean().default(false),
-    biasCorrection: z.enum(['off', 'empirical', 'analytic']).default('off'),
+    /**
+     * Bias correction for the kernels' quantization error: 'empirical' holds
+     * each quantized layer's mean output on the calibration split to the float
+     * layer's for the same input (torch.ao's _correct_bias); 'empirical-float'
+     * to the float model's (AIMET's correct_bias: also takes out the mean
+     * shift arriving from earlier layers); 'analytic' from BatchNorm statistics.
+     */
+    biasCorrection: z.enum(['off', 'empirical', 'empirical-float', 'analytic']).default('off'),
     /** Learned rounding of the kernels (absent: off). Not with bias correction: AdaRound fits each layer's output, its mean included. */
     adaround: Adaround.optional(),
   })
   .strict();
 export type Recovery = z.infer<typeof Recovery>;
+
+/** Whether a bias correction runs on the calibration split (its shifts are then stored in the run's summary). */
+export function isEmpirical(kind: Recovery['biasCorrection'] | undefined): kind is 'empirical' | 'empirical-float' {
+  return kind === 'empirical' || kind === 'empirical-float';
+}
 
 /** Whether a run asks for any recovery transform. */
 export function recoveryOn(r: Recovery | undefined): boolean {
@@ -178,10 +203,11 @@ export function defaultRunName(kind: 'ptq' | 'qat' | 'float' | 'sensitivity', mo
     w.granularity === 'per-channel' ? 'perch' : 'perten',
     c.estimator.kind,
   ];
+  if (c.estimator.weights && c.estimator.weights !== weightEstimator({ ...c.estimator, weights: undefined }).kind) parts.push(`w${c.estimator.weights}`);
   if (kind === 'qat') parts.push('qat');
   if (kind === 'sensitivity') parts.push(`sensitivity${c.sensitivity?.subset ?? 500}`);
   if (c.recovery?.cle) parts.push(`${c.recovery.relu6 === 'as-relu' ? 'cle6' : 'cle'}${c.recovery.highBiasAbsorption ? 'hba' : ''}`);
-  if (c.recovery && c.recovery.biasCorrection !== 'off') parts.push(`bc${c.recovery.biasCorrection === 'empirical' ? 'emp' : 'ana'}`);
+  if (c.recovery && c.recovery.biasCorrection !== 'off') parts.push(`bc${{ empirical: 'emp', 'empirical-float': 'empf', analytic: 'ana' }[c.recovery.biasCorrection]}`);
   if (c.recovery?.adaround) parts.push(`adaround${c.recovery.adaround.iterations}`);
   if (c.overrides.length > 0) parts.push(c.overrides.map(overrideLabel).join('_'));
   if (c.target) parts.push(c.target.replace(/-/g, ''));

@@ -87,7 +87,7 @@ export function formatPtqSummary(run: RunDetail): string {
   const c = run.config;
   const lines = [
     `run ${run.id}  ${run.name}`,
-    `weights ${c.weights.bits}-bit ${c.weights.granularity} ${c.weights.symmetric ? 'symmetric' : 'asymmetric'}${c.weights.narrowRange ? ' narrow' : ''}; activations ${c.activations.bits}-bit ${c.activations.granularity}; estimator ${c.estimator.kind}; backend ${s.backend ?? run.backend}`,
+    `weights ${c.weights.bits}-bit ${c.weights.granularity} ${c.weights.symmetric ? 'symmetric' : 'asymmetric'}${c.weights.narrowRange ? ' narrow' : ''}; activations ${c.activations.bits}-bit ${c.activations.granularity}; estimator ${c.estimator.kind}${c.estimator.weights ? ` (weights ${c.estimator.weights})` : ''}; backend ${s.backend ?? run.backend}`,
     `calibrated on ${s.calibration?.count ?? '?'} samples (${Math.round(s.calibration?.samplesPerSecond ?? 0)} samples/s${calibratedBy(s.calibration)}), evaluated on ${s.eval?.count ?? '?'}${evaluatedBy(s.evaluation, s.eval?.count)}`,
     `top-1  float ${pct(run.floatAccuracy)}  quantized ${pct(run.quantAccuracy)}  delta ${delta === null ? '—' : `${delta >= 0 ? '+' : ''}${delta.toFixed(2)} points`}`,
     `loss   float ${run.floatLoss?.toFixed(4) ?? '—'}  quantized ${run.quantLoss?.toFixed(4) ?? '—'}`,
@@ -150,7 +150,7 @@ export function registerRunCommands(program: Command): void {
     .option('--cle', 'cross-layer equalization of Dense/conv pairs joined by ReLU or identity, before calibration')
     .addOption(new Option('--cle-relu6 <how>', 'pairs joined by ReLU6: skip them (exact), or equalize with the ReLU6 as ReLU (DFQ / AIMET; changes the float model); implies --cle').choices(['skip', 'as-relu']))
     .option('--high-bias-absorption', "with CLE, move each ReLU layer's bias above β − 3γ into the next layer's; implies --cle")
-    .addOption(new Option('--bias-correction <kind>', 'correct the biases for the weight quantization error: empirical (calibration split) or analytic (BatchNorm statistics)').choices(['off', 'empirical', 'analytic']))
+    .addOption(new Option('--bias-correction <kind>', 'correct the biases for the weight quantization error: empirical (calibration split, each layer against the float layer on the same input), empirical-float (calibration split, against the float model: also the mean shift from earlier layers) or analytic (BatchNorm statistics)').choices(['off', 'empirical', 'empirical-float', 'analytic']))
     .option('--adaround', 'learn each kernel\'s rounding on the calibration split (AdaRound; 2,000 steps of 32 samples per layer)')
     .option('--adaround-iterations <n>', 'AdaRound steps per layer; implies --adaround')
     .action(

@@ -25,6 +25,7 @@ export interface RunOptions {
   fullRange?: boolean;
   estimator?: string;
   percentile?: string;
+  weightEstimator?: 'minmax' | 'mse';
   calib?: string;
   eval?: string;
   override?: string[];
@@ -32,7 +33,7 @@ export interface RunOptions {
   cle?: boolean;
   cleRelu6?: 'skip' | 'as-relu';
   highBiasAbsorption?: boolean;
-  biasCorrection?: 'off' | 'empirical' | 'analytic';
+  biasCorrection?: 'off' | 'empirical' | 'empirical-float' | 'analytic';
   adaround?: boolean;
   adaroundIterations?: string;
   target?: string;
@@ -100,6 +101,7 @@ function configOfOptions(o: RunOptions, kind: RunKind): ConfigTree {
   if (o.symmetricActivations) set('activations.symmetric', true);
   if (o.estimator !== undefined) set('estimator.kind', o.estimator);
   if (o.percentile !== undefined) set('estimator.percentile', num('--percentile', o.percentile));
+  if (o.weightEstimator !== undefined) set('estimator.weights', o.weightEstimator);
   if (o.override !== undefined && o.override.length > 0) set('overrides', o.override.map(parseOverride));
   if (o.keepFloatUnsupported) set('unsupported', 'keep-float');
   // Accuracy recovery (PTQ): --cle-relu6 and --high-bias-absorption imply --cle.
@@ -167,6 +169,7 @@ export function runOptions(cmd: Command, needsData = true): Command {
     .option('--full-range', 'use the full integer range for weights (default: narrow, e.g. int8 [-127, 127])')
     .addOption(new Option('--estimator <kind>', 'activation range estimator').choices(['minmax', 'lastvalue', 'movingaverage', 'percentile', 'mse', 'entropy']).default('minmax'))
     .option('--percentile <p>', 'percentile kept by the percentile estimator, e.g. 99.99')
+    .addOption(new Option('--weight-estimator <kind>', 'PTQ kernel ranges: minmax (exact |max|) or mse (least squared fake-quant error); default mse with --estimator mse, else minmax').choices(['minmax', 'mse']))
     .option('--calib <n>', 'calibration samples (from the train part)', '1000')
     .option('--eval <n>', 'evaluation samples (from the test part)', '2000')
     .option('--override <layer:rule>', 'per-layer override, repeatable: LAYER:float, LAYER:w8, LAYER:a16, LAYER:w8a8', (v: string, all: string[]) => [...all, v], [] as string[])

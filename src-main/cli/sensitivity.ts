@@ -26,7 +26,7 @@ export function formatSensitivity(run: RunDetail, layers: readonly SensitivityLa
   const c = run.config;
   const lines = [
     `run ${run.id}  ${run.name}  (sensitivity)`,
-    `weights ${c.weights.bits}-bit ${c.weights.granularity}; activations ${c.activations.bits}-bit ${c.activations.granularity}; estimator ${c.estimator.kind}`,
+    `weights ${c.weights.bits}-bit ${c.weights.granularity}; activations ${c.activations.bits}-bit ${c.activations.granularity}; estimator ${c.estimator.kind}${c.estimator.weights ? ` (weights ${c.estimator.weights})` : ''}`,
     `on the first ${s?.subset ?? '?'} eval samples: float ${pct(run.floatAccuracy)}, everything quantized ${pct(run.quantAccuracy)} (output SQNR ${s?.quantizedSqnr === null || s?.quantizedSqnr === undefined ? 'exact' : `${s.quantizedSqnr.toFixed(1)} dB`})`,
     `${s?.cases ?? '?'} cases, ${((s?.secondsPerCase ?? 0) * 1000).toFixed(0)} ms each (${s?.threads ?? '?'} threads)`,
     '',

@@ -3,7 +3,7 @@
  * sent to the engine worker, and the finished export stored. No writer is
  * imported here (./formats.ts says why).
  */
-import type { RunConfig } from '../api/run-config.js';
+import { isEmpirical, type Recovery, type RunConfig } from '../api/run-config.js';
 import type { Store } from '../store/index.js';
 import type { ExportRecord } from '../store/exports.js';
 import type { TensorResult } from '../engine/results.js';
@@ -49,9 +49,9 @@ export function exportPayloadFromStore(store: Store, runId: number, format: Expo
       | { recovery?: { biasCorrection?: { kind: string; layers: { layer: string; shift: number[] }[] } | null; adaround?: { layers: { layer: string; rounding: string }[] } | null } }
       | undefined
   )?.recovery;
-  const empirical = recovery?.biasCorrection?.kind === 'empirical' ? recovery.biasCorrection.layers : undefined;
-  if (run.config.recovery?.biasCorrection === 'empirical' && !empirical) {
-    throw new ExportError(`run ${runId} asked for empirical bias correction but its summary holds no bias shifts`, 'run');
+  const empirical = recovery?.biasCorrection && isEmpirical(recovery.biasCorrection.kind as Recovery['biasCorrection']) ? recovery.biasCorrection.layers : undefined;
+  if (isEmpirical(run.config.recovery?.biasCorrection) && !empirical) {
+    throw new ExportError(`run ${runId} asked for ${run.config.recovery!.biasCorrection} bias correction but its summary holds no bias shifts`, 'run');
   }
   const adaround = recovery?.adaround?.layers;
   if (run.config.recovery?.adaround && !adaround) throw new ExportError(`run ${runId} asked for AdaRound but its summary holds no rounding`, 'run');

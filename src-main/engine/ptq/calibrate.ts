@@ -10,7 +10,8 @@
  *    split (range, then histograms), as TensorRT's entropy calibrator does;
  *  - weights: their exact min/max (Keras's LastValue on a constant tensor),
  *    except with the mse estimator, which also searches each kernel's clipping
- *    range — the one estimator that pays off on weights at low bit widths.
+ *    range — the one estimator that pays off on weights at low bit widths —
+ *    or as `estimator.weights` says (minmax or mse whatever the activations').
  *
  * The pieces (activationObservers, observePass, observeWeights) are shared
  * with the data-parallel calibration (../parallel/calibrate-parallel.ts),
@@ -21,7 +22,7 @@
  * run (run.ts); this TensorFlow.js path is its fallback and reference.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { Estimator } from '../../api/run-config.js';
+import { weightEstimator, type Estimator } from '../../api/run-config.js';
 import type { GraphRuntime } from '../graph/runtime.js';
 import { createObserver, type Observer } from '../quant/observers/index.js';
 import type { QParams } from '../quant/qparams.js';
@@ -53,10 +54,6 @@ export interface CalibrateOptions {
   onBatch?(pass: number, passes: number, samplesDone: number): void;
 }
 
-/** Estimator for kernels (see module comment). */
-export function weightEstimator(estimator: Estimator): Estimator {
-  return estimator.kind === 'mse' ? estimator : { ...estimator, kind: 'minmax' };
-}
 
 /** The activation observers of a plan: one per unique quantizer name, and the observer at each hook node. */
 export interface ActivationObservers {

@@ -33,7 +33,7 @@ import { fakeQuantValues } from '../quant/fake-quant-values.js';
 import { histogramRecord, tensorRecord, finiteOrNull } from './records.js';
 import type { RecoveryRecord } from '../transform/recovery.js';
 import { empiricalBiasCorrection } from '../transform/empirical-bias-correction.js';
-import { adaroundProblem } from '../../api/run-config.js';
+import { adaroundProblem, isEmpirical } from '../../api/run-config.js';
 import { adaround } from '../transform/adaround.js';
 import { kernelObserver } from '../transform/adaround-grid.js';
 import { nativeThreads } from '../native/session.js';
@@ -141,7 +141,7 @@ export function preparePtq(payload: PtqPayload): PreparedPtq {
 export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunResults> {
   const { config } = payload;
   const prep = preparePtq(payload);
-  if (config.recovery?.biasCorrection === 'empirical') await correctBiasesOnCalibration(prep, config, ctx);
+  if (isEmpirical(config.recovery?.biasCorrection)) await correctBiasesOnCalibration(prep, config, ctx);
   if (config.recovery?.adaround) await adaroundOnCalibration(prep, config, ctx);
   const { graph, plan, data } = prep;
   const inputShape = inputNode(graph).outputShape;
@@ -231,7 +231,6 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
 async function correctBiasesOnCalibration(prep: PreparedPtq, config: RunConfig, ctx: JobContext): Promise<void> {
   const inputShape = inputNode(prep.graph).outputShape;
   const total = prep.calibIdx.length;
-  const layers = prep.plan.weights.length;
   function* batches() {
     for (const b of makeBatches(prep.data.parts.train, prep.calibIdx, prep.batches.calibration, inputShape)) {
       b.y.dispose();
@@ -240,16 +239,19 @@ async function correctBiasesOnCalibration(prep: PreparedPtq, config: RunConfig, 
   }
   let done = 0;
   let current = '';
+  const kind = config.recovery!.biasCorrection === 'empirical-float' ? 'empirical-float' : 'empirical';
   const corrected = await empiricalBiasCorrection(prep.graph, prep.plan, config.estimator, batches, {
-    onBatch(layer, layersDone) {
+    reference: kind === 'empirical-float' ? 'float-model' : 'layer',
+    // 'empirical-float' reads the float model's means in one pass first: one pass more than layers.
+    onBatch(layer, passesDone, passes) {
       ctx.checkCancelled();
       if (layer !== current) [current, done] = [layer, 0];
-      ctx.progress('bias-correction', layersDone * total + done, layers * total, `layer ${layersDone + 1} of ${layers}: ${layer}`);
+      ctx.progress('bias-correction', passesDone * total + done, passes * total, `${kind === 'empirical-float' ? 'pass' : 'layer'} ${passesDone + 1} of ${passes}: ${layer}`);
       done += prep.batches.calibration;
     },
   });
   prep.graph = corrected.graph;
-  prep.recovery = { cle: prep.recovery?.cle ?? null, highBiasAbsorption: prep.recovery?.highBiasAbsorption ?? null, biasCorrection: { kind: 'empirical', layers: corrected.shifts, skipped: [] } };
+  prep.recovery = { cle: prep.recovery?.cle ?? null, highBiasAbsorption: prep.recovery?.highBiasAbsorption ?? null, biasCorrection: { kind, layers: corrected.shifts, skipped: [] } };
 }
 
 /**

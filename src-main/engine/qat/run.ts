@@ -129,6 +129,7 @@ export async function runQat(payload: QatPayload, ctx: JobContext): Promise<RunR
   const training = config.training ?? Training.parse({});
   const seed = payload.seed ?? 0;
   if (recoveryOn(config.recovery)) throw new Error('accuracy recovery (CLE, bias correction) applies to PTQ runs only: QAT trains the unequalized model');
+  if (config.estimator.weights) throw new Error(`the kernels' range estimator (estimator.weights ${config.estimator.weights}) applies to PTQ runs only: QAT's kernels take their LastValue range every step`);
   const target = targetOf(config);
   const { source: stored, folded, plan } = prepare(payload.model, config, { modelName: payload.modelName });
   // The unfolded graph training runs: the target's (a fused softmax split off), so every planned tensor has its hook point.

@@ -17,8 +17,13 @@
  * qparams come from the kernel before AdaRound (`kernelObserver`): the
  * rounded kernel's own min/max would move the grid.
  */
+<<<<<<< HEAD
 import { tf } from '../tfjs.js';
 import type { Estimator } from '../../api/run-config.js';
+=======
+import { tf } from '../tfjs.js';
+import { weightEstimator, type Estimator } from '../../api/run-config.js';
+>>>>>>> h-cle
 import type { Graph, WeightedNode } from '../graph/types.js';
 import { isWeighted } from '../graph/types.js';
 import { createObserver, type Observer } from '../quant/observers/index.js';
@@ -30,9 +35,9 @@ export const ZETA = 1.1;
 export const GAMMA = -0.1;
 const f32 = Math.fround;
 
-/** The kernel's weight observer as the run's calibration makes it (ptq/calibrate.ts weightEstimator: exact min/max, or mse's clipping search). */
+/** The kernel's weight observer as the run's calibration makes it (run-config.ts weightEstimator: exact min/max, or mse's clipping search). */
 export function kernelObserver(node: WeightedNode, wq: WeightQuantizer, estimator: Estimator): Observer {
-  const obs = createObserver(estimator.kind === 'mse' ? estimator : { ...estimator, kind: 'minmax' }, wq.spec, { name: wq.name, ...(wq.axis !== null ? { axis: wq.axis } : {}) });
+  const obs = createObserver(weightEstimator(estimator), wq.spec, { name: wq.name, ...(wq.axis !== null ? { axis: wq.axis } : {}) });
   tf.tidy(() => {
     const view = tf.tensor(node.weights.kernel.values, wq.view, 'float32');
     for (let pass = 0; pass < obs.passes; pass++) obs.observe(view, pass);

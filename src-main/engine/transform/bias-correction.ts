@@ -16,7 +16,7 @@
  * weight estimator's qparams, TF fake-quant rounding.
  */
 import { tf } from '../tfjs.js';
-import type { Estimator } from '../../api/run-config.js';
+import { weightEstimator, type Estimator } from '../../api/run-config.js';
 import type { Activation, Graph, GraphNode, WeightData, WeightedNode } from '../graph/types.js';
 import { isWeighted } from '../graph/types.js';
 import { createObserver } from '../quant/observers/index.js';
@@ -46,8 +46,8 @@ export function quantizedKernel(node: WeightedNode, wq: WeightQuantizer, estimat
     const kernel = tf.tensor(node.weights.kernel.values, node.weights.kernel.shape, 'float32');
     const view = tf.reshape(kernel, wq.view);
     const axis = wq.axis !== null ? { axis: wq.axis } : {};
-    // The weight estimator of ptq/calibrate.ts (weightEstimator): exact min/max, or mse's clipping search.
-    const obs = createObserver(estimator.kind === 'mse' ? estimator : { ...estimator, kind: 'minmax' }, wq.spec, { name: wq.name, ...axis });
+    // The run's weight estimator (run-config.ts weightEstimator): exact min/max, or mse's clipping search.
+    const obs = createObserver(weightEstimator(estimator), wq.spec, { name: wq.name, ...axis });
     for (let pass = 0; pass < obs.passes; pass++) obs.observe(view, pass);
     return fakeQuant(view, obs.qparams(), { name: wq.name, ...axis }).dataSync() as Float32Array;
   }).slice();

@@ -28,7 +28,7 @@ export interface RecoveryRecord {
   } | null;
   highBiasAbsorption: { absorbed: AbsorbedPair[]; skipped: SkippedPair[] } | null;
   biasCorrection: {
-    kind: 'empirical' | 'analytic';
+    kind: 'empirical' | 'empirical-float' | 'analytic';
     layers: BiasShift[];
     skipped: SkippedLayer[];
   } | null;

@@ -53,6 +53,8 @@ export function flattenConfig(run: DiffInput): [string, string, string][] {
     if (c.estimator.kind === 'percentile' || c.estimator.kind === 'mse' || c.estimator.kind === 'entropy') {
       out.push(['estimator.bins', 'Histogram bins', String(c.estimator.bins)]);
     }
+    // Absent: the kernels follow the estimator (mse with mse, else minmax), as before the setting existed.
+    if (run.kind !== 'qat') out.push(['estimator.weights', 'Weight range estimator', c.estimator.weights ?? (c.estimator.kind === 'mse' ? 'mse' : 'minmax')]);
     out.push(['unsupported', 'Unsupported layers', c.unsupported]);
   }
   if (run.kind === 'ptq') {

@@ -26,6 +26,10 @@ export function formatActivationSpec(a: QuantSpec): string {
 
 /** "minmax", "percentile 99.99", "movingaverage 0.999", "mse", "entropy". */
 export function formatEstimator(e: Estimator): string {
+  return `${activationEstimatorLabel(e)}${weightRangesNote(e)}`;
+}
+
+function activationEstimatorLabel(e: Estimator): string {
   switch (e.kind) {
     case 'percentile':
       return `percentile ${trimNumber(e.percentile)}`;
@@ -34,6 +38,12 @@ export function formatEstimator(e: Estimator): string {
     default:
       return e.kind;
   }
+}
+
+/** ", weights mse" when the kernels' range estimator is set apart from the estimator's own default (mse with mse, else minmax). */
+function weightRangesNote(e: Estimator): string {
+  const implied = e.kind === 'mse' ? 'mse' : 'minmax';
+  return e.weights && e.weights !== implied ? `, weights ${e.weights}` : '';
 }
 
 /**
@@ -92,6 +102,10 @@ function describeSpec(s: QuantSpec): string {
 }
 
 function describeEstimator(e: Estimator): string {
+  return `${describeActivationEstimator(e)}${weightRangesNote(e)}`;
+}
+
+function describeActivationEstimator(e: Estimator): string {
   switch (e.kind) {
     case 'percentile':
       return `percentile ${trimNumber(e.percentile)} (${e.bins} bins)`;

@@ -8,7 +8,7 @@
  * unsupported layers, the training seed, a quantizer's axis) are carried
  * through unchanged.
  */
-import type { LayerOverride, RunConfig, RunConfigInput } from '../../../src-main/api/run-config.js';
+import type { LayerOverride, Recovery, RunConfig, RunConfigInput } from '../../../src-main/api/run-config.js';
 
 /** The kinds New run offers: a stored run's kinds, and 'budget' (a search whose steps are PTQ runs). */
 export type RunFormKind = 'ptq' | 'qat' | 'float' | 'sensitivity' | 'budget';
@@ -36,6 +36,8 @@ export interface RunFormValues {
   weights: SpecValues;
   activations: SpecValues;
   estimator: RunConfig['estimator']['kind'];
+  /** The kernels' range estimator (PTQ; '' for the default: mse with the mse estimator, else minmax). */
+  weightEstimator: NonNullable<RunConfig['estimator']['weights']> | '';
   percentile: number;
   decay: number;
   bins: number;
@@ -58,7 +60,7 @@ export interface RunFormValues {
   cle: boolean;
   cleRelu6: 'skip' | 'as-relu';
   highBiasAbsorption: boolean;
-  biasCorrection: 'off' | 'empirical' | 'analytic';
+  biasCorrection: Recovery['biasCorrection'];
   adaround: boolean;
   adaroundIterations: number;
   adaroundBatchSize: number;
@@ -93,6 +95,7 @@ export function formFromRun(kind: RunFormKind, c: RunConfig): RunFormValues {
     weights: spec(c.weights),
     activations: spec(c.activations),
     estimator: c.estimator.kind,
+    weightEstimator: c.estimator.weights ?? '',
     percentile: c.estimator.percentile,
     decay: c.estimator.decay,
     bins: c.estimator.bins,
@@ -143,7 +146,8 @@ export function configFromForm(v: RunFormValues): RunConfigInput {
     eval: { count: whole(v.evalCount, 1), seed: v.evalSeed },
     weights: specConfig(v.weights),
     activations: specConfig(v.activations),
-    estimator: { kind: v.estimator, percentile: v.percentile, decay: v.decay, bins: v.bins },
+    // The kernels' own estimator is PTQ's (QAT refuses it), sensitivity's and the budget's PTQ runs included.
+    estimator: { kind: v.estimator, percentile: v.percentile, decay: v.decay, bins: v.bins, ...(v.weightEstimator !== '' && v.kind !== 'qat' && v.kind !== 'float' ? { weights: v.weightEstimator } : {}) },
     overrides,
     unsupported: v.unsupported,
   };

@@ -4,7 +4,7 @@
  * preview refreshed as the form changes; start and follow the started runs.
  */
 import type { BudgetState, LintFinding, ModelDetail, RunSummary, TargetInfo } from '../../../src-main/api/contract.js';
-import type { EstimatorKind, RunConfig, RunConfigInput, TargetName } from '../../../src-main/api/run-config.js';
+import type { EstimatorKind, Recovery, RunConfig, RunConfigInput, TargetName } from '../../../src-main/api/run-config.js';
 import { toApiError, type ApiClient, type ApiError } from '../api.js';
 import { configFromForm, type OverrideValues, type RunFormKind, type RunFormValues, type SpecValues } from '../data/run-form.js';
 
@@ -31,6 +31,8 @@ export class NewRunStore {
   weights = $state<SpecForm>({ bits: 8, symmetric: true, narrowRange: true, granularity: 'per-channel' });
   activations = $state<SpecForm>({ bits: 8, symmetric: false, narrowRange: false, granularity: 'per-tensor' });
   estimator = $state<EstimatorKind>('minmax');
+  /** PTQ: the kernels' range estimator ('' = follow the estimator: mse with mse, else minmax; run-config.ts Estimator.weights). */
+  weightEstimator = $state<'' | 'minmax' | 'mse'>('');
   percentile = $state(99.99);
   decay = $state(0.999);
   calibrationCount = $state(1000);
@@ -55,7 +57,7 @@ export class NewRunStore {
   cle = $state(false);
   cleRelu6 = $state<'skip' | 'as-relu'>('skip');
   highBiasAbsorption = $state(false);
-  biasCorrection = $state<'off' | 'empirical' | 'analytic'>('off');
+  biasCorrection = $state<Recovery['biasCorrection']>('off');
   /** Sensitivity analysis: the first eval samples each case runs on (run-config.ts Sensitivity). */
   sensitivitySubset = $state(500);
   /** Accuracy budget (budget.start): the largest drop in points, the per-layer menu, the step limit. */
@@ -131,6 +133,7 @@ export class NewRunStore {
     this.weights = { ...v.weights };
     this.activations = { ...v.activations };
     this.estimator = v.estimator;
+    this.weightEstimator = v.weightEstimator;
     this.percentile = v.percentile;
     this.decay = v.decay;
     this.bins = v.bins;
@@ -302,6 +305,7 @@ export class NewRunStore {
       weights: this.weights,
       activations: this.activations,
       estimator: this.estimator,
+      weightEstimator: this.weightEstimator,
       percentile: this.percentile,
       decay: this.decay,
       bins: this.bins,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RunConfig, adaroundProblem, defaultRunName, recoveryOn } from '../../../src-main/api/run-config.js';
+import { RunConfig, adaroundProblem, defaultRunName, isEmpirical, recoveryOn, weightEstimator } from '../../../src-main/api/run-config.js';
 
 test('defaults fill a minimal run config', () => {
   const c = RunConfig.parse({ modelId: 1, datasetId: 2 });
@@ -45,4 +45,29 @@ test('AdaRound: off when absent, AIMET’s defaults but 2,000 steps, a name part
   assert.match(adaroundProblem(RunConfig.parse({ modelId: 1, datasetId: 2, recovery: { adaround: {}, biasCorrection: 'empirical' } }))!, /AdaRound and empirical bias correction do not go together/);
   assert.equal(RunConfig.safeParse({ modelId: 1, datasetId: 2, recovery: { adaround: { iterations: 0 } } }).success, false);
   assert.equal(RunConfig.safeParse({ modelId: 1, datasetId: 2, recovery: { adaround: { steps: 10 } } }).success, false);
+});
+
+test('the kernels’ range estimator: absent follows the estimator (mse with mse, else minmax), set it wins; a name part only when it differs; QAT-only kinds refused', () => {
+  const est = (e: Record<string, unknown>) => RunConfig.parse({ modelId: 1, datasetId: 2, estimator: e }).estimator;
+  assert.equal(weightEstimator(est({ kind: 'minmax' })).kind, 'minmax');
+  assert.equal(weightEstimator(est({ kind: 'percentile' })).kind, 'minmax');
+  assert.equal(weightEstimator(est({ kind: 'mse' })).kind, 'mse');
+  assert.equal(weightEstimator(est({ kind: 'minmax', weights: 'mse' })).kind, 'mse');
+  assert.equal(weightEstimator(est({ kind: 'mse', weights: 'minmax' })).kind, 'minmax');
+  // The histogram settings travel with it (the mse search's bins).
+  assert.equal(weightEstimator(est({ kind: 'entropy', bins: 512, weights: 'mse' })).bins, 512);
+  assert.equal(est({ kind: 'minmax' }).weights, undefined);
+  assert.equal(RunConfig.safeParse({ modelId: 1, datasetId: 2, estimator: { kind: 'minmax', weights: 'entropy' } }).success, false);
+  const named = (e: Record<string, unknown>) => defaultRunName('ptq', 'cnn', RunConfig.parse({ modelId: 1, datasetId: 2, estimator: e }));
+  assert.equal(named({ kind: 'minmax', weights: 'mse' }), 'cnn_8w8a_sym_narrow_perch_minmax_wmse');
+  assert.equal(named({ kind: 'minmax', weights: 'minmax' }), 'cnn_8w8a_sym_narrow_perch_minmax');
+  assert.equal(named({ kind: 'mse', weights: 'minmax' }), 'cnn_8w8a_sym_narrow_perch_mse_wminmax');
+});
+
+test('empirical bias correction against the float model: its own value, name part, and an empirical kind', () => {
+  const c = RunConfig.parse({ modelId: 1, datasetId: 2, recovery: { cle: true, biasCorrection: 'empirical-float' } });
+  assert.equal(c.recovery?.biasCorrection, 'empirical-float');
+  assert.equal(defaultRunName('ptq', 'cnn', c), 'cnn_8w8a_sym_narrow_perch_minmax_cle_bcempf');
+  assert.ok(isEmpirical('empirical-float') && isEmpirical('empirical') && !isEmpirical('analytic') && !isEmpirical('off') && !isEmpirical(undefined));
+  assert.match(adaroundProblem({ recovery: { ...c.recovery!, adaround: { iterations: 10, batchSize: 4, regularization: 0.01 } }, calibration: c.calibration }) ?? '', /empirical-float bias correction do not go together/);
 });

@@ -83,6 +83,32 @@ describe('PTQ with accuracy recovery', () => {
     assert.ok((outcome.export.verification['agreement'] as number) >= 0.995, JSON.stringify(outcome.export.verification));
   });
 
+  test('CLE + bias correction against the float model with MSE weight ranges: its kind and shifts in the summary, the kernels on the mse grid, an export rebuilds the biases', async () => {
+    const config = { modelId, datasetId, calibration: { count: 200, seed: 0 }, eval: { count: 200, seed: 1 }, weights: W4, estimator: { kind: 'minmax', weights: 'mse' }, recovery: { cle: true, biasCorrection: 'empirical-float' } };
+    const run = await call<{ id: number; name: string }>('runs.start', { kind: 'ptq', config });
+    assert.match(run.name, /_minmax_wmse_cle_bcempf$/);
+    await studio.runs.settled(run.id);
+    const detail = await call<{ status: string; error: string | null; summary: { recovery: RecoveryRecord }; tensors: { layer: string; role: string; max: number; scale: number }[] }>('runs.get', { id: run.id });
+    assert.equal(detail.status, 'done', detail.error ?? '');
+    const rec = detail.summary.recovery;
+    assert.equal(rec.biasCorrection!.kind, 'empirical-float');
+    assert.deepEqual(rec.biasCorrection!.layers.map((l) => l.layer), ['conv2d', 'conv2d_1', 'dense', 'dense_1']);
+    // MSE clipping: at 4 bits at least one kernel's range is below its largest |w| (minmax's).
+    const payload = exportPayloadFromStore(studio.store, run.id, 'params', path.join(tempDir(), 'p.json'));
+    const equalizedOnly = prepare(payload.model, RunConfig.parse({ ...config, recovery: { cle: true } })).graph;
+    const clipped = detail.tensors.filter((t) => t.role === 'weight').filter((t) => {
+      const k = (equalizedOnly.nodes.find((n) => n.name === t.layer) as WeightedNode).weights.kernel.values;
+      return t.scale * 7 < k.reduce((m, v) => Math.max(m, Math.abs(v)), 0) * (1 - 1e-3);
+    });
+    assert.ok(clipped.length > 0, JSON.stringify(detail.tensors.map((t) => [t.layer, t.role, t.scale])));
+    const rebuilt = exportInputFromPayload(payload, false).graph;
+    for (const l of rec.biasCorrection!.layers) {
+      const b = (rebuilt.nodes.find((n) => n.name === l.layer) as WeightedNode).weights.bias!.values;
+      const b0 = (equalizedOnly.nodes.find((n) => n.name === l.layer) as WeightedNode).weights.bias!.values;
+      for (let i = 0; i < b.length; i++) assert.ok(Math.abs(b[i]! - (b0[i]! - l.shift[i]!)) < 1e-6, `${l.layer}[${i}]`);
+    }
+  });
+
   test('bias correction changes only the quantized model: the float reference is the model as stored', async () => {
     const config = { modelId, datasetId, calibration: { count: 200, seed: 0 }, eval: { count: 300, seed: 1 }, weights: W4 };
     const plain = await call<{ id: number }>('runs.start', { kind: 'ptq', config });
@@ -127,6 +153,9 @@ describe('PTQ with accuracy recovery', () => {
     if (!r.ok) assert.match(r.error.message, /PTQ runs only/);
     const bad = await dispatch(studio.handlers, 'runs.start', { kind: 'ptq', config: { modelId, datasetId, recovery: { biasCorrection: 'adaround' } } });
     assert.equal(bad.ok, false);
+    const qatWeights = await dispatch(studio.handlers, 'runs.start', { kind: 'qat', config: { modelId, datasetId, estimator: { kind: 'minmax', weights: 'mse' } } });
+    assert.equal(qatWeights.ok, false);
+    if (!qatWeights.ok) assert.match(qatWeights.error.message, /estimator\.weights\) applies to PTQ runs/);
     assert.equal((await call<unknown[]>('runs.list', {})).length, before);
   });
 });

@@ -8,7 +8,12 @@
  *  - analytic: the clipped-normal expectations against numerical integration,
  *    and the correction it derives from BN statistics against the empirical
  *    one on inputs that are exactly those Gaussians;
- *  - layers it cannot correct analytically are listed with why.
+ *  - empirical against the float model ('float-model', AIMET's): on a
+ *    hand-computed case, it also takes out the mean shift a ReLU makes of an
+ *    earlier layer's zero-mean error, which the per-layer correction leaves;
+ *  - layers it cannot correct analytically are listed with why;
+ *  - the kernels' MSE range (estimator.weights 'mse' beside minmax
+ *    activations) against its closed-form optimum.
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
@@ -26,6 +31,7 @@ import { planQuantization, type QuantPlan } from '../../../../src-main/engine/tr
 import { sampleCnnModel } from '../integer/sample-cnn.js';
 import { SAMPLE_DATA, config as ptqConfig } from '../ptq/ptq-fixtures.js';
 import { act, batchNorm, config, conv, dense, graphOf, input } from './graphs.js';
+import { kernelObserver } from '../../../../src-main/engine/transform/adaround-grid.js';
 import { rng } from '../graph/fixtures.js';
 
 const W4_PER_TENSOR = { bits: 4, symmetric: true, narrowRange: true, granularity: 'per-tensor' } as const;
@@ -100,6 +106,103 @@ describe('empirical bias correction', () => {
     // Not a test that cannot fail: 4-bit per-tensor kernels do shift the outputs (conv2d's input is the raw image, not centred).
     assert.ok(Math.max(...shifts.map((s) => maxAbs(beforeShift.get(s.layer)!))) > 1e-3, lines.join('; '));
     console.log(lines.join('\n'));
+  });
+});
+
+describe('empirical bias correction against the float model', () => {
+  /**
+   * x ∈ {(0, 1), (0, −1)} → a: Dense [1, 0.3] + ReLU → b: Dense [2], bias 0.5. At W4 per-tensor (scale 1/7)
+   * a's 0.3 becomes 2/7; b's single weight 2 is on its grid. a's error (2/7 − 0.3)·x₂ has mean 0, so neither
+   * mode moves a's bias; ReLU keeps only the positive sample: b's input has mean 1/7 quantized, 0.15 float.
+   * 'layer' sees no error in b's own kernel (shift 0); 'float-model' shifts b by 2·(1/7 − 0.15) = 2/7 − 0.3.
+   */
+  function handGraph(): Graph {
+    const x = input('x', [2]);
+    const a = dense('a', x, 1, { activation: 'relu', bias: true }) as WeightedNode;
+    a.weights.kernel.values.set([1, 0.3]);
+    a.weights.bias!.values.fill(0);
+    const b = dense('b', a, 1, { bias: true }) as WeightedNode;
+    b.weights.kernel.values.set([2]);
+    b.weights.bias!.values.fill(0.5);
+    return graphOf('hand', x, a, b);
+  }
+  const batches = () => [{ x: tf.tensor2d([0, 1, 0, -1], [2, 2]), size: 2 }];
+
+  test('takes out the mean shift a ReLU makes of an earlier zero-mean error; the per-layer correction does not', async () => {
+    const graph = handGraph();
+    const cfg = config({ weights: W4_PER_TENSOR });
+    const plan = planQuantization(graph, cfg);
+    assert.deepEqual(plan.weights.map((w) => w.layer), ['a', 'b']);
+    const layer = await empiricalBiasCorrection(graph, plan, cfg.estimator, batches);
+    const float = await empiricalBiasCorrection(graph, plan, cfg.estimator, batches, { reference: 'float-model' });
+    const shift = (r: typeof layer, name: string) => r.shifts.find((s) => s.layer === name)!.shift[0]!;
+    for (const r of [layer, float]) assert.ok(Math.abs(shift(r, 'a')) < 1e-7, `a: ${shift(r, 'a')}`);
+    assert.ok(Math.abs(shift(layer, 'b')) < 1e-7, `layer b: ${shift(layer, 'b')}`);
+    assert.ok(Math.abs(shift(float, 'b') - (2 / 7 - 0.3)) < 1e-6, `float-model b: ${shift(float, 'b')} vs ${2 / 7 - 0.3}`);
+    const bias = (g: Graph) => (g.nodes.find((n) => n.name === 'b') as WeightedNode).weights.bias!.values[0]!;
+    assert.ok(Math.abs(bias(float.graph) - (0.5 - (2 / 7 - 0.3))) < 1e-6);
+    assert.ok(Math.abs(bias(layer.graph) - 0.5) < 1e-6);
+    // The quantized model's mean output is then the float model's, 2·0.15 + 0.5; with the per-layer correction it is off by 2/7 − 0.3.
+    const meanOut = (g: Graph, quantize: boolean) => {
+      const kernels = new Map(plan.weights.map((wq) => {
+        const n = g.nodes.find((x) => x.name === wq.layer) as WeightedNode;
+        return [wq.layer, tf.tensor(quantize ? quantizedKernel(n, wq, cfg.estimator) : n.weights.kernel.values, n.weights.kernel.shape)];
+      }));
+      const rt = new GraphRuntime(g, { trainable: false });
+      const [x] = batches().map((b) => b.x);
+      const outs = rt.applyAll(x!, { hooks: { weight: (n, name, w) => (name === 'kernel' ? kernels.get(n.name)! : w) } });
+      const m = tf.mean(outs.get('b')!).dataSync()[0]!;
+      for (const t of outs.values()) t.dispose();
+      rt.dispose();
+      tf.dispose([x!, ...kernels.values()]);
+      return m;
+    };
+    const floatMean = meanOut(graph, false);
+    assert.ok(Math.abs(floatMean - (2 * 0.15 + 0.5)) < 1e-6);
+    assert.ok(Math.abs(meanOut(float.graph, true) - floatMean) < 1e-6);
+    assert.ok(Math.abs(meanOut(layer.graph, true) - floatMean - (2 / 7 - 0.3)) < 1e-6);
+  });
+});
+
+describe('the kernels’ MSE range (estimator.weights)', () => {
+  /**
+   * One kernel: a 1.0 and 99 × 0.1, W4 per-tensor symmetric narrow (±7 steps of t/7). For t in (0.7, 1] every
+   * 0.1 rounds to one step t/7 and the 1.0 clips to t: SSE(t) = (1 − t)² + 99·(t/7 − 0.1)², least at
+   * t* = (1 + 99·0.1/7) / (1 + 99/49) = 0.79932 (SSE 0.0602; at t = 1, min/max's, 99·(1/7 − 0.1)² = 0.1822;
+   * t ≤ 0.7 clips the 1.0 by 0.3 or more, SSE ≥ 0.09).
+   */
+  test('mse beside minmax activations finds the closed-form clipping optimum; minmax keeps the kernel’s |max|', () => {
+    const x = input('x', [100]);
+    const a = dense('a', x, 1, { bias: false }) as WeightedNode;
+    a.weights.kernel.values.fill(0.1);
+    a.weights.kernel.values[17] = 1;
+    const graph = graphOf('outlier', x, a);
+    const tStar = (1 + (99 * 0.1) / 7) / (1 + 99 / 49);
+    assert.ok(Math.abs(tStar - 0.79932) < 1e-5);
+    const range = (estimator: Record<string, unknown>) => {
+      const cfg = config({ weights: W4_PER_TENSOR, estimator: estimator as never });
+      const wq = planQuantization(graph, cfg).weights[0]!;
+      const scale = kernelObserver(a, wq, cfg.estimator).qparams().scale[0]! * 7;
+      const q = quantizedKernel(a, wq, cfg.estimator);
+      return { t: scale, one: q[17]!, small: q[0]! };
+    };
+    const mse = range({ kind: 'minmax', weights: 'mse' });
+    // The search scores candidates t = i/2048 (whole bins of |w| over [0, 1]) and spreads each bin's mass uniformly
+    // across it, which moves the optimum to the bins' centres: 0.1 lies in [204, 205)/2048 and 1.0 in the last bin,
+    // so the optimum it sees is t*' = (c₁ + 99·c₀/7) / (1 + 99/49) (the spread adds a constant); it picks the
+    // candidate nearest that, within a few bins of t*.
+    const c0 = 204.5 / 2048;
+    const c1 = 1 - 0.5 / 2048;
+    const tBinned = (c1 + (99 * c0) / 7) / (1 + 99 / 49);
+    assert.ok(Math.abs(mse.t - tBinned) <= 0.5 / 2048 + 1e-9, `t ${mse.t} vs binned ${tBinned}`);
+    assert.ok(Math.abs(mse.t - tStar) < 3 / 2048, `t ${mse.t} vs ${tStar}`);
+    assert.ok(Math.abs(mse.one - mse.t) < 1e-6 && Math.abs(mse.small - mse.t / 7) < 1e-6, `1.0 → ${mse.one}, 0.1 → ${mse.small}`);
+    // The same kernels as the mse estimator's own; minmax (and mse activations with minmax kernels) keep t = 1.
+    assert.ok(Math.abs(range({ kind: 'mse' }).t - mse.t) < 1e-9);
+    for (const e of [{ kind: 'minmax' }, { kind: 'mse', weights: 'minmax' }]) {
+      const r = range(e);
+      assert.ok(Math.abs(r.t - 1) < 1e-6 && Math.abs(r.small - 1 / 7) < 1e-6, JSON.stringify(r));
+    }
   });
 });
 

@@ -57,6 +57,15 @@ test('accuracy recovery: a run without it reads as off; ReLU6 handling shows onl
   assert.ok(!flattenConfig({ ...base, kind: 'qat', config: config() }).some(([k]) => k.startsWith('recovery.')));
 });
 
+test('weight range estimator: absent reads as the one the estimator implies (mse with mse, else minmax); not on QAT runs', () => {
+  const plain = { ...base, config: config() };
+  const wmse = { ...base, config: config({ estimator: { kind: 'minmax', weights: 'mse' } }) };
+  assert.deepEqual(configDiff([plain, wmse]), [{ key: 'estimator.weights', label: 'Weight range estimator', values: ['minmax', 'mse'] }]);
+  const mse = { ...base, config: config({ estimator: { kind: 'mse' } }) };
+  assert.deepEqual(configDiff([mse, wmse]).map((r) => r.key), ['estimator.kind', 'estimator.bins']);
+  assert.ok(!flattenConfig({ ...base, kind: 'qat', config: config() }).some(([k]) => k === 'estimator.weights'));
+});
+
 test('AdaRound: off, or its steps, batch and λ', () => {
   const plain = { ...base, config: config() };
   const ada = { ...base, config: config({ recovery: { adaround: { iterations: 500 } } }) };

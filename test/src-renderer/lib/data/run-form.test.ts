@@ -32,6 +32,7 @@ const CASES: [string, RunFormValues][] = [
   ['PTQ: CLE skipping ReLU6, analytic bias correction', form('ptq', { cle: true, cleRelu6: 'skip', biasCorrection: 'analytic', weights: { bits: 4, symmetric: true, narrowRange: false, granularity: 'per-tensor' } })],
   ['PTQ: bias correction alone', form('ptq', { biasCorrection: 'empirical', estimator: 'percentile', percentile: 99.9 })],
   ['PTQ: AdaRound with its settings and CLE', form('ptq', { cle: true, adaround: true, adaroundIterations: 500, adaroundBatchSize: 16, adaroundRegularization: 0.05, calibrationCount: 256 })],
+  ['PTQ: CLE, bias correction against the float model, MSE weight ranges', form('ptq', { cle: true, cleRelu6: 'as-relu', biasCorrection: 'empirical-float', weightEstimator: 'mse' })],
   ['sensitivity: a subset and overrides', form('sensitivity', { sensitivitySubset: 250, evalCount: 800, overrides })],
   [
     'QAT: every training setting',
@@ -52,7 +53,9 @@ for (const [name, v] of CASES) {
 }
 
 test('the sent configs hold what the form asked for (so the round trips above are not of empty configs)', () => {
-  const [ptq, ptq2, , ada, sens, qat, , cli] = CASES.map(([, v]) => RunConfig.parse(configFromForm(v)));
+  const [ptq, ptq2, , ada, emf, sens, qat, , cli] = CASES.map(([, v]) => RunConfig.parse(configFromForm(v)));
+  assert.deepEqual([emf!.recovery?.biasCorrection, emf!.estimator.weights, emf!.estimator.kind], ['empirical-float', 'mse', 'minmax']);
+  assert.equal(ptq!.estimator.weights, undefined, 'the default weight ranges send nothing');
   assert.deepEqual(ptq!.recovery, { cle: true, relu6: 'as-relu', highBiasAbsorption: true, biasCorrection: 'empirical' });
   assert.deepEqual(ptq!.overrides, [{ layer: 'dense', float: true }, { layer: 'conv2d_1', weightBits: 4, activationBits: 16 }]);
   assert.deepEqual(ptq2!.recovery, { cle: true, relu6: 'skip', highBiasAbsorption: false, biasCorrection: 'analytic' });
@@ -91,6 +94,12 @@ test('only the kind that uses them gets recovery, the subset, training or a targ
   for (const kind of ['ptq', 'qat'] as const) assert.equal(configFromForm({ ...targeted, kind }).target, 'tflite-int8', kind);
   for (const kind of ['float', 'sensitivity', 'budget'] as const) assert.equal(configFromForm({ ...targeted, kind }).target, undefined, kind);
   assert.equal(formFromRun('qat', RunConfig.parse(configFromForm({ ...targeted, kind: 'qat' }))).target, 'tflite-int8', 'edit as new run keeps a QAT run’s target');
+  // The kernels' range estimator is PTQ's (QAT refuses it): sent for PTQ, sensitivity and budget runs.
+  const wmse = form('ptq', { weightEstimator: 'mse' });
+  for (const kind of ['ptq', 'sensitivity', 'budget'] as const) assert.equal(configFromForm({ ...wmse, kind }).estimator?.weights, 'mse', kind);
+  for (const kind of ['qat', 'float'] as const) assert.equal(configFromForm({ ...wmse, kind }).estimator?.weights, undefined, kind);
+  assert.equal(formFromRun('ptq', RunConfig.parse(configFromForm(wmse))).weightEstimator, 'mse');
+  assert.equal(FRESH.weightEstimator, '');
   // High-bias absorption is part of CLE: ticked without CLE it is not sent.
   assert.equal(configFromForm(form('ptq', { highBiasAbsorption: true, biasCorrection: 'empirical' })).recovery?.highBiasAbsorption, false);
 });
