@@ -17,13 +17,8 @@
  * qparams come from the kernel before AdaRound (`kernelObserver`): the
  * rounded kernel's own min/max would move the grid.
  */
-<<<<<<< HEAD
-import { tf } from '../tfjs.js';
-import type { Estimator } from '../../api/run-config.js';
-=======
 import { tf } from '../tfjs.js';
 import { weightEstimator, type Estimator } from '../../api/run-config.js';
->>>>>>> h-cle
 import type { Graph, WeightedNode } from '../graph/types.js';
 import { isWeighted } from '../graph/types.js';
 import { createObserver, type Observer } from '../quant/observers/index.js';
