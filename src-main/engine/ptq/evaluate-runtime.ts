@@ -37,8 +37,8 @@ export const EVALUATION_RUNTIME_ENV = 'STUDIO_EVALUATION_RUNTIME';
 export const STATS_VALUES = 2e8;
 /** Samples the statistics pass reads at most (whole batches: the batch that reaches it is read whole). */
 export const STATS_SAMPLES = 1000;
-/** How the evaluation graph holds memory per sample (engine/memory.ts batchSizeFor); past 256 a larger batch no longer runs faster. */
-export const EVALUATION_MEMORY = { copies: 2, scratchPerValue: 8 * 4, cap: 256, what: 'the evaluation' } as const;
+/** How the evaluation graph holds memory per sample (engine/memory.ts batchSizeFor); batches cache-sized. */
+export const EVALUATION_MEMORY = { copies: 2, scratchPerValue: 8 * 4, cap: 256, what: 'the evaluation', cacheSized: true } as const;
 const TFJS_BATCH = 100;
 
 /** How the evaluation ran, stored in the run summary. */

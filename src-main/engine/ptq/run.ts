@@ -26,7 +26,7 @@ import { loadOnnxRuntime, type RuntimeChoice } from '../native/session.js';
 import { calibrateParallel, calibrationWorkers, canCalibrateInParallel } from '../parallel/calibrate-parallel.js';
 import { countsWithEdges, type Comparison } from './evaluate.js';
 import { EVALUATION_MEMORY, evaluateOnBestRuntime } from './evaluate-runtime.js';
-import { batchSizeFor, memoryBudget, mib, type MemoryBudget } from '../memory.js';
+import { batchSizeFor, cacheBatch, memoryBudget, mib, type MemoryBudget } from '../memory.js';
 import type { Observer } from '../quant/observers/index.js';
 import type { QParams } from '../quant/qparams.js';
 import { fakeQuantValues } from '../quant/fake-quant-values.js';
@@ -69,6 +69,8 @@ export const BATCH_SIZE = 100;
 export interface RunBatches {
   budget: MemoryBudget;
   calibration: number;
+  /** The budget, not the cache (engine/memory.ts cacheBatch), made the calibration batch smaller than BATCH_SIZE. */
+  calibrationBudgetLimited: boolean;
   evaluation: number;
 }
 
@@ -82,8 +84,10 @@ export interface RunBatches {
 export function runBatches(graph: Graph, budget: MemoryBudget, estimator?: Estimator): RunBatches {
   const evaluation = batchSizeFor(graph, budget, EVALUATION_MEMORY).batchSize;
   const scratchPerValue = estimator && buildsHistograms(estimator) ? HISTOGRAM_SCRATCH_PER_VALUE : 0;
-  const calibration = batchSizeFor(graph, budget, { copies: 1, scratchPerValue, cap: BATCH_SIZE, what: 'the calibration' }).batchSize;
-  return { budget, calibration, evaluation };
+  const byBudget = batchSizeFor(graph, budget, { copies: 1, scratchPerValue, cap: BATCH_SIZE, what: 'the calibration' }).batchSize;
+  // Cache-sized batches only where the batch size does not change the ranges (not lastvalue / movingaverage).
+  const cacheSized = !estimator || (estimator.kind !== 'lastvalue' && estimator.kind !== 'movingaverage');
+  return { budget, calibration: cacheSized ? Math.min(byBudget, cacheBatch(graph)) : byBudget, calibrationBudgetLimited: byBudget < BATCH_SIZE, evaluation };
 }
 export const HISTOGRAM_BINS = 256;
 
@@ -127,7 +131,7 @@ export function preparePtq(payload: PtqPayload): PreparedPtq {
   };
   const calibIdx = split('calibration', data.parts.train, config.calibration.count, config.calibration.seed);
   const evalIdx = split('eval', data.parts.test, config.eval.count, config.eval.seed);
-  if (batches.calibration < BATCH_SIZE) {
+  if (batches.calibrationBudgetLimited) {
     notes.push(`calibration in batches of ${batches.calibration} (not ${BATCH_SIZE}) to stay within the memory budget of ${mib(batches.budget.bytes)}; lastvalue and movingaverage ranges depend on the batch size`);
   }
   if (config.recovery?.relu6 === 'as-relu' && recovery?.cle?.relu6Replaced.length) {

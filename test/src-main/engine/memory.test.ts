@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Graph } from '../../../src-main/engine/graph/types.js';
-import { activationValuesPerSample, batchSizeFor, DEFAULT_MEMORY_BUDGET, largestActivation, memoryBudget, MemoryBudgetError, parseBytes, weightBytes } from '../../../src-main/engine/memory.js';
+import { activationValuesPerSample, batchSizeFor, CACHE_BATCH_BYTES, cacheBatch, DEFAULT_MEMORY_BUDGET, largestActivation, memoryBudget, MemoryBudgetError, parseBytes, weightBytes } from '../../../src-main/engine/memory.js';
 
 /** input 8x8x3 → conv 8x8x4 (3x3x3x4 kernel + 4 bias) → dense 10 (256x10 + 10). */
 const graph: Graph = {
@@ -52,6 +52,19 @@ describe('memory budget', () => {
     assert.equal(plan.bytesPerSample, 714 * 4 * 2 + 256 * 8);
     assert.equal(plan.batchSize, Math.floor((2 ** 20 - weightBytes(graph) * 2) / plan.bytesPerSample));
     assert.equal(batchSizeFor(graph, budget, { copies: 2, cap: 64, what: 'x' }).batchSize, 64);
+  });
+
+  test('cache-sized batches: the largest activation of a batch fills about 16 MiB, at least 4 samples, within the budget and cap', () => {
+    // Largest activation 256 values (1 KiB): 16384 samples fill 16 MiB.
+    assert.equal(cacheBatch(graph), CACHE_BATCH_BYTES / (256 * 4));
+    const budget = { bytes: 2 ** 30, source: 'request' as const };
+    assert.equal(batchSizeFor(graph, budget, { copies: 2, cap: 1e6, what: 'x', cacheSized: true }).batchSize, 16384);
+    assert.equal(batchSizeFor(graph, budget, { copies: 2, cap: 256, what: 'x', cacheSized: true }).batchSize, 256);
+    // A 224x224 MobileNet-sized activation (112x112x96, 4.8 MB a sample): 3 fill 16 MiB, 4 is the floor.
+    const wide: Graph = { ...graph, nodes: graph.nodes.map((n) => (n.name === 'conv' ? { ...n, outputShape: [112, 112, 96] } : n)) };
+    assert.equal(cacheBatch(wide), 4);
+    const small = { bytes: 32 * 2 ** 20, source: 'request' as const };
+    assert.ok(batchSizeFor(wide, small, { copies: 2, cap: 256, what: 'x', cacheSized: true }).batchSize < 4, 'the budget still wins');
   });
 
   test('a sample that does not fit is refused with the figure and the setting', () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../../src-main/engine/backend.js';
 import { serializeGraph } from '../../../../src-main/engine/graph/serialize.js';
-import { MemoryBudgetError } from '../../../../src-main/engine/memory.js';
+import { CACHE_BATCH_BYTES, cacheBatch, MemoryBudgetError } from '../../../../src-main/engine/memory.js';
 import { preparePtq, runPtq, BATCH_SIZE } from '../../../../src-main/engine/ptq/run.js';
 import { builtinModel } from '../../../../src-main/io/models/builtins.js';
 import { SAMPLE_DATA, config, context } from './ptq-fixtures.js';
@@ -21,10 +21,13 @@ describe('memory budget in a PTQ run', () => {
   const model = () => serializeGraph(builtinModel('fashion_cnn').build());
   const payload = (memoryBudget?: number) => ({ config: config(), modelName: 'fashion_cnn', model: model(), dataset: SAMPLE_DATA, ...(memoryBudget ? { memoryBudget } : {}) });
 
-  test('the default budget keeps calibration batches of 100 and evaluation batches of 256', () => {
+  test('the default budget keeps calibration batches of 100 and cache-sized evaluation batches', () => {
     const prep = preparePtq(payload());
     assert.equal(prep.batches.calibration, BATCH_SIZE);
-    assert.equal(prep.batches.evaluation, 256);
+    assert.equal(prep.batches.calibrationBudgetLimited, false);
+    // The CNN's largest activation, 28x28x32 float32 (98 KiB a sample): 167 samples fill 16 MiB.
+    assert.equal(cacheBatch(prep.graph), Math.floor(CACHE_BATCH_BYTES / (28 * 28 * 32 * 4)));
+    assert.equal(prep.batches.evaluation, 167);
   });
 
   test('a small budget gives smaller batches, noted, and the same minmax result', async () => {
