@@ -67,19 +67,14 @@ export async function empiricalBiasCorrection(
       const probe = floatMeans
         ? tf.tensor(wQ, layer.weights.kernel.shape)
         : tf.tidy(() => tf.sub(tf.tensor(wQ, layer.weights.kernel.shape), tf.tensor(layer.weights.kernel.values, layer.weights.kernel.shape)));
-      const channels = outputChannels(layer);
-      const sum = new Float64Array(channels);
+      const sum = new Float64Array(outputChannels(layer));
       let count = 0;
       try {
         for (const batch of batches()) {
           opts.onBatch?.(layer.name, k + floatPass, passes);
           const outs = runtime.applyAll(batch.x, { hooks });
           try {
-            const x = outs.get(layer.inputs[0]!)!;
-            const mean = tf.tidy(() => tf.mean(tf.reshape(linearOp(layer, x, probe), [-1, channels]), 0));
-            const m = (await mean.data()) as Float32Array;
-            mean.dispose();
-            for (let o = 0; o < channels; o++) sum[o] = sum[o]! + m[o]! * batch.size;
+            await addLayerMean(sum, layer, outs.get(layer.inputs[0]!)!, probe, batch.size);
             count += batch.size;
           } finally {
             for (const t of outs.values()) t.dispose();
@@ -106,6 +101,14 @@ export async function empiricalBiasCorrection(
   return { graph: applyBiasShifts(graph, shifts), shifts };
 }
 
+/** Adds batchSize × the mean over samples and positions of x ∗ kernel (no bias), per output channel, into sum. */
+async function addLayerMean(sum: Float64Array, layer: WeightedNode, x: tf.Tensor, kernel: tf.Tensor, batchSize: number): Promise<void> {
+  const mean = tf.tidy(() => tf.mean(tf.reshape(linearOp(layer, x, kernel), [-1, sum.length]), 0));
+  const m = (await mean.data()) as Float32Array;
+  mean.dispose();
+  for (let o = 0; o < sum.length; o++) sum[o] = sum[o]! + m[o]! * batchSize;
+}
+
 /** Each planned layer's E[x ∗ W] per output channel in the float model (no bias), over the batches. */
 async function floatLayerMeans(graph: Graph, plan: QuantPlan, batches: () => Iterable<CorrectionBatch>, onBatch: () => void): Promise<Map<string, Float64Array>> {
   const runtime = new GraphRuntime(graph, { trainable: false });
@@ -118,12 +121,12 @@ async function floatLayerMeans(graph: Graph, plan: QuantPlan, batches: () => Ite
       const outs = runtime.applyAll(batch.x);
       try {
         for (const layer of layers) {
-          const channels = outputChannels(layer);
-          const mean = tf.tidy(() => tf.mean(tf.reshape(linearOp(layer, outs.get(layer.inputs[0]!)!, tf.tensor(layer.weights.kernel.values, layer.weights.kernel.shape)), [-1, channels]), 0));
-          const m = (await mean.data()) as Float32Array;
-          mean.dispose();
-          const sum = sums.get(layer.name)!;
-          for (let o = 0; o < channels; o++) sum[o] = sum[o]! + m[o]! * batch.size;
+          const kernel = tf.tensor(layer.weights.kernel.values, layer.weights.kernel.shape);
+          try {
+            await addLayerMean(sums.get(layer.name)!, layer, outs.get(layer.inputs[0]!)!, kernel, batch.size);
+          } finally {
+            kernel.dispose();
+          }
         }
         count += batch.size;
       } finally {
