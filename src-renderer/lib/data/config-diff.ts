@@ -5,6 +5,7 @@
  */
 import type { RunSummary } from '../../../src-main/api/contract.js';
 import type { LayerOverride, QuantSpec } from '../../../src-main/api/run-config.js';
+import { weightRangeEstimator } from './format.js';
 
 export interface DiffRow {
   /** Stable key, e.g. "weights.granularity". */
@@ -54,7 +55,7 @@ export function flattenConfig(run: DiffInput): [string, string, string][] {
       out.push(['estimator.bins', 'Histogram bins', String(c.estimator.bins)]);
     }
     // Absent: the kernels follow the estimator (mse with mse, else minmax), as before the setting existed.
-    if (run.kind !== 'qat') out.push(['estimator.weights', 'Weight range estimator', c.estimator.weights ?? (c.estimator.kind === 'mse' ? 'mse' : 'minmax')]);
+    if (run.kind !== 'qat') out.push(['estimator.weights', 'Weight range estimator', weightRangeEstimator(c.estimator)]);
     out.push(['unsupported', 'Unsupported layers', c.unsupported]);
   }
   if (run.kind === 'ptq') {

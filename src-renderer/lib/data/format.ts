@@ -40,10 +40,14 @@ function activationEstimatorLabel(e: Estimator): string {
   }
 }
 
-/** ", weights mse" when the kernels' range estimator is set apart from the estimator's own default (mse with mse, else minmax). */
+/** The kernels' range estimator: `weights` when set, else mse with the mse estimator and minmax with any other (as run-config.ts weightEstimator). */
+export function weightRangeEstimator(e: Pick<Estimator, 'kind' | 'weights'>): 'minmax' | 'mse' {
+  return e.weights ?? (e.kind === 'mse' ? 'mse' : 'minmax');
+}
+
+/** ", weights mse" when the kernels' range estimator is set apart from the estimator's own default. */
 function weightRangesNote(e: Estimator): string {
-  const implied = e.kind === 'mse' ? 'mse' : 'minmax';
-  return e.weights && e.weights !== implied ? `, weights ${e.weights}` : '';
+  return e.weights && e.weights !== weightRangeEstimator({ kind: e.kind }) ? `, weights ${e.weights}` : '';
 }
 
 /**
