@@ -17,7 +17,10 @@
  * per-tensor and per-channel logit SQNR, ONNX size. For MobileNetV2 at width
  * 1.0 and 0.35, beside torchvision's quantizable mobilenet_v2 in the same run
  * (bench/torch_scale_peer.py): calibration and simulated-evaluation
- * samples/s, QAT samples/s (bench/scale-qat.ts), peak RSS of the studio
+ * samples/s (the per-channel run's: it follows the per-tensor run on the
+ * same samples and takes that run's float figures, so its pass is the
+ * simulated branch and the statistics, as the peer's fake-quant pass is;
+ * the per-tensor run's pass with its float branch printed beside), QAT samples/s (bench/scale-qat.ts), peak RSS of the studio
  * process, each with the peer's figure, the ratio and the goal.
  * BENCH_SCALE_MODELS picks architectures (comma-separated names).
  */
@@ -124,7 +127,7 @@ interface RunJson {
   quantAccuracy: number | null;
   summary: {
     calibration?: { samplesPerSecond?: number; runtime?: string };
-    evaluation?: { runtime?: string; seconds?: number; batchSize?: number };
+    evaluation?: { runtime?: string; seconds?: number; batchSize?: number; floatFrom?: number };
     eval?: { count?: number };
     layers?: { name: string; activationSqnr: number | null }[];
     output?: { logitSqnr?: number | null };
@@ -196,8 +199,16 @@ export async function benchScale(): Promise<Record<string, number>> {
         if (arch.name !== 'MobileNetV2') continue;
 
         const calib = pc.run.summary.calibration?.samplesPerSecond ?? NaN;
-        const evalSeconds = pc.run.summary.evaluation?.seconds;
-        const evalRate = evalSeconds ? (pc.run.summary.eval?.count ?? EVAL) / evalSeconds : NaN;
+        // The per-channel run follows the per-tensor one on the same samples and takes its float figures
+        // (engine/native/float-reference.ts): its pass is the simulated branch and the statistics, as the
+        // peer's fake-quant pass is; the per-tensor run's pass (float branch too) is printed beside.
+        const evalRateOf = (r: RunJson) => {
+          const sec = r.summary.evaluation?.seconds;
+          return sec ? (r.summary.eval?.count ?? EVAL) / sec : NaN;
+        };
+        const evalRate = evalRateOf(pc.run);
+        const evalFirstRate = evalRateOf(pt.run);
+        const reused = pc.run.summary.evaluation?.floatFrom === pt.run.id;
         const qat = run(process.execPath, [path.join(here, 'scale-qat.js'), path.join(modelDir, 'model.json'), npy, String(QAT_SAMPLES)], env);
         // Warm, as the peer measures (after one warm-up step); the whole loop, its first step included, printed beside.
         const qatFigures = JSON.parse(qat.stdout.trim().split('\n').pop()!) as { samplesPerSecond: number; warmSamplesPerSecond: number };
@@ -205,12 +216,21 @@ export async function benchScale(): Promise<Record<string, number>> {
         const peer = torchScale(arch.alpha!, npy);
         console.log(`    MobileNetV2 ${arch.alpha} at 224, the studio (calibrate: onnxruntime-node ${pc.run.summary.calibration?.runtime ?? '?'}; evaluation ${pc.run.summary.evaluation?.runtime ?? '?'}, batch ${pc.run.summary.evaluation?.batchSize ?? '?'}) against torch.ao ${peer ? `${peer['torch']}, onednn, 2 threads` : ''}:`);
         console.log(versus('calibration samples/s', calib, peer?.['calibrate_samples_per_s'], 3));
-        console.log(versus('simulated evaluation samples/s (float + simulated + per-layer statistics)', evalRate, peer?.['fq_eval_samples_per_s'], 2));
+        console.log(
+          versus(
+            reused
+              ? `simulated evaluation samples/s (simulated + per-layer statistics, float figures from the per-tensor run; that run with its float branch ${fmt(evalFirstRate)})`
+              : 'simulated evaluation samples/s (float + simulated + per-layer statistics: the float figures were not reused)',
+            evalRate,
+            peer?.['fq_eval_samples_per_s'],
+            2,
+          ),
+        );
         console.log(versus(`QAT samples/s after the first step (whole loop ${fmt(qatFigures.samplesPerSecond)})`, qatRate, peer?.['qat_samples_per_s'], 1.5));
         console.log(versus('peak RSS MB (calibrate process)', pc.proc.maxRssMb, peer?.['peak_rss_mb'], 1, false));
         if (arch.alpha === 1) console.log(`    peak RSS ${fmt(pc.proc.maxRssMb, 0)} MB (goal ≤ 2048 MB): ${pc.proc.maxRssMb <= 2048 ? 'met' : 'MISSED'}`);
         if (peer) console.log(`    torch int8 inference: ${fmt(peer['int8_eval_samples_per_s'])} samples/s (for reference)`);
-        Object.assign(figures, { [`${key}_calib_sps`]: calib, [`${key}_eval_sps`]: evalRate, [`${key}_qat_sps`]: qatRate, [`${key}_rss_mb`]: pc.proc.maxRssMb });
+        Object.assign(figures, { [`${key}_calib_sps`]: calib, [`${key}_eval_sps`]: evalRate, [`${key}_eval_first_sps`]: evalFirstRate, [`${key}_qat_sps`]: qatRate, [`${key}_rss_mb`]: pc.proc.maxRssMb });
         if (peer) Object.assign(figures, { [`${key}_torch_calib_sps`]: peer['calibrate_samples_per_s']!, [`${key}_torch_fq_eval_sps`]: peer['fq_eval_samples_per_s']!, [`${key}_torch_qat_sps`]: peer['qat_samples_per_s']!, [`${key}_torch_rss_mb`]: peer['peak_rss_mb']! });
       } catch (e) {
         console.log(`  ${label}: ${(e as Error).message}`);

@@ -69,14 +69,16 @@ interface EvaluationSummary {
   provider?: string;
   providerFallback?: string;
   nativeSkipped?: string;
+  floatFrom?: number;
 }
 
-/** ' (onnxruntime, 2 threads; per-layer statistics on the first 2,304)', or '' for runs stored before the summary said. */
+/** ' (onnxruntime, 2 threads; per-layer statistics on the first 2,304; float figures from run 3)', or '' for runs stored before the summary said. */
 function evaluatedBy(e: EvaluationSummary | undefined, count: number | undefined): string {
   if (!e?.runtime) return '';
   const where = e.runtime === 'onnxruntime' ? `onnxruntime${e.provider && e.provider !== 'cpu' ? ` on ${e.provider}` : ''}, ${e.threads ?? 1} threads` : 'TensorFlow.js';
   const stats = e.statsCount !== undefined && e.statsCount !== count ? `; per-layer statistics on the first ${e.statsCount}` : '';
-  return ` (${where}${stats})`;
+  const float = e.floatFrom !== undefined ? `; float figures from run ${e.floatFrom}` : '';
+  return ` (${where}${stats}${float})`;
 }
 
 /** The one-screen summary of a PTQ run. */

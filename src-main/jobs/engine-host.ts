@@ -24,6 +24,7 @@ export class JobCancelledError extends Error {
 interface PendingJob {
   jobId: number;
   kind: string;
+  /** A function is called when the job leaves the queue: it sees the store as it is then. */
   payload: unknown;
   transfer: ArrayBuffer[];
   resolve(result: unknown): void;
@@ -85,7 +86,10 @@ export class EngineHost {
     return this.backendInfo;
   }
 
-  /** Runs a job in the worker; resolves with its result, rejects with its error or JobCancelledError. */
+  /**
+   * Runs a job in the worker; resolves with its result, rejects with its error or JobCancelledError.
+   * `payload` may be a function, called when the job leaves the queue (a run queued behind another reads what that one stored).
+   */
   runJob(jobId: number, kind: string, payload: unknown, callbacks: JobCallbacks = {}, transfer: ArrayBuffer[] = []): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.queue.push({ jobId, kind, payload, transfer, resolve, reject, callbacks });
@@ -113,7 +117,8 @@ export class EngineHost {
     try {
       await this.start();
       Atomics.store(new Int32Array(this.cancelFlag), 0, 0);
-      this.post({ type: 'job', jobId: job.jobId, kind: job.kind, payload: job.payload }, job.transfer);
+      const payload = typeof job.payload === 'function' ? (job.payload as () => unknown)() : job.payload;
+      this.post({ type: 'job', jobId: job.jobId, kind: job.kind, payload }, job.transfer);
     } catch (err) {
       this.finishRunning(job.jobId, err instanceof Error ? err : new Error(String(err)));
     }

@@ -9,18 +9,20 @@ import type { LintFinding } from '../api/contract.js';
 import { RunConfig, defaultRunName, type RunConfigInput } from '../api/run-config.js';
 import type { RunResults, Store } from '../store/index.js';
 import type { EngineHost } from './engine-host.js';
+import type { FloatReference } from '../engine/native/float-reference.js';
 import { storeModel } from '../library/models.js';
 import { checkFitsModel } from '../io/data/fit.js';
 import { DatasetError } from '../io/data/errors.js';
 
 export type RunKind = 'ptq' | 'qat' | 'float' | 'sensitivity';
 
-/** A dataset as the worker needs it: where it is and how to read it. */
+/** A dataset as the worker needs it: where it is and how to read it, and its library key (content and preprocessing). */
 export interface DatasetRef {
   name: string;
   format: string;
   path: string;
   preprocessing: Record<string, unknown>;
+  sha256: string;
 }
 
 export interface RunJobPayload {
@@ -31,6 +33,8 @@ export interface RunJobPayload {
   dataset: DatasetRef;
   /** Training runs: the seed of the training order and dropout masks (config.training.seed). */
   seed?: number;
+  /** PTQ runs: the model's earlier float figures (engine/native/float-reference.ts), read when the job starts. */
+  floatReferences?: FloatReference[];
 }
 
 export interface PreparedRun {
@@ -51,7 +55,7 @@ export function datasetRef(store: Store, datasetId: number): DatasetRef {
   const dataset = store.datasets.getStored(datasetId);
   if (!dataset) throw new ApiError('not_found', `dataset ${datasetId} does not exist`);
   if (!dataset.path) throw new ApiError('failed', `dataset ${dataset.name} has no path`);
-  return { name: dataset.name, format: dataset.format, path: dataset.path, preprocessing: dataset.preprocessing };
+  return { name: dataset.name, format: dataset.format, path: dataset.path, preprocessing: dataset.preprocessing, sha256: dataset.sha256 };
 }
 
 /**
@@ -88,6 +92,16 @@ export async function prepareRun(store: Store, engine: EngineHost, req: { kind: 
   const fit = datasetFitFinding(store, config.modelId, config.datasetId);
   const lint = [...(fit ? [fit] : []), ...(await engine.call<LintFinding[]>('lint', { kind: req.kind, config, model: model.bytes, dataset }))];
   return { payload, lint, defaultName: defaultRunName(req.kind, model.name, config) };
+}
+
+/**
+ * The payload as the worker gets it when the job leaves the queue: a PTQ run
+ * takes the float figures its model's runs have stored by then (a per-channel
+ * run queued behind a per-tensor one reuses that one's float evaluation).
+ */
+export function payloadAtStart(store: Store, payload: RunJobPayload): RunJobPayload {
+  if (payload.kind !== 'ptq') return payload;
+  return { ...payload, floatReferences: store.runs.floatReferences(payload.config.modelId) };
 }
 
 /** Validates everything a run needs before a row is written; lint errors stop it here. */

@@ -18,7 +18,7 @@ import { EtaClock } from './eta.js';
 import { settleWithin } from './settle.js';
 import type { CheckpointEvent } from '../engine/train/checkpoint.js';
 import { CHECKPOINT_EVENT } from './protocol.js';
-import { jobPayloadFor, storeCheckpoint, storeJobResult, type RunKind } from './run-jobs.js';
+import { jobPayloadFor, payloadAtStart, storeCheckpoint, storeJobResult, type RunJobPayload, type RunKind } from './run-jobs.js';
 
 export interface StartRun {
   kind: RunKind;
@@ -50,7 +50,7 @@ export class RunManager {
     });
     if (prepared.lint.length > 0) this.store.runs.setLint(run.id, prepared.lint);
     this.events.emit('runs.changed', { id: run.id, status: 'queued' });
-    const done = this.execute(run.id, req.kind, prepared.payload).finally(() => {
+    const done = this.execute(run.id, req.kind, () => payloadAtStart(this.store, prepared.payload)).finally(() => {
       this.active.delete(run.id);
       this.checkpoints.delete(run.id);
     });
@@ -76,7 +76,7 @@ export class RunManager {
     await settleWithin([...this.active.values()], 2000);
   }
 
-  private async execute(runId: number, kind: RunKind, payload: unknown): Promise<void> {
+  private async execute(runId: number, kind: RunKind, payload: () => RunJobPayload): Promise<void> {
     const eta = new EtaClock();
     let started = false;
     const markStarted = () => {
@@ -86,7 +86,7 @@ export class RunManager {
       this.events.emit('runs.changed', { id: runId, status: 'running' });
     };
     try {
-      const result = await this.engine.runJob(runId, kind, { ...(payload as object), runId }, {
+      const result = await this.engine.runJob(runId, kind, () => ({ ...payload(), runId }), {
         onProgress: (p) => {
           markStarted();
           const etaSeconds = eta.update(p.phase, p.done, p.total);

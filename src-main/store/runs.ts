@@ -23,6 +23,7 @@ export interface NewRun {
 
 export type { RunMetrics } from '../engine/results.js';
 import type { RunMetrics } from '../engine/results.js';
+import type { FloatReference } from '../engine/native/float-reference.js';
 
 export interface FinishRun extends RunMetrics {
   status: 'done' | 'failed' | 'cancelled';
@@ -111,6 +112,9 @@ function metricParams(m: RunMetrics) {
   };
 }
 
+/** Earlier runs whose float figures a new run may take: the latest ones are the ones a comparison repeats. */
+const FLOAT_REFERENCES = 50;
+
 export class RunRepo {
   private readonly s: {
     insert: Statement;
@@ -128,6 +132,7 @@ export class RunRepo {
     rename: Statement<[string, number]>;
     exportPaths: Statement<[number], { path: string }>;
     delete: Statement<[number]>;
+    floatReferences: Statement<[number], { id: number; key: string; accuracy: number; loss: number; count: number }>;
   };
 
   constructor(
@@ -172,6 +177,14 @@ export class RunRepo {
       rename: db.prepare(`UPDATE runs SET name = ? WHERE id = ?`),
       exportPaths: db.prepare(`SELECT path FROM exports WHERE run_id = ? ORDER BY id`),
       delete: db.prepare(`DELETE FROM runs WHERE id = ?`),
+      floatReferences: db.prepare(
+        `SELECT id, json_extract(summary, '$.evaluation.floatKey') AS key, float_accuracy AS accuracy, float_loss AS loss,
+                json_extract(summary, '$.eval.count') AS count
+           FROM runs
+          WHERE model_id = ? AND status = 'done' AND key IS NOT NULL
+                AND float_accuracy IS NOT NULL AND float_loss IS NOT NULL AND count IS NOT NULL
+          ORDER BY id DESC LIMIT ${FLOAT_REFERENCES}`,
+      ),
     };
   }
 
@@ -264,6 +277,22 @@ export class RunRepo {
       };
     });
     return read();
+  }
+
+  /**
+   * The float figures of the model's finished runs under their evaluation
+   * key (engine/native/float-reference.ts), newest first, one per key: a new
+   * run of the same float graph on the same samples takes them.
+   */
+  floatReferences(modelId: number): FloatReference[] {
+    const seen = new Set<string>();
+    const out: FloatReference[] = [];
+    for (const r of this.s.floatReferences.all(modelId)) {
+      if (typeof r.key !== 'string' || seen.has(r.key)) continue;
+      seen.add(r.key);
+      out.push({ key: r.key, accuracy: r.accuracy, loss: r.loss, count: Number(r.count), runId: r.id });
+    }
+    return out;
   }
 
   /** Runs derived from this one, newest first. */

@@ -23,7 +23,9 @@
  * costs memory traffic on a large model, so the statistics are taken on the
  * first `statsSamples` samples (whole batches); the rest of the split runs a
  * second graph with the two branches only, for accuracy and loss. The run
- * summary states both counts.
+ * summary states both counts. When an earlier run's float figures carry this
+ * evaluation's key (./float-reference.ts), that second graph is the
+ * simulated branch alone and the float figures are the earlier run's.
  *
  * The simulation is the same as engine/ptq/sim-hooks.ts: kernels are
  * fake-quantized by that module's fakeQuantKernel (so the float values are
@@ -48,6 +50,7 @@ import type { QuantPlan } from '../transform/plan.js';
 import type * as Ort from 'onnxruntime-node';
 import { createSession, loadOnnxRuntime, type SessionPlacement } from './session.js';
 import { SIMULATION_OPTIMIZATION } from './simulate-onnx.js';
+import { findFloatReference, floatKey, type FloatReference } from './float-reference.js';
 
 /** Opset 17: ScatterElements with reduction (16+), Reduce* with `axes` as an attribute (until 18). */
 const EVAL_OPSET = 17;
@@ -75,6 +78,10 @@ export interface EvaluationModels {
   probes: StatProbe[];
   /** What the simulated branch computes, when it is a target's (QuantBranch.description). */
   simulation?: string;
+  /** The float branch alone, encoded: what its figures depend on (float-reference.ts). */
+  floatModel: Uint8Array;
+  /** The accuracy graph without its float branch, for a run whose float figures are already known. */
+  simulatedOnly(): Uint8Array;
 }
 
 /** A simulated branch built elsewhere (a target's arithmetic), with where each of its plan's quantizers sits. */
@@ -154,6 +161,8 @@ export function buildEvaluationModels(input: EvaluationModelInput): EvaluationMo
     plain: assemble(float.model, plainNodes, plainInits, [ONNX_OUTPUT, QUANT_OUTPUT]),
     probes,
     ...(input.simulation ? { simulation: input.simulation.description } : {}),
+    floatModel: encodeOnnx(float.model),
+    simulatedOnly: () => assemble(float.model, pg.node, pg.initializer, [QUANT_OUTPUT]),
   };
 }
 
@@ -199,6 +208,11 @@ export interface NativeEvaluationInput extends EvaluationModelInput {
   /** From {@link buildEvaluationModels}, when the caller already built them. */
   models?: EvaluationModels;
   onBatch?(samplesDone: number): void;
+  /**
+   * The float figures of earlier runs under their keys, and this run's key before the session's placement
+   * (float-reference.ts): on a match the accuracy graph runs the simulated branch alone.
+   */
+  floatReuse?: { base: string; references: readonly FloatReference[] };
 }
 
 export interface NativeComparison extends Comparison {
@@ -206,6 +220,10 @@ export interface NativeComparison extends Comparison {
   statsCount: number;
   batchSize: number;
   placement: SessionPlacement;
+  /** The key of this run's float figures (float-reference.ts), when the caller gave a base. */
+  floatKey?: string;
+  /** The run whose float figures were reused (the float branch ran on the statistics batches only). */
+  floatFrom?: number;
 }
 
 export async function evaluateOnnx(input: NativeEvaluationInput): Promise<NativeComparison> {
@@ -221,6 +239,10 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
   // One session at a time: the statistics graph's, then (its memory released) the accuracy graph's.
   const statsSession = await createSession(models.withStats, sessionOpts);
   let open: Ort.InferenceSession | null = statsSession.session;
+  const key = input.floatReuse
+    ? floatKey(input.floatReuse.base, { provider: statsSession.placement.provider, threads: statsSession.placement.threads, optimization: sessionOpts.optimization ?? 'all', ortVersion: ort.env.versions.common })
+    : undefined;
+  const known = key ? findFloatReference(input.floatReuse!.references, key, indices.length) : undefined;
   let plainSession: Ort.InferenceSession | null = null;
   const floatAcc = new ClassificationAccumulator();
   const quantAcc = new ClassificationAccumulator();
@@ -235,15 +257,15 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
       if (!withStats && !plainSession) {
         await statsSession.session.release();
         open = null; // released: not again in finally if the next session fails to load
-        open = plainSession = (await createSession(models.plain, sessionOpts)).session;
+        open = plainSession = (await createSession(known ? models.simulatedOnly() : models.plain, sessionOpts)).session;
       }
       const session = withStats ? statsSession.session : plainSession!;
       const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', gatherSamples(part, idx), [idx.length, ...inputShape]) });
       const labels = Int32Array.from(idx, (i) => part.labels[i]!);
-      const f = out[ONNX_OUTPUT]!;
-      const k = Number(f.dims[f.dims.length - 1]);
-      floatAcc.addRows(f.data as Float32Array, idx.length, k, labels, { fromLogits: input.fromLogits });
-      quantAcc.addRows(out[QUANT_OUTPUT]!.data as Float32Array, idx.length, k, labels, { fromLogits: input.fromLogits });
+      const q = out[QUANT_OUTPUT]!;
+      const k = Number(q.dims[q.dims.length - 1]);
+      if (!known) floatAcc.addRows(out[ONNX_OUTPUT]!.data as Float32Array, idx.length, k, labels, { fromLogits: input.fromLogits });
+      quantAcc.addRows(q.data as Float32Array, idx.length, k, labels, { fromLogits: input.fromLogits });
       if (withStats) {
         models.probes.forEach((p, i) => {
           const f = out[p.float]!;
@@ -261,13 +283,15 @@ export async function evaluateOnnx(input: NativeEvaluationInput): Promise<Native
   input.onBatch?.(count);
   const activations = new Map<string, ActivationStats>(stats.map((t) => [t.quantizer, t.result()]));
   return {
-    float: { accuracy: floatAcc.accuracy(), loss: floatAcc.loss() },
+    float: known ? { accuracy: known.accuracy, loss: known.loss } : { accuracy: floatAcc.accuracy(), loss: floatAcc.loss() },
     quant: { accuracy: quantAcc.accuracy(), loss: quantAcc.loss() },
     count,
     activations,
     statsCount,
     batchSize,
     placement: statsSession.placement,
+    ...(key ? { floatKey: key } : {}),
+    ...(known ? { floatFrom: known.runId } : {}),
   };
 }
 

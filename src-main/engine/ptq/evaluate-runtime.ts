@@ -25,6 +25,7 @@ import type { GraphRuntime } from '../graph/runtime.js';
 import type { Graph } from '../graph/types.js';
 import { activationValuesPerSample, batchSizeFor, type MemoryBudget } from '../memory.js';
 import { buildEvaluationModels, evaluateOnnx, type EvaluationModels } from '../native/evaluate-onnx.js';
+import { floatKeyBase, type FloatReference } from '../native/float-reference.js';
 import { loadOnnxRuntime, runtimeChoiceFromEnv, type RuntimeChoice, type SessionPlacement } from '../native/session.js';
 import type { QuantPlan } from '../transform/plan.js';
 import type { TargetProfile } from '../targets/profile.js';
@@ -55,6 +56,10 @@ export interface EvaluationHow {
   memoryBudget: { bytes: number; source: MemoryBudget['source'] };
   /** Why onnxruntime was not used, when it was not asked away. */
   nativeSkipped?: string;
+  /** The key of the float figures (native/float-reference.ts): the next run with the same key reuses them. */
+  floatKey?: string;
+  /** The earlier run whose float figures this run took (its float branch ran on the statistics batches only). */
+  floatFrom?: number;
   /** What the simulated branch computes, when a target decides it. */
   simulation?: string;
 }
@@ -75,6 +80,11 @@ export interface EvaluationInput {
   runtime: GraphRuntime;
   /** The run's target: its arithmetic is simulated (native only). */
   target?: TargetProfile | null;
+  /**
+   * The dataset's library key and earlier runs' float figures (native/float-reference.ts): with both, a
+   * run whose float graph, samples and session match an earlier one's takes its float figures.
+   */
+  floatReuse?: { dataset: string; references: readonly FloatReference[] };
 }
 
 export interface EvaluationChoice {
@@ -103,9 +113,15 @@ export async function evaluateOnBestRuntime(input: EvaluationInput, choice: Eval
       const batchSize = choice.batchSize ?? batchSizeFor(input.graph, choice.budget, EVALUATION_MEMORY).batchSize;
       const perSample = activationValuesPerSample(input.graph);
       const statsSamples = Math.max(batchSize, Math.min(STATS_SAMPLES, Math.floor(STATS_VALUES / perSample)));
-      const c = await evaluateOnnx({ ...input, models: ready.models, batchSize, statsSamples, fromLogits: !input.runtime.logitsOf.appliesSoftmax, onBatch: choice.onBatch });
+      const fromLogits = !input.runtime.logitsOf.appliesSoftmax;
+      const { floatReuse, ...rest } = input;
+      const reuse = floatReuse
+        ? { base: floatKeyBase({ floatModel: ready.models.floatModel, dataset: floatReuse.dataset, indices: input.indices, inputShape: input.inputShape, batchSize, fromLogits }), references: floatReuse.references }
+        : undefined;
+      const c = await evaluateOnnx({ ...rest, models: ready.models, batchSize, statsSamples, fromLogits, onBatch: choice.onBatch, ...(reuse ? { floatReuse: reuse } : {}) });
       const simulation = ready.models.simulation ? { simulation: ready.models.simulation } : {};
-      return { comparison: c, how: { ...nativeHow(c.batchSize, c.statsCount, c.placement, budget), seconds: seconds(), ...simulation } };
+      const float = { ...(c.floatKey ? { floatKey: c.floatKey } : {}), ...(c.floatFrom !== undefined ? { floatFrom: c.floatFrom } : {}) };
+      return { comparison: c, how: { ...nativeHow(c.batchSize, c.statsCount, c.placement, budget), seconds: seconds(), ...simulation, ...float } };
     }
   }
   if (input.target) throw new Error(`target ${input.target.name}: its arithmetic is simulated on onnxruntime only, and ${EVALUATION_RUNTIME_ENV} (or STUDIO_RUNTIME) asks for tfjs`);

@@ -37,6 +37,7 @@ import { adaroundProblem, isEmpirical } from '../../api/run-config.js';
 import { adaround } from '../transform/adaround.js';
 import { kernelObserver } from '../transform/adaround-grid.js';
 import { nativeThreads } from '../native/session.js';
+import type { FloatReference } from '../native/float-reference.js';
 import { targetOf } from '../targets/index.js';
 import { fixedGridQParams } from '../targets/plan.js';
 
@@ -44,7 +45,10 @@ export interface PtqPayload {
   config: RunConfig;
   modelName: string;
   model: Uint8Array;
-  dataset: { name?: string; path: string; format: string; preprocessing: Record<string, unknown> };
+  /** `sha256`: the dataset's library key (content and preprocessing), which lets the run reuse earlier float figures. */
+  dataset: { name?: string; path: string; format: string; preprocessing: Record<string, unknown>; sha256?: string };
+  /** Earlier runs' float figures of this model (native/float-reference.ts), newest first. */
+  floatReferences?: FloatReference[];
   /**
    * Calibration helper workers (see engine/parallel): default
    * $STUDIO_CALIBRATION_WORKERS, else min(2, cores); 1 = in this thread.
@@ -190,6 +194,7 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
         runtime,
         target: targetOf(config),
         ...(floatRuntime ? { floatGraph: prep.floatGraph, floatRuntime } : {}),
+        ...(payload.dataset.sha256 ? { floatReuse: { dataset: payload.dataset.sha256, references: payload.floatReferences ?? [] } } : {}),
       },
       { requested: payload.evaluationRuntime, budget: prep.batches.budget, batchSize: prep.batches.evaluation, onBatch },
     );

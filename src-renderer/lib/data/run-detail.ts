@@ -34,8 +34,10 @@ export function accuracyBasis(run: Pick<RunDetail, 'kind' | 'config' | 'summary'
   const count = typeof evalSummary?.['count'] === 'number' ? evalSummary['count'] : run.config.eval.count;
   const runtime = typeof evaluation?.['runtime'] === 'string' ? evaluation['runtime'] : null;
   const what = run.kind === 'float' ? 'float model' : 'float model and the studio simulation of the quantized model (fake quantization)';
+  // The float figures of an earlier run with the same float graph, samples and session (engine/native/float-reference.ts).
+  const floatFrom = typeof evaluation?.['floatFrom'] === 'number' ? `; float figures from run ${evaluation['floatFrom']} (same float graph, samples and session)` : '';
   // An export's verification simulates the written file (half-even rounding, int32 biases) on the same samples: a few may differ.
-  return `${count.toLocaleString('en-US')} eval samples (seed ${run.config.eval.seed}), ${what}${runtime ? ` on ${runtime}` : ''}`;
+  return `${count.toLocaleString('en-US')} eval samples (seed ${run.config.eval.seed}), ${what}${runtime ? ` on ${runtime}` : ''}${floatFrom}`;
 }
 
 /** Top-level summary entries worth a line each (numbers and words; nested records are shown by their own sections). */

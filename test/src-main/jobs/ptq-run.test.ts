@@ -85,6 +85,30 @@ describe('PTQ through the studio', () => {
     }
   });
 
+  test('a run queued behind another of the same model and samples takes its float figures; other samples do not', async () => {
+    type Evaluation = { floatKey?: string; floatFrom?: number };
+    const evaluation = (d: RunDetail) => (d.summary as { evaluation: Evaluation }).evaluation;
+    // Both started at once: the second reads the store when it leaves the queue, after the first stored its figures.
+    const first = await call<{ id: number }>('runs.start', { kind: 'ptq', config: { ...small(), weights: { bits: 8, symmetric: true, narrowRange: true, granularity: 'per-tensor' } } });
+    const second = await call<{ id: number }>('runs.start', { kind: 'ptq', config: small() });
+    await studio.runs.settled(second.id);
+    const [a, b] = [await call<RunDetail>('runs.get', { id: first.id }), await call<RunDetail>('runs.get', { id: second.id })];
+    assert.equal(b.status, 'done', b.error ?? '');
+    assert.match(evaluation(a).floatKey ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(evaluation(b).floatKey, evaluation(a).floatKey);
+    assert.equal(evaluation(b).floatFrom, first.id);
+    assert.match(formatPtqSummary(b), new RegExp(`; float figures from run ${first.id}\\)`));
+    assert.equal(b.floatAccuracy, a.floatAccuracy);
+    assert.equal(b.floatLoss, a.floatLoss);
+    assert.notEqual(b.quantLoss, a.quantLoss, 'per-tensor and per-channel simulations differ');
+
+    const other = await call<{ id: number }>('runs.start', { kind: 'ptq', config: { ...small(), eval: { count: 150, seed: 1 } } });
+    await studio.runs.settled(other.id);
+    const c = await call<RunDetail>('runs.get', { id: other.id });
+    assert.equal(evaluation(c).floatFrom, undefined);
+    assert.notEqual(evaluation(c).floatKey, evaluation(a).floatKey);
+  });
+
   test('cancel stops the run within a batch, marks it cancelled and stores no tensors', async () => {
     const run = await call<{ id: number }>('runs.start', { kind: 'ptq', config: { ...small(), calibration: { count: 2000, seed: 0 }, eval: { count: 2000, seed: 1 }, estimator: { kind: 'entropy' } } });
     await new Promise<void>((resolve) => {

@@ -139,3 +139,32 @@ test('deleting a run removes every child row, returns export paths and keeps der
   assert.equal(count('run_channels', '1'), 1, 'only the other run keeps its channel row');
   assert.equal(store.exports.listByRun(other.id).length, 2);
 });
+
+test('floatReferences: the float figures of a model\'s finished runs under their evaluation key, newest first, one per key', (t) => {
+  const store = tempStore(t);
+  const { modelId, datasetId } = seed(store);
+  const other = seed(store, 'Other');
+  const done = (model: number, key: string | null, floatAccuracy: number, count = 500) => {
+    const run = store.runs.create({ kind: 'ptq', config: { modelId: model, datasetId: model === modelId ? datasetId : other.datasetId } });
+    store.runs.markRunning(run.id, 'wasm');
+    store.runs.finish(run.id, { status: 'done', floatAccuracy, floatLoss: 0.25, quantAccuracy: 0.5, summary: { eval: { count }, evaluation: key ? { floatKey: key } : {} } });
+    return run.id;
+  };
+  const a1 = done(modelId, 'key-a', 0.9);
+  done(modelId, null, 0.8); // an evaluation without a key (TF.js, or no dataset key)
+  const a2 = done(modelId, 'key-a', 0.9);
+  const b = done(modelId, 'key-b', 0.7, 200);
+  done(other.modelId, 'key-c', 0.6);
+  const failed = store.runs.create({ kind: 'ptq', config: { modelId, datasetId } });
+  store.runs.finish(failed.id, { status: 'failed', floatAccuracy: 0.1, floatLoss: 1, summary: { eval: { count: 500 }, evaluation: { floatKey: 'key-d' } } });
+  // A NaN float loss is stored as null: nothing to reuse.
+  const nan = store.runs.create({ kind: 'ptq', config: { modelId, datasetId } });
+  store.runs.finish(nan.id, { status: 'done', floatAccuracy: 0.9, floatLoss: Number.NaN, summary: { eval: { count: 500 }, evaluation: { floatKey: 'key-e' } } });
+
+  assert.deepEqual(store.runs.floatReferences(modelId), [
+    { key: 'key-b', accuracy: 0.7, loss: 0.25, count: 200, runId: b },
+    { key: 'key-a', accuracy: 0.9, loss: 0.25, count: 500, runId: a2 },
+  ]);
+  assert.ok(a1 < a2);
+  assert.deepEqual(store.runs.floatReferences(other.modelId).map((r) => r.key), ['key-c']);
+});

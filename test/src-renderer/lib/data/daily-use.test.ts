@@ -136,6 +136,7 @@ test('what an accuracy measured, and the summary lines of a run', () => {
   const summary = { eval: { count: 2000 }, evaluation: { runtime: 'onnxruntime', batchSize: 256, seconds: 1.61 }, calibration: { count: 1000, runtime: 'onnxruntime', seconds: 0.17 }, folded: [{ batchNorm: 'batch_normalization', layer: 'conv2d' }], backend: 'wasm' };
   assert.equal(accuracyBasis({ kind: 'ptq', config, summary }), '2,000 eval samples (seed 1), float model and the studio simulation of the quantized model (fake quantization) on onnxruntime');
   assert.equal(accuracyBasis({ kind: 'float', config, summary: {} }), '2,000 eval samples (seed 1), float model');
+  assert.match(accuracyBasis({ kind: 'ptq', config, summary: { ...summary, evaluation: { ...summary.evaluation, floatFrom: 12 } } }), /on onnxruntime; float figures from run 12 \(same float graph, samples and session\)$/);
   assert.deepEqual(summaryLines(summary), [
     ['Calibration', '1000 samples, on onnxruntime, 0.17 s'],
     ['Evaluation', 'on onnxruntime, batch 256, 1.61 s'],
