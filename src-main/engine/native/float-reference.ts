@@ -31,7 +31,7 @@ export interface FloatReference {
 /** What the float figures depend on besides the session's placement. */
 export interface FloatKeyParts {
   floatModel: Uint8Array;
-  /** The dataset's library key (content and preprocessing); none: no key, nothing reused. */
+  /** The dataset's library key (its content hash at import and the preprocessing). */
   dataset: string;
   indices: Int32Array;
   inputShape: readonly number[];
