@@ -78,8 +78,8 @@ export interface EvaluationModels {
   probes: StatProbe[];
   /** What the simulated branch computes, when it is a target's (QuantBranch.description). */
   simulation?: string;
-  /** The float branch alone, encoded: what its figures depend on (float-reference.ts). */
-  floatModel: Uint8Array;
+  /** The float branch alone, encoded: what its figures depend on (float-reference.ts); encoded only when a run asks for its key. */
+  floatModel(): Uint8Array;
   /** The accuracy graph without its float branch, for a run whose float figures are already known. */
   simulatedOnly(): Uint8Array;
 }
@@ -161,7 +161,7 @@ export function buildEvaluationModels(input: EvaluationModelInput): EvaluationMo
     plain: assemble(float.model, plainNodes, plainInits, [ONNX_OUTPUT, QUANT_OUTPUT]),
     probes,
     ...(input.simulation ? { simulation: input.simulation.description } : {}),
-    floatModel: encodeOnnx(float.model),
+    floatModel: () => encodeOnnx(float.model),
     simulatedOnly: () => assemble(float.model, pg.node, pg.initializer, [QUANT_OUTPUT]),
   };
 }

@@ -116,7 +116,7 @@ export async function evaluateOnBestRuntime(input: EvaluationInput, choice: Eval
       const fromLogits = !input.runtime.logitsOf.appliesSoftmax;
       const { floatReuse, ...rest } = input;
       const reuse = floatReuse
-        ? { base: floatKeyBase({ floatModel: ready.models.floatModel, dataset: floatReuse.dataset, indices: input.indices, inputShape: input.inputShape, batchSize, fromLogits }), references: floatReuse.references }
+        ? { base: floatKeyBase({ floatModel: ready.models.floatModel(), dataset: floatReuse.dataset, indices: input.indices, inputShape: input.inputShape, batchSize, fromLogits }), references: floatReuse.references }
         : undefined;
       const c = await evaluateOnnx({ ...rest, models: ready.models, batchSize, statsSamples, fromLogits, onBatch: choice.onBatch, ...(reuse ? { floatReuse: reuse } : {}) });
       const simulation = ready.models.simulation ? { simulation: ready.models.simulation } : {};

@@ -69,7 +69,7 @@ describe('native evaluation with an earlier run\'s float figures', () => {
       const cal = await calibrate(runtime, plan, Estimator.parse({ kind: 'minmax' }), () => makeBatches(data.parts.train, sampleSplit(200, data.parts.train.count, 1), 100, inputShape));
       const models = buildEvaluationModels({ graph, plan, qparams: cal.qparams, histogramSpan: new Map(), bins: 16 });
       const evaluate = (indices: Int32Array, references: Parameters<typeof findFloatReference>[0] = []): Promise<NativeComparison> => {
-        const base = floatKeyBase({ floatModel: models.floatModel, dataset: 'sample', indices, inputShape, batchSize: 100, fromLogits: false });
+        const base = floatKeyBase({ floatModel: models.floatModel(), dataset: 'sample', indices, inputShape, batchSize: 100, fromLogits: false });
         // Statistics on the first batch only: the other three batches run the accuracy graph.
         return evaluateOnnx({ graph, plan, qparams: cal.qparams, histogramSpan: new Map(), bins: 16, part: data.parts.test, indices, inputShape, batchSize: 100, statsSamples: 100, fromLogits: false, threads: 2, models, floatReuse: { base, references: references ?? [] } });
       };
