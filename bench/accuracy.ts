@@ -33,7 +33,10 @@
  * instead of running it. BENCH_ACCURACY_SEEDS=N trains the float cell with
  * seeds 0..N−1 on both sides (each side: a draw of the initial weights and
  * the data order) and compares medians: one draw of 2 epochs spreads over
- * about 2 points. The other cells start from seed 0's float model.
+ * about 2 points. The other cells start from seed 0's float model; the
+ * four plain PTQ cells also run on every seed's and print the median drop
+ * from its own float beside torch's, so a cell is not read through two
+ * different float starts.
  * BENCH_ACCURACY_RECIPE=keras starts the studio's networks from the built-ins'
  * own Keras defaults instead (what users get).
  */
@@ -171,10 +174,14 @@ async function attempt(f: () => Promise<number>): Promise<number | string> {
 /** The float cell over seeds: the median (what the target compares), and with several seeds the range and seed 0's figure (the model the other cells start from). As the peer's seed_figures. */
 function seedFigures(accuracies: number[]): Record<string, number> {
   const sorted = [...accuracies].sort((a, b) => a - b);
+  if (accuracies.length === 1) return { float: accuracies[0]! };
+  return { float: median(accuracies), float_min: sorted[0]!, float_max: sorted.at(-1)!, float_seed0: accuracies[0]! };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  if (accuracies.length === 1) return { float: median };
-  return { float: median, float_min: sorted[0]!, float_max: sorted.at(-1)!, float_seed0: accuracies[0]! };
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** Every studio cell of one network, each a run of the studio's API. */
@@ -182,7 +189,7 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
   const out: Record<string, number | string> = {};
   const base = { datasetId, calibration: { count: 1000, seed: 0 }, eval: { count: EVAL_COUNT, seed: 1 } };
   const floats: number[] = [];
-  let modelId = 0;
+  const trained: number[] = [];
   for (let seed = 0; seed < SEEDS; seed++) {
     // Each seed its own draw of the initial weights and its own data order, as a torch seed is (seed 0: the built-in's own weights).
     const fresh = RECIPE === 'keras' && seed === 0 ? await api.call<{ id: number }>('models.importBuiltin', { name: builtin }) : importBuiltinWithRecipe(api.studio, builtin, RECIPE, seed);
@@ -192,15 +199,26 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
       training: { epochs: 2 * EPOCH_FRACTION, learningRate: 1e-3, batchSize: 64, validationSplit: 0, seed },
     });
     floats.push(float.floatAccuracy!);
-    if (seed === 0) modelId = float.summary.trainedModelId as number;
+    trained.push(float.summary.trainedModelId as number);
   }
   Object.assign(out, seedFigures(floats));
+  const modelId = trained[0]!;
   const ptqRun = (name: string, bits: number, granularity: 'per-tensor' | 'per-channel', extra: Partial<RunConfigInput> = {}) =>
     api.run('ptq', `${key}_${name}`, { ...base, modelId, weights: weights(bits, granularity), estimator: { kind: 'minmax' }, ...extra });
   const ptq = (...args: Parameters<typeof ptqRun>) => attempt(async () => (await ptqRun(...args)).quantAccuracy!);
   for (const bits of [8, 4]) {
-    out[`w${bits}a8_pt`] = await ptq(`w${bits}a8_pt`, bits, 'per-tensor');
-    out[`w${bits}a8_pc`] = await ptq(`w${bits}a8_pc`, bits, 'per-channel');
+    for (const granularity of ['per-tensor', 'per-channel'] as const) {
+      const cell = `w${bits}a8_${granularity === 'per-tensor' ? 'pt' : 'pc'}`;
+      out[cell] = await ptq(cell, bits, granularity);
+      if (SEEDS === 1 || typeof out[cell] !== 'number') continue;
+      // Each seed's drop from its own float model: the quantizer's share, apart from how well each side's seed 0 trained.
+      const drops = [(out[cell] as number) - floats[0]!];
+      for (let seed = 1; seed < SEEDS; seed++) {
+        const r = await attempt(async () => (await ptqRun(`${cell}_seed${seed}`, bits, granularity, { modelId: trained[seed]! })).quantAccuracy!);
+        if (typeof r === 'number') drops.push(r - floats[seed]!);
+      }
+      if (drops.length === SEEDS) out[`${cell}_drop`] = median(drops);
+    }
   }
   const relu6 = key === 'dwsep' ? 'as-relu' : 'skip';
   out.w4a8_pt_cle = await attempt(async () => {
@@ -209,6 +227,8 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
     if (relu6 === 'as-relu') out.float_relu = cle.floatAccuracy!;
     return cle.quantAccuracy!;
   });
+  // Crossing the Flatten (off by default: engine/transform/cle-pairs.ts), on the one net that has one; torch's _equalize cannot.
+  if (key === 'cnn') out.w4a8_pt_cle_flat = await ptq('w4a8_pt_cle_flat', 4, 'per-tensor', { recovery: { cle: true, relu6, flatten: 'cross' } });
   out.w4a8_pt_cle_bc = await ptq('w4a8_pt_cle_bc', 4, 'per-tensor', { recovery: { cle: true, relu6, biasCorrection: 'empirical' } });
   out.w4a8_pt_cle_bca = await ptq('w4a8_pt_cle_bca', 4, 'per-tensor', { recovery: { cle: true, relu6, biasCorrection: 'analytic' } });
   // AIMET's empirical correction (each layer held to the float model's mean output), and the kernels' MSE clipping ranges (activations stay minmax).
@@ -263,11 +283,20 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
     cell('W8A8 per-channel', 'w8a8_pc', near),
     cell('W4A8 per-tensor', 'w4a8_pt', near),
     cell('W4A8 per-channel', 'w4a8_pc', near),
+    ...(SEEDS > 1
+      ? [
+          ['W8A8 per-tensor', 'w8a8_pt'],
+          ['W8A8 per-channel', 'w8a8_pc'],
+          ['W4A8 per-tensor', 'w4a8_pt'],
+          ['W4A8 per-channel', 'w4a8_pc'],
+        ].map(([label, k]) => cell(`${label}: drop from its own float, median of ${SEEDS} seeds`, `${k}_drop`, near))
+      : []),
     cell('QAT W8A8 per-channel', 'qat_w8a8_pc', near),
     cell('QAT W4A8 per-channel', 'qat_w4a8_pc', near),
     cell('fine-tune 1 epoch (control)', 'finetune', null),
     ...(key === 'dwsep' ? [cell('float, ReLU6 as ReLU (CLE reference)', 'float_relu', null)] : []),
     cell('W4A8 per-tensor CLE', 'w4a8_pt_cle', null),
+    ...(key === 'cnn' ? [cell('W4A8 per-tensor CLE across the Flatten (studio only)', 'w4a8_pt_cle_flat', null)] : []),
     cell('W4A8 per-tensor CLE + BC', 'w4a8_pt_cle_bc', key === 'dwsep' ? { kind: 'at-least', value: 0.85 } : null),
     cell('W4A8 per-tensor CLE + analytic BC', 'w4a8_pt_cle_bca', null),
     cell('W4A8 per-tensor CLE + BC against the float model (AIMET’s)', 'w4a8_pt_cle_bcf', null),

@@ -30,7 +30,9 @@ test images (checks the harness, not the figures). BENCH_ACCURACY_NETS=cnn,dwsep
 picks networks. BENCH_THREADS sets torch's threads (default 2).
 BENCH_ACCURACY_SEEDS=N trains the float cell with seeds 0..N-1 (initial
 weights and data order) and reports the median as `float`, with float_min,
-float_max and float_seed0; every other cell starts from seed 0's model.
+float_max and float_seed0; every other cell starts from seed 0's model, and
+the four plain PTQ cells also run on every seed's model: `<cell>_drop` is the
+median of each seed's drop from its own float.
 """
 import copy, json, os, sys, time
 import numpy as np
@@ -188,27 +190,33 @@ def seed_figures(accuracies):
 
 
 def float_models(make, data, seeds):
-    """Trains the float net once per seed (torch.manual_seed(seed) draws the initial weights); returns seed 0's model, the accuracies and the seconds of seed 0."""
-    accuracies, first, seconds = [], None, 0.0
+    """Trains the float net once per seed (torch.manual_seed(seed) draws the initial weights); returns the models, their accuracies and the seconds of seed 0."""
+    models, accuracies, seconds = [], [], 0.0
     for seed in range(seeds):
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        model = train(make(), data, 2, 1e-3, seed)
-        accuracies.append(accuracy(model, data))
+        models.append(train(make(), data, 2, 1e-3, seed))
+        accuracies.append(accuracy(models[-1], data))
         if seed == 0:
-            first, seconds = model, time.perf_counter() - t0
-    return first, accuracies, seconds
+            seconds = time.perf_counter() - t0
+    return models, accuracies, seconds
 
 
 def bench_net(name, data):
     make, fuse = NETS[name]
     t0 = time.perf_counter()
-    model, floats, train_seconds = float_models(make, data, SEEDS)
+    models, floats, train_seconds = float_models(make, data, SEEDS)
+    model = models[0]
     out = {**seed_figures(floats), 'train_seconds': train_seconds}
     seed = 0  # the cells below start from seed 0's model and its seeds
     for bits in (8, 4):
         for per_channel in (False, True):
-            out[f'w{bits}a8_{"pc" if per_channel else "pt"}'], _ = ptq(model, fuse, data, bits, per_channel)
+            key = f'w{bits}a8_{"pc" if per_channel else "pt"}'
+            # Seed 0's cell, and with several seeds each seed's drop from its own float model (median: as bench/accuracy.ts).
+            cells = [ptq(m, fuse, data, bits, per_channel)[0] for m in models]
+            out[key] = cells[0]
+            if len(models) > 1:
+                out[f'{key}_drop'] = float(np.median([c - f for c, f in zip(cells, floats)]))
     relu6 = name == 'dwsep'
     cle, cle_float = ptq(model, fuse, data, 4, False, CLE_PAIRS[name], relu6_to_relu=relu6)
     out['w4a8_pt_cle'] = cle

@@ -109,12 +109,15 @@ export type Adaround = z.infer<typeof Adaround>;
  * Accuracy recovery before calibration (engine/transform: cle.ts,
  * high-bias-absorption.ts, bias-correction.ts), PTQ only. relu6: 'skip' leaves pairs joined by a ReLU6
  * alone (exact); 'as-relu' replaces those ReLU6 by ReLU and equalizes them,
- * as DFQ and AIMET do (the float model changes).
+ * as DFQ and AIMET do (the float model changes). flatten: 'skip' leaves a
+ * conv → Dense pair joined by a Flatten alone, 'cross' equalizes it (exact
+ * either way; engine/transform/cle-pairs.ts says why skipping is the default).
  */
 export const Recovery = z
   .object({
     cle: z.boolean().default(false),
     relu6: z.enum(['skip', 'as-relu']).default('skip'),
+    flatten: z.enum(['skip', 'cross']).default('skip'),
     /** With CLE: move c = max(0, β − 3γ) of a ReLU layer's bias into the next layer's (approximate where x < c). */
     highBiasAbsorption: z.boolean().default(false),
     /**
@@ -206,7 +209,7 @@ export function defaultRunName(kind: 'ptq' | 'qat' | 'float' | 'sensitivity', mo
   if (c.estimator.weights && c.estimator.weights !== weightEstimator({ ...c.estimator, weights: undefined }).kind) parts.push(`w${c.estimator.weights}`);
   if (kind === 'qat') parts.push('qat');
   if (kind === 'sensitivity') parts.push(`sensitivity${c.sensitivity?.subset ?? 500}`);
-  if (c.recovery?.cle) parts.push(`${c.recovery.relu6 === 'as-relu' ? 'cle6' : 'cle'}${c.recovery.highBiasAbsorption ? 'hba' : ''}`);
+  if (c.recovery?.cle) parts.push(`${c.recovery.relu6 === 'as-relu' ? 'cle6' : 'cle'}${c.recovery.flatten === 'cross' ? 'flat' : ''}${c.recovery.highBiasAbsorption ? 'hba' : ''}`);
   if (c.recovery && c.recovery.biasCorrection !== 'off') parts.push(`bc${{ empirical: 'emp', 'empirical-float': 'empf', analytic: 'ana' }[c.recovery.biasCorrection]}`);
   if (c.recovery?.adaround) parts.push(`adaround${c.recovery.adaround.iterations}`);
   if (c.overrides.length > 0) parts.push(c.overrides.map(overrideLabel).join('_'));

@@ -151,6 +151,7 @@ export function registerRunCommands(program: Command): void {
   runOptions(program.command('calibrate').description('post-training quantization: calibrate ranges, simulate the quantized model, report what it loses and where'))
     .option('--cle', 'cross-layer equalization of Dense/conv pairs joined by ReLU or identity, before calibration')
     .addOption(new Option('--cle-relu6 <how>', 'pairs joined by ReLU6: skip them (exact), or equalize with the ReLU6 as ReLU (DFQ / AIMET; changes the float model); implies --cle').choices(['skip', 'as-relu']))
+    .addOption(new Option('--cle-flatten <how>', 'conv → Dense pairs joined by a Flatten: skip them (default: equalizing them measured worse), or cross the Flatten; implies --cle').choices(['skip', 'cross']))
     .option('--high-bias-absorption', "with CLE, move each ReLU layer's bias above β − 3γ into the next layer's; implies --cle")
     .addOption(new Option('--bias-correction <kind>', 'correct the biases for the weight quantization error: empirical (calibration split, each layer against the float layer on the same input), empirical-float (calibration split, against the float model: also the mean shift from earlier layers) or analytic (BatchNorm statistics)').choices(['off', 'empirical', 'empirical-float', 'analytic']))
     .option('--adaround', 'learn each kernel\'s rounding on the calibration split (AdaRound; 2,000 steps of 32 samples per layer)')

@@ -32,6 +32,7 @@ export interface RunOptions {
   keepFloatUnsupported?: boolean;
   cle?: boolean;
   cleRelu6?: 'skip' | 'as-relu';
+  cleFlatten?: 'skip' | 'cross';
   highBiasAbsorption?: boolean;
   biasCorrection?: 'off' | 'empirical' | 'empirical-float' | 'analytic';
   adaround?: boolean;
@@ -104,9 +105,10 @@ function configOfOptions(o: RunOptions, kind: RunKind): ConfigTree {
   if (o.weightEstimator !== undefined) set('estimator.weights', o.weightEstimator);
   if (o.override !== undefined && o.override.length > 0) set('overrides', o.override.map(parseOverride));
   if (o.keepFloatUnsupported) set('unsupported', 'keep-float');
-  // Accuracy recovery (PTQ): --cle-relu6 and --high-bias-absorption imply --cle.
-  if (o.cle || o.cleRelu6 !== undefined || o.highBiasAbsorption) set('recovery.cle', true);
+  // Accuracy recovery (PTQ): --cle-relu6, --cle-flatten and --high-bias-absorption imply --cle.
+  if (o.cle || o.cleRelu6 !== undefined || o.cleFlatten !== undefined || o.highBiasAbsorption) set('recovery.cle', true);
   if (o.cleRelu6 !== undefined) set('recovery.relu6', o.cleRelu6);
+  if (o.cleFlatten !== undefined) set('recovery.flatten', o.cleFlatten);
   if (o.highBiasAbsorption) set('recovery.highBiasAbsorption', true);
   if (o.biasCorrection !== undefined) set('recovery.biasCorrection', o.biasCorrection);
   if (o.subset !== undefined) set('sensitivity.subset', int('--subset', o.subset));

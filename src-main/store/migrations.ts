@@ -222,9 +222,21 @@ CREATE TABLE run_sensitivity (
 );
 `;
 
+/**
+ * Version 3: cross-layer equalization skips a conv → Dense pair joined by a
+ * Flatten unless recovery.flatten is 'cross'. Runs stored before the setting
+ * existed crossed it: their configs say so, so a rerun or the config diff
+ * reads what they did.
+ */
+const V3 = /* sql */ `
+UPDATE runs SET config = json_set(config, '$.recovery.flatten', 'cross')
+ WHERE json_valid(config) AND json_extract(config, '$.recovery.cle') = 1 AND json_type(config, '$.recovery.flatten') IS NULL;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: 'initial schema', sql: V1 },
   { version: 2, description: 'sensitivity runs: runs.kind allows it, run_sensitivity holds their layers', sql: V2, rebuildsTables: true },
+  { version: 3, description: 'CLE runs stored before recovery.flatten record that they crossed Flatten', sql: V3 },
 ];
 
 /** The schema version this build writes and understands. */

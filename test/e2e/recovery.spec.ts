@@ -34,6 +34,7 @@ async function startRun(page: Page, recovery: boolean): Promise<number> {
   await page.getByTestId('new-run-cle').setChecked(recovery);
   await page.getByTestId('new-run-bias-correction').selectOption(recovery ? 'empirical' : 'off');
   if (recovery) await expect(page.getByTestId('new-run-cle-relu6')).toHaveValue('skip');
+  if (recovery) await expect(page.getByTestId('new-run-cle-flatten')).toHaveValue('skip');
   await expect(page.getByTestId('new-run-lint')).toHaveAttribute('data-linting', 'false');
   const before = await page.getByTestId('run-progress').count();
   await page.getByTestId('start-run').click();

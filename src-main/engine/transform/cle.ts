@@ -20,11 +20,13 @@
  * reference is then that model.
  */
 import type { ActivationNode, Graph, GraphNode, WeightData, WeightedNode } from '../graph/types.js';
-import { findClePairs, type ClePair, type Relu6Handling, type SkippedPair } from './cle-pairs.js';
+import { findClePairs, type ClePair, type FlattenHandling, type Relu6Handling, type SkippedPair } from './cle-pairs.js';
 import { outputChannels } from './kernel-axis.js';
 
 export interface CleOptions {
   relu6?: Relu6Handling;
+  /** Default 'skip' (see cle-pairs.ts). */
+  flatten?: FlattenHandling;
   /** Stop when every scale of a sweep is within this of 1. Default 1e-6. */
   tolerance?: number;
   /** Default 100. */
@@ -62,7 +64,7 @@ export function equalizeLayers(graph: Graph, opts: CleOptions = {}): CleResult {
   const relu6 = opts.relu6 ?? 'skip';
   const tolerance = opts.tolerance ?? 1e-6;
   const maxSweeps = opts.maxSweeps ?? 100;
-  const { pairs, skipped } = findClePairs(graph, relu6);
+  const { pairs, skipped } = findClePairs(graph, relu6, opts.flatten ?? 'skip');
   const relu6Replaced = pairs.flatMap((p) => p.relu6);
   // Working copies of the weights the pairs touch, in float64: the sweeps' scales compound, and each weight
   // is rounded to float32 once at the end rather than once a sweep.

@@ -26,7 +26,7 @@ export {
   type OpGroup,
   type UnsupportedLayer,
 } from './plan.js';
-export { findClePairs, type ClePair, type SkippedPair, type Relu6Handling } from './cle-pairs.js';
+export { findClePairs, type ClePair, type SkippedPair, type Relu6Handling, type FlattenHandling } from './cle-pairs.js';
 export { equalizeLayers, pairRanges, type CleResult, type EqualizedPair } from './cle.js';
 export { analyticBiasCorrection, applyBiasShifts, type BiasShift } from './bias-correction.js';
 export type { RecoveryRecord } from './recovery.js';

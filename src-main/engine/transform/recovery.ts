@@ -20,6 +20,8 @@ import { analyticBiasCorrection, foldedBnStatistics, type BiasShift, type Channe
 export interface RecoveryRecord {
   cle: {
     relu6: Recovery['relu6'];
+    /** Absent in runs stored before it existed (those crossed every Flatten). */
+    flatten?: Recovery['flatten'];
     equalized: EqualizedPair[];
     skipped: SkippedPair[];
     relu6Replaced: string[];
@@ -45,8 +47,8 @@ export interface EqualizeStep {
 
 export function equalizeStep(source: Graph, folded: readonly FoldRecord[], graph: Graph, recovery: Recovery): EqualizeStep {
   if (!recovery.cle) return { graph, record: { cle: null, highBiasAbsorption: null }, stats: foldedBnStatistics(source, folded) };
-  const r = equalizeLayers(graph, { relu6: recovery.relu6 });
-  const cle = { relu6: recovery.relu6, equalized: r.equalized, skipped: r.skipped, relu6Replaced: r.relu6Replaced, sweeps: r.sweeps, converged: r.converged };
+  const r = equalizeLayers(graph, { relu6: recovery.relu6, flatten: recovery.flatten });
+  const cle = { relu6: recovery.relu6, flatten: recovery.flatten, equalized: r.equalized, skipped: r.skipped, relu6Replaced: r.relu6Replaced, sweeps: r.sweeps, converged: r.converged };
   const stats = foldedBnStatistics(source, folded, r.outputScales);
   if (!recovery.highBiasAbsorption) return { graph: r.graph, record: { cle, highBiasAbsorption: null }, stats };
   const h = absorbHighBiases(r.graph, r.pairs, stats);

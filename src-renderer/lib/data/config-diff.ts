@@ -63,6 +63,7 @@ export function flattenConfig(run: DiffInput): [string, string, string][] {
     const r = c.recovery;
     out.push(['recovery.cle', 'Cross-layer equalization', r?.cle ? 'on' : 'off']);
     if (r?.cle) out.push(['recovery.relu6', 'CLE across ReLU6', r.relu6 === 'as-relu' ? 'as ReLU' : 'skip']);
+    if (r?.cle) out.push(['recovery.flatten', 'CLE across Flatten', r.flatten === 'cross' ? 'cross' : 'skip']);
     if (r?.cle) out.push(['recovery.highBiasAbsorption', 'High-bias absorption', r.highBiasAbsorption ? 'on' : 'off']);
     out.push(['recovery.biasCorrection', 'Bias correction', r?.biasCorrection ?? 'off']);
     out.push(['recovery.adaround', 'AdaRound', r?.adaround ? `${r.adaround.iterations} steps × ${r.adaround.batchSize}, λ ${r.adaround.regularization}` : 'off']);

@@ -87,7 +87,7 @@ export function describeConfig(kind: RunSummary['kind'], c: RunConfig): string {
   if (kind === 'ptq' && c.recovery) {
     const r = c.recovery;
     const steps = [
-      r.cle ? `CLE${r.relu6 === 'as-relu' ? ' (ReLU6 as ReLU)' : ''}${r.highBiasAbsorption ? ' + high-bias absorption' : ''}` : null,
+      r.cle ? `CLE${r.relu6 === 'as-relu' ? ' (ReLU6 as ReLU)' : ''}${r.flatten === 'cross' ? ' (across Flatten)' : ''}${r.highBiasAbsorption ? ' + high-bias absorption' : ''}` : null,
       r.biasCorrection !== 'off' ? `${r.biasCorrection} bias correction` : null,
       r.adaround ? `AdaRound (${r.adaround.iterations} steps × ${r.adaround.batchSize}, λ ${trimNumber(r.adaround.regularization)})` : null,
     ].filter((x) => x !== null);

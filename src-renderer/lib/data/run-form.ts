@@ -59,6 +59,7 @@ export interface RunFormValues {
   /** Accuracy recovery (PTQ only; sent when any of CLE, bias correction, AdaRound is on). */
   cle: boolean;
   cleRelu6: 'skip' | 'as-relu';
+  cleFlatten: 'skip' | 'cross';
   highBiasAbsorption: boolean;
   biasCorrection: Recovery['biasCorrection'];
   adaround: boolean;
@@ -120,6 +121,7 @@ export function formFromRun(kind: RunFormKind, c: RunConfig): RunFormValues {
     trainingSeed: t.seed,
     cle: r?.cle ?? false,
     cleRelu6: r?.relu6 ?? 'skip',
+    cleFlatten: r?.flatten ?? 'skip',
     highBiasAbsorption: r?.highBiasAbsorption ?? false,
     biasCorrection: r?.biasCorrection ?? 'off',
     adaround: !!r?.adaround,
@@ -152,7 +154,7 @@ export function configFromForm(v: RunFormValues): RunConfigInput {
     unsupported: v.unsupported,
   };
   if (v.kind === 'ptq' && (v.cle || v.biasCorrection !== 'off' || v.adaround)) {
-    config.recovery = { cle: v.cle, relu6: v.cleRelu6, highBiasAbsorption: v.cle && v.highBiasAbsorption, biasCorrection: v.biasCorrection };
+    config.recovery = { cle: v.cle, relu6: v.cleRelu6, flatten: v.cleFlatten, highBiasAbsorption: v.cle && v.highBiasAbsorption, biasCorrection: v.biasCorrection };
     if (v.adaround) {
       config.recovery.adaround = { iterations: whole(v.adaroundIterations, 1), batchSize: whole(v.adaroundBatchSize, 1), regularization: v.adaroundRegularization };
     }

@@ -56,6 +56,7 @@ export class NewRunStore {
   /** PTQ accuracy recovery (run-config.ts Recovery): cross-layer equalization and bias correction. */
   cle = $state(false);
   cleRelu6 = $state<'skip' | 'as-relu'>('skip');
+  cleFlatten = $state<'skip' | 'cross'>('skip');
   highBiasAbsorption = $state(false);
   biasCorrection = $state<Recovery['biasCorrection']>('off');
   /** Sensitivity analysis: the first eval samples each case runs on (run-config.ts Sensitivity). */
@@ -153,6 +154,7 @@ export class NewRunStore {
     this.trainingSeed = v.trainingSeed;
     this.cle = v.cle;
     this.cleRelu6 = v.cleRelu6;
+    this.cleFlatten = v.cleFlatten;
     this.highBiasAbsorption = v.highBiasAbsorption;
     this.biasCorrection = v.biasCorrection;
     this.adaround = v.adaround;
@@ -325,6 +327,7 @@ export class NewRunStore {
       trainingSeed: this.trainingSeed,
       cle: this.cle,
       cleRelu6: this.cleRelu6,
+      cleFlatten: this.cleFlatten,
       highBiasAbsorption: this.highBiasAbsorption,
       biasCorrection: this.biasCorrection,
       adaround: this.adaround,

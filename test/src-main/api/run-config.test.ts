@@ -26,9 +26,11 @@ test('accuracy recovery: absent in older configs, defaults filled, round-trips t
   const old = RunConfig.parse({ modelId: 1, datasetId: 2 });
   assert.equal(old.recovery, undefined);
   const c = RunConfig.parse({ modelId: 1, datasetId: 2, recovery: { cle: true } });
-  assert.deepEqual(c.recovery, { cle: true, relu6: 'skip', highBiasAbsorption: false, biasCorrection: 'off' });
+  assert.deepEqual(c.recovery, { cle: true, relu6: 'skip', flatten: 'skip', highBiasAbsorption: false, biasCorrection: 'off' });
   assert.deepEqual(RunConfig.parse(JSON.parse(JSON.stringify(c))), c);
   assert.equal(defaultRunName('ptq', 'cnn', RunConfig.parse({ modelId: 1, datasetId: 2, recovery: { cle: true, relu6: 'as-relu', biasCorrection: 'analytic' } })), 'cnn_8w8a_sym_narrow_perch_minmax_cle6_bcana');
+  assert.equal(defaultRunName('ptq', 'cnn', RunConfig.parse({ modelId: 1, datasetId: 2, recovery: { cle: true, flatten: 'cross' } })), 'cnn_8w8a_sym_narrow_perch_minmax_cleflat');
+  assert.equal(RunConfig.safeParse({ modelId: 1, datasetId: 2, recovery: { cle: true, flatten: 'always' } }).success, false);
   const bad = RunConfig.safeParse({ modelId: 1, datasetId: 2, recovery: { biasCorrection: 'adaround' } });
   assert.equal(bad.success, false);
   assert.equal(RunConfig.safeParse({ modelId: 1, datasetId: 2, recovery: { cle: true, iterations: 3 } }).success, false);

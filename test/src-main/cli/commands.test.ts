@@ -280,6 +280,20 @@ test('Ctrl-C during an export cancels it and exits 130: no file, no staging left
   assert.equal(queryAll<{ n: number }>(db, 'SELECT COUNT(*) AS n FROM exports WHERE path = ?', out)[0]!.n, 0);
 });
 
+test('--cle-flatten cross equalizes conv2d_1 → dense through the Flatten, which plain --cle skips and lists', () => {
+  const runs = ['skip', 'cross'].map((how) =>
+    json<Run & { config: { recovery: { cle: boolean; flatten: string } }; summary: { recovery: { cle: { equalized: { first: string; second: string }[]; skipped: { first: string; reason: string }[] } } } }>(
+      ['calibrate', '--model', 'fashion_cnn_sample', '--data', 'fashion-mnist-sample', '--calib', '50', '--eval', '50', ...(how === 'skip' ? ['--cle'] : ['--cle-flatten', how])],
+    ),
+  );
+  const pairs = (r: (typeof runs)[number]) => r.summary.recovery.cle.equalized.map((p) => `${p.first}>${p.second}`);
+  assert.deepEqual(runs.map((r) => [r.status, r.config.recovery.cle, r.config.recovery.flatten]), [['done', true, 'skip'], ['done', true, 'cross']]);
+  assert.deepEqual(pairs(runs[0]!), ['conv2d>conv2d_1', 'dense>dense_1']);
+  assert.match(runs[0]!.summary.recovery.cle.skipped[0]!.reason, /run with CLE across Flatten/);
+  assert.deepEqual(pairs(runs[1]!), ['conv2d>conv2d_1', 'conv2d_1>dense', 'dense>dense_1']);
+  assert.match(runs[1]!.name, /_cleflat$/);
+});
+
 test('--adaround with fewer calibration samples than a batch is refused before a run exists, naming both numbers', () => {
   json(['models']); // opens (creates) the database when this test runs alone
   const before = runCount();

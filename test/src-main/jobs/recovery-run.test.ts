@@ -50,7 +50,9 @@ describe('PTQ with accuracy recovery', () => {
     const detail = await call<{ status: string; error: string | null; summary: { recovery: RecoveryRecord } }>('runs.get', { id: run.id });
     assert.equal(detail.status, 'done', detail.error ?? '');
     const rec = detail.summary.recovery;
-    assert.deepEqual(rec.cle!.equalized.map((p) => `${p.first}>${p.second}`), ['conv2d>conv2d_1', 'conv2d_1>dense', 'dense>dense_1']);
+    assert.equal(rec.cle!.flatten, 'skip');
+    assert.deepEqual(rec.cle!.equalized.map((p) => `${p.first}>${p.second}`), ['conv2d>conv2d_1', 'dense>dense_1']);
+    assert.deepEqual(rec.cle!.skipped.map((p) => `${p.first}>${p.second}`), ['conv2d_1>dense']);
     for (const p of rec.cle!.equalized) assert.ok(Math.abs(p.ratioAfter.max - 1) < 1e-4 && Math.abs(p.ratioAfter.min - 1) < 1e-4);
     assert.equal(rec.biasCorrection!.kind, 'empirical');
     assert.deepEqual(rec.biasCorrection!.layers.map((l) => l.layer), ['conv2d', 'conv2d_1', 'dense', 'dense_1']);

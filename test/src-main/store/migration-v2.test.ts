@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { openStore } from '../../../src-main/store/index.js';
-import { MIGRATIONS, migrate } from '../../../src-main/store/migrations.js';
+import { MIGRATIONS, SCHEMA_VERSION, migrate } from '../../../src-main/store/migrations.js';
 import { integrityCheck } from '../../helpers/sqlite.js';
 import { tempDir } from './helpers.js';
 
@@ -52,7 +52,7 @@ function snapshot(file: string): Record<string, unknown[]> {
   }
 }
 
-test('a version-1 database opens at version 2 with every row, id and BLOB as it was', (t) => {
+test('a version-1 database opens at the current version with every row, id and BLOB as it was', (t) => {
   const file = path.join(tempDir(t), 'v1.db');
   writeV1(file);
   const before = snapshot(file);
@@ -60,13 +60,13 @@ test('a version-1 database opens at version 2 with every row, id and BLOB as it 
 
   const store = openStore(file);
   t.after(() => store.close());
-  assert.equal(store.schemaVersion, 2);
+  assert.equal(store.schemaVersion, SCHEMA_VERSION);
   assert.deepEqual(snapshot(file), before, 'every table reads the same after the rebuild');
   assert.equal(integrityCheck(file), 'ok');
 
   const db = new Database(file, { readonly: true });
   try {
-    assert.equal(db.pragma('user_version', { simple: true }), 2);
+    assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.deepEqual(db.pragma('foreign_key_check'), []);
     const indexes = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'runs' AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all();
     assert.deepEqual(indexes, ['runs_active', 'runs_created', 'runs_dataset', 'runs_model', 'runs_parent']);

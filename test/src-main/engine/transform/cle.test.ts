@@ -80,19 +80,30 @@ function assertEqualized(g: Graph, pairs: { first: string; second: string }[]): 
 }
 
 describe('cross-layer equalization on real models', () => {
-  test('bundled Fashion-MNIST CNN: conv→conv (through ReLU, max pool) and conv→dense (through Flatten), dense→dense equalized; function unchanged', async () => {
+  test('bundled Fashion-MNIST CNN: conv→conv (through ReLU, max pool) and dense→dense equalized, conv→dense through the Flatten skipped (listed) unless asked; function unchanged', async () => {
     const { graph } = foldBatchNorm(deserializeGraph((await sampleCnnModel()).bytes));
     const r = equalizeLayers(graph);
     assert.deepEqual(
       r.equalized.map((p) => `${p.first}>${p.second}`),
+      ['conv2d>conv2d_1', 'dense>dense_1'],
+    );
+    assert.deepEqual(r.skipped.map((p) => `${p.first}>${p.second}`), ['conv2d_1>dense']);
+    assert.match(r.skipped[0]!.reason, /^Flatten flatten spreads each channel of conv2d_1 over many Dense inputs/);
+    assert.ok(r.converged, `converged in ${r.sweeps} sweeps`);
+    assertEqualized(r.graph, r.equalized);
+    assert.ok(functionDifference(graph, r.graph) < 1e-5);
+
+    const cross = equalizeLayers(graph, { flatten: 'cross' });
+    assert.deepEqual(
+      cross.equalized.map((p) => `${p.first}>${p.second}`),
       ['conv2d>conv2d_1', 'conv2d_1>dense', 'dense>dense_1'],
     );
-    assert.ok(r.converged, `converged in ${r.sweeps} sweeps`);
-    assert.deepEqual(r.skipped, []);
+    assert.ok(cross.converged, `converged in ${cross.sweeps} sweeps`);
+    assert.deepEqual(cross.skipped, []);
     // The trained CNN's ranges are far from equal before: CLE has something to do.
-    assert.ok(r.equalized.some((p) => p.ratioBefore.max / p.ratioBefore.min > 4), JSON.stringify(r.equalized.map((p) => p.ratioBefore)));
-    assertEqualized(r.graph, r.equalized);
-    const d = functionDifference(graph, r.graph);
+    assert.ok(cross.equalized.some((p) => p.ratioBefore.max / p.ratioBefore.min > 4), JSON.stringify(cross.equalized.map((p) => p.ratioBefore)));
+    assertEqualized(cross.graph, cross.equalized);
+    const d = functionDifference(graph, cross.graph);
     assert.ok(d < 1e-5, `relative difference ${d}`);
   });
 
@@ -152,7 +163,7 @@ describe('pairs CLE cannot equalize', () => {
     const f = flatten('flat', c3);
     const d = dense('d', f, 3);
     const g = graphOf('mixed', x, c1, sw, c2, c3, f, d);
-    const r = equalizeLayers(g);
+    const r = equalizeLayers(g, { flatten: 'cross' });
     assert.deepEqual(r.skipped, [
       { first: 'c1', second: 'c2', reason: 'swish at c1_swish is not positively homogeneous (swish(x/s) ≠ swish(x)/s)' },
       { first: 'c2', second: 'c3', reason: 'sigmoid at c2 is not positively homogeneous (sigmoid(x/s) ≠ sigmoid(x)/s)' },

@@ -44,7 +44,7 @@ test('float runs have no quantizer fields; kind differs', () => {
   assert.deepEqual(diff[0]!.values, ['PTQ', 'FLOAT']);
 });
 
-test('accuracy recovery: a run without it reads as off; ReLU6 handling shows only with CLE', () => {
+test('accuracy recovery: a run without it reads as off; ReLU6 and Flatten handling show only with CLE', () => {
   const plain = { ...base, config: config() };
   const cle = { ...base, config: config({ recovery: { cle: true, relu6: 'as-relu', biasCorrection: 'empirical' } }) };
   assert.deepEqual(configDiff([plain, cle]), [
@@ -52,9 +52,12 @@ test('accuracy recovery: a run without it reads as off; ReLU6 handling shows onl
     { key: 'recovery.biasCorrection', label: 'Bias correction', values: ['off', 'empirical'] },
     // Fields only a later run has come after the first run's.
     { key: 'recovery.relu6', label: 'CLE across ReLU6', values: ['–', 'as ReLU'] },
+    { key: 'recovery.flatten', label: 'CLE across Flatten', values: ['–', 'skip'] },
     { key: 'recovery.highBiasAbsorption', label: 'High-bias absorption', values: ['–', 'off'] },
   ]);
   assert.ok(!flattenConfig({ ...base, kind: 'qat', config: config() }).some(([k]) => k.startsWith('recovery.')));
+  const crossed = { ...base, config: config({ recovery: { cle: true, relu6: 'as-relu', flatten: 'cross', biasCorrection: 'empirical' } }) };
+  assert.deepEqual(configDiff([cle, crossed]), [{ key: 'recovery.flatten', label: 'CLE across Flatten', values: ['skip', 'cross'] }]);
 });
 
 test('weight range estimator: absent reads as the one the estimator implies (mse with mse, else minmax); not on QAT runs', () => {

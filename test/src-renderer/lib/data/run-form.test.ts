@@ -29,7 +29,7 @@ const overrides: RunFormValues['overrides'] = [
 
 const CASES: [string, RunFormValues][] = [
   ['PTQ: CLE across ReLU6 as ReLU, high-bias absorption, empirical bias correction, overrides', form('ptq', { cle: true, cleRelu6: 'as-relu', highBiasAbsorption: true, biasCorrection: 'empirical', overrides })],
-  ['PTQ: CLE skipping ReLU6, analytic bias correction', form('ptq', { cle: true, cleRelu6: 'skip', biasCorrection: 'analytic', weights: { bits: 4, symmetric: true, narrowRange: false, granularity: 'per-tensor' } })],
+  ['PTQ: CLE skipping ReLU6, across Flatten, analytic bias correction', form('ptq', { cle: true, cleRelu6: 'skip', cleFlatten: 'cross', biasCorrection: 'analytic', weights: { bits: 4, symmetric: true, narrowRange: false, granularity: 'per-tensor' } })],
   ['PTQ: bias correction alone', form('ptq', { biasCorrection: 'empirical', estimator: 'percentile', percentile: 99.9 })],
   ['PTQ: AdaRound with its settings and CLE', form('ptq', { cle: true, adaround: true, adaroundIterations: 500, adaroundBatchSize: 16, adaroundRegularization: 0.05, calibrationCount: 256 })],
   ['PTQ: CLE, bias correction against the float model, MSE weight ranges', form('ptq', { cle: true, cleRelu6: 'as-relu', biasCorrection: 'empirical-float', weightEstimator: 'mse' })],
@@ -56,10 +56,10 @@ test('the sent configs hold what the form asked for (so the round trips above ar
   const [ptq, ptq2, , ada, emf, sens, qat, , cli] = CASES.map(([, v]) => RunConfig.parse(configFromForm(v)));
   assert.deepEqual([emf!.recovery?.biasCorrection, emf!.estimator.weights, emf!.estimator.kind], ['empirical-float', 'mse', 'minmax']);
   assert.equal(ptq!.estimator.weights, undefined, 'the default weight ranges send nothing');
-  assert.deepEqual(ptq!.recovery, { cle: true, relu6: 'as-relu', highBiasAbsorption: true, biasCorrection: 'empirical' });
+  assert.deepEqual(ptq!.recovery, { cle: true, relu6: 'as-relu', flatten: 'skip', highBiasAbsorption: true, biasCorrection: 'empirical' });
   assert.deepEqual(ptq!.overrides, [{ layer: 'dense', float: true }, { layer: 'conv2d_1', weightBits: 4, activationBits: 16 }]);
-  assert.deepEqual(ptq2!.recovery, { cle: true, relu6: 'skip', highBiasAbsorption: false, biasCorrection: 'analytic' });
-  assert.deepEqual(ada!.recovery, { cle: true, relu6: 'skip', highBiasAbsorption: false, biasCorrection: 'off', adaround: { iterations: 500, batchSize: 16, regularization: 0.05 } });
+  assert.deepEqual(ptq2!.recovery, { cle: true, relu6: 'skip', flatten: 'cross', highBiasAbsorption: false, biasCorrection: 'analytic' });
+  assert.deepEqual(ada!.recovery, { cle: true, relu6: 'skip', flatten: 'skip', highBiasAbsorption: false, biasCorrection: 'off', adaround: { iterations: 500, batchSize: 16, regularization: 0.05 } });
   assert.deepEqual(sens!.sensitivity, { subset: 250 });
   assert.equal(sens!.recovery, undefined);
   assert.deepEqual(qat!.training, { optimizer: 'sgd', learningRate: 5e-4, momentum: 0.8, batchSize: 32, epochs: 2.5, validationSplit: 0.2, bnFreezeStep: 50, seed: 7 });
@@ -71,12 +71,12 @@ test('edit as new run fills every recovery field, the subset and the training se
     modelId: 1,
     datasetId: 1,
     calibration: { count: 64 },
-    recovery: { cle: true, relu6: 'as-relu', highBiasAbsorption: true, adaround: { iterations: 100, batchSize: 8, regularization: 0.02 } },
+    recovery: { cle: true, relu6: 'as-relu', flatten: 'cross', highBiasAbsorption: true, adaround: { iterations: 100, batchSize: 8, regularization: 0.02 } },
   });
   const f = formFromRun('ptq', stored);
   assert.deepEqual(
-    [f.cle, f.cleRelu6, f.highBiasAbsorption, f.biasCorrection, f.adaround, f.adaroundIterations, f.adaroundBatchSize, f.adaroundRegularization],
-    [true, 'as-relu', true, 'off', true, 100, 8, 0.02],
+    [f.cle, f.cleRelu6, f.cleFlatten, f.highBiasAbsorption, f.biasCorrection, f.adaround, f.adaroundIterations, f.adaroundBatchSize, f.adaroundRegularization],
+    [true, 'as-relu', 'cross', true, 'off', true, 100, 8, 0.02],
   );
   // Parts a stored config leaves out come back as the contract's defaults.
   const plain = formFromRun('ptq', RunConfig.parse({ modelId: 1, datasetId: 1 }));
