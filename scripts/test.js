@@ -4,7 +4,7 @@
 // Chromium. Prints one closing line "tests: N passed, N failed, N skipped".
 // Usage: node scripts/test.js [--unit-only | --e2e-only] [path filter]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,7 @@ if (!e2eOnly) {
     { stdio: 'inherit', cwd: root },
   );
   const out = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
+  rmSync(path.dirname(tap), { recursive: true, force: true });
   const count = (key) => Number(out.match(new RegExp(`^# ${key} (\\d+)$`, 'm'))?.[1] ?? 0);
   totals.passed += count('pass');
   totals.failed += count('fail') + count('cancelled');
@@ -61,6 +62,7 @@ if (!unitOnly) {
     totals.failed += stats.unexpected ?? 0;
     totals.skipped += stats.skipped ?? 0;
   }
+  rmSync(path.dirname(report), { recursive: true, force: true });
   if (r.status !== 0) failedStep = true;
 }
 

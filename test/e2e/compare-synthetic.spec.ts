@@ -2,7 +2,7 @@
 // comparison's config diff, SQNR ranking, channel and histogram charts, the
 // culprit button's error when the model has no weights, rename and delete.
 import { expect, test } from '@playwright/test';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildSyntheticStore, type SyntheticStore } from '../../dist/bench/compare.js';
@@ -10,15 +10,18 @@ import { artifactsDir, startStudioHost, type RunningHost } from './studio-host.j
 
 let host: RunningHost;
 let synth: SyntheticStore;
+let work: string;
 
 test.beforeAll(async () => {
-  const dbPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-synth-')), 'studio.sqlite');
+  work = mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-synth-'));
+  const dbPath = path.join(work, 'studio.sqlite');
   synth = buildSyntheticStore(dbPath, { layers: 12, channelPattern: [16, 32, 48], histogramBins: 512 });
   host = await startStudioHost([], { dbPath });
 });
 
 test.afterAll(async () => {
   await host?.stop();
+  rmSync(work, { recursive: true, force: true });
 });
 
 test('compare two synthetic runs: diff, ranking, channel bars, histograms, culprit error, rename, delete', async ({ page }) => {

@@ -9,7 +9,7 @@
 import { expect, test } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore } from '../../dist/src-main/store/index.js';
@@ -29,6 +29,7 @@ test.beforeAll(async () => {
 
 test.afterAll(async () => {
   await host?.stop();
+  rmSync(path.dirname(exportDir), { recursive: true, force: true });
 });
 
 /** `studio calibrate` in its own process on the host's database, as a user at a terminal would. */

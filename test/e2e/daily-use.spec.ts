@@ -6,7 +6,7 @@
 // card with a legend, the report (HTML + CSV) downloads, the Datasets view
 // and the glossary with its tooltips.
 import { expect, test, type Page } from '@playwright/test';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildSyntheticStore, type SyntheticStore } from '../../dist/bench/compare.js';
@@ -51,6 +51,7 @@ test.beforeAll(async () => {
 
 test.afterAll(async () => {
   await host?.stop();
+  rmSync(path.dirname(dbPath), { recursive: true, force: true });
 });
 
 /** Frame intervals (ms) while the element scrolls from top to bottom in steps, one per animation frame. */

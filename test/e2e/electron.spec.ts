@@ -2,7 +2,7 @@
 // binary is installed. On machines without it (it is downloaded from GitHub
 // on first run) the test is reported as skipped with that reason.
 import { _electron as electron, expect, test } from '@playwright/test';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { artifactsDir, root } from './studio-host.js';
@@ -19,10 +19,15 @@ const binary = electronBinary();
 
 test('the desktop window opens and shows the backend', async () => {
   test.skip(!binary, 'Electron binary not installed (node_modules/electron/dist missing; `npx install-electron` needs GitHub)');
-  const db = path.join(mkdtempSync(path.join(os.tmpdir(), 'studio-electron-')), 'studio.sqlite');
+  const dbDir = mkdtempSync(path.join(os.tmpdir(), 'studio-electron-'));
+  const db = path.join(dbDir, 'studio.sqlite');
   const app = await electron.launch({ executablePath: binary!, args: [root, '--db', db], cwd: root });
-  const win = await app.firstWindow();
-  await expect(win.getByTestId('status-backend')).toContainText(/wasm|cpu|tensorflow/);
-  await win.screenshot({ path: path.join(artifactsDir, 'electron-shell.png') });
-  await app.close();
+  try {
+    const win = await app.firstWindow();
+    await expect(win.getByTestId('status-backend')).toContainText(/wasm|cpu|tensorflow/);
+    await win.screenshot({ path: path.join(artifactsDir, 'electron-shell.png') });
+  } finally {
+    await app.close();
+    rmSync(dbDir, { recursive: true, force: true });
+  }
 });

@@ -13,7 +13,7 @@
 // the page answers while it lays out. Screenshots: test-results/screenshots/export-graph-*.png.
 import { expect, test, type Page } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { queryAll } from '../../dist/test/helpers/sqlite.js';
@@ -23,6 +23,7 @@ import { FASHION_MNIST, writeFashionMnist32, writeMobileNetV2 } from './graph-fi
 import { artifactsDir, root, startStudioHost, type RunningHost } from './studio-host.js';
 
 let host: RunningHost;
+let work: string;
 let dbPath: string;
 let exportDir: string;
 let runId: number;
@@ -37,7 +38,7 @@ function studio(...args: string[]): string {
 test.beforeAll(async () => {
   test.setTimeout(600_000);
   test.skip(!existsSync(FASHION_MNIST), `Fashion-MNIST is not installed (${FASHION_MNIST}; apt-get install dataset-fashion-mnist)`);
-  const work = mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-export-graph-'));
+  work = mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-export-graph-'));
   dbPath = path.join(work, 'studio.sqlite');
   exportDir = path.join(work, 'exports');
   mkdirSync(exportDir);
@@ -59,6 +60,7 @@ test.beforeAll(async () => {
 
 test.afterAll(async () => {
   await host?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
 });
 
 const fileNode = (page: Page, id: string) => page.getByTestId('file-graph').locator(`[data-testid="graph-node"][data-node="${id}"]`);

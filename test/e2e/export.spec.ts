@@ -7,7 +7,7 @@
 // run with 16-bit activations. Screenshots: test-results/screenshots/export.png,
 // export-layer-diff.png.
 import { expect, test } from '@playwright/test';
-import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { artifactsDir, root, startStudioHost, type RunningHost } from './studio-host.js';
@@ -27,6 +27,7 @@ test.beforeAll(async () => {
 
 test.afterAll(async () => {
   await host?.stop();
+  rmSync(path.dirname(exportDir), { recursive: true, force: true });
 });
 
 test(`ONNX export of a PTQ run of ${MODEL}, verified in onnxruntime`, async ({ page }) => {

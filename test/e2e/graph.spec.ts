@@ -14,7 +14,7 @@
 // test-results/screenshots/graph-*.png.
 import { expect, test, type Page } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { queryAll } from '../../dist/test/helpers/sqlite.js';
@@ -47,6 +47,8 @@ test.beforeAll(async () => {
 
 test.afterAll(async () => {
   await host?.stop();
+  // The work folder: the database, the model and the data.
+  if (dbPath) rmSync(path.dirname(dbPath), { recursive: true, force: true });
 });
 
 const node = (page: Page, id: string) => page.locator(`[data-testid="graph-node"][data-node="${id}"]`);
@@ -203,5 +205,6 @@ test('a 600-layer chain is too many to lay out at once: it starts in collapsed c
     await expect(page.getByTestId('graph-node')).toHaveCount(13);
   } finally {
     await chainHost.stop();
+    rmSync(work, { recursive: true, force: true });
   }
 });

@@ -6,7 +6,7 @@
 //     imported by copy), then the same files again, which name the entry
 //     already there. Screenshot: test-results/screenshots/import.png.
 import { _electron as electron, expect, test, type Page } from '@playwright/test';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { artifactsDir, root, startStudioHost, type RunningHost } from './studio-host.js';
@@ -26,6 +26,7 @@ test.beforeAll(async () => {
 
 test.afterAll(async () => {
   await host?.stop();
+  rmSync(work, { recursive: true, force: true });
 });
 
 /** The sample model's JSON with another model name: same network, bytes the store has not seen. */
@@ -189,7 +190,8 @@ test('desktop: Browse opens the native dialog and the picked model imports', asy
   mkdirSync(dir);
   writeFileSync(path.join(dir, 'model.json'), variantJson('desktop_pick'));
   writeFileSync(path.join(dir, SHARD), readFileSync(path.join(SAMPLE_DIR, SHARD)));
-  const db = path.join(mkdtempSync(path.join(os.tmpdir(), 'studio-electron-')), 'studio.sqlite');
+  const dbDir = mkdtempSync(path.join(os.tmpdir(), 'studio-electron-'));
+  const db = path.join(dbDir, 'studio.sqlite');
   const app = await electron.launch({ executablePath: binary!, args: [root, '--db', db], cwd: root });
   try {
     await app.evaluate(({ dialog }, picked) => {
@@ -205,5 +207,6 @@ test('desktop: Browse opens the native dialog and the picked model imports', asy
     await expectSampleLayers(win, 'desktop');
   } finally {
     await app.close();
+    rmSync(dbDir, { recursive: true, force: true });
   }
 });

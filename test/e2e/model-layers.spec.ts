@@ -11,7 +11,7 @@
 // on a layer answers with its note and the variables holding its range, and
 // follows the config controls. Screenshot: test-results/screenshots/model-layers.png.
 import { expect, test, type Locator, type Page } from '@playwright/test';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { mobileNetV3Small, transferLearning } from '../../dist/test/helpers/applications/index.js';
@@ -39,13 +39,14 @@ interface Quant {
 }
 
 let host: RunningHost;
+let work: string;
 let modelJson: string;
 /** The imported graph's layers and the engine's own answer for the view's default config (per-channel weights). */
 let layers: Layer[];
 let quant: Map<string, Quant>;
 
 test.beforeAll(async () => {
-  const work = mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-layers-'));
+  work = mkdtempSync(path.join(os.tmpdir(), 'studio-e2e-layers-'));
   // The web host imports by path only inside the folders it was started with (and its uploads folder).
   host = await startStudioHost(['--import-dir', work]);
   const base = mobileNetV3Small({ alpha: 0.75, inputSize: 32, includeTop: false, seed: 0 });
@@ -60,6 +61,7 @@ test.beforeAll(async () => {
 
 test.afterAll(async () => {
   await host?.stop();
+  rmSync(work, { recursive: true, force: true });
 });
 
 const first = (pred: (l: Layer) => boolean, what: string): Layer => {

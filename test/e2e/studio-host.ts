@@ -1,7 +1,7 @@
 // Starts the real web host (`studio serve`) on a fresh temporary database and
 // hands its token URL to the tests; stops it afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,11 +48,14 @@ export async function startStudioHost(extraArgs: string[] = [], opts: { dbPath?:
     openUrl,
     dbPath,
     output: () => log,
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
-      }),
+      });
+      // A fresh database's folder is the host's own: removed once the host has exited and let go of its files.
+      if (!opts.dbPath) rmSync(path.dirname(dbPath), { recursive: true, force: true });
+    },
   };
 }

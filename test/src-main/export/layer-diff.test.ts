@@ -10,8 +10,7 @@
  *  - an export with verification stores the diff in its verification.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../src-main/engine/backend.js';
@@ -25,6 +24,7 @@ import { decodeTflite, encodeTflite } from '../../../src-main/export/tflite/buil
 import { exportTflite, prepareTflite, preprocessingOf } from '../../../src-main/export/tflite/index.js';
 import type { TfliteQuant } from '../../../src-main/engine/targets/tflite/quant.js';
 import { PER_CHANNEL, ptqExport, type PtqExport } from './export-fixtures.js';
+import { tempDir } from '../../helpers/temp.js';
 
 let dir: string;
 let run: PtqExport;
@@ -33,7 +33,7 @@ let tflite: string;
 let quant: TfliteQuant;
 before(async () => {
   await initBackend('wasm');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'studio-diff-'));
+  dir = tempDir('studio-diff-');
   run = await ptqExport('fashion_cnn', { weights: PER_CHANNEL }, 100);
   file = path.join(dir, 'cnn-pc.onnx');
   await exportOnnx(run.input, file, { verify: false });

@@ -10,8 +10,7 @@
  * name; the params sidecar lists exactly what the files hold.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
@@ -30,6 +29,7 @@ import { exportTflite } from '../../../src-main/export/tflite/index.js';
 import type { ExportInput } from '../../../src-main/export/types.js';
 import { config, context } from '../engine/ptq/ptq-fixtures.js';
 import { ARCHITECTURES, buildModel, modelInput, preprocessingOf, prototypeImages, writeNpyDataset } from '../e2e-models/applications-fixtures.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const COUNT = 40;
 let dir: string;
@@ -37,7 +37,7 @@ let input: ExportInput;
 
 before(async () => {
   await initBackend('wasm');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'studio-layer-map-'));
+  dir = tempDir('studio-layer-map-');
   const arch = ARCHITECTURES.find((a) => a.name === 'MobileNetV2')!;
   const shape = [COUNT, arch.size, arch.size, 3];
   const images = prototypeImages(COUNT, arch.size, 7);

@@ -6,8 +6,7 @@
  * and TFLite and verified in each runtime against the studio's simulation.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { initBackend } from '../../../src-main/engine/backend.js';
@@ -25,13 +24,14 @@ import type { ExportInput } from '../../../src-main/export/types.js';
 import { samplesFromPart } from '../../../src-main/engine/eval-samples.js';
 import { nestedSample } from './nested-fixtures.js';
 import { config, context, SAMPLE_DATA } from '../engine/ptq/ptq-fixtures.js';
+import { tempDir } from '../../helpers/temp.js';
 
 let dir: string;
 let input: ExportInput;
 
 before(async () => {
   await initBackend('wasm');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'studio-nested-export-'));
+  dir = tempDir('studio-nested-export-');
   const graph = await nestedSample();
   const cfg = config({ eval: { count: 300, seed: 1 }, weights: { bits: 8, symmetric: true, narrowRange: true, granularity: 'per-channel' } });
   const payload = { config: cfg, modelName: 'fashion_nested', model: serializeGraph(graph), dataset: SAMPLE_DATA };

@@ -9,8 +9,6 @@
  * Fashion-MNIST subset) is audited and agrees with the studio's simulation.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -28,6 +26,7 @@ import { samplesFromPart } from '../../../src-main/engine/eval-samples.js';
 import { randomInput } from '../engine/graph/fixtures.js';
 import { ACTIVATION_CASES, activationModel, BLOCKS, fusedActivationModel, LAYER_CASES, leakySoftmaxModel, mobileMixModel } from '../engine/graph/mobile-fixtures.js';
 import { SAMPLE_DATA, config, context } from '../engine/ptq/ptq-fixtures.js';
+import { tempDir } from '../../helpers/temp.js';
 
 before(async () => {
   await initBackend('wasm');
@@ -147,7 +146,7 @@ test('QDQ export of a PTQ run of the mobile-block model: audited, and onnxruntim
     records: results.tensors,
     samples: samplesFromPart(prep.data.parts.test, prep.evalIdx, prep.graph.nodes[0]!.outputShape),
   };
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'onnx-mobile-')), 'mobile_mix.onnx');
+  const file = path.join(tempDir('onnx-mobile-'), 'mobile_mix.onnx');
   const r = await exportOnnx(input, file);
   const audit = r.audit as { ok: boolean; checked: { kind: string }[] };
   assert.equal(audit.ok, true);

@@ -10,8 +10,7 @@
  * back and finds each within one step of the simulation.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../src-main/engine/backend.js';
@@ -23,6 +22,7 @@ import { exportOnnx } from '../../../src-main/export/onnx/index.js';
 import type { LayerDiffReport } from '../../../src-main/export/diff/layer-diff.js';
 import { exportTflite } from '../../../src-main/export/tflite/index.js';
 import { ptqExport, type PtqExport } from './export-fixtures.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const W4_PER_CHANNEL = { bits: 4, symmetric: true, narrowRange: true, granularity: 'per-channel' } as const;
 const W4_PER_TENSOR = { bits: 4, symmetric: true, narrowRange: false, granularity: 'per-tensor' } as const;
@@ -47,7 +47,7 @@ let dir: string;
 const runs: Record<string, PtqExport> = {};
 before(async () => {
   await initBackend('wasm');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'studio-onnx-wide-'));
+  dir = tempDir('studio-onnx-wide-');
   runs['w4-per-channel'] = await ptqExport('fashion_cnn', { weights: W4_PER_CHANNEL });
   runs['w4-per-tensor'] = await ptqExport('fashion_dwsep', { weights: W4_PER_TENSOR });
   runs['a16'] = await ptqExport('fashion_cnn', { overrides: A16 });

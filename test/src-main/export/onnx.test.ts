@@ -5,8 +5,7 @@
  * accuracy within 0.1 point.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../src-main/engine/backend.js';
@@ -21,12 +20,13 @@ import { exportSimulationHooks } from '../../../src-main/export/simulate.js';
 import { compareOutputs } from '../../../src-main/engine/eval-samples.js';
 import { simulate } from '../../../src-main/export/verify.js';
 import { PER_CHANNEL, PER_TENSOR, ptqExport, type PtqExport } from './export-fixtures.js';
+import { tempDir } from '../../helpers/temp.js';
 
 let dir: string;
 const runs: Record<string, PtqExport> = {};
 before(async () => {
   await initBackend('wasm');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'studio-onnx-'));
+  dir = tempDir('studio-onnx-');
   runs['cnn-pt'] = await ptqExport('fashion_cnn', { weights: PER_TENSOR });
   runs['cnn-pc'] = await ptqExport('fashion_cnn', { weights: PER_CHANNEL });
   runs['dwsep-pc'] = await ptqExport('fashion_dwsep', { weights: PER_CHANNEL });

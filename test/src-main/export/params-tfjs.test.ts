@@ -1,7 +1,6 @@
 /** Parameters sidecar round trip, and the tfjs quantized-weights export loaded with tf.loadLayersModel. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../src-main/engine/backend.js';
@@ -10,13 +9,14 @@ import { csvPathOf } from '../../../src-main/export/formats.js';
 import { exportParams, qparamsFromParamsCsv, qparamsFromParamsFile, type ParamsFile } from '../../../src-main/export/params.js';
 import { exportTfjs } from '../../../src-main/export/tfjs.js';
 import { PER_CHANNEL, PER_TENSOR, ptqExport, type PtqExport } from './export-fixtures.js';
+import { tempDir } from '../../helpers/temp.js';
 
 let dir: string;
 let pc: PtqExport;
 let pt: PtqExport;
 before(async () => {
   await initBackend('wasm');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'studio-export-'));
+  dir = tempDir('studio-export-');
   pc = await ptqExport('fashion_cnn', { weights: PER_CHANNEL }, 300);
   pt = await ptqExport('fashion_cnn', { weights: PER_TENSOR }, 300);
 });

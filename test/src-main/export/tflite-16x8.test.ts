@@ -15,8 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import type { QuantSpec } from '../../../src-main/api/run-config.js';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../src-main/engine/backend.js';
@@ -36,6 +35,7 @@ import type { ExportInput } from '../../../src-main/export/types.js';
 import { readTfjsLayersModel } from '../../../src-main/io/models/tfjs-layers.js';
 import { ROOT } from '../engine/ptq/ptq-fixtures.js';
 import { ptqOnSample, residualConcatBytes } from './tflite-16x8-fixtures.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const SAMPLE_MODEL = path.join(ROOT, 'assets', 'sample', 'models', 'fashion_cnn', 'model.json');
 
@@ -70,7 +70,7 @@ let cnnBytes: Uint8Array;
 const runs: Record<string, ExportInput> = {};
 before(async () => {
   await initBackend('wasm');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'studio-tflite16-'));
+  dir = tempDir('studio-tflite16-');
   cnnBytes = serializeGraph(await readTfjsLayersModel(SAMPLE_MODEL));
   runs['cnn'] = await ptqOnSample('fashion_cnn_sample', cnnBytes, {}, 300);
   runs['residual'] = await ptqOnSample('residual_concat', residualConcatBytes(), {}, 300);

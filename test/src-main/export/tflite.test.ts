@@ -9,8 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import type { RunConfigInput } from '../../../src-main/api/run-config.js';
@@ -50,6 +49,7 @@ import { compareOutputs, samplesFromPart } from '../../../src-main/engine/eval-s
 import { builtinModel } from '../../../src-main/io/models/builtins.js';
 import { readTfjsLayersModel } from '../../../src-main/io/models/tfjs-layers.js';
 import { ROOT, SAMPLE_DATA, config, context } from '../engine/ptq/ptq-fixtures.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const W8_PER_TENSOR = { bits: 8, symmetric: true, narrowRange: true, granularity: 'per-tensor' } as const;
 const W8_PER_CHANNEL = { bits: 8, symmetric: true, narrowRange: true, granularity: 'per-channel' } as const;
@@ -85,7 +85,7 @@ let dir: string;
 const runs: Record<string, ExportInput> = {};
 before(async () => {
   await initBackend('wasm');
-  dir = mkdtempSync(path.join(os.tmpdir(), 'studio-tflite-'));
+  dir = tempDir('studio-tflite-');
   assert.ok(existsSync(SAMPLE_MODEL), `the bundled sample model ${SAMPLE_MODEL} is missing`);
   const sample = serializeGraph(await readTfjsLayersModel(SAMPLE_MODEL));
   runs['cnn-pt'] = await ptq('fashion_cnn_sample', sample, { weights: W8_PER_TENSOR }, 500);

@@ -9,8 +9,6 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { graphFromLayersModel, layersModelFromGraph } from '../../../../src-main/engine/graph/from-layers.js';
@@ -21,6 +19,7 @@ import { nodeByName, type Graph, type GraphNode } from '../../../../src-main/eng
 import { readTfjsLayersModel, writeLayersModelFiles } from '../../../../src-main/io/models/tfjs-layers.js';
 import { maxAbsDiff, randomInput } from './fixtures.js';
 import { ACTIVATION_CASES, activation, activationModel, BLOCKS, fusedActivationModel, LAYER_CASES, leakySoftmaxModel } from './mobile-fixtures.js';
+import { tempDir } from '../../../helpers/temp.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -258,7 +257,7 @@ test("Keras' names load: a model.json with hard_swish, hard_silu, silu, Keras 3'
   // tfjs writes snake_case Keras names: the JSON says what a Keras 3 file says.
   const json = JSON.stringify(small.toJSON(null, false));
   for (const name of ['"silu"', '"hard_silu"', '"keras3_hard_sigmoid"']) assert.ok(json.includes(name), `${name} in ${json}`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'mobile-ops-'));
+  const dir = tempDir('mobile-ops-');
   for (const [m, sub] of [
     [model, 'v3'],
     [small, 'acts'],

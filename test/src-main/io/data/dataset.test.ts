@@ -1,13 +1,13 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { checkFitsModel, clearDatasetCache, DatasetError, describeDataset, detectFormat, loadDataset, makeBatches, readAll, sampleSplit } from '../../../../src-main/io/data/dataset.js';
 import { encodeIdx, type IdxArray } from '../../../../src-main/io/data/idx.js';
+import { tempDir } from '../../../helpers/temp.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..');
 const SAMPLE = path.join(root, 'assets', 'sample', 'fashion-mnist');
@@ -17,7 +17,7 @@ before(async () => {
 });
 
 function tmp(): string {
-  return mkdtempSync(path.join(os.tmpdir(), 'dataset-test-'));
+  return tempDir('dataset-test-');
 }
 
 /** Writes a pair `<part>-images-idx3-ubyte[.gz]` + labels into dir. */
