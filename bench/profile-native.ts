@@ -6,7 +6,7 @@
  * process, `rounds` times. For a 224x224 model: a keras.applications model
  * written by bench/scale-model.ts and the scale bench's NPY
  * (writeScaleDataset in bench/scale.ts). PROFILE_ONLY=calibrate,evaluate
- * (or gather, float) picks parts.
+ * (or gather, float) picks parts; PROFILE_CALIB_BATCH sets the calibration batch.
  *   node dist/bench/profile-native.js MODEL_JSON DATA_DIR [calib] [eval] [rounds]
  * (DATA_DIR: the scale bench's x.npy + y.npy folder, or an IDX folder such as
  * /usr/share/datasets/fashion-mnist.)
@@ -61,7 +61,7 @@ let calib: Awaited<ReturnType<typeof calibrateOnnx>> | null = null;
 const rounds = Number(roundsArg ?? 2);
 const only = (process.env.PROFILE_ONLY ?? 'gather,float,calibrate,evaluate').split(',');
 for (let r = 0; r < rounds; r++) {
-  const bs = batches.calibration;
+  const bs = Number(process.env.PROFILE_CALIB_BATCH ?? batches.calibration);
   if (only.includes('gather'))
     await t('gather only', calibIdx.length, async () => {
       for (let s = 0; s < calibIdx.length; s += bs) gatherSamples(part, calibIdx.subarray(s, s + bs));

@@ -22,6 +22,21 @@
  * the sum non-finite) and any batch with a non-finite statistic is observed
  * again through the TensorFlow.js runtime, which skips those values exactly.
  *
+ * Speed: on the CPU provider, ORT runs convolutions in a blocked layout
+ * (NCHWc) and copies a tensor back to NCHW for any consumer that cannot read
+ * that layout, ReduceMin/Max/Sum among them: a full copy of every probed
+ * activation, which at 224x224 cost about as much as the forward pass itself.
+ * A per-tensor probe on an image tensor therefore reads it with ops that take
+ * the blocked layout (see {@link blockedLayoutProbe}); only [N, C, 1, 1]
+ * results are copied out. Same minimum and maximum, bit for bit. With a
+ * one-pass estimator, the output of a ReLU or ReLU6 skips its minimum and
+ * records 0 (`zeroFloor`): the minimum's pass is the dearer half of the probe,
+ * and a range with 0 ≤ min gives the same scale and zero point whatever min
+ * is (the quantized range always holds 0), so the quantization is unchanged;
+ * the recorded minimum is then 0 where TensorFlow.js records the smallest
+ * output, which is 0 unless every value of the batch was positive. The
+ * histogram estimators bin from the minimum, so they keep it.
+ *
  * Histogram estimators (percentile, mse, entropy) take two passes, as on
  * TensorFlow.js: this probe graph is their range pass (observeBatchRange of
  * the HistogramObservers, the same update as observe(x, 0)), then
@@ -35,7 +50,7 @@
 import { tf } from '../tfjs.js';
 import type { Estimator } from '../../api/run-config.js';
 import { encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
-import { node as onnxNode, valueInfo } from '../onnx/proto.js';
+import { floats, node as onnxNode, valueInfo, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
 import type { Graph } from '../graph/types.js';
@@ -56,7 +71,7 @@ export function calibrationRuntimeChoice(requested: CalibrationRuntimeChoice | u
 }
 
 /** The probed model when the native path can calibrate this plan (with any estimator), else why not (the graph is checked by building it). */
-export function prepareNativeCalibration(graph: Graph, plan: QuantPlan, _estimator: Estimator): { model: ProbedModel } | { reason: string } {
+export function prepareNativeCalibration(graph: Graph, plan: QuantPlan, estimator: Estimator): { model: ProbedModel } | { reason: string } {
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   for (const a of plan.activations) {
     if (a.spec.granularity !== 'per-channel') continue;
@@ -65,7 +80,7 @@ export function prepareNativeCalibration(graph: Graph, plan: QuantPlan, _estimat
     if (axis !== -1 && axis !== rank - 1) return { reason: `activation ${a.name} is per-channel on axis ${axis}, not its channel axis` };
   }
   try {
-    return { model: buildProbedModel(graph, plan) };
+    return { model: buildProbedModel(graph, plan, { zeroFloor: ONE_PASS.has(estimator.kind) }) };
   } catch (e) {
     return { reason: `the float graph has no ONNX form: ${(e as Error).message}` };
   }
@@ -77,15 +92,27 @@ export function nativeCalibrationUnsupported(graph: Graph, plan: QuantPlan, esti
   return 'reason' in r ? r.reason : null;
 }
 
-/** One reduced activation: the graph node whose output it watches, and its three graph outputs. */
+/** The estimators that observe batch ranges only (no histogram pass over the minimum's grid). */
+const ONE_PASS: ReadonlySet<Estimator['kind']> = new Set(['minmax', 'lastvalue', 'movingaverage']);
+
+/** One reduced activation: the graph node whose output it watches, and its graph outputs (`sum`: a sum or sum of means, read only for finiteness). */
 interface Probe {
   at: string;
   /** NHWC / [batch, features] shape of one sample (what the observer's axis refers to). */
   sampleShape: number[];
   perChannel: boolean;
-  min: string;
+  /** Null: a ReLU / ReLU6 output whose minimum is recorded as 0 (zeroFloor). */
+  min: string | null;
   max: string;
   sum: string;
+}
+
+/** A probe's batch statistics from a run of the probed model (a −0 read as 0: −max(−x) turns a 0 minimum into −0). */
+export function probeStats(out: Record<string, { data: unknown }>, p: Probe): { min: Float32Array; max: Float32Array; sum: number } {
+  const max = out[p.max]!.data as Float32Array;
+  const min = p.min === null ? new Float32Array(max.length) : (out[p.min]!.data as Float32Array);
+  for (const v of [min, max]) for (let i = 0; i < v.length; i++) if (v[i] === 0) v[i] = 0;
+  return { min, max, sum: (out[p.sum]!.data as Float32Array)[0]! };
 }
 
 export interface ProbedModel {
@@ -94,8 +121,8 @@ export interface ProbedModel {
   probes: Probe[];
 }
 
-/** The float model with a ReduceMin / ReduceMax / ReduceSum at every planned activation, these reductions its only outputs. */
-export function buildProbedModel(graph: Graph, plan: QuantPlan): ProbedModel {
+/** The float model with a minimum, maximum and sum at every planned activation, these its only outputs. */
+export function buildProbedModel(graph: Graph, plan: QuantPlan, opts: { zeroFloor?: boolean } = {}): ProbedModel {
   const { model, watched } = floatGraphWithWatched(graph, plan);
   const g = model.graph!;
   const probes: Probe[] = [];
@@ -104,16 +131,49 @@ export function buildProbedModel(graph: Graph, plan: QuantPlan): ProbedModel {
     const channelAxis = v.rank === 4 && v.nchw ? 1 : v.rank - 1;
     const axes = perChannel ? Array.from({ length: v.rank }, (_, i) => i).filter((i) => i !== channelAxis) : undefined;
     const p = `probe${probes.length}`;
-    const probe: Probe = { at: a.at, sampleShape: n.outputShape, perChannel, min: `${p}/min`, max: `${p}/max`, sum: `${p}/sum` };
-    g.node.push(
-      onnxNode('ReduceMin', probe.min, [v.name], [probe.min], { keepdims: 0, ...(axes ? { axes } : {}) }),
-      onnxNode('ReduceMax', probe.max, [v.name], [probe.max], { keepdims: 0, ...(axes ? { axes } : {}) }),
-      onnxNode('ReduceSum', probe.sum, [v.name], [probe.sum], { keepdims: 0 }),
-    );
+    const act = 'activation' in n ? n.activation : undefined;
+    const floor = opts.zeroFloor === true && !perChannel && (act === 'relu' || act === 'relu6');
+    const probe: Probe = { at: a.at, sampleShape: n.outputShape, perChannel, min: floor ? null : `${p}/min`, max: `${p}/max`, sum: `${p}/sum` };
+    if (!perChannel && v.rank === 4 && v.nchw) {
+      const { nodes, initializers } = blockedLayoutProbe(v.name, n.outputShape.at(-1)!, probe, p);
+      g.node.push(...nodes);
+      g.initializer.push(...initializers);
+    } else {
+      if (probe.min !== null) g.node.push(onnxNode('ReduceMin', probe.min, [v.name], [probe.min], { keepdims: 0, ...(axes ? { axes } : {}) }));
+      g.node.push(
+        onnxNode('ReduceMax', probe.max, [v.name], [probe.max], { keepdims: 0, ...(axes ? { axes } : {}) }),
+        onnxNode('ReduceSum', probe.sum, [v.name], [probe.sum], { keepdims: 0 }),
+      );
+    }
     probes.push(probe);
   }
-  g.output = probes.flatMap((p) => [p.min, p.max, p.sum]).map((name) => valueInfo(name));
+  g.output = probes.flatMap((p) => [p.min, p.max, p.sum]).filter((name) => name !== null).map((name) => valueInfo(name));
   return { bytes: encodeOnnx(model), probes };
+}
+
+/**
+ * A per-tensor probe of an NCHW image tensor `x` of `channels` channels from
+ * ops ORT's NCHWc transformer keeps in the blocked layout: the maximum is the
+ * largest GlobalMaxPool output; the minimum is −max(GlobalMaxPool(−x)), with
+ * −x from a 1×1 depthwise Conv whose weights are −1 (Neg would need NCHW); the
+ * finiteness check is the sum of GlobalAveragePool's means (a NaN or ±Inf in
+ * x makes it non-finite, as the full sum would).
+ */
+export function blockedLayoutProbe(x: string, channels: number, out: { min: string | null; max: string; sum: string }, p: string): { nodes: NodeProto[]; initializers: TensorProto[] } {
+  const nodes = [
+    onnxNode('GlobalMaxPool', `${p}/channel_max`, [x], [`${p}/channel_max`]),
+    onnxNode('ReduceMax', out.max, [`${p}/channel_max`], [out.max], { keepdims: 0 }),
+    onnxNode('GlobalAveragePool', `${p}/channel_mean`, [x], [`${p}/channel_mean`]),
+    onnxNode('ReduceSum', out.sum, [`${p}/channel_mean`], [out.sum], { keepdims: 0 }),
+  ];
+  if (out.min === null) return { nodes, initializers: [] };
+  nodes.push(
+    onnxNode('Conv', `${p}/negated`, [x, `${p}/minus_one`], [`${p}/negated`], { group: channels, kernel_shape: [1, 1] }),
+    onnxNode('GlobalMaxPool', `${p}/channel_neg_max`, [`${p}/negated`], [`${p}/channel_neg_max`]),
+    onnxNode('ReduceMax', `${p}/neg_min`, [`${p}/channel_neg_max`], [`${p}/neg_min`], { keepdims: 0 }),
+    onnxNode('Neg', out.min, [`${p}/neg_min`], [out.min]),
+  );
+  return { nodes, initializers: [floats(`${p}/minus_one`, [channels, 1, 1, 1], new Float32Array(channels).fill(-1))] };
 }
 
 export interface NativeCalibrationInput {
@@ -153,7 +213,7 @@ export async function calibrateOnnx(input: NativeCalibrationInput, opts: Calibra
       const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
       const xs = gatherSamples(part, idx);
       const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', xs, [idx.length, ...inputShape]) });
-      const stats = probes.map((p) => ({ p, min: out[p.min]!.data as Float32Array, max: out[p.max]!.data as Float32Array, sum: (out[p.sum]!.data as Float32Array)[0]! }));
+      const stats = probes.map((p) => ({ p, ...probeStats(out, p) }));
       const finite = stats.every((s) => Number.isFinite(s.sum) && allFinite(s.min) && allFinite(s.max));
       if (finite) {
         for (const s of stats) {

@@ -126,6 +126,18 @@ describe('native calibration against TensorFlow.js', () => {
     assertSameRanges(native, reference);
   });
 
+  test('non-finite image activations (probes on the blocked layout): those batches go through TensorFlow.js too', async () => {
+    // One sample of the third batch is NaN in every pixel: NaN from fashion_cnn's first convolution on.
+    const train = data.parts.train;
+    const images = train.read(Int32Array.from({ length: 150 }, (_, i) => i));
+    images.fill(NaN, 120 * train.sampleSize, 121 * train.sampleSize);
+    const part: BatchSource = arrayPart(images, train.labels.slice(0, 150), train.sampleSize);
+    const { native, reference } = await both(cnnFolded(), 'per-tensor', 'minmax', part, Int32Array.from({ length: 150 }, (_, i) => i));
+    assert.ok(reference.observers.get('conv2d/output')!.sawNonFinite, 'the reference saw NaN at the first convolution');
+    assert.equal(native.fallbackBatches, 1);
+    assertSameRanges(native, reference);
+  });
+
   test('a cancel from onBatch stops before the next batch', async () => {
     const cnn = cnnFolded();
     const plan = planQuantization(cnn, config({}));
