@@ -61,7 +61,7 @@ function activationBlocker(act: Activation, where: string, relu6: Relu6Handling)
 }
 
 /** Every pair CLE may equalize, and every Dense/conv → Dense/conv chain it must leave alone with why, in graph order. */
-export function findClePairs(graph: Graph, relu6: Relu6Handling, flatten: FlattenHandling = 'skip'): { pairs: ClePair[]; skipped: SkippedPair[] } {
+export function findClePairs(graph: Graph, relu6: Relu6Handling, flatten: FlattenHandling): { pairs: ClePair[]; skipped: SkippedPair[] } {
   const consumers = consumersOf(graph);
   const byName = new Map(graph.nodes.map((n) => [n.name, n]));
   const pairs: ClePair[] = [];
