@@ -28,7 +28,8 @@
  * Benchmarks, with what each was measured to cost.
  *
  * BENCH_ACCURACY_QUICK=1: a twentieth of each epoch and 2,000 test images
- * (checks the harness, not the figures). BENCH_ACCURACY_NETS=mlp,cnn,dwsep
+ * (checks the harness, not the figures: the studio draws its 2,000, torch
+ * takes the first 2,000). BENCH_ACCURACY_NETS=mlp,cnn,dwsep
  * picks networks; BENCH_ACCURACY_TORCH=path reads the peer's JSON from a file
  * instead of running it. BENCH_ACCURACY_SEEDS=N trains the float cell with
  * seeds 0..N−1 on both sides (each side: a draw of the initial weights and
@@ -37,6 +38,10 @@
  * four plain PTQ cells also run on every seed's and print the median drop
  * from its own float beside torch's, so a cell is not read through two
  * different float starts.
+ * After each network's studio cells, torch.ao's four plain PTQ cells also run
+ * on the studio's seed-0 float model (bench/torch-same-weights.ts): the same
+ * weights on both sides, so those rows read the two simulations alone (their
+ * float row checks that the weights were read right).
  * BENCH_ACCURACY_RECIPE=keras starts the studio's networks from the built-ins'
  * own Keras defaults instead (what users get).
  */
@@ -52,6 +57,7 @@ import { openStudio, type Studio } from '../src-main/studio.js';
 import type { BuiltinRecipe } from '../src-main/io/models/builtin-recipe.js';
 import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
+import { torchOnStudioWeights, writeStudioWeights } from './torch-same-weights.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -77,6 +83,8 @@ interface Cell {
   studio: number | string | null;
   torch: number | string | null;
   target: Target | null;
+  /** 'points': a drop (accuracy points), printed as such. */
+  unit?: 'points';
 }
 type Target = { kind: 'near-torch'; points: number } | { kind: 'at-least-torch'; points: number } | { kind: 'at-least'; value: number } | { kind: 'near-float'; points: number; float: number };
 
@@ -185,7 +193,7 @@ function median(values: number[]): number {
 }
 
 /** Every studio cell of one network, each a run of the studio's API. */
-async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: number): Promise<Record<string, number | string>> {
+async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: number, weightsFile: string): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
   const base = { datasetId, calibration: { count: 1000, seed: 0 }, eval: { count: EVAL_COUNT, seed: 1 } };
   const floats: number[] = [];
@@ -203,6 +211,7 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
   }
   Object.assign(out, seedFigures(floats));
   const modelId = trained[0]!;
+  writeStudioWeights(api.studio, modelId, key, weightsFile);
   const ptqRun = (name: string, bits: number, granularity: 'per-tensor' | 'per-channel', extra: Partial<RunConfigInput> = {}) =>
     api.run('ptq', `${key}_${name}`, { ...base, modelId, weights: weights(bits, granularity), estimator: { kind: 'minmax' }, ...extra });
   const ptq = (...args: Parameters<typeof ptqRun>) => attempt(async () => (await ptqRun(...args)).quantAccuracy!);
@@ -264,7 +273,7 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
 }
 
 /** The rows of one network: cell label, the key in both sides' results, and the target. */
-function rows(key: NetKey, s: Record<string, number | string>, t: Record<string, unknown> | null): Cell[] {
+function rows(key: NetKey, s: Record<string, number | string>, t: Record<string, unknown> | null, same: Record<string, number> | string | undefined): Cell[] {
   const torch = (k: string): number | string | null => (t ? ((t[k] as number | string | undefined) ?? 'n/a') : null);
   // The near-float targets compare with the float model the cells start from (seed 0's when several seeds ran).
   const start = s.float_seed0 ?? s.float;
@@ -283,13 +292,28 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
     cell('W8A8 per-channel', 'w8a8_pc', near),
     cell('W4A8 per-tensor', 'w4a8_pt', near),
     cell('W4A8 per-channel', 'w4a8_pc', near),
+    ...(same !== undefined
+      ? [
+          ['float', 'float_seed0'],
+          ['W8A8 per-tensor', 'w8a8_pt'],
+          ['W8A8 per-channel', 'w8a8_pc'],
+          ['W4A8 per-tensor', 'w4a8_pt'],
+          ['W4A8 per-channel', 'w4a8_pc'],
+        ].map(([label, k]): Cell => ({
+          cell: `${key} ${label}, torch on the studio's ${SEEDS > 1 ? 'seed-0 ' : ''}float model`,
+          studio: s[k === 'float_seed0' && SEEDS === 1 ? 'float' : k!] ?? null,
+          torch: typeof same === 'string' ? same : (same[k === 'float_seed0' ? 'float' : k!] ?? 'n/a'),
+          // The float row checks the mapping of the weights; the PTQ rows compare the two simulations on one model.
+          target: k === 'float_seed0' ? { kind: 'near-torch', points: 0.1 } : near,
+        }))
+      : []),
     ...(SEEDS > 1
       ? [
           ['W8A8 per-tensor', 'w8a8_pt'],
           ['W8A8 per-channel', 'w8a8_pc'],
           ['W4A8 per-tensor', 'w4a8_pt'],
           ['W4A8 per-channel', 'w4a8_pc'],
-        ].map(([label, k]) => cell(`${label}: drop from its own float, median of ${SEEDS} seeds`, `${k}_drop`, near))
+        ].map(([label, k]): Cell => ({ ...cell(`${label}: drop from its own float, median of ${SEEDS} seeds`, `${k}_drop`, near), unit: 'points' }))
       : []),
     cell('QAT W8A8 per-channel', 'qat_w8a8_pc', near),
     cell('QAT W4A8 per-channel', 'qat_w4a8_pc', near),
@@ -325,8 +349,8 @@ function verdict(c: Cell): { target: string; met: string } {
 function printTable(cells: Cell[]): void {
   // A cell that could not be measured shows "n/a" with a numbered note under the table saying why.
   const notes: string[] = [];
-  const fmt = (v: number | string | null) => {
-    if (typeof v === 'number') return pct(v);
+  const fmt = (v: number | string | null, unit?: 'points') => {
+    if (typeof v === 'number') return unit === 'points' ? `${v >= 0 ? '+' : ''}${(v * 100).toFixed(2)} pt` : pct(v);
     if (v === null || v === 'n/a') return v ?? '—';
     if (!notes.includes(v)) notes.push(v);
     return `n/a [${notes.indexOf(v) + 1}]`;
@@ -335,7 +359,7 @@ function printTable(cells: Cell[]): void {
   const body = cells.map((c) => {
     const d = typeof c.studio === 'number' && typeof c.torch === 'number' ? (c.studio - c.torch) * 100 : null;
     const v = verdict(c);
-    return [c.cell, fmt(c.studio), fmt(c.torch), d === null ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(2)} pt`, v.target, v.met];
+    return [c.cell, fmt(c.studio, c.unit), fmt(c.torch, c.unit), d === null ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(2)} pt`, v.target, v.met];
   });
   const width = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   const line = (r: string[]) => `  ${r.map((x, i) => (i === 0 || i === 4 ? x.padEnd(width[i]!) : x.padStart(width[i]!))).join('  ')}`.trimEnd();
@@ -353,6 +377,7 @@ export async function benchAccuracy(): Promise<Record<string, number>> {
   const peer = torchPeer(nets.map((n) => n.key));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'studio-bench-accuracy-'));
   const results: Partial<Record<NetKey, Record<string, number | string>>> = {};
+  const sameWeights: Partial<Record<NetKey, Record<string, number> | string>> = {};
   try {
     const studio = await openStudio({ dbPath: path.join(dir, 'studio.sqlite'), host: 'cli', defaults: false });
     try {
@@ -361,7 +386,13 @@ export async function benchAccuracy(): Promise<Record<string, number>> {
       for (const n of nets) {
         console.log(`  studio ${n.key} (${n.builtin}):`);
         // Without its float model a network has no other cell.
-        results[n.key] = await studioNet(api, n.key, n.builtin, dataset.id).catch((e: unknown) => ({ float: `failed: ${e instanceof Error ? e.message : String(e)}` }));
+        const weightsFile = path.join(dir, `${n.key}-float.json`);
+        results[n.key] = await studioNet(api, n.key, n.builtin, dataset.id, weightsFile).catch((e: unknown) => ({ float: `failed: ${e instanceof Error ? e.message : String(e)}` }));
+        if (existsSync(weightsFile)) {
+          console.log(`  torch.ao's PTQ cells on the studio's ${n.key} float model:`);
+          sameWeights[n.key] = await torchOnStudioWeights(ROOT, FASHION, weightsFile);
+          console.log(`    ${JSON.stringify(sameWeights[n.key])}`);
+        }
       }
     } finally {
       await studio.close();
@@ -376,12 +407,14 @@ export async function benchAccuracy(): Promise<Record<string, number>> {
   if (!torch.json) console.log(`  torch.ao peer unavailable: ${torch.why}`);
   else console.log(`  torch.ao ${torch.json.torch} (${torch.json.threads} threads, ${torch.json.engine} engine)${torch.json.quick !== QUICK || (torch.json.seeds ?? 1) !== SEEDS ? ' — NOTE: peer and studio ran in different modes (quick, seeds)' : ''}`);
   const peerNets = (torch.json?.nets ?? {}) as Record<string, Record<string, unknown>>;
-  const cells = nets.flatMap((n) => rows(n.key, results[n.key]!, torch.json ? (peerNets[n.key] ?? {}) : null));
+  const cells = nets.flatMap((n) => rows(n.key, results[n.key]!, torch.json ? (peerNets[n.key] ?? {}) : null, sameWeights[n.key]));
   printTable(cells);
   const figures: Record<string, number> = {};
   for (const n of nets) {
     for (const [k, v] of Object.entries(results[n.key]!)) if (typeof v === 'number') figures[`${n.key}_${k}`] = v;
     for (const [k, v] of Object.entries(peerNets[n.key] ?? {})) if (typeof v === 'number') figures[`torch_${n.key}_${k}`] = v;
+    const same = sameWeights[n.key];
+    if (typeof same === 'object') for (const [k, v] of Object.entries(same)) figures[`torch_same_${n.key}_${k}`] = v;
   }
   return figures;
 }

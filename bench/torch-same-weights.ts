@@ -1,0 +1,42 @@
+/**
+ * torch.ao's four plain PTQ cells on the float model the studio trained
+ * (bench/torch_same_weights.py): the accuracy bench's cells otherwise compare
+ * two float models, one per side, and a 4-bit cell moves by points between
+ * two trainings of the same start. On the same weights, the table reads the
+ * studio's simulation against torch's int8 kernels alone.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { deserializeGraph } from '../src-main/engine/graph/serialize.js';
+import { loadModelBytes } from '../src-main/jobs/run-jobs.js';
+import type { Studio } from '../src-main/studio.js';
+
+/** The stored model's layers in graph order with their weights as plain arrays: what the Python side maps onto torch's network. */
+export function writeStudioWeights(studio: Studio, modelId: number, net: string, file: string): void {
+  const graph = deserializeGraph(loadModelBytes(studio.store, modelId).bytes);
+  const layers = graph.nodes.map((n) => ({
+    name: n.name,
+    op: n.op,
+    weights:
+      'weights' in n
+        ? Object.fromEntries(Object.entries(n.weights as Record<string, { shape: number[]; values: Float32Array } | undefined>).flatMap(([k, w]) => (w ? [[k, { shape: w.shape, values: Array.from(w.values) }]] : [])))
+        : {},
+  }));
+  writeFileSync(file, JSON.stringify({ net, layers }));
+}
+
+/** torch's cells on the studio's weights, or why there are none. */
+export function torchOnStudioWeights(root: string, fashion: string, file: string): Promise<Record<string, number> | string> {
+  const py = '/usr/bin/python3';
+  if (!existsSync(py)) return Promise.resolve('no /usr/bin/python3 (apt install python3-torch)');
+  return new Promise((resolve) => {
+    const child = spawn(py, [path.join(root, 'bench', 'torch_same_weights.py'), fashion, file]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => resolve(e.message));
+    child.on('close', (code) => resolve(code === 0 ? (JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>) : `exit ${code}: ${err.trim().split('\n').pop()}`));
+  });
+}

@@ -1,0 +1,106 @@
+"""torch.ao's PTQ cells on the studio's own float model (run with /usr/bin/python3).
+
+The accuracy bench's PTQ cells compare two float models: each side trains its
+own, and one draw of 2 epochs spreads over about 2 points, quantized cells
+more (a W4A8 per-channel cell moved 2 points between two torch trainings of
+the same initial weights). This reads the float model the studio trained
+(bench/accuracy.ts writes its weights: every layer of the graph as stored, in
+graph order) into the torch.ao peer's network for it and runs the peer's four
+plain PTQ cells on it, so the studio's simulation and torch's int8 kernels
+are compared on the same weights.
+
+  python3 torch_same_weights.py <fashion-mnist dir> <weights.json>
+
+Prints one JSON object: {float, w8a8_pt, w8a8_pc, w4a8_pt, w4a8_pc}. `float`
+is the loaded model's own accuracy in torch: the studio's float figure when
+the mapping below is right.
+
+Mapping (Keras layouts to torch's): Dense kernels [in, out] transposed; the
+CNN's first Dense reads a Flatten of NHWC, torch's of NCHW, so its rows are
+permuted; Conv2D kernels HWIO -> OIHW, depthwise [kh, kw, C, 1] -> [C, 1, kh,
+kw]; BatchNorm gamma, beta, moving mean and variance as they are (ε 1e-5 on
+both sides: the bench's torch recipe). The depthwise net's stride-2 convs pad
+as TF's 'same' does (bottom and right only), where torch's padding=1 pads
+both sides: those convs get padding 0 and an explicit pad before them.
+"""
+import json, sys
+import numpy as np
+import torch
+import torch.nn.functional as F
+sys.path.insert(0, __file__.rsplit('/', 1)[0])
+from torch_accuracy_peer import NETS, Data, accuracy, ptq
+
+
+def tensor(w):
+    return torch.from_numpy(np.asarray(w['values'], dtype=np.float32).reshape(w['shape']))
+
+
+def conv_kernel(layer):
+    k = tensor(layer['weights']['kernel'])
+    return k.permute(2, 3, 0, 1).contiguous() if layer['op'] == 'depthwiseConv2d' else k.permute(3, 2, 0, 1).contiguous()
+
+
+class TfSamePad(torch.nn.Module):
+    """The depthwise net with TF's 'same' padding at stride 2: one row and column of zeros after, none before."""
+    def __init__(self, net, padded):
+        super().__init__()
+        self.net, self.padded = net, set(padded)
+        for i in self.padded:
+            net.features[i].padding = (0, 0)
+
+    def forward(self, x):
+        n = self.net
+        x = n.quant(x)
+        for i, m in enumerate(n.features):
+            x = m(F.pad(x, (0, 1, 0, 1)) if i in self.padded else x)
+        return n.dequant(n.fc(torch.flatten(n.pool(x), 1)))
+
+
+def load(name, layers):
+    make, fuse = NETS[name]
+    net = make()
+    weighted = [l for l in layers if l['op'] in ('conv2d', 'depthwiseConv2d', 'dense')]
+    norms = [l for l in layers if l['op'] == 'batchNorm']
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    studio_convs = [l for l in weighted if l['op'] != 'dense']
+    studio_dense = [l for l in weighted if l['op'] == 'dense']
+    if (len(convs), len(bns), len(linears)) != (len(studio_convs), len(norms), len(studio_dense)):
+        raise SystemExit(f'{name}: the studio model has {len(studio_convs)} convs, {len(norms)} BatchNorms, {len(studio_dense)} Dense; torch\'s net {len(convs)}, {len(bns)}, {len(linears)}')
+    with torch.no_grad():
+        for m, l in zip(convs, studio_convs):
+            m.weight.copy_(conv_kernel(l))
+            if m.bias is not None:
+                m.bias.copy_(tensor(l['weights']['bias']))
+        for m, l in zip(bns, norms):
+            w = l['weights']
+            m.weight.copy_(tensor(w['gamma'])); m.bias.copy_(tensor(w['beta']))
+            m.running_mean.copy_(tensor(w['movingMean'])); m.running_var.copy_(tensor(w['movingVariance']))
+        for i, (m, l) in enumerate(zip(linears, studio_dense)):
+            k = tensor(l['weights']['kernel'])  # [in, out]
+            if name == 'cnn' and i == 0:  # Flatten of NHWC [7, 7, 64] -> torch's NCHW order
+                k = k.reshape(7, 7, 64, -1).permute(2, 0, 1, 3).reshape(7 * 7 * 64, -1)
+            m.weight.copy_(k.t()); m.bias.copy_(tensor(l['weights']['bias']))
+    if name != 'dwsep':
+        return net, fuse
+    strided = [i for i, m in enumerate(net.features) if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
+    return TfSamePad(net, strided), [[f'net.{a}', f'net.{b}'] for a, b in fuse]
+
+
+def main():
+    root, path = sys.argv[1], sys.argv[2]
+    torch.set_num_threads(2)
+    torch.backends.quantized.engine = 'onednn'
+    model = json.load(open(path))
+    net, fuse = load(model['net'], model['layers'])
+    data = Data(root)
+    out = {'float': accuracy(net, data)}
+    for bits in (8, 4):
+        for per_channel in (False, True):
+            out[f'w{bits}a8_{"pc" if per_channel else "pt"}'] = ptq(net, fuse, data, bits, per_channel)[0]
+    print(json.dumps(out))
+
+
+if __name__ == '__main__':
+    main()
