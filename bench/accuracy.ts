@@ -38,10 +38,12 @@
  * four plain PTQ cells also run on every seed's and print the median drop
  * from its own float beside torch's, so a cell is not read through two
  * different float starts.
- * After each network's studio cells, torch.ao's four plain PTQ cells also run
- * on the studio's seed-0 float model (bench/torch-same-weights.ts): the same
- * weights on both sides, so those rows read the two simulations alone (their
- * float row checks that the weights were read right).
+ * After each network's studio cells, torch.ao's four plain PTQ cells, its CLE
+ * and CLE + BC also run on the studio's seed-0 float model with the studio's
+ * calibration and test images (bench/torch-same-weights.ts): the same weights
+ * and data on both sides, so those rows read the two simulations (and the
+ * two recovery implementations) alone; their float row checks that the
+ * weights were read right.
  * BENCH_ACCURACY_RECIPE=keras starts the studio's networks from the built-ins'
  * own Keras defaults instead (what users get).
  */
@@ -58,6 +60,7 @@ import type { BuiltinRecipe } from '../src-main/io/models/builtin-recipe.js';
 import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
 import { torchOnStudioWeights, writeStudioWeights } from './torch-same-weights.js';
+import { loadDataset, sampleSplit } from '../src-main/io/data/dataset.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -192,6 +195,12 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** The train images a run calibrates on and the test images it evaluates (engine/ptq/run.ts draws them with the same sampleSplit). */
+function runSplits(base: { calibration: { count: number; seed: number }; eval: { count: number; seed: number } }): { calibration: Int32Array; test: Int32Array } {
+  const { train, test } = loadDataset({ path: FASHION, format: 'idx', preprocessing: {} }).parts;
+  return { calibration: sampleSplit(base.calibration.count, train.count, base.calibration.seed), test: sampleSplit(base.eval.count, test.count, base.eval.seed) };
+}
+
 /** Every studio cell of one network, each a run of the studio's API. */
 async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: number, weightsFile: string): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
@@ -211,7 +220,7 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
   }
   Object.assign(out, seedFigures(floats));
   const modelId = trained[0]!;
-  writeStudioWeights(api.studio, modelId, key, weightsFile);
+  writeStudioWeights(api.studio, modelId, key, runSplits(base), weightsFile);
   const ptqRun = (name: string, bits: number, granularity: 'per-tensor' | 'per-channel', extra: Partial<RunConfigInput> = {}) =>
     api.run('ptq', `${key}_${name}`, { ...base, modelId, weights: weights(bits, granularity), estimator: { kind: 'minmax' }, ...extra });
   const ptq = (...args: Parameters<typeof ptqRun>) => attempt(async () => (await ptqRun(...args)).quantAccuracy!);
@@ -299,12 +308,15 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
           ['W8A8 per-channel', 'w8a8_pc'],
           ['W4A8 per-tensor', 'w4a8_pt'],
           ['W4A8 per-channel', 'w4a8_pc'],
+          ['W4A8 per-tensor CLE', 'w4a8_pt_cle'],
+          ['W4A8 per-tensor CLE + BC', 'w4a8_pt_cle_bc'],
         ].map(([label, k]): Cell => ({
           cell: `${key} ${label}, torch on the studio's ${SEEDS > 1 ? 'seed-0 ' : ''}float model`,
           studio: s[k === 'float_seed0' && SEEDS === 1 ? 'float' : k!] ?? null,
           torch: typeof same === 'string' ? same : (same[k === 'float_seed0' ? 'float' : k!] ?? 'n/a'),
-          // The float row checks the mapping of the weights; the PTQ rows compare the two simulations on one model.
-          target: k === 'float_seed0' ? { kind: 'near-torch', points: 0.1 } : near,
+          // The float row checks the mapping of the weights; the PTQ rows compare the two simulations on one model
+          // (the recovery rows, the two implementations: no target).
+          target: k === 'float_seed0' ? { kind: 'near-torch', points: 0.1 } : k!.includes('cle') ? null : near,
         }))
       : []),
     ...(SEEDS > 1

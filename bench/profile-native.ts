@@ -77,6 +77,10 @@ for (let r = 0; r < rounds; r++) {
     await t(`calibrateOnnx (batch ${bs})`, calibIdx.length, async () => {
       calib = await calibrateOnnx({ graph, runtime, plan, estimator: config.estimator, part, indices: calibIdx, batchSize: bs, inputShape, model });
     });
+  if (calib) {
+    const c = calib as Awaited<ReturnType<typeof calibrateOnnx>>;
+    console.log(`  of which the batch loop ${c.loopSeconds!.toFixed(2)} s (${(c.samples / c.loopSeconds!).toFixed(1)} samples/s); session and kernels ${(c.seconds - c.loopSeconds!).toFixed(2)} s`);
+  }
   if (only.includes('evaluate')) {
     const span = new Map<string, { lo: number; hi: number }>();
     for (const [name, obs] of calib!.observers) {

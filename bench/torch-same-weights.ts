@@ -1,9 +1,10 @@
 /**
- * torch.ao's four plain PTQ cells on the float model the studio trained
- * (bench/torch_same_weights.py): the accuracy bench's cells otherwise compare
+ * torch.ao's four plain PTQ cells, and its CLE and CLE + bias correction, on
+ * the float model the studio trained (bench/torch_same_weights.py): the accuracy bench's cells otherwise compare
  * two float models, one per side, and a 4-bit cell moves by points between
  * two trainings of the same start. On the same weights, the table reads the
- * studio's simulation against torch's int8 kernels alone.
+ * studio's simulation against torch's int8 kernels alone (same weights, same
+ * calibration images, same test set).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -12,8 +13,13 @@ import { deserializeGraph } from '../src-main/engine/graph/serialize.js';
 import { loadModelBytes } from '../src-main/jobs/run-jobs.js';
 import type { Studio } from '../src-main/studio.js';
 
-/** The stored model's layers in graph order with their weights as plain arrays: what the Python side maps onto torch's network. */
-export function writeStudioWeights(studio: Studio, modelId: number, net: string, file: string): void {
+/**
+ * The stored model's layers in graph order with their weights as plain
+ * arrays (what the Python side maps onto torch's network), and the train
+ * images the studio's runs calibrate on and the test images they evaluate,
+ * so torch uses the same.
+ */
+export function writeStudioWeights(studio: Studio, modelId: number, net: string, split: { calibration: Int32Array; test: Int32Array }, file: string): void {
   const graph = deserializeGraph(loadModelBytes(studio.store, modelId).bytes);
   const layers = graph.nodes.map((n) => ({
     name: n.name,
@@ -23,7 +29,7 @@ export function writeStudioWeights(studio: Studio, modelId: number, net: string,
         ? Object.fromEntries(Object.entries(n.weights as Record<string, { shape: number[]; values: Float32Array } | undefined>).flatMap(([k, w]) => (w ? [[k, { shape: w.shape, values: Array.from(w.values) }]] : [])))
         : {},
   }));
-  writeFileSync(file, JSON.stringify({ net, layers }));
+  writeFileSync(file, JSON.stringify({ net, layers, calibration: Array.from(split.calibration), test: Array.from(split.test) }));
 }
 
 /** torch's cells on the studio's weights, or why there are none. */
@@ -31,7 +37,8 @@ export function torchOnStudioWeights(root: string, fashion: string, file: string
   const py = '/usr/bin/python3';
   if (!existsSync(py)) return Promise.resolve('no /usr/bin/python3 (apt install python3-torch)');
   return new Promise((resolve) => {
-    const child = spawn(py, [path.join(root, 'bench', 'torch_same_weights.py'), fashion, file]);
+    // The test images come from the file (the whole test set loaded, not the quick mode's first 2,000).
+    const child = spawn(py, [path.join(root, 'bench', 'torch_same_weights.py'), fashion, file], { env: { ...process.env, BENCH_ACCURACY_QUICK: '0' } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

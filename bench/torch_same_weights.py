@@ -6,12 +6,16 @@ more (a W4A8 per-channel cell moved 2 points between two torch trainings of
 the same initial weights). This reads the float model the studio trained
 (bench/accuracy.ts writes its weights: every layer of the graph as stored, in
 graph order) into the torch.ao peer's network for it and runs the peer's four
-plain PTQ cells on it, so the studio's simulation and torch's int8 kernels
-are compared on the same weights.
+plain PTQ cells on it, calibrated on the same 1,000 train images as the
+studio's runs and evaluated on the same test images, so the studio's
+simulation and torch's int8 kernels are compared on the same weights and the
+same data.
 
   python3 torch_same_weights.py <fashion-mnist dir> <weights.json>
 
-Prints one JSON object: {float, w8a8_pt, w8a8_pc, w4a8_pt, w4a8_pc}. `float`
+Prints one JSON object: {float, w8a8_pt, w8a8_pc, w4a8_pt, w4a8_pc,
+w4a8_pt_cle, w4a8_pt_cle_bc} (the last two: torch's _equalize and
+_correct_bias on the same model, as the peer runs them). `float`
 is the loaded model's own accuracy in torch: the studio's float figure when
 the mapping below is right.
 
@@ -28,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
-from torch_accuracy_peer import NETS, Data, accuracy, ptq
+from torch_accuracy_peer import CLE_PAIRS, NETS, Data, accuracy, ptq
 
 
 def tensor(w):
@@ -83,9 +87,10 @@ def load(name, layers):
                 k = k.reshape(7, 7, 64, -1).permute(2, 0, 1, 3).reshape(7 * 7 * 64, -1)
             m.weight.copy_(k.t()); m.bias.copy_(tensor(l['weights']['bias']))
     if name != 'dwsep':
-        return net, fuse
+        return net, fuse, CLE_PAIRS[name]
     strided = [i for i, m in enumerate(net.features) if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
-    return TfSamePad(net, strided), [[f'net.{a}', f'net.{b}'] for a, b in fuse]
+    inside = lambda pairs: [[f'net.{a}', f'net.{b}'] for a, b in pairs]
+    return TfSamePad(net, strided), inside(fuse), inside(CLE_PAIRS[name])
 
 
 def main():
@@ -93,12 +98,23 @@ def main():
     torch.set_num_threads(2)
     torch.backends.quantized.engine = 'onednn'
     model = json.load(open(path))
-    net, fuse = load(model['net'], model['layers'])
+    net, fuse, pairs = load(model['net'], model['layers'])
     data = Data(root)
+    # The train images the studio's runs calibrated on, the test images they evaluated.
+    data.calib = data.x[torch.tensor(model['calibration'], dtype=torch.long)]
+    test = torch.tensor(model['test'], dtype=torch.long)
+    data.tx, data.ty = data.tx[test], data.ty[test]
     out = {'float': accuracy(net, data)}
     for bits in (8, 4):
         for per_channel in (False, True):
             out[f'w{bits}a8_{"pc" if per_channel else "pt"}'] = ptq(net, fuse, data, bits, per_channel)[0]
+    # The recovery rows the peer has: _equalize, then _correct_bias (dwsep: ReLU6 as ReLU, as the studio's relu6 'as-relu').
+    relu6 = model['net'] == 'dwsep'
+    out['w4a8_pt_cle'] = ptq(net, fuse, data, 4, False, pairs, relu6_to_relu=relu6)[0]
+    try:
+        out['w4a8_pt_cle_bc'] = ptq(net, fuse, data, 4, False, pairs, bias_correction=True, relu6_to_relu=relu6)[0]
+    except Exception as e:  # torch's private bias correction: report why, keep the other cells
+        out['w4a8_pt_cle_bc'] = f'n/a: {type(e).__name__}: {e}'
     print(json.dumps(out))
 
 

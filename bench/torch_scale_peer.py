@@ -7,7 +7,11 @@ uint8 activations (MinMaxObserver) -- the studio's W8A8 per-channel minmax
 config -- on the same 224x224 images the studio reads (a uint8 NPY file
 [N, 224, 224, 3], scaled to [-1, 1] as Keras's MobileNetV2 preprocessing does):
 
-  calibrate:   samples/s through the observers (batch 32)
+  calibrate:   samples/s through the observers (batch 32), the forward loop
+               alone (after one warm-up batch)
+  calibrate_step: samples/s of the whole step a user waits for: prepare
+               (observers inserted), the warm-up batch, the loop, convert
+               (weights observed, quantized and packed)
   fq_eval:     samples/s of the fake-quant model (prepare_qat, observers off), eval mode
   int8_eval:   samples/s of the converted int8 model
   qat:         samples/s of QAT training steps (SGD, batch 16)
@@ -55,12 +59,14 @@ def main():
     out['params'] = sum(p.numel() for p in m.parameters())
     m.fuse_model()
     m.qconfig = qconfig(False)
+    step = time.perf_counter()
     tq.prepare(m, inplace=True)
     warm = next(iter(batches(images, 0, 32, 32)))
     with torch.no_grad():
         m(warm)
         out['calibrate_samples_per_s'] = timed(m, images, 0, calib, 32)
         q = tq.convert(m)
+        out['calibrate_step_samples_per_s'] = calib / (time.perf_counter() - step)
         q(warm)
         out['int8_eval_samples_per_s'] = timed(q, images, calib, evaln, 32)
 

@@ -139,13 +139,15 @@ export interface HistogramPassInput {
  * Pass 2: fills every histogram observer from onnxruntime, batch by batch.
  * Returns the batches that went to TensorFlow.js here and not in pass 1.
  */
-export async function histogramPassOnnx(input: HistogramPassInput, opts: CalibrateOptions = {}): Promise<number> {
+/** Returns the batches that went to TensorFlow.js and the seconds spent in the batch loop (the session's creation not counted). */
+export async function histogramPassOnnx(input: HistogramPassInput, opts: CalibrateOptions = {}): Promise<{ fallbackBatches: number; loopSeconds: number }> {
   const { part, indices, batchSize, inputShape, passes } = input;
   const { bytes, probes } = buildHistogramModel(input.graph, input.plan, input.atNode);
   const ort = await loadOnnxRuntime();
   const { session } = await createSession(bytes, { ...(input.threads ? { threads: input.threads } : {}), ...(input.provider ? { provider: input.provider } : {}) });
   let samples = 0;
   let fallbackBatches = 0;
+  const loopStarted = performance.now();
   try {
     for (let start = 0; start < indices.length; start += batchSize) {
       opts.onBatch?.(1, passes, samples);
@@ -165,5 +167,5 @@ export async function histogramPassOnnx(input: HistogramPassInput, opts: Calibra
   } finally {
     await session.release();
   }
-  return fallbackBatches;
+  return { fallbackBatches, loopSeconds: (performance.now() - loopStarted) / 1000 };
 }

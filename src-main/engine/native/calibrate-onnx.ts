@@ -207,6 +207,8 @@ export async function calibrateOnnx(input: NativeCalibrationInput, opts: Calibra
   let samples = 0;
   let fallbackBatches = 0;
   const tfjsBatches = new Set<number>();
+  const loopStarted = performance.now();
+  let loopSeconds = 0;
   try {
     for (let start = 0; start < indices.length; start += batchSize) {
       opts.onBatch?.(0, passes, samples);
@@ -229,19 +231,22 @@ export async function calibrateOnnx(input: NativeCalibrationInput, opts: Calibra
       }
       samples += idx.length;
     }
+    loopSeconds = (performance.now() - loopStarted) / 1000;
   } finally {
     await session.release();
   }
   if (passes > 1) {
     // Histogram estimators: pass 2 fills the histograms on the ranges just observed (the batches above that went to TensorFlow.js go there again).
     const pass2 = { graph, runtime, plan, atNode, part, indices, batchSize, inputShape, passes, tfjsBatches, ...(input.threads ? { threads: input.threads } : {}), ...(input.provider ? { provider: input.provider } : {}) };
-    fallbackBatches += await histogramPassOnnx(pass2, opts);
+    const second = await histogramPassOnnx(pass2, opts);
+    fallbackBatches += second.fallbackBatches;
+    loopSeconds += second.loopSeconds;
   }
   opts.onBatch?.(passes - 1, passes, samples);
   const qparams = new Map<string, QParams>();
   for (const a of plan.activations) qparams.set(a.name, observers.get(a.name)!.qparams());
   const weightObservers: Map<string, Observer> = observeWeights(runtime, plan, estimator, qparams);
-  return { qparams, observers, weightObservers, samples, seconds: (performance.now() - started) / 1000, threads, fallbackBatches, placement };
+  return { qparams, observers, weightObservers, samples, seconds: (performance.now() - started) / 1000, loopSeconds, threads, fallbackBatches, placement };
 }
 
 function allFinite(v: Float32Array): boolean {

@@ -46,7 +46,14 @@ export interface Calibration {
   observers: Map<string, Observer>;
   weightObservers: Map<string, Observer>;
   samples: number;
+  /** Wall seconds of the whole step: the session's creation, every batch, the kernels' observation. */
   seconds: number;
+  /**
+   * Native calibration: the seconds of its batch loops alone (without
+   * creating the session or observing the kernels), what a peer timing its
+   * forward loop measures.
+   */
+  loopSeconds?: number;
 }
 
 export interface CalibrateOptions {

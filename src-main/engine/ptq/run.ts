@@ -214,6 +214,7 @@ export async function runPtq(payload: PtqPayload, ctx: JobContext): Promise<RunR
           count: calibration.samples,
           seconds: calibration.seconds,
           samplesPerSecond: calibration.samples / Math.max(calibration.seconds, 1e-9),
+          ...(calibration.loopSeconds !== undefined ? { loopSeconds: calibration.loopSeconds, loopSamplesPerSecond: calibration.samples / Math.max(calibration.loopSeconds, 1e-9) } : {}),
           estimator: config.estimator.kind,
           ...how,
         },

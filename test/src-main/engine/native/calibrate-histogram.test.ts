@@ -263,6 +263,8 @@ describe('histogram estimators on onnxruntime against TensorFlow.js', { skip: !H
           // Both passes reported, batch by batch, then the end.
           const starts = [0, 64, 128, 192, 256];
           assert.deepEqual(progress, [...starts.map((d) => [0, 2, d]), ...starts.map((d) => [1, 2, d]), [1, 2, 300]]);
+          // Both passes' batch loops, without their sessions' creation or the kernels' observation.
+          assert.ok(native.loopSeconds! > 0 && native.loopSeconds! < native.seconds, `loop ${native.loopSeconds} s of ${native.seconds} s`);
         });
       }
     }

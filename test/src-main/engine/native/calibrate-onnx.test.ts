@@ -91,6 +91,8 @@ describe('native calibration against TensorFlow.js', () => {
         // Kernels are observed as in the TensorFlow.js path (exactly: same code, same weights).
         for (const w of plan.weights) assert.deepEqual(native.qparams.get(w.name), reference.qparams.get(w.name), w.name);
         assert.deepEqual(progress, [0, 50, 100, 150, 200, 250, 270]);
+        // The batch loop's seconds are a part of the step's (which adds the session and the kernels).
+        assert.ok(native.loopSeconds! > 0 && native.loopSeconds! < native.seconds, `loop ${native.loopSeconds} s of ${native.seconds} s`);
       });
     }
   }
