@@ -1,10 +1,10 @@
 /**
  * torch.ao's four plain PTQ cells, and its CLE and CLE + bias correction, on
- * the float model the studio trained (bench/torch_same_weights.py): the accuracy bench's cells otherwise compare
- * two float models, one per side, and a 4-bit cell moves by points between
- * two trainings of the same start. On the same weights, the table reads the
- * studio's simulation against torch's int8 kernels alone (same weights, same
- * calibration images, same test set).
+ * the float model the studio trained (bench/torch_same_weights.py). The
+ * accuracy bench's cells otherwise compare two float models, one per side,
+ * and a 4-bit cell moves by points between two trainings of the same start;
+ * with the same weights, calibration images and test set, the table reads
+ * the studio's simulation against torch's int8 kernels alone.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';

@@ -137,9 +137,9 @@ export interface HistogramPassInput {
 
 /**
  * Pass 2: fills every histogram observer from onnxruntime, batch by batch.
- * Returns the batches that went to TensorFlow.js here and not in pass 1.
+ * Returns the batches that went to TensorFlow.js here and not in pass 1, and
+ * the seconds of the batch loop (the session's creation not counted).
  */
-/** Returns the batches that went to TensorFlow.js and the seconds spent in the batch loop (the session's creation not counted). */
 export async function histogramPassOnnx(input: HistogramPassInput, opts: CalibrateOptions = {}): Promise<{ fallbackBatches: number; loopSeconds: number }> {
   const { part, indices, batchSize, inputShape, passes } = input;
   const { bytes, probes } = buildHistogramModel(input.graph, input.plan, input.atNode);
