@@ -303,7 +303,7 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
     cell('W4A8 per-channel', 'w4a8_pc', near),
     ...(same !== undefined
       ? [
-          ['float', 'float_seed0'],
+          ['float', 'float'],
           ['W8A8 per-tensor', 'w8a8_pt'],
           ['W8A8 per-channel', 'w8a8_pc'],
           ['W4A8 per-tensor', 'w4a8_pt'],
@@ -312,11 +312,11 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
           ['W4A8 per-tensor CLE + BC', 'w4a8_pt_cle_bc'],
         ].map(([label, k]): Cell => ({
           cell: `${key} ${label}, torch on the studio's ${SEEDS > 1 ? 'seed-0 ' : ''}float model`,
-          studio: s[k === 'float_seed0' && SEEDS === 1 ? 'float' : k!] ?? null,
-          torch: typeof same === 'string' ? same : (same[k === 'float_seed0' ? 'float' : k!] ?? 'n/a'),
-          // The float row checks the mapping of the weights; the PTQ rows compare the two simulations on one model
-          // (the recovery rows, the two implementations: no target).
-          target: k === 'float_seed0' ? { kind: 'near-torch', points: 0.1 } : k!.includes('cle') ? null : near,
+          // The float row is seed 0's (the model torch read): it checks the mapping of the weights.
+          studio: k === 'float' ? (start ?? null) : (s[k!] ?? null),
+          torch: typeof same === 'string' ? same : (same[k!] ?? 'n/a'),
+          // The PTQ rows compare the two simulations on one model (the recovery rows, the two implementations: no target).
+          target: k === 'float' ? { kind: 'near-torch', points: 0.1 } : k!.includes('cle') ? null : near,
         }))
       : []),
     ...(SEEDS > 1
