@@ -43,7 +43,11 @@
  * calibration and test images (bench/torch-same-weights.ts): the same weights
  * and data on both sides, so those rows read the two simulations (and the
  * two recovery implementations) alone; their float row checks that the
- * weights were read right.
+ * weights were read right. Then torch's training loop trains from the
+ * studio's seed-0 start (the same initial weights, the train images in the
+ * studio's order, as many steps) and runs its four plain PTQ cells: those
+ * rows compare the two trainers and quantizers without the draw of a start
+ * and an order.
  * BENCH_ACCURACY_RECIPE=keras starts the studio's networks from the built-ins'
  * own Keras defaults instead (what users get).
  */
@@ -195,10 +199,10 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-/** The train images a run calibrates on and the test images it evaluates (engine/ptq/run.ts draws them with the same sampleSplit). */
-function runSplits(base: { calibration: { count: number; seed: number }; eval: { count: number; seed: number } }): { calibration: Int32Array; test: Int32Array } {
+/** The train images a run calibrates on and the test images it evaluates (engine/ptq/run.ts draws them with the same sampleSplit), and how many train images there are. */
+function runSplits(base: { calibration: { count: number; seed: number }; eval: { count: number; seed: number } }): { calibration: Int32Array; test: Int32Array; trainCount: number } {
   const { train, test } = loadDataset({ path: FASHION, format: 'idx', preprocessing: {} }).parts;
-  return { calibration: sampleSplit(base.calibration.count, train.count, base.calibration.seed), test: sampleSplit(base.eval.count, test.count, base.eval.seed) };
+  return { calibration: sampleSplit(base.calibration.count, train.count, base.calibration.seed), test: sampleSplit(base.eval.count, test.count, base.eval.seed), trainCount: train.count };
 }
 
 /** Every studio cell of one network, each a run of the studio's API. */
@@ -207,20 +211,20 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
   const base = { datasetId, calibration: { count: 1000, seed: 0 }, eval: { count: EVAL_COUNT, seed: 1 } };
   const floats: number[] = [];
   const trained: number[] = [];
+  const starts: number[] = [];
+  const training = (seed: number) => ({ epochs: 2 * EPOCH_FRACTION, learningRate: 1e-3, batchSize: 64, validationSplit: 0, seed });
   for (let seed = 0; seed < SEEDS; seed++) {
     // Each seed its own draw of the initial weights and its own data order, as a torch seed is (seed 0: the built-in's own weights).
     const fresh = RECIPE === 'keras' && seed === 0 ? await api.call<{ id: number }>('models.importBuiltin', { name: builtin }) : importBuiltinWithRecipe(api.studio, builtin, RECIPE, seed);
-    const float = await api.run('float', `${key}_float${SEEDS > 1 ? `_seed${seed}` : ''}`, {
-      ...base,
-      modelId: fresh.id,
-      training: { epochs: 2 * EPOCH_FRACTION, learningRate: 1e-3, batchSize: 64, validationSplit: 0, seed },
-    });
+    const float = await api.run('float', `${key}_float${SEEDS > 1 ? `_seed${seed}` : ''}`, { ...base, modelId: fresh.id, training: training(seed) });
+    starts.push(fresh.id);
     floats.push(float.floatAccuracy!);
     trained.push(float.summary.trainedModelId as number);
   }
   Object.assign(out, seedFigures(floats));
   const modelId = trained[0]!;
-  writeStudioWeights(api.studio, modelId, key, runSplits(base), weightsFile);
+  const splits = runSplits(base);
+  writeStudioWeights(api.studio, modelId, key, splits, weightsFile, { modelId: starts[0]!, training: training(0), trainCount: splits.trainCount });
   const ptqRun = (name: string, bits: number, granularity: 'per-tensor' | 'per-channel', extra: Partial<RunConfigInput> = {}) =>
     api.run('ptq', `${key}_${name}`, { ...base, modelId, weights: weights(bits, granularity), estimator: { kind: 'minmax' }, ...extra });
   const ptq = (...args: Parameters<typeof ptqRun>) => attempt(async () => (await ptqRun(...args)).quantAccuracy!);
@@ -317,6 +321,20 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
           torch: typeof same === 'string' ? same : (same[k!] ?? 'n/a'),
           // The PTQ rows compare the two simulations on one model (the recovery rows, the two implementations: no target).
           target: k === 'float' ? { kind: 'near-torch', points: 0.1 } : k!.includes('cle') ? null : near,
+        }))
+      : []),
+    ...(same !== undefined
+      ? [
+          ['float', 'float'],
+          ['W8A8 per-tensor', 'w8a8_pt'],
+          ['W8A8 per-channel', 'w8a8_pc'],
+          ['W4A8 per-tensor', 'w4a8_pt'],
+          ['W4A8 per-channel', 'w4a8_pc'],
+        ].map(([label, k]): Cell => ({
+          cell: `${key} ${label}, torch trained from the studio's ${SEEDS > 1 ? 'seed-0 ' : ''}start (same weights and data order)`,
+          studio: k === 'float' ? (start ?? null) : (s[k!] ?? null),
+          torch: typeof same === 'string' ? same : (same[`start_${k!}`] ?? 'n/a'),
+          target: k === 'float' ? { kind: 'near-torch', points: 0.5 } : near,
         }))
       : []),
     ...(SEEDS > 1

@@ -5,23 +5,59 @@
  * and a 4-bit cell moves by points between two trainings of the same start;
  * with the same weights, calibration images and test set, the table reads
  * the studio's simulation against torch's int8 kernels alone.
+ *
+ * And torch's training loop from the studio's start: the same initial
+ * weights, and the train images in the order the studio's float run took
+ * them, so the float rows compare the two trainers apart from the draw of a
+ * start and an order (which moves a 2-epoch float model by about 2 points).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { deserializeGraph } from '../src-main/engine/graph/serialize.js';
+import { ADAM } from '../src-main/engine/native/train/optimizer.js';
+import { holdOut } from '../src-main/engine/train/float-run.js';
+import { epochOrder, trainingSchedule } from '../src-main/engine/train/loop.js';
 import { loadModelBytes } from '../src-main/jobs/run-jobs.js';
 import type { Studio } from '../src-main/studio.js';
+
+/** A float run's start, for torch's loop to follow: the untrained model, its training settings, and how many train images it had. */
+export interface StudioStart {
+  modelId: number;
+  training: { epochs: number; batchSize: number; learningRate: number; validationSplit: number; seed: number };
+  trainCount: number;
+}
 
 /**
  * The stored model's layers in graph order with their weights as plain
  * arrays (what the Python side maps onto torch's network), and the train
  * images the studio's runs calibrate on and the test images they evaluate,
- * so torch uses the same.
+ * so torch uses the same. With `start`: the untrained model's layers, each
+ * epoch's order of the train images, the number of steps and Adam's ε, as
+ * the studio's training loop takes them (engine/train: holdOut, epochOrder,
+ * trainingSchedule), so torch's loop can train from the same start.
  */
-export function writeStudioWeights(studio: Studio, modelId: number, net: string, split: { calibration: Int32Array; test: Int32Array }, file: string): void {
+export function writeStudioWeights(studio: Studio, modelId: number, net: string, split: { calibration: Int32Array; test: Int32Array }, file: string, start?: StudioStart): void {
+  const out: Record<string, unknown> = { net, layers: storedLayers(studio, modelId), calibration: Array.from(split.calibration), test: Array.from(split.test) };
+  if (start) {
+    const { training, trainCount } = start;
+    const { trainIdx } = holdOut(trainCount, training.validationSplit, training.seed, 'train images');
+    const { totalSteps, epochs } = trainingSchedule(trainIdx.length, training);
+    out.start = {
+      layers: storedLayers(studio, start.modelId),
+      orders: Array.from({ length: epochs }, (_, e) => Array.from(epochOrder(trainIdx, training.seed, e))),
+      steps: totalSteps,
+      batchSize: training.batchSize,
+      learningRate: training.learningRate,
+      adamEpsilon: ADAM.epsilon,
+    };
+  }
+  writeFileSync(file, JSON.stringify(out));
+}
+
+function storedLayers(studio: Studio, modelId: number): { name: string; op: string; weights: Record<string, { shape: number[]; values: number[] }> }[] {
   const graph = deserializeGraph(loadModelBytes(studio.store, modelId).bytes);
-  const layers = graph.nodes.map((n) => ({
+  return graph.nodes.map((n) => ({
     name: n.name,
     op: n.op,
     weights:
@@ -29,7 +65,6 @@ export function writeStudioWeights(studio: Studio, modelId: number, net: string,
         ? Object.fromEntries(Object.entries(n.weights as Record<string, { shape: number[]; values: Float32Array } | undefined>).flatMap(([k, w]) => (w ? [[k, { shape: w.shape, values: Array.from(w.values) }]] : [])))
         : {},
   }));
-  writeFileSync(file, JSON.stringify({ net, layers, calibration: Array.from(split.calibration), test: Array.from(split.test) }));
 }
 
 /** torch's cells on the studio's weights, or why there are none. */

@@ -116,15 +116,20 @@ def accuracy(model, data):
     return correct / len(data.ty)
 
 
-def train(model, data, epochs, lr, seed, on_step=None):
-    """Adam, batch 64, the train set shuffled each epoch (torch.randperm seeded with seed + epoch); a fraction of an epoch in quick mode."""
-    opt = torch.optim.Adam(model.parameters(), lr)
+def train(model, data, epochs, lr, seed, on_step=None, orders=None, total_steps=None, eps=1e-8):
+    """Adam (ε torch's default 1e-8), batch 64, the train set shuffled each epoch (torch.randperm seeded with seed + epoch); a fraction of an epoch in quick mode.
+    With `orders` (one permutation of the train images per epoch) and `total_steps`: those orders and that many steps instead (the studio's, for the same-start rows)."""
+    opt = torch.optim.Adam(model.parameters(), lr, eps=eps)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     step = 0
     for epoch in range(epochs):
-        order = torch.randperm(len(data.y), generator=torch.Generator().manual_seed(seed + epoch))
-        steps = int(np.ceil(len(order) / 64 * EPOCH_FRACTION))
+        if orders is None:
+            order = torch.randperm(len(data.y), generator=torch.Generator().manual_seed(seed + epoch))
+            steps = int(np.ceil(len(order) / 64 * EPOCH_FRACTION))
+        else:
+            order = torch.as_tensor(orders[epoch], dtype=torch.long)
+            steps = min(int(np.ceil(len(order) / 64)), total_steps - step)
         for k in range(steps):
             idx = order[k * 64:(k + 1) * 64]
             if on_step:

@@ -17,7 +17,11 @@ Prints one JSON object: {float, w8a8_pt, w8a8_pc, w4a8_pt, w4a8_pc,
 w4a8_pt_cle, w4a8_pt_cle_bc} (the last two: torch's _equalize and
 _correct_bias on the same model, as the peer runs them). `float`
 is the loaded model's own accuracy in torch: the studio's float figure when
-the mapping below is right.
+the mapping below is right. When the file also holds the studio's `start`
+(its untrained model, each epoch's order of the train images, its steps),
+torch's training loop trains from there and adds start_float and
+start_w8a8_pt ... start_w4a8_pc: the two trainers from one start and one
+data order.
 
 Mapping (Keras layouts to torch's): Dense kernels [in, out] transposed; the
 CNN's first Dense reads a Flatten of NHWC, torch's of NCHW, so its rows are
@@ -32,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
-from torch_accuracy_peer import CLE_PAIRS, NETS, Data, accuracy, ptq
+from torch_accuracy_peer import CLE_PAIRS, NETS, Data, accuracy, ptq, train
 
 
 def tensor(w):
@@ -115,7 +119,27 @@ def main():
         out['w4a8_pt_cle_bc'] = ptq(net, fuse, data, 4, False, pairs, bias_correction=True, relu6_to_relu=relu6)[0]
     except Exception as e:  # torch's private bias correction: report why, keep the other cells
         out['w4a8_pt_cle_bc'] = f'n/a: {type(e).__name__}: {e}'
+    if 'start' in model:
+        out.update(same_start(model, data))
     print(json.dumps(out))
+
+
+def same_start(model, data):
+    """torch's training loop (the peer's: Adam, batch 64) from the studio's initial weights, taking the train images in the
+    studio's order for the studio's number of steps, with the studio's Adam ε (1e-7, TensorFlow's; torch's default 1e-8
+    alone moved a CNN trained so by 0.35 pt), so only the two implementations differ; then its float accuracy and four
+    plain PTQ cells."""
+    start = model['start']
+    if start['batchSize'] != 64:
+        raise SystemExit(f'the studio trained with batch {start["batchSize"]}; the peer\'s loop takes 64')
+    torch.manual_seed(0)
+    net, fuse, _ = load(model['net'], start['layers'])
+    train(net, data, len(start['orders']), start['learningRate'], 0, orders=start['orders'], total_steps=start['steps'], eps=start['adamEpsilon'])
+    out = {'start_float': accuracy(net, data)}
+    for bits in (8, 4):
+        for per_channel in (False, True):
+            out[f'start_w{bits}a8_{"pc" if per_channel else "pt"}'] = ptq(net, fuse, data, bits, per_channel)[0]
+    return out
 
 
 if __name__ == '__main__':

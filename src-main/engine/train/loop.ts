@@ -32,6 +32,18 @@ const TRAIN_POINTS_PER_EPOCH = 50;
 /** Curve points are sent in chunks of at most this many. */
 const EMIT_CHUNK = 20;
 
+/** A training's length: batches per epoch (the last may be short), steps in all (a fraction of an epoch rounds up), epochs begun. */
+export function trainingSchedule(samples: number, training: Pick<Training, 'epochs' | 'batchSize'>): { stepsPerEpoch: number; totalSteps: number; epochs: number } {
+  const stepsPerEpoch = Math.ceil(samples / training.batchSize);
+  const totalSteps = Math.max(1, Math.ceil(training.epochs * stepsPerEpoch));
+  return { stepsPerEpoch, totalSteps, epochs: Math.ceil(totalSteps / stepsPerEpoch) };
+}
+
+/** The order an epoch visits the training indices in: its own shuffle, seeded by the run's seed and the epoch. */
+export function epochOrder(trainIdx: Int32Array, seed: number, epoch: number): Int32Array {
+  return shuffled(trainIdx, (seed + epoch * 0x9e3779b1) >>> 0);
+}
+
 /** The best checkpoint a failed training had reached; the runtime's weights were set back to it. */
 export interface CheckpointInfo {
   step: number;
@@ -173,9 +185,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
   const inputShape = inputNode(runtime.graph).outputShape;
   const classes = outputClasses(runtime);
   const batchSize = training.batchSize;
-  const stepsPerEpoch = Math.ceil(opts.trainIdx.length / batchSize);
-  const totalSteps = Math.max(1, Math.ceil(training.epochs * stepsPerEpoch));
-  const epochs = Math.ceil(totalSteps / stepsPerEpoch);
+  const { stepsPerEpoch, totalSteps, epochs } = trainingSchedule(opts.trainIdx.length, training);
   const validateAt = validationSteps(stepsPerEpoch, Math.max(1, opts.validateEvery ?? VALIDATE_EVERY_MAX));
   const logEvery = Math.max(1, Math.floor(stepsPerEpoch / TRAIN_POINTS_PER_EPOCH));
   const evalBatchSize = opts.evalBatchSize ?? Math.max(batchSize, 256);
@@ -257,7 +267,7 @@ export async function trainLoop(opts: TrainLoopOptions): Promise<TrainLoopResult
   let samplesSeen = 0;
   try {
     for (let epoch = 0; epoch < epochs && step < totalSteps; epoch++) {
-      const order = shuffled(opts.trainIdx, (seed + epoch * 0x9e3779b1) >>> 0);
+      const order = epochOrder(opts.trainIdx, seed, epoch);
       let offset = 0;
       epochLoss = { sum: 0, steps: 0 };
       for (const batch of makeRawBatches(part, order, batchSize, inputShape)) {
