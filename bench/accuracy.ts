@@ -285,6 +285,14 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
   return out;
 }
 
+/** The four plain PTQ cells: label and key in both sides' results. */
+const PLAIN_PTQ: readonly (readonly [string, string])[] = [
+  ['W8A8 per-tensor', 'w8a8_pt'],
+  ['W8A8 per-channel', 'w8a8_pc'],
+  ['W4A8 per-tensor', 'w4a8_pt'],
+  ['W4A8 per-channel', 'w4a8_pc'],
+];
+
 /** The rows of one network: cell label, the key in both sides' results, and the target. */
 function rows(key: NetKey, s: Record<string, number | string>, t: Record<string, unknown> | null, same: Record<string, number> | string | undefined): Cell[] {
   const torch = (k: string): number | string | null => (t ? ((t[k] as number | string | undefined) ?? 'n/a') : null);
@@ -301,20 +309,9 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
           cell('float, seed 0 (the model the cells below start from)', 'float_seed0', null),
         ]
       : [cell('float', 'float', { kind: 'near-torch', points: 0.5 })]),
-    cell('W8A8 per-tensor', 'w8a8_pt', near),
-    cell('W8A8 per-channel', 'w8a8_pc', near),
-    cell('W4A8 per-tensor', 'w4a8_pt', near),
-    cell('W4A8 per-channel', 'w4a8_pc', near),
+    ...PLAIN_PTQ.map(([label, k]) => cell(label, k, near)),
     ...(same !== undefined
-      ? [
-          ['float', 'float'],
-          ['W8A8 per-tensor', 'w8a8_pt'],
-          ['W8A8 per-channel', 'w8a8_pc'],
-          ['W4A8 per-tensor', 'w4a8_pt'],
-          ['W4A8 per-channel', 'w4a8_pc'],
-          ['W4A8 per-tensor CLE', 'w4a8_pt_cle'],
-          ['W4A8 per-tensor CLE + BC', 'w4a8_pt_cle_bc'],
-        ].map(([label, k]): Cell => ({
+      ? [['float', 'float'], ...PLAIN_PTQ, ['W4A8 per-tensor CLE', 'w4a8_pt_cle'], ['W4A8 per-tensor CLE + BC', 'w4a8_pt_cle_bc']].map(([label, k]): Cell => ({
           cell: `${key} ${label}, torch on the studio's ${SEEDS > 1 ? 'seed-0 ' : ''}float model`,
           // The float row is seed 0's (the model torch read): it checks the mapping of the weights.
           studio: k === 'float' ? (start ?? null) : (s[k!] ?? null),
@@ -324,13 +321,7 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
         }))
       : []),
     ...(same !== undefined
-      ? [
-          ['float', 'float'],
-          ['W8A8 per-tensor', 'w8a8_pt'],
-          ['W8A8 per-channel', 'w8a8_pc'],
-          ['W4A8 per-tensor', 'w4a8_pt'],
-          ['W4A8 per-channel', 'w4a8_pc'],
-        ].map(([label, k]): Cell => ({
+      ? [['float', 'float'], ...PLAIN_PTQ].map(([label, k]): Cell => ({
           cell: `${key} ${label}, torch trained from the studio's ${SEEDS > 1 ? 'seed-0 ' : ''}start (same weights and data order)`,
           studio: k === 'float' ? (start ?? null) : (s[k!] ?? null),
           torch: typeof same === 'string' ? same : (same[`start_${k!}`] ?? 'n/a'),
@@ -338,12 +329,7 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
         }))
       : []),
     ...(SEEDS > 1
-      ? [
-          ['W8A8 per-tensor', 'w8a8_pt'],
-          ['W8A8 per-channel', 'w8a8_pc'],
-          ['W4A8 per-tensor', 'w4a8_pt'],
-          ['W4A8 per-channel', 'w4a8_pc'],
-        ].map(([label, k]): Cell => ({ ...cell(`${label}: drop from its own float, median of ${SEEDS} seeds`, `${k}_drop`, near), unit: 'points' }))
+      ? PLAIN_PTQ.map(([label, k]): Cell => ({ ...cell(`${label}: drop from its own float, median of ${SEEDS} seeds`, `${k}_drop`, near), unit: 'points' }))
       : []),
     cell('QAT W8A8 per-channel', 'qat_w8a8_pc', near),
     cell('QAT W4A8 per-channel', 'qat_w4a8_pc', near),

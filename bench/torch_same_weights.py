@@ -18,8 +18,8 @@ w4a8_pt_cle, w4a8_pt_cle_bc} (the last two: torch's _equalize and
 _correct_bias on the same model, as the peer runs them). `float`
 is the loaded model's own accuracy in torch: the studio's float figure when
 the mapping below is right. When the file also holds the studio's `start`
-(its untrained model, each epoch's order of the train images, its steps),
-torch's training loop trains from there and adds start_float and
+(its untrained model, each epoch's order of the train images, its steps and
+Adam's ε), torch's training loop trains from there and adds start_float and
 start_w8a8_pt ... start_w4a8_pc: the two trainers from one start and one
 data order.
 

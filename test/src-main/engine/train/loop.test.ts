@@ -11,7 +11,7 @@ import { deserializeGraph, serializeGraph } from '../../../../src-main/engine/gr
 import type { Graph } from '../../../../src-main/engine/graph/types.js';
 import { evaluate } from '../../../../src-main/engine/train/evaluate.js';
 import { runFloatTraining } from '../../../../src-main/engine/train/float-run.js';
-import { trainLoop, TrainingError, type TrainLoopOptions } from '../../../../src-main/engine/train/loop.js';
+import { epochOrder, trainingSchedule, trainLoop, TrainingError, type TrainLoopOptions } from '../../../../src-main/engine/train/loop.js';
 import { arrayPart, DatasetError, mulberry32, type LoadedDataset, type LoadedPart } from '../../../../src-main/io/data/dataset.js';
 import { CancelledError, type JobContext } from '../../../../src-main/jobs/protocol.js';
 import type { CurvePoint } from '../../../../src-main/store/curves.js';
@@ -314,4 +314,22 @@ test('runFloatTraining rejects a model that does not fit the data, naming both s
     runFloatTraining({ config, modelName: 'm', model: serializeGraph(graph), dataset: { path: SAMPLE, format: 'idx', preprocessing: {} } }, recorder()),
     (e: unknown) => e instanceof DatasetError && /images are \[28,28,1\] \(784 values\) but the model expects inputs of shape \[100\]/.test(e.message),
   );
+});
+
+test('trainingSchedule: batches per epoch with a short last one, a fraction of an epoch rounds up, at least one step', () => {
+  // Fashion-MNIST's 60,000 train images in batches of 64: 937 full batches and one of 32.
+  assert.deepEqual(trainingSchedule(60_000, { epochs: 2, batchSize: 64 }), { stepsPerEpoch: 938, totalSteps: 1876, epochs: 2 });
+  assert.deepEqual(trainingSchedule(60_000, { epochs: 0.1, batchSize: 64 }), { stepsPerEpoch: 938, totalSteps: 94, epochs: 1 });
+  assert.deepEqual(trainingSchedule(60_000, { epochs: 1.5, batchSize: 64 }), { stepsPerEpoch: 938, totalSteps: 1407, epochs: 2 });
+  assert.deepEqual(trainingSchedule(10, { epochs: 1e-6, batchSize: 64 }), { stepsPerEpoch: 1, totalSteps: 1, epochs: 1 });
+});
+
+test('epochOrder: a permutation of the training indices, the same for the same seed and epoch, another for the next epoch', () => {
+  const idx = Int32Array.from({ length: 100 }, (_, i) => 3 * i);
+  const first = epochOrder(idx, 7, 0);
+  assert.deepEqual([...first].sort((a, b) => a - b), [...idx]);
+  assert.deepEqual(epochOrder(idx, 7, 0), first);
+  assert.notDeepEqual(epochOrder(idx, 7, 1), first);
+  assert.notDeepEqual(epochOrder(idx, 8, 0), first);
+  assert.deepEqual([...idx], Array.from({ length: 100 }, (_, i) => 3 * i), 'the indices given are left as they were');
 });
