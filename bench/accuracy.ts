@@ -45,7 +45,7 @@
  * two recovery implementations) alone; their float row checks that the
  * weights were read right. Then torch's training loop trains from the
  * studio's seed-0 start (the same initial weights, the train images in the
- * studio's order, as many steps) and runs its four plain PTQ cells: those
+ * studio's order, as many steps, Adam's ε) and runs its four plain PTQ cells: those
  * rows compare the two trainers and quantizers without the draw of a start
  * and an order.
  * BENCH_ACCURACY_RECIPE=keras starts the studio's networks from the built-ins'
