@@ -49,7 +49,7 @@
 import { tf } from '../tfjs.js';
 import type { Estimator } from '../../api/run-config.js';
 import { encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
-import { opsetImport, valueInfo } from '../onnx/proto.js';
+import { opsetImport, valueInfo, type NodeProto } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
 import type { Graph } from '../graph/types.js';
@@ -58,7 +58,7 @@ import { HistogramObserver, type Observer } from '../quant/observers/index.js';
 import type { QuantPlan } from '../transform/plan.js';
 import { observerHistogram } from './histogram-nodes.js';
 import { createSession, loadOnnxRuntime } from './session.js';
-import { floatGraphWithWatched } from './watched-activations.js';
+import { appendInWatchedOrder, floatGraphWithWatched } from './watched-activations.js';
 
 /** ScatterElements with reduction needs opset 16; Reduce* keep `axes` as an attribute until 18. */
 export const HISTOGRAM_OPSET = 17;
@@ -100,17 +100,20 @@ export interface HistogramModel {
 export function buildHistogramModel(graph: Graph, plan: QuantPlan, atNode: ReadonlyMap<string, Observer>): HistogramModel {
   const { model, watched } = floatGraphWithWatched(graph, plan);
   const g = model.graph!;
-  const parts = { nodes: g.node, inits: g.initializer };
   const probes: HistogramProbe[] = [];
+  const groups: NodeProto[][] = [];
   for (const { activation: a, value: v, node: n } of watched) {
     const observer = atNode.get(a.at);
     if (!(observer instanceof HistogramObserver)) throw new Error(`activation at ${a.at} has no histogram observer`);
     const grid = observer.histogramGrid([1, ...n.outputShape]);
     // Per-channel observers take the channel axis (prepareNativeCalibration checks it): ONNX's axis 1 of NCHW values.
     const channelAxis = observer.axis === undefined ? null : v.rank === 4 && v.nchw ? 1 : v.rank - 1;
-    const out = observerHistogram({ ...parts, prefix: `hist${probes.length}` }, v.name, v.rank, channelAxis, grid);
+    const nodes: NodeProto[] = [];
+    const out = observerHistogram({ nodes, inits: g.initializer, prefix: `hist${probes.length}` }, v.name, v.rank, channelAxis, grid);
+    groups.push(nodes);
     probes.push({ at: a.at, observer, sampleShape: n.outputShape, channels: grid.lo.length, bins: grid.bins, ...out });
   }
+  appendInWatchedOrder(g, groups);
   g.output = probes.flatMap((p) => [p.counts, p.sum]).map((name) => valueInfo(name));
   model.opsetImport = [opsetImport(HISTOGRAM_OPSET)];
   return { bytes: encodeOnnx(model), probes };

@@ -50,7 +50,7 @@
 import { tf } from '../tfjs.js';
 import type { Estimator } from '../../api/run-config.js';
 import { encodeOnnx, ONNX_INPUT } from '../onnx/build.js';
-import { floats, node as onnxNode, valueInfo, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { floats, int64s, node as onnxNode, valueInfo, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import { gatherSamples, type BatchSource } from '../../io/data/split.js';
 import type { GraphRuntime } from '../graph/runtime.js';
 import type { Graph } from '../graph/types.js';
@@ -59,7 +59,7 @@ import { HistogramObserver, MinMaxObserver, type Observer } from '../quant/obser
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
 import { histogramPassOnnx } from './calibrate-histogram.js';
-import { floatGraphWithWatched } from './watched-activations.js';
+import { appendInWatchedOrder, floatGraphWithWatched } from './watched-activations.js';
 import { createSession, loadOnnxRuntime, runtimeChoiceFromEnv, type RuntimeChoice, type SessionPlacement } from './session.js';
 
 export const CALIBRATION_RUNTIME_ENV = 'STUDIO_CALIBRATION_RUNTIME';
@@ -126,6 +126,7 @@ export function buildProbedModel(graph: Graph, plan: QuantPlan, opts: { zeroFloo
   const { model, watched } = floatGraphWithWatched(graph, plan);
   const g = model.graph!;
   const probes: Probe[] = [];
+  const groups: NodeProto[][] = [];
   for (const { activation: a, value: v, node: n } of watched) {
     const perChannel = a.spec.granularity === 'per-channel';
     const channelAxis = v.rank === 4 && v.nchw ? 1 : v.rank - 1;
@@ -136,17 +137,18 @@ export function buildProbedModel(graph: Graph, plan: QuantPlan, opts: { zeroFloo
     const probe: Probe = { at: a.at, sampleShape: n.outputShape, perChannel, min: floor ? null : `${p}/min`, max: `${p}/max`, sum: `${p}/sum` };
     if (!perChannel && v.rank === 4 && v.nchw) {
       const { nodes, initializers } = blockedLayoutProbe(v.name, n.outputShape.at(-1)!, probe, p);
-      g.node.push(...nodes);
+      groups.push(nodes);
       g.initializer.push(...initializers);
     } else {
-      if (probe.min !== null) g.node.push(onnxNode('ReduceMin', probe.min, [v.name], [probe.min], { keepdims: 0, ...(axes ? { axes } : {}) }));
-      g.node.push(
+      groups.push([
+        ...(probe.min !== null ? [onnxNode('ReduceMin', probe.min, [v.name], [probe.min], { keepdims: 0, ...(axes ? { axes } : {}) })] : []),
         onnxNode('ReduceMax', probe.max, [v.name], [probe.max], { keepdims: 0, ...(axes ? { axes } : {}) }),
         onnxNode('ReduceSum', probe.sum, [v.name], [probe.sum], { keepdims: 0 }),
-      );
+      ]);
     }
     probes.push(probe);
   }
+  appendInWatchedOrder(g, groups);
   g.output = probes.flatMap((p) => [p.min, p.max, p.sum]).filter((name) => name !== null).map((name) => valueInfo(name));
   return { bytes: encodeOnnx(model), probes };
 }
@@ -160,6 +162,7 @@ export function buildProbedModel(graph: Graph, plan: QuantPlan, opts: { zeroFloo
  * x makes it non-finite, as the full sum would).
  */
 export function blockedLayoutProbe(x: string, channels: number, out: { min: string | null; max: string; sum: string }, p: string): { nodes: NodeProto[]; initializers: TensorProto[] } {
+  if (channels % CHANNEL_BLOCK !== 0 && channels <= MAX_WIDENED_CHANNELS) return widenedProbe(x, channels, out, p);
   const nodes = [
     onnxNode('GlobalMaxPool', `${p}/channel_max`, [x], [`${p}/channel_max`]),
     onnxNode('ReduceMax', out.max, [`${p}/channel_max`], [out.max], { keepdims: 0 }),
@@ -174,6 +177,58 @@ export function blockedLayoutProbe(x: string, channels: number, out: { min: stri
     onnxNode('Neg', out.min, [`${p}/neg_min`], [out.min]),
   );
   return { nodes, initializers: [floats(`${p}/minus_one`, [channels, 1, 1, 1], new Float32Array(channels).fill(-1))] };
+}
+
+/**
+ * MLAS's blocked layout packs channels by 8 (AVX2, NEON) or 16 (AVX-512); ORT
+ * runs a pool on it only when the channel count is a multiple of the block,
+ * else it copies the whole tensor back to NCHW first.
+ */
+const CHANNEL_BLOCK = 16;
+/** Above this, widening by a dense 1×1 convolution (channels² multiply-adds per pixel) would cost more than the copy it saves. */
+const MAX_WIDENED_CHANNELS = 128;
+
+/**
+ * The probe of a tensor whose channel count is not a multiple of the block
+ * (MobileNetV2's 8-, 24- and 56-channel bottlenecks): a dense 1×1 Conv widens
+ * it to a multiple of 16 channels, x's channels then, when the minimum is
+ * wanted, −x's (plus copies of channel 0 to fill the block), which the pools
+ * read in the blocked layout. Each output channel is one input channel times
+ * ±1 plus zeros, so the maximum and minimum are x's bit for bit (a −0 read as
+ * 0); the means' sum is non-finite exactly when x holds a NaN or ±Inf.
+ */
+function widenedProbe(x: string, channels: number, out: { min: string | null; max: string; sum: string }, p: string): { nodes: NodeProto[]; initializers: TensorProto[] } {
+  const negated = out.min === null ? 0 : channels;
+  const width = Math.ceil((channels + negated) / CHANNEL_BLOCK) * CHANNEL_BLOCK;
+  const positive = width - negated;
+  const w = new Float32Array(width * channels);
+  for (let r = 0; r < width; r++) {
+    if (r < positive) w[r * channels + (r < channels ? r : 0)] = 1;
+    else w[r * channels + (r - positive)] = -1;
+  }
+  const nodes = [
+    onnxNode('Conv', `${p}/widened`, [x, `${p}/widen`], [`${p}/widened`], { kernel_shape: [1, 1] }),
+    onnxNode('GlobalMaxPool', `${p}/channel_max`, [`${p}/widened`], [`${p}/channel_max`]),
+    onnxNode('GlobalAveragePool', `${p}/channel_mean`, [`${p}/widened`], [`${p}/channel_mean`]),
+    onnxNode('ReduceSum', out.sum, [`${p}/channel_mean`], [out.sum], { keepdims: 0 }),
+  ];
+  const initializers = [floats(`${p}/widen`, [width, channels, 1, 1], w)];
+  if (out.min === null) {
+    nodes.push(onnxNode('ReduceMax', out.max, [`${p}/channel_max`], [out.max], { keepdims: 0 }));
+    return { nodes, initializers };
+  }
+  const slice = (name: string, from: number, to: number) => {
+    initializers.push(int64s(`${name}/starts`, [from]), int64s(`${name}/ends`, [to]), int64s(`${name}/axes`, [1]));
+    return onnxNode('Slice', name, [`${p}/channel_max`, `${name}/starts`, `${name}/ends`, `${name}/axes`], [name]);
+  };
+  nodes.push(
+    slice(`${p}/positive_max`, 0, positive),
+    onnxNode('ReduceMax', out.max, [`${p}/positive_max`], [out.max], { keepdims: 0 }),
+    slice(`${p}/negated_max`, positive, width),
+    onnxNode('ReduceMax', `${p}/neg_min`, [`${p}/negated_max`], [`${p}/neg_min`], { keepdims: 0 }),
+    onnxNode('Neg', out.min, [`${p}/neg_min`], [out.min]),
+  );
+  return { nodes, initializers };
 }
 
 export interface NativeCalibrationInput {
