@@ -101,6 +101,17 @@ export function preprocessInPlace(data: Float32Array, channels: number, pre: Pre
     for (let i = 0; i < data.length; i++) data[i] = data[i]! * scale + offset;
     return;
   }
+  if (channels === 3) {
+    // RGB, a pixel at a time: one pass over the batch (the same arithmetic per value as below).
+    const [m0, m1, m2] = mean as [number, number, number];
+    const [s0, s1, s2] = inv as [number, number, number];
+    for (let i = 0; i + 2 < data.length; i += 3) {
+      data[i] = (data[i]! * scale + offset - m0) * s0;
+      data[i + 1] = (data[i + 1]! * scale + offset - m1) * s1;
+      data[i + 2] = (data[i + 2]! * scale + offset - m2) * s2;
+    }
+    return;
+  }
   // A channel at a time (a stride of `channels`): no i % channels per value, half the time at 224x224x3.
   for (let c = 0; c < channels; c++) {
     const m = mean[c]!;
