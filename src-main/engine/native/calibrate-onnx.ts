@@ -19,8 +19,10 @@
  * checks 1e-5 relative), not bit for bit; the run records which runtime
  * calibrated it. Non-finite values: ORT's reductions do not skip NaN the way
  * the observers must, so each probe also sums its tensor (a NaN or ±Inf makes
- * the sum non-finite) and any batch with a non-finite statistic is observed
- * again through the TensorFlow.js runtime, which skips those values exactly.
+ * the sum non-finite), or, for a ReLU output of a convolution or Dense, bounds
+ * it from its inputs' probes (finite-bound.ts), and any batch with a
+ * non-finite statistic or a bound near overflow is observed again through the
+ * TensorFlow.js runtime, which skips those values exactly.
  *
  * Speed: on the CPU provider, ORT runs convolutions in a blocked layout
  * (NCHWc) and copies a tensor back to NCHW for any consumer that cannot read
@@ -28,7 +30,10 @@
  * activation, which at 224x224 cost about as much as the forward pass itself.
  * A per-tensor probe on an image tensor therefore reads it with ops that take
  * the blocked layout (see {@link blockedLayoutProbe}); only [N, C, 1, 1]
- * results are copied out. Same minimum and maximum, bit for bit. With a
+ * results are copied out. Same minimum and maximum, bit for bit. A tensor
+ * whose channel count is not a multiple of the block is widened first (see
+ * widenedProbe). The probes are appended so that ORT runs each one right
+ * after its tensor (watched-activations.ts, appendInWatchedOrder). With a
  * one-pass estimator, the output of a ReLU or ReLU6 skips its minimum and
  * records 0 (`zeroFloor`): the minimum's pass is the dearer half of the probe,
  * and a range with 0 ≤ min gives the same scale and zero point whatever min
@@ -59,6 +64,7 @@ import { HistogramObserver, MinMaxObserver, type Observer } from '../quant/obser
 import type { QParams } from '../quant/qparams.js';
 import type { QuantPlan } from '../transform/plan.js';
 import { histogramPassOnnx } from './calibrate-histogram.js';
+import { boundHolds, magnitudeBound, type MagnitudeBound } from './finite-bound.js';
 import { appendInWatchedOrder, floatGraphWithWatched } from './watched-activations.js';
 import { createSession, loadOnnxRuntime, runtimeChoiceFromEnv, type RuntimeChoice, type SessionPlacement } from './session.js';
 
@@ -96,7 +102,7 @@ export function nativeCalibrationUnsupported(graph: Graph, plan: QuantPlan, esti
 const ONE_PASS: ReadonlySet<Estimator['kind']> = new Set(['minmax', 'lastvalue', 'movingaverage']);
 
 /** One reduced activation: the graph node whose output it watches, and its graph outputs (`sum`: a sum or sum of means, read only for finiteness). */
-interface Probe {
+export interface Probe {
   at: string;
   /** NHWC / [batch, features] shape of one sample (what the observer's axis refers to). */
   sampleShape: number[];
@@ -104,15 +110,40 @@ interface Probe {
   /** Null: a ReLU / ReLU6 output whose minimum is recorded as 0 (zeroFloor). */
   min: string | null;
   max: string;
-  sum: string;
+  /** Null: finiteness follows from `bound` (finite-bound.ts), no sum is taken. */
+  sum: string | null;
+  bound?: MagnitudeBound;
 }
 
 /** A probe's batch statistics from a run of the probed model (a −0 read as 0: −max(−x) turns a 0 minimum into −0). */
-export function probeStats(out: Record<string, { data: unknown }>, p: Probe): { min: Float32Array; max: Float32Array; sum: number } {
+export function probeStats(out: Record<string, { data: unknown }>, p: Probe): ProbeStats {
   const max = out[p.max]!.data as Float32Array;
   const min = p.min === null ? new Float32Array(max.length) : (out[p.min]!.data as Float32Array);
   for (const v of [min, max]) for (let i = 0; i < v.length; i++) if (v[i] === 0) v[i] = 0;
-  return { min, max, sum: (out[p.sum]!.data as Float32Array)[0]! };
+  return { p, min, max, sum: p.sum === null ? null : (out[p.sum]!.data as Float32Array)[0]! };
+}
+
+export interface ProbeStats {
+  p: Probe;
+  min: Float32Array;
+  max: Float32Array;
+  sum: number | null;
+}
+
+/**
+ * True when the batch held no NaN or ±Inf at any probed tensor: every sum,
+ * minimum and maximum finite, and every magnitude bound (finite-bound.ts) far
+ * from overflow. Otherwise the caller observes the batch through TensorFlow.js.
+ */
+export function batchIsFinite(stats: readonly ProbeStats[]): boolean {
+  if (!stats.every((s) => (s.sum === null || Number.isFinite(s.sum)) && allFinite(s.min) && allFinite(s.max))) return false;
+  const largest = new Map<string, number>();
+  for (const s of stats) {
+    let m = 0;
+    for (const v of [s.min, s.max]) for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]!));
+    largest.set(s.p.at, m);
+  }
+  return stats.every((s) => !s.p.bound || boundHolds(s.p.bound, largest));
 }
 
 export interface ProbedModel {
@@ -124,6 +155,7 @@ export interface ProbedModel {
 /** The float model with a minimum, maximum and sum at every planned activation, these its only outputs. */
 export function buildProbedModel(graph: Graph, plan: QuantPlan, opts: { zeroFloor?: boolean } = {}): ProbedModel {
   const { model, watched } = floatGraphWithWatched(graph, plan);
+  const watchedAt = new Set(watched.map((w) => w.node.name));
   const g = model.graph!;
   const probes: Probe[] = [];
   const groups: NodeProto[][] = [];
@@ -134,7 +166,9 @@ export function buildProbedModel(graph: Graph, plan: QuantPlan, opts: { zeroFloo
     const p = `probe${probes.length}`;
     const act = 'activation' in n ? n.activation : undefined;
     const floor = opts.zeroFloor === true && !perChannel && (act === 'relu' || act === 'relu6');
-    const probe: Probe = { at: a.at, sampleShape: n.outputShape, perChannel, min: floor ? null : `${p}/min`, max: `${p}/max`, sum: `${p}/sum` };
+    // A ReLU output whose finiteness follows from its inputs' probes takes no sum (finite-bound.ts).
+    const bound = floor ? magnitudeBound(graph, a.at, watchedAt) : null;
+    const probe: Probe = { at: a.at, sampleShape: n.outputShape, perChannel, min: floor ? null : `${p}/min`, max: `${p}/max`, sum: bound ? null : `${p}/sum`, ...(bound ? { bound } : {}) };
     if (!perChannel && v.rank === 4 && v.nchw) {
       const { nodes, initializers } = blockedLayoutProbe(v.name, n.outputShape.at(-1)!, probe, p);
       groups.push(nodes);
@@ -143,7 +177,7 @@ export function buildProbedModel(graph: Graph, plan: QuantPlan, opts: { zeroFloo
       groups.push([
         ...(probe.min !== null ? [onnxNode('ReduceMin', probe.min, [v.name], [probe.min], { keepdims: 0, ...(axes ? { axes } : {}) })] : []),
         onnxNode('ReduceMax', probe.max, [v.name], [probe.max], { keepdims: 0, ...(axes ? { axes } : {}) }),
-        onnxNode('ReduceSum', probe.sum, [v.name], [probe.sum], { keepdims: 0 }),
+        ...(probe.sum !== null ? [onnxNode('ReduceSum', probe.sum, [v.name], [probe.sum], { keepdims: 0 })] : []),
       ]);
     }
     probes.push(probe);
@@ -161,13 +195,12 @@ export function buildProbedModel(graph: Graph, plan: QuantPlan, opts: { zeroFloo
  * finiteness check is the sum of GlobalAveragePool's means (a NaN or ±Inf in
  * x makes it non-finite, as the full sum would).
  */
-export function blockedLayoutProbe(x: string, channels: number, out: { min: string | null; max: string; sum: string }, p: string): { nodes: NodeProto[]; initializers: TensorProto[] } {
+export function blockedLayoutProbe(x: string, channels: number, out: ProbeOutputs, p: string): { nodes: NodeProto[]; initializers: TensorProto[] } {
   if (channels % CHANNEL_BLOCK !== 0 && channels <= MAX_WIDENED_CHANNELS) return widenedProbe(x, channels, out, p);
   const nodes = [
     onnxNode('GlobalMaxPool', `${p}/channel_max`, [x], [`${p}/channel_max`]),
     onnxNode('ReduceMax', out.max, [`${p}/channel_max`], [out.max], { keepdims: 0 }),
-    onnxNode('GlobalAveragePool', `${p}/channel_mean`, [x], [`${p}/channel_mean`]),
-    onnxNode('ReduceSum', out.sum, [`${p}/channel_mean`], [out.sum], { keepdims: 0 }),
+    ...finitenessCheck(x, out.sum, p),
   ];
   if (out.min === null) return { nodes, initializers: [] };
   nodes.push(
@@ -177,6 +210,14 @@ export function blockedLayoutProbe(x: string, channels: number, out: { min: stri
     onnxNode('Neg', out.min, [`${p}/neg_min`], [out.min]),
   );
   return { nodes, initializers: [floats(`${p}/minus_one`, [channels, 1, 1, 1], new Float32Array(channels).fill(-1))] };
+}
+
+type ProbeOutputs = { min: string | null; max: string; sum: string | null };
+
+/** The sum of GlobalAveragePool's means of `x` (non-finite exactly when x holds a NaN or ±Inf), or nothing when the probe takes no sum. */
+function finitenessCheck(x: string, sum: string | null, p: string): NodeProto[] {
+  if (sum === null) return [];
+  return [onnxNode('GlobalAveragePool', `${p}/channel_mean`, [x], [`${p}/channel_mean`]), onnxNode('ReduceSum', sum, [`${p}/channel_mean`], [sum], { keepdims: 0 })];
 }
 
 /**
@@ -197,7 +238,7 @@ const MAX_WIDENED_CHANNELS = 128;
  * ±1 plus zeros, so the maximum and minimum are x's bit for bit (a −0 read as
  * 0); the means' sum is non-finite exactly when x holds a NaN or ±Inf.
  */
-function widenedProbe(x: string, channels: number, out: { min: string | null; max: string; sum: string }, p: string): { nodes: NodeProto[]; initializers: TensorProto[] } {
+function widenedProbe(x: string, channels: number, out: ProbeOutputs, p: string): { nodes: NodeProto[]; initializers: TensorProto[] } {
   const negated = out.min === null ? 0 : channels;
   const width = Math.ceil((channels + negated) / CHANNEL_BLOCK) * CHANNEL_BLOCK;
   const positive = width - negated;
@@ -209,8 +250,7 @@ function widenedProbe(x: string, channels: number, out: { min: string | null; ma
   const nodes = [
     onnxNode('Conv', `${p}/widened`, [x, `${p}/widen`], [`${p}/widened`], { kernel_shape: [1, 1] }),
     onnxNode('GlobalMaxPool', `${p}/channel_max`, [`${p}/widened`], [`${p}/channel_max`]),
-    onnxNode('GlobalAveragePool', `${p}/channel_mean`, [`${p}/widened`], [`${p}/channel_mean`]),
-    onnxNode('ReduceSum', out.sum, [`${p}/channel_mean`], [out.sum], { keepdims: 0 }),
+    ...finitenessCheck(`${p}/widened`, out.sum, p),
   ];
   const initializers = [floats(`${p}/widen`, [width, channels, 1, 1], w)];
   if (out.min === null) {
@@ -270,9 +310,8 @@ export async function calibrateOnnx(input: NativeCalibrationInput, opts: Calibra
       const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
       const xs = gatherSamples(part, idx);
       const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', xs, [idx.length, ...inputShape]) });
-      const stats = probes.map((p) => ({ p, ...probeStats(out, p) }));
-      const finite = stats.every((s) => Number.isFinite(s.sum) && allFinite(s.min) && allFinite(s.max));
-      if (finite) {
+      const stats = probes.map((p) => probeStats(out, p));
+      if (batchIsFinite(stats)) {
         for (const s of stats) {
           const obs = atNode.get(s.p.at);
           if (!(obs instanceof MinMaxObserver || obs instanceof HistogramObserver)) throw new Error(`activation at ${s.p.at} has no observer that takes batch ranges`);

@@ -19,7 +19,7 @@ import type { ForwardHooks, GraphRuntime } from '../graph/runtime.js';
 import type { Graph } from '../graph/types.js';
 import type { JobContext } from '../job-context.js';
 import { batchSizeFor, type MemoryBudget } from '../memory.js';
-import { buildProbedModel, calibrationRuntimeChoice, probeStats, type ProbedModel } from '../native/calibrate-onnx.js';
+import { batchIsFinite, buildProbedModel, calibrationRuntimeChoice, probeStats, type ProbedModel } from '../native/calibrate-onnx.js';
 import { createSession, loadOnnxRuntime, type RuntimeChoice } from '../native/session.js';
 import { MinMaxObserver } from '../quant/observers/index.js';
 import type { FoldRecord } from '../transform/fold-batchnorm.js';
@@ -97,8 +97,8 @@ export async function observeInitialRanges(input: InitialRangesInput): Promise<I
       const idx = indices.subarray(start, Math.min(indices.length, start + batchSize));
       const xs = gatherSamples(part, idx);
       const out = await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', xs, [idx.length, ...inputShape]) });
-      const stats = probes.map((p) => ({ p, ...probeStats(out, p) }));
-      if (stats.every((s) => Number.isFinite(s.sum) && s.min.every(Number.isFinite) && s.max.every(Number.isFinite))) {
+      const stats = probes.map((p) => probeStats(out, p));
+      if (batchIsFinite(stats)) {
         for (const s of stats) hookAt.get(s.p.at)!.observeBatchRange([idx.length, ...s.p.sampleShape], { min: s.min, max: s.max, nonFinite: false });
       } else {
         tfjsBatches++;
