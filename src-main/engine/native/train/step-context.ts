@@ -16,7 +16,7 @@
  */
 import type { GraphNode, WeightedNode } from '../../graph/types.js';
 import { onnxValue, type OnnxBuilder, type OnnxValue } from '../../onnx/builder.js';
-import { opName } from '../../onnx/ops/index.js';
+import { opName, type ZeroPads } from '../../onnx/ops/index.js';
 
 export class UnsupportedForNativeTraining extends Error {
   constructor(message: string) {
@@ -138,6 +138,8 @@ export interface StepContext {
   readonly freezeBatchNorm: boolean;
   /** The block size of onnxruntime's NCHWc kernels when the graph may use them (nchwc.ts), else null. */
   readonly nchwcBlock: number | null;
+  /** A convolution's: the pads of the ZeroPadding2D before it, which it applies itself (its input is then the unpadded value). */
+  readonly zeroPads?: ZeroPads;
   /** This node's weight as a graph input (`w/<node>/<weight>`), if it has that weight. */
   weight(name: string): string | undefined;
   /** A gradient contribution to one of this node's trainable weights. */

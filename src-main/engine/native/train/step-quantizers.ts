@@ -124,6 +124,12 @@ export class StepQuantizers {
    * (`fused`: the caller then skips the op's own clip mask): the batch range
    * of clip(x) is the clipped range of x.
    */
+  /** Whether the plan puts an activation quantizer at the output of node `at`. */
+  quantizes(at: string): boolean {
+    const qName = this.hookAt.get(at);
+    return !!qName && this.activationQ.has(qName);
+  }
+
   output(at: string, v: Value, clip?: OpStep['clip']): { value: Value; back: ((dy: string) => string) | null; fused: boolean } {
     const b = this.b;
     const qName = this.hookAt.get(at);

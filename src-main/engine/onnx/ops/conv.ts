@@ -35,11 +35,16 @@ export interface ConvGeometry {
   pw1: number;
 }
 
-export function convGeometry(input: readonly number[], output: readonly number[], k: readonly [number, number], s: readonly [number, number], d: readonly [number, number], padding: 'same' | 'valid'): ConvGeometry {
+/** Zero rows and columns around H and W, [[top, bottom], [left, right]] (a ZeroPadding2D's). */
+export type ZeroPads = readonly [readonly [number, number], readonly [number, number]];
+
+/** `zeros`: a 'valid' convolution applying a ZeroPadding2D before it as its own pads (`input` is then the unpadded shape). */
+export function convGeometry(input: readonly number[], output: readonly number[], k: readonly [number, number], s: readonly [number, number], d: readonly [number, number], padding: 'same' | 'valid', zeros?: ZeroPads): ConvGeometry {
   const [h, w, c] = input as [number, number, number];
   const [oh, ow, o] = output as [number, number, number];
-  const [ph0, ph1] = padding === 'same' ? samePads(h, k[0], s[0], d[0]) : [0, 0];
-  const [pw0, pw1] = padding === 'same' ? samePads(w, k[1], s[1], d[1]) : [0, 0];
+  if (zeros && padding !== 'valid') throw new Error(`a 'same' convolution cannot take a ZeroPadding2D's pads as its own`);
+  const [ph0, ph1] = padding === 'same' ? samePads(h, k[0], s[0], d[0]) : zeros ? zeros[0] : [0, 0];
+  const [pw0, pw1] = padding === 'same' ? samePads(w, k[1], s[1], d[1]) : zeros ? zeros[1] : [0, 0];
   return { c, h, w, o, oh, ow, kh: k[0], kw: k[1], sh: s[0], sw: s[1], dh: d[0], dw: d[1], ph0, ph1, pw0, pw1 };
 }
 
@@ -105,11 +110,11 @@ export interface ConvLowering {
 export type ConvEmitter = (input: string, w: LayerWeights, attrs: ConvLowering['attrs'], geometry: ConvGeometry) => string;
 
 /** The convolution named after the layer, then `activation` (the layer's own, or 'linear' where the caller takes it over). */
-export function lowerConv(b: OnnxBuilder, n: Conv2DNode | DepthwiseConv2DNode, x: OnnxValue, w: LayerWeights, activation: Activation, emit?: ConvEmitter): ConvLowering {
+export function lowerConv(b: OnnxBuilder, n: Conv2DNode | DepthwiseConv2DNode, x: OnnxValue, w: LayerWeights, activation: Activation, emit?: ConvEmitter, zeros?: ZeroPads): ConvLowering {
   const input = b.layout(imageInput(n, x), true);
   const c = input.shape[2]!;
   if (n.op === 'depthwiseConv2d' && n.weights.kernel.shape[2] !== c) throw refuse(n, `has a kernel for ${n.weights.kernel.shape[2]} input channels but gets ${c}`);
-  const g = convGeometry(input.shape, n.outputShape, n.kernelSize, n.strides, n.dilation, n.padding);
+  const g = convGeometry(input.shape, n.outputShape, n.kernelSize, n.strides, n.dilation, n.padding, zeros);
   const attrs = { kernel_shape: [g.kh, g.kw], ...convAttrs(g), group: n.op === 'depthwiseConv2d' ? c : 1 };
   const pre = emit ? emit(input.name, w, attrs, g) : b.op('Conv', [input.name, w.kernel, ...(w.bias ? [w.bias] : [])], attrs, n.name);
   const act = lowerActivation(b, n, onnxValue(pre, n.outputShape, true), activation);

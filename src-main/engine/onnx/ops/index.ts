@@ -22,7 +22,7 @@ import { lowerCrop, lowerFlatten, lowerReshape, lowerUpSample, lowerZeroPad } fr
 export { HARD_SIGMOID, HARD_SIGMOID_KERAS2, lowerActivation, type ActivationLowering } from './activation.js';
 export { lowerBatchNorm } from './batchnorm.js';
 export { imageInput, opName, refuse } from './common.js';
-export { convAttrs, convGeometry, lowerConv, oihwKernel, onnxKernelShape, toOnnxLayout, type ConvEmitter, type ConvGeometry, type ConvLowering, type LayerWeights } from './conv.js';
+export { convAttrs, convGeometry, lowerConv, oihwKernel, onnxKernelShape, toOnnxLayout, type ConvEmitter, type ConvGeometry, type ConvLowering, type LayerWeights, type ZeroPads } from './conv.js';
 export { lowerDense, type DenseLowering } from './dense.js';
 export { lowerAdd, lowerAffine, lowerConcat, lowerMultiply, onnxAxis, type AffineLowering, type ProductLowering } from './merge.js';
 export { lowerGlobalPool, lowerPool, type GlobalPoolLowering, type PoolLowering } from './pool.js';

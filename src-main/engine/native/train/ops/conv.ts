@@ -150,7 +150,7 @@ function convolution(node: Conv2DNode | DepthwiseConv2DNode, inputs: Value[], ct
         return conv.y;
       }
     : undefined;
-  const f = lowerConv(b, node, asOnnx(inputs[0]!), { kernel: weight, ...(bias ? { bias } : {}) }, activation, onNchwc);
+  const f = lowerConv(b, node, asOnnx(inputs[0]!), { kernel: weight, ...(bias ? { bias } : {}) }, activation, onNchwc, ctx.zeroPads);
   const actGrad = activationGrad(b, node, activation, onnxValue(f.pre, node.outputShape, true), f.act);
   const g = f.geometry;
   const x = f.input;

@@ -4,7 +4,9 @@
  * Dropout, which only training applies; the gradients:
  *  - Flatten / Reshape of any rank: in Keras layout (images leave NCHW
  *    first), Reshape, back to the graph layout; the gradient the reverse way;
- *  - ZeroPadding2D: Pad, its gradient a Slice; Cropping2D the other way round;
+ *  - ZeroPadding2D: Pad, its gradient a Slice (none of either where the
+ *    'valid' convolution after it applies the pads itself: step-graph.ts,
+ *    absorbedZeroPadding); Cropping2D the other way round;
  *  - UpSampling2D (nearest, whole factors): the gradient summed over each
  *    pixel's copies;
  *  - Dropout with rate r: x·mask·(1/(1 − r)) with the step's keep-mask (a

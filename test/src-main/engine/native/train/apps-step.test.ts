@@ -14,11 +14,19 @@
  * (Adam's update against tf.train's on MobileNetV2); float training (SGD's
  * update on MobileNetV2) and the BatchNorm freeze for MobileNetV2 / V3 and
  * EfficientNetB0; per-tensor 4-bit on MobileNetV2. On the wasm backend, the
- * studio's own.
+ * studio's own. A ZeroPadding2D before a 'valid' convolution is that
+ * convolution's own pads in the step graph (checked first), so these
+ * gradients are the absorbed form's.
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../../../src-main/engine/backend.js';
+import { buildStepGraph } from '../../../../../src-main/engine/native/train/step-graph.js';
+import { decodeModel } from '../../../../../src-main/engine/onnx/proto.js';
+import { activationEstimator } from '../../../../../src-main/engine/qat/run.js';
+import { foldBatchNorm } from '../../../../../src-main/engine/transform/fold-batchnorm.js';
+import { planQuantization } from '../../../../../src-main/engine/transform/plan.js';
+import { config } from '../../transform/graphs.js';
 import { apps, type AppGraph } from './app-graphs.js';
 import { compareStep, type StepCase } from './step-reference.js';
 
@@ -63,6 +71,21 @@ const cases: AppCase[] = [
   { what: 'ResNet50: QAT per-channel 8-bit', app: apps['resNet50']!, step: qat },
   { what: 'DenseNet121: QAT per-channel 8-bit', app: apps['denseNet121']!, step: qat },
 ];
+
+describe('ZeroPadding2D before a valid convolution in the training step', () => {
+  test('becomes the convolution’s own pads (no Pad, no Slice gradient): MobileNetV2’s stride-2 depthwise and ResNet50’s stem; the gradients above are checked with it', () => {
+    for (const make of [mobileNetV2, apps['resNet50']!]) {
+      const { graph } = make();
+      const cfg = config();
+      const { graph: foldedGraph, folded } = foldBatchNorm(graph);
+      const step = buildStepGraph({ graph, plan: planQuantization(foldedGraph, cfg), folded, activationEstimator: activationEstimator(cfg.estimator), freezeBatchNorm: false, optimizer: null });
+      const pads = graph.nodes.filter((n) => n.op === 'zeroPad2d' && graph.nodes.some((r) => r.inputs.includes(n.name) && (r.op === 'conv2d' || r.op === 'depthwiseConv2d'))).map((n) => n.name);
+      assert.ok(pads.length > 0, `${graph.name} has ZeroPadding2D layers before convolutions`);
+      const left = decodeModel(step.bytes).graph!.node.filter((n) => pads.some((p) => n.name.startsWith(`${p}/`)));
+      assert.deepEqual(left.map((n) => n.name), [], `${graph.name}: no node left for ${pads.join(', ')}`);
+    }
+  });
+});
 
 describe('ONNX training step of keras.applications models against TF.js autodiff', () => {
   for (const c of cases) {
