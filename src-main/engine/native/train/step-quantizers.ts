@@ -116,6 +116,17 @@ export class StepQuantizers {
     };
   }
 
+  /** Whether the plan puts an activation quantizer at the output of node `at`. */
+  quantizes(at: string): boolean {
+    return this.quantizerAt(at) !== null;
+  }
+
+  private quantizerAt(at: string): { qName: string; a: ActivationQuantizer } | null {
+    const qName = this.hookAt.get(at);
+    const a = qName ? this.activationQ.get(qName) : undefined;
+    return qName && a ? { qName, a } : null;
+  }
+
   /**
    * The activation quantizer at the output of node `at`, if the plan puts
    * one there: observe, update the range, fake-quantize. When the node's
@@ -124,17 +135,11 @@ export class StepQuantizers {
    * (`fused`: the caller then skips the op's own clip mask): the batch range
    * of clip(x) is the clipped range of x.
    */
-  /** Whether the plan puts an activation quantizer at the output of node `at`. */
-  quantizes(at: string): boolean {
-    const qName = this.hookAt.get(at);
-    return !!qName && this.activationQ.has(qName);
-  }
-
   output(at: string, v: Value, clip?: OpStep['clip']): { value: Value; back: ((dy: string) => string) | null; fused: boolean } {
     const b = this.b;
-    const qName = this.hookAt.get(at);
-    const a = qName ? this.activationQ.get(qName) : undefined;
-    if (!qName || !a) return { value: v, back: null, fused: false };
+    const found = this.quantizerAt(at);
+    if (!found) return { value: v, back: null, fused: false };
+    const { qName, a } = found;
     const rank = v.shape.length + 1;
     const axis = a.spec.granularity === 'per-channel' ? graphAxis(a.spec.axis ?? -1, v.shape) : null;
     const channels = axis === null ? 1 : [0, ...graphDims(v.shape)][axis]!;
