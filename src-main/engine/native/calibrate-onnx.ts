@@ -137,6 +137,7 @@ export interface ProbeStats {
  */
 export function batchIsFinite(stats: readonly ProbeStats[]): boolean {
   if (!stats.every((s) => (s.sum === null || Number.isFinite(s.sum)) && allFinite(s.min) && allFinite(s.max))) return false;
+  if (!stats.some((s) => s.p.bound)) return true;
   const largest = new Map<string, number>();
   for (const s of stats) {
     let m = 0;
