@@ -100,21 +100,28 @@ export interface FakeQuantOps {
  * two comparisons.
  *
  * `within` (per-tensor only): x is the input of a clip(·, lo, hi) with
- * lo ≤ 0 ≤ hi (relu6) whose output this quantizer takes. The nudged range
- * holds 0 too, so clip(clip(x, lo, hi), nudged_min, nudged_max) is one clip
- * to the intersection, and the mask (c = x) is then the product of both
- * ops' gradient masks.
+ * lo ≤ 0 ≤ hi (relu6, relu) whose output this quantizer takes. The nudged
+ * range holds 0 too, so clip(clip(x, lo, hi), nudged_min, nudged_max) is
+ * one clip to the intersection, and the mask (c = x) is then the product of
+ * both ops' gradient masks. An `open` clip (relu's gradient passes where
+ * x > 0) takes its mask from a second clip, from the least float above 0
+ * (2⁻¹⁴⁹), which x = 0 fails; the value stays the clip from 0 (quantizing
+ * the subnormal instead gives the same numbers, but arithmetic on
+ * subnormals runs several times slower on x86).
  */
-export function fakeQuant(b: OnnxBuilder, x: string, qp: QParamOps, broadcast: number[], within?: { lo: number; hi: number }): FakeQuantOps {
+export function fakeQuant(b: OnnxBuilder, x: string, qp: QParamOps, broadcast: number[], within?: { lo: number; hi: number; open?: boolean }): FakeQuantOps {
   const perTensor = broadcast.every((d) => d === 1);
   if (within && !perTensor) throw new Error('a fused clip needs a per-tensor quantizer');
   const shape = b.i64(perTensor ? [] : broadcast);
   const [scale, nmin, nmax] = [qp.scale, qp.nudgedMin, qp.nudgedMax].map((t) => b.op('Reshape', [t, shape])) as [string, string, string];
   let c: string;
+  let masked: string | null = null;
   if (perTensor) {
+    if (within?.open && within.lo !== 0) throw new Error('an open clip starts at 0');
     const lo = within ? b.op('Max', [nmin, b.f32(within.lo)]) : nmin;
     const hi = within ? b.op('Min', [nmax, b.f32(within.hi)]) : nmax;
     c = b.op('Clip', [x, lo, hi]);
+    if (within?.open) masked = b.op('Clip', [x, b.op('Max', [nmin, b.f32(LEAST_POSITIVE)]), hi]);
   } else {
     c = b.op('Max', [b.op('Min', [x, nmax]), nmin]);
   }
@@ -123,7 +130,7 @@ export function fakeQuant(b: OnnxBuilder, x: string, qp: QParamOps, broadcast: n
     const q = g.op('Mul', [g.op('Floor', [g.op('Add', [u, g.f32(0.5)])]), scale]);
     return shifted ? g.op('Add', [q, nmin]) : q;
   };
-  const mask = b.op('Equal', [c, x]);
+  const mask = b.op('Equal', [masked ?? c, x]);
   if (!perTensor) return { out: grid(b, true), mask };
   // A range from 0 up (a ReLU's: zero point qmin) has nudged_min exactly 0, where − nudged_min and
   // + nudged_min change no bit: two passes fewer then, chosen at run time by an If.
@@ -134,6 +141,9 @@ export function fakeQuant(b: OnnxBuilder, x: string, qp: QParamOps, broadcast: n
   const [out] = b.opIn('', 'If', [b.op('Equal', [nmin, b.f32(0)])], 1, {}, { then_branch: fromZero.subgraph(`${p}zero`, b), else_branch: general.subgraph(`${p}any`, b) });
   return { out: out!, mask };
 }
+
+/** The least positive float32, 2⁻¹⁴⁹ (a subnormal; onnxruntime keeps subnormals unless told otherwise). */
+const LEAST_POSITIVE = 2 ** -149;
 
 /** Numbers the If branches (subgraph names are unique in a model). */
 let branches = 0;
@@ -146,8 +156,11 @@ export function straightThrough(b: OnnxBuilder, dy: string, mask: string): strin
 /** Batch min and max of `x` over every axis but `keep` (all axes when keep is null), as vectors ([1] per-tensor). */
 export function batchRange(b: OnnxBuilder, x: string, rank: number, keep: number | null): RangeOps {
   if (keep === null) {
-    const one = b.i64([1]);
-    return { min: b.op('Reshape', [b.op('ReduceMin', [x], { keepdims: 0 }), one]), max: b.op('Reshape', [b.op('ReduceMax', [x], { keepdims: 0 }), one]) };
+    // Per sample first, then over the batch: onnxruntime shares a reduction over rows between its threads, not one
+    // over everything (half the time at 224×224); the minimum and maximum are the same in any order.
+    const rows = rank > 1 ? b.op('Reshape', [x, b.i64([0, -1])]) : x;
+    const all = (op: string) => b.op('Reshape', [b.op(op, [rank > 1 ? b.op(op, [rows], { axes: [1], keepdims: 0 }) : rows], { keepdims: 0 }), b.i64([1])]);
+    return { min: all('ReduceMin'), max: all('ReduceMax') };
   }
   const axes = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== keep);
   return { min: b.op('ReduceMin', [x], { axes, keepdims: 0 }), max: b.op('ReduceMax', [x], { axes, keepdims: 0 }) };

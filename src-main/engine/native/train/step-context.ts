@@ -101,6 +101,15 @@ export interface ScaledGrad {
   scale: string;
 }
 
+/** An op whose output is a clip of its input, as OpStep.clip describes it. */
+export interface ClipStep {
+  x: string;
+  lo: number;
+  hi: number;
+  open?: boolean;
+  pass(dy: string): (string | null)[];
+}
+
 /** A rule's forward value and its backward pass. */
 export interface OpStep {
   value: Value;
@@ -111,12 +120,14 @@ export interface OpStep {
    */
   back(dy: string): (string | null)[];
   /**
-   * Set when the output is clip(x, lo, hi) with lo ≤ 0 ≤ hi (relu6): an
-   * activation quantizer on it takes the clip over (one clip and one
-   * gradient mask for both, see quant-ops.ts fakeQuant), and the backward
-   * then starts from `pass`, this op's gradient without its clip's mask.
+   * Set when the output is clip(x, lo, hi) with lo ≤ 0 ≤ hi (relu6; relu
+   * with hi = +∞): an activation quantizer on it takes the clip over (one
+   * clip and one gradient mask for both, see quant-ops.ts fakeQuant), and
+   * the backward then starts from `pass`, this op's gradient without its
+   * clip's mask. `open`: the op's gradient passes where lo < x ≤ hi (tf.relu:
+   * x > 0), not lo ≤ x ≤ hi (ClipByValue's); only with lo = 0.
    */
-  clip?: { x: string; lo: number; hi: number; pass(dy: string): (string | null)[] };
+  clip?: ClipStep;
   /**
    * The gradient of the (single) input as a ScaledGrad, for an input whose
    * rule takes it so (backFromScaled): a pass over the tensor fewer. Does

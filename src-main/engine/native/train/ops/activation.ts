@@ -17,7 +17,7 @@ import type { Activation, ActivationNode, GraphNode } from '../../../graph/types
 import type { OnnxBuilder, OnnxValue } from '../../../onnx/builder.js';
 import { lowerActivation, type ActivationLowering } from '../../../onnx/ops/index.js';
 import { DT } from '../../../onnx/proto.js';
-import { asOnnx, unsupported, type OpStep, type StepContext, type Value } from '../step-context.js';
+import { asOnnx, unsupported, type ClipStep, type OpStep, type StepContext, type Value } from '../step-context.js';
 
 const float = (b: OnnxBuilder, t: string) => b.op('Cast', [t], { to: DT.FLOAT });
 /** tf.relu6's gradient mask, 0 < t ≤ 6, as 0/1. */
@@ -74,6 +74,11 @@ export function activationGrad(b: OnnxBuilder, node: GraphNode, activation: Acti
   }
 }
 
+/** relu6 as clip(x, 0, 6) with ClipByValue's gradient; relu as clip(x, 0, +∞) whose gradient passes where x > 0. */
+export function reluClip(activation: 'relu' | 'relu6', x: string, pass: ClipStep['pass']): ClipStep {
+  return activation === 'relu6' ? { x, lo: 0, hi: 6, pass } : { x, lo: 0, hi: Infinity, open: true, pass };
+}
+
 /** An Activation layer (the identity where the loss takes this output's softmax). */
 export function activationLayer(node: ActivationNode, [x]: Value[], ctx: StepContext): OpStep {
   if (node.activation === 'leaky_relu' && node.alpha === undefined) throw unsupported(node, 'is a leaky_relu without its alpha');
@@ -84,6 +89,6 @@ export function activationLayer(node: ActivationNode, [x]: Value[], ctx: StepCon
   return {
     value: { name: f.value.name, shape: x!.shape },
     back: (dy) => [ctx.needDx[0] ? grad(dy) : null],
-    ...(activation === 'relu6' ? { clip: { x: input.name, lo: 0, hi: 6, pass: (dy: string) => [ctx.needDx[0] ? dy : null] } } : {}),
+    ...(activation === 'relu6' || activation === 'relu' ? { clip: reluClip(activation, input.name, (dy) => [ctx.needDx[0] ? dy : null]) } : {}),
   };
 }

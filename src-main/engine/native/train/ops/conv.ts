@@ -23,7 +23,7 @@ import { onnxValue, type OnnxBuilder } from '../../../onnx/builder.js';
 import { convAttrs, lowerConv, oihwKernel, type ConvEmitter, type ConvGeometry } from '../../../onnx/ops/index.js';
 import { nchwcDepthwiseApplies, nchwcDepthwiseConv, nchwcDepthwiseFilterGradient } from '../nchwc.js';
 import { asOnnx, imageInput, type OpStep, type ScaledGrad, type StepContext, type Value } from '../step-context.js';
-import { activationGrad } from './activation.js';
+import { activationGrad, reluClip } from './activation.js';
 
 /** ConvTranspose's output_padding giving back the input's height and width. */
 export function outputPadding(g: ConvGeometry): number[] {
@@ -175,7 +175,7 @@ function convolution(node: Conv2DNode | DepthwiseConv2DNode, inputs: Value[], ct
   return {
     value: { name: f.value.name, shape: [...node.outputShape] },
     back: (dy) => fromPre(actGrad(dy)),
-    ...(activation === 'relu6' ? { clip: { x: f.pre, lo: 0, hi: 6, pass: (dPre: string) => fromPre(dPre) } } : {}),
+    ...(activation === 'relu6' || activation === 'relu' ? { clip: reluClip(activation, f.pre, (dPre) => fromPre(dPre)) } : {}),
     ...(activation === 'linear' ? { backFromScaled: (dy: ScaledGrad) => fromPre(dy.t, dy.scale) } : {}),
   };
 }

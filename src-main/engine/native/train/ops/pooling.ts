@@ -2,8 +2,8 @@
  * Pooling in the step graph (NCHW): the forward is the shared lowering
  * (engine/onnx/ops/pool.ts); the gradients are those TF.js gives:
  *  - MaxPool: the gradient goes to the first maximum of each window (the one
- *    ORT's MaxPool indices name, as TF.js routes it), by ScatterElements
- *    (adding where windows overlap);
+ *    ORT's MaxPool indices name, as TF.js routes it), by MaxUnpool, or by
+ *    ScatterElements adding up where windows overlap;
  *  - AveragePool: padding is not counted (TF's 'same'); each output's
  *    gradient, divided by its window's element count, spreads back over the
  *    window by a grouped ConvTranspose with a kernel of ones;
@@ -28,6 +28,8 @@ export function maxPool2d(node: Pool2DNode, inputs: Value[], ctx: StepContext): 
     value: { name: f.value.name, shape: [...node.outputShape] },
     back: (dy) => {
       if (!ctx.needDx[0]) return [null];
+      // Windows that do not overlap: MaxUnpool puts each gradient at its index (one write each, zeros elsewhere).
+      if (!overlapping) return [b.op('MaxUnpool', [dy, f.indices!, b.op('Shape', [x.name])], { kernel_shape: [g.kh, g.kw], strides: [g.sh, g.sw], pads: convAttrs(g).pads })];
       const flat = b.i64([-1]);
       const zeros = b.op('ConstantOfShape', [b.op('Shape', [b.op('Reshape', [x.name, flat])])]);
       const routed = b.op('ScatterElements', [zeros, b.op('Reshape', [f.indices!, flat]), b.op('Reshape', [dy, flat])], { axis: 0, ...(overlapping ? { reduction: 'add' } : {}) });

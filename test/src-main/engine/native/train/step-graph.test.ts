@@ -16,7 +16,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../../../src-main/engine/backend.js';
-import type { Graph, GraphNode } from '../../../../../src-main/engine/graph/types.js';
+import type { Conv2DNode, Graph, GraphNode } from '../../../../../src-main/engine/graph/types.js';
 import { buildStepGraph, UnsupportedForNativeTraining } from '../../../../../src-main/engine/native/train/step-graph.js';
 import { act, batchNorm, conv, dense, flatten, gap, graphOf, input, maxPool, randomizeStatistics, weight } from '../../transform/graphs.js';
 import { compareStep } from './step-reference.js';
@@ -62,6 +62,24 @@ function pooled(): Graph {
   return graphOf('pooled', x, c, down, g, d1, d2);
 }
 
+/**
+ * ReLUs fed exact zeros: where the input is ≤ 0, relu0 gives 0, and 1×1
+ * convolutions with zero biases keep it 0 through conv1's own relu and the
+ * Activation relu2 after conv2. tf.relu's gradient stops at 0 (x > 0), so
+ * the quantizer that takes each ReLU over must too.
+ */
+function zeroFed(): Graph {
+  const x = input('input', [4, 4, 1]);
+  const r0 = act('relu0', x, 'relu');
+  const c1 = conv('conv1', r0, 3, { k: 1, activation: 'relu' });
+  const c2 = conv('conv2', c1, 2, { k: 1 });
+  const r2 = act('relu2', c2, 'relu');
+  const f = flatten('flatten', r2);
+  const d = dense('dense', f, 3, { activation: 'softmax' });
+  for (const c of [c1, c2] as Conv2DNode[]) c.weights.bias!.values.fill(0);
+  return graphOf('zero_fed', x, r0, c1, c2, r2, f, d);
+}
+
 describe('ONNX training step against TF.js autodiff', () => {
   test('QAT, per-channel kernels, BatchNorm with batch statistics folded into the conv', async () => {
     await compareStep({ graph: cnn(), quantized: true, freeze: false, optimizer: { kind: 'adam' } });
@@ -82,6 +100,12 @@ describe('ONNX training step against TF.js autodiff', () => {
 
   test('QAT with per-channel activations, relu6, global pooling, tanh and a logits output', async () => {
     await compareStep({ graph: pooled(), quantized: true, freeze: false, extra: { activations: { bits: 8, symmetric: false, narrowRange: false, granularity: 'per-channel' } } });
+  });
+
+  test('QAT of ReLUs at exactly 0: no gradient there, as tf.relu gives', async () => {
+    const { step, gradients } = await compareStep({ graph: zeroFed(), quantized: true, freeze: false });
+    assert.ok(step.activationRanges.length >= 3, 'the ReLUs are quantized');
+    assert.ok(gradients.has('conv1/bias') && gradients.has('conv2/bias'));
   });
 
   test('float training (no quantizers)', async () => {
