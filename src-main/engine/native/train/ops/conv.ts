@@ -2,11 +2,12 @@
  * Conv2D and DepthwiseConv2D in the step graph (NCHW): the forward is the
  * shared lowering (engine/onnx/ops/conv.ts: ONNX Conv, TF's 'same' pads,
  * the fused activation) of the kernel as the step holds it (TF.js layout,
- * fake-quantized under QAT) moved to ONNX's layout in the graph, a depthwise
- * one on onnxruntime's NCHWc kernels where the step may use them (nchwc.ts);
+ * fake-quantized under QAT) moved to ONNX's layout in the graph, on
+ * onnxruntime's NCHWc kernels where the step may use them (nchwc.ts: a
+ * depthwise one, or one wider than 1×1 with whole blocks of channels);
  * the gradients are written here:
  *  - input gradient: for stride 1, a Conv of dy with the kernel flipped
- *    (NCHWc for a depthwise one where it may); for strides, ConvTranspose
+ *    (NCHWc where the forward is); for strides, ConvTranspose
  *    with the same weight, group and pads (the output_padding restores the
  *    rows and columns a strided window never read);
  *  - Conv2D filter gradient: GEMMs of the input's shifted windows (im2col,
@@ -21,7 +22,7 @@
 import type { Conv2DNode, DepthwiseConv2DNode } from '../../../graph/types.js';
 import { onnxValue, type OnnxBuilder } from '../../../onnx/builder.js';
 import { convAttrs, lowerConv, oihwKernel, type ConvEmitter, type ConvGeometry } from '../../../onnx/ops/index.js';
-import { nchwcDepthwiseApplies, nchwcDepthwiseConv, nchwcDepthwiseFilterGradient } from '../nchwc.js';
+import { nchwcConv, nchwcConvApplies, nchwcDepthwiseApplies, nchwcDepthwiseConv, nchwcDepthwiseFilterGradient } from '../nchwc.js';
 import { asOnnx, imageInput, type OpStep, type ScaledGrad, type StepContext, type Value } from '../step-context.js';
 import { activationGrad, reluClip } from './activation.js';
 
@@ -123,6 +124,11 @@ function stridelessInputGradient(b: OnnxBuilder, dy: string, weight: string, ker
     const flippedKernel = b.op('Slice', [kernel(), b.i64([-1, -1]), b.i64([-g.kh - 1, -g.kw - 1]), b.i64([0, 1]), b.i64([-1, -1])]);
     return nchwcDepthwiseConv(b, dy, flippedKernel, undefined, { kernel_shape: [g.kh, g.kw], strides: [1, 1], dilations: [g.dh, g.dw], pads }, g, block).y;
   }
+  if (!depthwise && nchwcConvApplies(g, block)) {
+    // On NCHWc kernels: the TF.js kernel flipped in space, run from its O channels to its I.
+    const flippedKernel = b.op('Slice', [kernel(), b.i64([-1, -1]), b.i64([-g.kh - 1, -g.kw - 1]), b.i64([0, 1]), b.i64([-1, -1])]);
+    return nchwcConv(b, dy, flippedKernel, undefined, { kernel_shape: [g.kh, g.kw], strides: [1, 1], dilations: [g.dh, g.dw], pads }, g, block, true);
+  }
   const flipped = g.kh * g.kw === 1 ? weight : b.op('Slice', [weight, b.i64([-1, -1]), b.i64([-g.kh - 1, -g.kw - 1]), b.i64([2, 3]), b.i64([-1, -1])]);
   // [out, in/group, kh, kw] → [in, out/group, kh, kw]: depthwise [C·mult, 1] is [C, mult] as it lies.
   const swapped = depthwise ? (mult === 1 ? flipped : b.op('Reshape', [flipped, b.i64([g.c, mult, g.kh, g.kw])])) : b.op('Transpose', [flipped], { perm: [1, 0, 2, 3] });
@@ -142,14 +148,14 @@ function convolution(node: Conv2DNode | DepthwiseConv2DNode, inputs: Value[], ct
   const block = ctx.nchwcBlock;
   // A depthwise convolution on NCHWc kernels where it can (nchwc.ts), keeping x in NCHWc for its filter gradient.
   let blockedX: string | null = null;
-  const onNchwc: ConvEmitter | undefined = depthwise
-    ? (input, w, attrs, geometry) => {
-        if (!nchwcDepthwiseApplies(geometry, mult, block)) return b.op('Conv', [input, w.kernel, ...(w.bias ? [w.bias] : [])], attrs);
-        const conv = nchwcDepthwiseConv(b, input, kernel, w.bias, attrs, geometry, block);
-        blockedX = conv.blockedX;
-        return conv.y;
-      }
-    : undefined;
+  // A convolution with whole blocks of channels on them too (nchwcConv).
+  const onNchwc: ConvEmitter = (input, w, attrs, geometry) => {
+    if (!depthwise) return nchwcConvApplies(geometry, block) ? nchwcConv(b, input, kernel, w.bias, attrs, geometry, block) : b.op('Conv', [input, w.kernel, ...(w.bias ? [w.bias] : [])], attrs);
+    if (!nchwcDepthwiseApplies(geometry, mult, block)) return b.op('Conv', [input, w.kernel, ...(w.bias ? [w.bias] : [])], attrs);
+    const conv = nchwcDepthwiseConv(b, input, kernel, w.bias, attrs, geometry, block);
+    blockedX = conv.blockedX;
+    return conv.y;
+  };
   const f = lowerConv(b, node, asOnnx(inputs[0]!), { kernel: weight, ...(bias ? { bias } : {}) }, activation, onNchwc, ctx.zeroPads);
   const actGrad = activationGrad(b, node, activation, onnxValue(f.pre, node.outputShape, true), f.act);
   const g = f.geometry;

@@ -1,6 +1,7 @@
 /**
  * The training step on onnxruntime's NCHWc kernels (native/train/nchwc.ts:
- * depthwise forward, stride-1 input gradient and filter gradient) against
+ * depthwise forward, stride-1 input gradient and filter gradient; forward
+ * and stride-1 input gradient of wider-than-1×1 convolutions) against
  * the same step in standard ONNX operators, which step-graph, dag-step and
  * apps-step check against TF.js autodiff: from the same weights and batch,
  * float training, every gradient, the loss and the moving statistics agree
@@ -13,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../../../src-main/engine/backend.js';
-import type { Graph, GraphNode } from '../../../../../src-main/engine/graph/types.js';
+import type { Conv2DNode, Graph, GraphNode } from '../../../../../src-main/engine/graph/types.js';
 import { loadOnnxRuntime } from '../../../../../src-main/engine/native/session.js';
 import { NCHWC_DOMAIN, nchwcBlockSize } from '../../../../../src-main/engine/native/train/nchwc.js';
 import { buildStepGraph, maskDims } from '../../../../../src-main/engine/native/train/step-graph.js';
@@ -55,6 +56,28 @@ function depthwiseChain(): Graph {
   return randomizeStatistics(graphOf('depthwise_chain', x, c, dw1, pw, bn, r, dw5, pad, dwPad, bn2, dwSame, dwMult, f, d), 41);
 }
 
+/**
+ * Convolutions NCHWc takes (16 and 32 channels in and out: whole blocks of
+ * 8 and 16, kernels wider than 1×1): stride 1 'same' with a bias and a
+ * fused relu, a dilated 5×5 one under a BatchNorm, stride 2 'valid' (its
+ * input gradient stays ConvTranspose); ones it leaves to the standard
+ * operators: the RGB stem (3 channels in), a 1×1 one, 24 channels out.
+ */
+function convChain(): Graph {
+  const x = input('input', [12, 12, 3]);
+  const stem = conv('stem', x, 16, { activation: 'relu6' });
+  const c1 = conv('c1', stem, 32, { activation: 'relu' });
+  const dil: Conv2DNode = { ...(conv('dil', c1, 16, { k: 5, bias: false }) as Conv2DNode), dilation: [2, 2] };
+  const bn = batchNorm('bn', dil);
+  const r = act('r', bn, 'relu6');
+  const down: Conv2DNode = { ...(conv('down', r, 32, {}) as Conv2DNode), outputShape: [5, 5, 32], strides: [2, 2], padding: 'valid' };
+  const pw = conv('pw', down, 16, { k: 1 });
+  const odd = conv('odd', pw, 24, { activation: 'relu' });
+  const f = flatten('flatten', odd);
+  const d = dense('d', f, 3, { activation: 'softmax' });
+  return randomizeStatistics(graphOf('conv_chain', x, stem, c1, dil, bn, r, down, pw, odd, f, d), 43);
+}
+
 async function runStep(graph: Graph, freezeBatchNorm: boolean, nchwcBlock: number | null, n: number, [lo, hi]: [number, number]): Promise<{ out: Record<string, Float32Array>; nchwcNodes: number }> {
   const step = buildStepGraph({ graph, plan: null, folded: [], activationEstimator: { kind: 'minmax', decay: 0 }, freezeBatchNorm, optimizer: null, nchwcBlock });
   const model = decodeModel(step.bytes);
@@ -94,6 +117,7 @@ async function runStep(graph: Graph, freezeBatchNorm: boolean, nchwcBlock: numbe
 const cases: { what: string; freeze: boolean; tolerance: number; graph: () => { graph: Graph; inputRange: [number, number] } }[] = [
   { what: 'depthwise layers of every kind NCHWc takes, and one it does not', freeze: false, tolerance: 1e-4, graph: () => ({ graph: depthwiseChain(), inputRange: [-1, 1] }) },
   { what: 'the same, BatchNorm frozen', freeze: true, tolerance: 1e-4, graph: () => ({ graph: depthwiseChain(), inputRange: [-1, 1] }) },
+  { what: 'convolutions of every kind NCHWc takes, and ones it does not', freeze: false, tolerance: 1e-4, graph: () => ({ graph: convChain(), inputRange: [-1, 1] }) },
   { what: 'MobileNetV2 (alpha 0.35), BatchNorm frozen', freeze: true, tolerance: 2e-3, graph: apps['mobileNetV2']! },
   { what: 'EfficientNetB0 (5×5 depthwise, swish), BatchNorm frozen', freeze: true, tolerance: 2e-3, graph: apps['efficientNetB0']! },
 ];
