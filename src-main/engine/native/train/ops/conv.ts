@@ -7,7 +7,8 @@
  * depthwise one, or one wider than 1×1 with whole blocks of channels);
  * the gradients are written here:
  *  - input gradient: for stride 1, a Conv of dy with the kernel flipped
- *    (NCHWc where the forward is); for strides, ConvTranspose
+ *    (NCHWc where the forward is), also for a strided depthwise one on
+ *    NCHWc (dy spread onto the stride-1 grid); else ConvTranspose
  *    with the same weight, group and pads (the output_padding restores the
  *    rows and columns a strided window never read);
  *  - Conv2D filter gradient: GEMMs of the input's shifted windows (im2col,
@@ -111,12 +112,25 @@ function depthwiseFilterGradient(b: OnnxBuilder, x: string, dy: string, g: ConvG
  * padded so every input row and column gets its full sum: (kh−1)·d − top
  * before, H + top − oh after. onnxruntime runs this several times faster
  * than ConvTranspose (a GEMM and a col2im, per group for a depthwise one).
- * Null for strides, or a padding that would be negative (a window reaching
- * past the kernel's span), where ConvTranspose stays. `weight` is in ONNX's
- * layout, `kernel` gives it in TF.js's (what the NCHWc path reorders).
+ * A strided depthwise one on NCHWc kernels too: dy spread onto the
+ * stride-1 output grid (s·oh × s·ow, zeros between: a nearest up-sampling
+ * times a 0/1 grid) is the gradient of the stride-1 convolution whose
+ * every s-th output the strided one keeps, twice as fast as ConvTranspose
+ * at 112×112. Null for other strides, or a padding that would be negative
+ * (a window reaching past the kernel's span), where ConvTranspose stays.
+ * `weight` is in ONNX's layout, `kernel` gives it in TF.js's (what the
+ * NCHWc path reorders).
  */
-function stridelessInputGradient(b: OnnxBuilder, dy: string, weight: string, kernel: () => string, g: ConvGeometry, depthwise: boolean, mult: number, block: number | null): string | null {
-  if (g.sh !== 1 || g.sw !== 1) return null;
+function convInputGradient(b: OnnxBuilder, dy: string, weight: string, kernel: () => string, g: ConvGeometry, depthwise: boolean, mult: number, block: number | null): string | null {
+  if (g.sh !== 1 || g.sw !== 1) {
+    if (!depthwise || !nchwcDepthwiseApplies(g, mult, block)) return null;
+    const dense: ConvGeometry = { ...g, oh: g.sh * g.oh, ow: g.sw * g.ow, sh: 1, sw: 1 };
+    if (g.h + g.ph0 < dense.oh || g.w + g.pw0 < dense.ow || (g.kh - 1) * g.dh < g.ph0 || (g.kw - 1) * g.dw < g.pw0) return null;
+    const grid = new Float32Array(dense.oh * dense.ow);
+    for (let y = 0; y < dense.oh; y += g.sh) for (let x = 0; x < dense.ow; x += g.sw) grid[y * dense.ow + x] = 1;
+    const repeated = b.op('Resize', [dy, '', b.f32([1, 1, g.sh, g.sw])], { mode: 'nearest', nearest_mode: 'floor', coordinate_transformation_mode: 'asymmetric' });
+    return convInputGradient(b, b.op('Mul', [repeated, b.f32(grid, [1, 1, dense.oh, dense.ow])]), weight, kernel, dense, depthwise, mult, block);
+  }
   const pads = [(g.kh - 1) * g.dh - g.ph0, (g.kw - 1) * g.dw - g.pw0, g.h + g.ph0 - g.oh, g.w + g.pw0 - g.ow];
   if (pads.some((p) => p < 0)) return null;
   if (depthwise && nchwcDepthwiseApplies(g, mult, block)) {
@@ -176,7 +190,7 @@ function convolution(node: Conv2DNode | DepthwiseConv2DNode, inputs: Value[], ct
     );
     if (!ctx.needDx[0]) return [null];
     const w = scaled(weight, [g.o, 1, 1, 1]);
-    return [stridelessInputGradient(b, dPre, w, () => scaled(kernel, perOutput), g, depthwise, mult, block) ?? b.op('ConvTranspose', [dPre, w], { ...attrs, output_padding: outputPadding(g) })];
+    return [convInputGradient(b, dPre, w, () => scaled(kernel, perOutput), g, depthwise, mult, block) ?? b.op('ConvTranspose', [dPre, w], { ...attrs, output_padding: outputPadding(g) })];
   };
   return {
     value: { name: f.value.name, shape: [...node.outputShape] },
