@@ -123,42 +123,42 @@ function probeGeometry(c: number): ConvGeometry {
   return { c, h: 7, w: 6, o: c, oh: 4, ow: 3, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, ph0: 1, ph1: 1, pw0: 0, pw1: 1 };
 }
 
-/** The probe's forward output [N, C, oh, ow] and dK [kh, kw, C] by the definitions, in float64. */
-function reference(x: Float32Array, k: Float32Array, dy: Float32Array, n: number, g: ConvGeometry): { y: Float64Array; dk: Float64Array } {
-  const y = new Float64Array(n * g.c * g.oh * g.ow);
-  const dk = new Float64Array(g.kh * g.kw * g.c);
+/**
+ * Every in-range tap of a convolution of geometry g with `outputs` output
+ * channels: f(sample, output channel, flat output index, a, b, iy, ix).
+ */
+function forEachTap(n: number, outputs: number, g: ConvGeometry, f: (s: number, o: number, out: number, a: number, b: number, iy: number, ix: number) => void): void {
   for (let s = 0; s < n; s++)
-    for (let c = 0; c < g.c; c++)
+    for (let o = 0; o < outputs; o++)
       for (let oy = 0; oy < g.oh; oy++)
         for (let ox = 0; ox < g.ow; ox++)
           for (let a = 0; a < g.kh; a++)
-            for (let bb = 0; bb < g.kw; bb++) {
+            for (let b = 0; b < g.kw; b++) {
               const iy = oy * g.sh + a * g.dh - g.ph0;
-              const ix = ox * g.sw + bb * g.dw - g.pw0;
-              if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-              const out = ((s * g.c + c) * g.oh + oy) * g.ow + ox;
-              const xv = x[((s * g.c + c) * g.h + iy) * g.w + ix]!;
-              const kidx = (a * g.kw + bb) * g.c + c;
-              y[out]! += xv * k[kidx]!;
-              dk[kidx]! += xv * dy[out]!;
+              const ix = ox * g.sw + b * g.dw - g.pw0;
+              if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) f(s, o, ((s * outputs + o) * g.oh + oy) * g.ow + ox, a, b, iy, ix);
             }
+}
+
+/** The probe's depthwise forward output [N, C, oh, ow] and dK [kh, kw, C] by the definitions, in float64. */
+function reference(x: Float32Array, k: Float32Array, dy: Float32Array, n: number, g: ConvGeometry): { y: Float64Array; dk: Float64Array } {
+  const y = new Float64Array(n * g.c * g.oh * g.ow);
+  const dk = new Float64Array(g.kh * g.kw * g.c);
+  forEachTap(n, g.c, g, (s, c, out, a, b, iy, ix) => {
+    const xv = x[((s * g.c + c) * g.h + iy) * g.w + ix]!;
+    const kidx = (a * g.kw + b) * g.c + c;
+    y[out]! += xv * k[kidx]!;
+    dk[kidx]! += xv * dy[out]!;
+  });
   return { y, dk };
 }
 
 /** The probe's (group 1) convolution [N, O, oh, ow] of x with a TF.js kernel [kh, kw, C, O], in float64. */
 function convReference(x: Float32Array, k: Float32Array, n: number, g: ConvGeometry): Float64Array {
   const y = new Float64Array(n * g.o * g.oh * g.ow);
-  for (let s = 0; s < n; s++)
-    for (let o = 0; o < g.o; o++)
-      for (let oy = 0; oy < g.oh; oy++)
-        for (let ox = 0; ox < g.ow; ox++)
-          for (let a = 0; a < g.kh; a++)
-            for (let bb = 0; bb < g.kw; bb++) {
-              const iy = oy * g.sh + a * g.dh - g.ph0;
-              const ix = ox * g.sw + bb * g.dw - g.pw0;
-              if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-              for (let c = 0; c < g.c; c++) y[((s * g.o + o) * g.oh + oy) * g.ow + ox]! += x[((s * g.c + c) * g.h + iy) * g.w + ix]! * k[((a * g.kw + bb) * g.c + c) * g.o + o]!;
-            }
+  forEachTap(n, g.o, g, (s, o, out, a, b, iy, ix) => {
+    for (let c = 0; c < g.c; c++) y[out]! += x[((s * g.c + c) * g.h + iy) * g.w + ix]! * k[((a * g.kw + b) * g.c + c) * g.o + o]!;
+  });
   return y;
 }
 
