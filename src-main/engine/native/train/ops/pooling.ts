@@ -32,7 +32,7 @@ export function maxPool2d(node: Pool2DNode, inputs: Value[], ctx: StepContext): 
       if (!overlapping) return [b.op('MaxUnpool', [dy, f.indices!, b.op('Shape', [x.name])], { kernel_shape: [g.kh, g.kw], strides: [g.sh, g.sw], pads: convAttrs(g).pads })];
       const flat = b.i64([-1]);
       const zeros = b.op('ConstantOfShape', [b.op('Shape', [b.op('Reshape', [x.name, flat])])]);
-      const routed = b.op('ScatterElements', [zeros, b.op('Reshape', [f.indices!, flat]), b.op('Reshape', [dy, flat])], { axis: 0, ...(overlapping ? { reduction: 'add' } : {}) });
+      const routed = b.op('ScatterElements', [zeros, b.op('Reshape', [f.indices!, flat]), b.op('Reshape', [dy, flat])], { axis: 0, reduction: 'add' });
       return [b.op('Reshape', [routed, b.op('Shape', [x.name])])];
     },
   };
