@@ -133,15 +133,13 @@ function convInputGradient(b: OnnxBuilder, dy: string, weight: string, kernel: (
   }
   const pads = [(g.kh - 1) * g.dh - g.ph0, (g.kw - 1) * g.dw - g.pw0, g.h + g.ph0 - g.oh, g.w + g.pw0 - g.ow];
   if (pads.some((p) => p < 0)) return null;
-  if (depthwise && nchwcDepthwiseApplies(g, mult, block)) {
-    // The same depthwise correlation on NCHWc kernels, the TF.js kernel [kh, kw, C, 1] flipped in space.
+  // On NCHWc kernels, the same correlation with the TF.js kernel [kh, kw, I, O] flipped in space
+  // (a convolution's run from its O channels to its I).
+  const onNchwc = depthwise ? nchwcDepthwiseApplies(g, mult, block) : nchwcConvApplies(g, block);
+  if (onNchwc) {
     const flippedKernel = b.op('Slice', [kernel(), b.i64([-1, -1]), b.i64([-g.kh - 1, -g.kw - 1]), b.i64([0, 1]), b.i64([-1, -1])]);
-    return nchwcDepthwiseConv(b, dy, flippedKernel, undefined, { kernel_shape: [g.kh, g.kw], strides: [1, 1], dilations: [g.dh, g.dw], pads }, g, block).y;
-  }
-  if (!depthwise && nchwcConvApplies(g, block)) {
-    // On NCHWc kernels: the TF.js kernel flipped in space, run from its O channels to its I.
-    const flippedKernel = b.op('Slice', [kernel(), b.i64([-1, -1]), b.i64([-g.kh - 1, -g.kw - 1]), b.i64([0, 1]), b.i64([-1, -1])]);
-    return nchwcConv(b, dy, flippedKernel, undefined, { kernel_shape: [g.kh, g.kw], strides: [1, 1], dilations: [g.dh, g.dw], pads }, g, block, true);
+    const attrs = { kernel_shape: [g.kh, g.kw], strides: [1, 1], dilations: [g.dh, g.dw], pads };
+    return depthwise ? nchwcDepthwiseConv(b, dy, flippedKernel, undefined, attrs, g, block!).y : nchwcConv(b, dy, flippedKernel, undefined, attrs, g, block!, true);
   }
   const flipped = g.kh * g.kw === 1 ? weight : b.op('Slice', [weight, b.i64([-1, -1]), b.i64([-g.kh - 1, -g.kw - 1]), b.i64([2, 3]), b.i64([-1, -1])]);
   // [out, in/group, kh, kw] → [in, out/group, kh, kw]: depthwise [C·mult, 1] is [C, mult] as it lies.
@@ -164,11 +162,13 @@ function convolution(node: Conv2DNode | DepthwiseConv2DNode, inputs: Value[], ct
   let blockedX: string | null = null;
   // A convolution with whole blocks of channels on them too (nchwcConv).
   const onNchwc: ConvEmitter = (input, w, attrs, geometry) => {
-    if (!depthwise) return nchwcConvApplies(geometry, block) ? nchwcConv(b, input, kernel, w.bias, attrs, geometry, block) : b.op('Conv', [input, w.kernel, ...(w.bias ? [w.bias] : [])], attrs);
-    if (!nchwcDepthwiseApplies(geometry, mult, block)) return b.op('Conv', [input, w.kernel, ...(w.bias ? [w.bias] : [])], attrs);
-    const conv = nchwcDepthwiseConv(b, input, kernel, w.bias, attrs, geometry, block);
-    blockedX = conv.blockedX;
-    return conv.y;
+    if (!depthwise && nchwcConvApplies(geometry, block)) return nchwcConv(b, input, kernel, w.bias, attrs, geometry, block);
+    if (depthwise && nchwcDepthwiseApplies(geometry, mult, block)) {
+      const conv = nchwcDepthwiseConv(b, input, kernel, w.bias, attrs, geometry, block);
+      blockedX = conv.blockedX;
+      return conv.y;
+    }
+    return b.op('Conv', [input, w.kernel, ...(w.bias ? [w.bias] : [])], attrs);
   };
   const f = lowerConv(b, node, asOnnx(inputs[0]!), { kernel: weight, ...(bias ? { bias } : {}) }, activation, onNchwc, ctx.zeroPads);
   const actGrad = activationGrad(b, node, activation, onnxValue(f.pre, node.outputShape, true), f.act);
