@@ -209,7 +209,8 @@ export function buildOnnxGraph(input: OnnxBuildInput): { model: ModelProto; valu
     const q = qp(name);
     const channelAxis = v.rank === 4 && v.nchw ? 1 : v.rank - 1;
     if (sim?.switched) return { ...v, name: switchedFakeQuantNodes(b, v, name, q.scale.length, q.granularity === 'per-channel' ? channelAxis : null).output };
-    if (sim) return { ...v, name: fakeQuantNodes(b, v, name, q, q.granularity === 'per-channel' ? channelAxis : null, roundingOf(a)) };
+    // v is read by nothing else (values keep the quantized value), so the fake quant may take over a clip v is.
+    if (sim) return { ...v, name: fakeQuantNodes(b, v, name, q, q.granularity === 'per-channel' ? channelAxis : null, roundingOf(a), { ownClip: true }) };
     const type = activationQdqType(name, q, format.opset);
     const iq = integerQParams(q, type.domain);
     const perAxis = q.granularity === 'per-channel';

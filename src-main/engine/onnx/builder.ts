@@ -106,6 +106,37 @@ export class OnnxBuilder {
     return this.graphProto(name);
   }
 
+  /**
+   * When `value` is the output of a Clip with constant scalar bounds that no
+   * node reads yet and no output declares, removes that Clip and returns
+   * what it clipped and its bounds, for a caller that clips again (two clips
+   * in a row are one clip to the intersection) and `accept`s the bounds.
+   * The caller promises that nothing made later reads `value` either.
+   */
+  takeOverClip(value: string, accept: (lo: number, hi: number) => boolean): { input: string; lo: number; hi: number } | null {
+    const at = this.nodes.findIndex((n) => n.output.includes(value));
+    const clip = this.nodes[at];
+    if (!clip || clip.opType !== 'Clip' || clip.input.length !== 3) return null;
+    if (this.nodes.some((n) => reads(n).includes(value)) || this.outputs.some((o) => o.name === value)) return null;
+    const [lo, hi] = [this.scalarOf(clip.input[1]!), this.scalarOf(clip.input[2]!)];
+    if (lo === undefined || hi === undefined || !accept(lo, hi)) return null;
+    this.nodes.splice(at, 1);
+    // Its bounds go too when nothing else reads them (onnxruntime would warn about each).
+    for (const bound of new Set(clip.input.slice(1))) {
+      if (this.nodes.some((n) => reads(n).includes(bound))) continue;
+      this.inits.splice(this.inits.findIndex((t) => t.name === bound), 1);
+      for (const [key, name] of this.constants) if (name === bound) this.constants.delete(key);
+    }
+    return { input: clip.input[0]!, lo, hi };
+  }
+
+  /** The value of a float32 scalar constant made by this builder. */
+  private scalarOf(name: string): number | undefined {
+    const t = this.inits.find((i) => i.name === name);
+    if (!t || t.dataType !== DT.FLOAT || t.dims.length !== 0 || t.rawData.byteLength !== 4) return undefined;
+    return new DataView(t.rawData.buffer, t.rawData.byteOffset, 4).getFloat32(0, true);
+  }
+
   /** Where the nodes and initializers made from now on start (for tagLayer). */
   mark(): { nodes: number; inits: number } {
     return { nodes: this.nodes.length, inits: this.inits.length };

@@ -57,7 +57,8 @@ export function fakeQuantOps(b: OnnxBuilder, x: string, q: { scale: string; nudg
  * this way (bundled CNN at batch 256, MobileNetV2 1.0 / 0.35 at 224x224).
  * (Reshape in onnxruntime is a view, not a copy.)
  */
-export function fakeQuantNodes(b: OnnxBuilder, x: OnnxValue, name: string, qp: QParams, channelAxis: number | null, rounding: RoundingMode = 'half-up'): string {
+export function fakeQuantNodes(b: OnnxBuilder, x: OnnxValue, name: string, qp: QParams, channelAxis: number | null, rounding: RoundingMode = 'half-up', opts: { ownClip?: boolean } = {}): string {
+  if (rounding === 'half-up' && channelAxis === null) return clipFirstFakeQuantNodes(b, x, name, qp, opts.ownClip ?? false);
   const rows = rowsView(x.rank, channelAxis, qp.scale.length);
   const flat = rows ? b.op('Reshape', [x.name, b.i64(rows.shape, `${name}/fq_rows_shape`)], {}, `${name}/fq_rows`) : x.name;
   const dims = rows?.constDims ?? (channelAxis === null ? [] : Array.from({ length: x.rank }, (_, i) => (i === channelAxis ? qp.scale.length : 1)));
@@ -75,6 +76,38 @@ export function fakeQuantNodes(b: OnnxBuilder, x: OnnxValue, name: string, qp: Q
     out = signedFakeQuantOps(b, flat, { scale, low, high }, rounding, inner);
   }
   return rows ? b.op('Reshape', [out, b.op('Shape', [x.name], {}, `${name}/fq_shape`)], {}, `${name}/fake_quant`) : out;
+}
+
+/**
+ * Per-tensor half-up fake quant with the clip on x, to the nudged range:
+ *   c = clip(x, nudged_min, nudged_max)
+ *   out = floor((c − nudged_min) / scale + 0.5) · scale + nudged_min
+ * fakeQuantOps' numbers bit for bit (for x in range both compute the same u,
+ * which rounding keeps within a hair of [0, qmax − qmin], where floor(u +
+ * 0.5) is that of the clipped u; outside, both give the end of the grid: the
+ * argument of native/train/quant-ops.ts fakeQuant). Why: a Clip with
+ * constant bounds right after a Conv is fused into it by onnxruntime (no
+ * pass of its own), and with `ownClip` a clip that x itself is (relu6:
+ * builder.takeOverClip, so x must be read by nothing else) becomes one clip
+ * to the intersection of both ranges (both hold 0). One pass over the
+ * activation fewer per quantizer.
+ */
+function clipFirstFakeQuantNodes(b: OnnxBuilder, x: OnnxValue, name: string, qp: QParams, ownClip: boolean): string {
+  const [nmin, nmax, step] = [qp.nudgedMin[0]!, qp.nudgedMax[0]!, qp.scale[0]!];
+  const own = ownClip ? b.takeOverClip(x.name, (lo, hi) => lo <= 0 && 0 <= hi) : null;
+  const [lo, hi] = own ? [Math.max(own.lo, nmin), Math.min(own.hi, nmax)] : [nmin, nmax];
+  const clipped = b.op('Clip', [own?.input ?? x.name, b.f32(lo, [], `${name}/fq_lo`), b.f32(hi, [], `${name}/fq_hi`)], {}, `${name}/fq_clipped`);
+  const rows = rowsView(x.rank, null, 1);
+  const flat = rows ? b.op('Reshape', [clipped, b.i64(rows.shape, `${name}/fq_rows_shape`)], {}, `${name}/fq_rows`) : clipped;
+  const p = (k: string) => `${rows ? `${name}/rows` : name}/fq_${k}`;
+  const scale = b.f32(step, [], `${name}/fq_scale`);
+  const nudgedMin = nmin === 0 ? null : b.f32(nmin, [], `${name}/fq_nudged_min`);
+  const shifted = nudgedMin ? b.op('Sub', [flat, nudgedMin], {}, p('shifted')) : flat;
+  const u = b.op('Div', [shifted, scale], {}, p('u'));
+  const rounded = b.op('Floor', [b.op('Add', [u, b.f32(0.5, [], p('half'))], {}, p('halfway'))], {}, p('q'));
+  const last = rows ? `${name}/rows/fake_quant` : `${name}/fake_quant`;
+  const out = nudgedMin ? b.op('Add', [b.op('Mul', [rounded, scale], {}, p('scaled')), nudgedMin], {}, last) : b.op('Mul', [rounded, scale], {}, last);
+  return rows ? b.op('Reshape', [out, b.op('Shape', [clipped], {}, `${name}/fq_shape`)], {}, `${name}/fake_quant`) : out;
 }
 
 /** Graph inputs of a switched quantizer `name` (see switchedFakeQuantNodes). */

@@ -191,9 +191,10 @@ describe('native evaluation against TensorFlow.js', () => {
         // Not the same graph: the moved fake quants read the pools' outputs.
         const plainGraph = decodeOnnx(models.plain).graph!;
         for (const a of poolFirstQuantizers(graph, plan).values()) {
-          const rows = plainGraph.node.find((n) => n.name === `q:${a.name}/fq_rows`);
-          assert.ok(rows, `${a.name}: fake quant in the accuracy graph`);
-          const producer = plainGraph.node.find((n) => n.output.includes(rows.input[0]!));
+          // The fake quant's first node: per tensor its clip, per channel the rows view.
+          const first = plainGraph.node.find((n) => n.name === `q:${a.name}/${granularity === 'per-tensor' ? 'fq_clipped' : 'fq_rows'}`);
+          assert.ok(first, `${a.name}: fake quant in the accuracy graph`);
+          const producer = plainGraph.node.find((n) => n.output.includes(first.input[0]!));
           assert.equal(producer?.opType, 'MaxPool', `${a.name}: fake quant reads ${producer?.name}`);
         }
       } finally {

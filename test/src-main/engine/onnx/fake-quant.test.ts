@@ -113,6 +113,37 @@ for (const granularity of ['per-tensor', 'per-channel'] as const) {
   });
 }
 
+// Per tensor, half-up clips x to the nudged range first (a Clip onnxruntime fuses into a Conv before it); a ReLU6 clip
+// that x is merges into it, to the intersection of both ranges, unless another node reads the ReLU6's output.
+for (const [min, max] of [[0, 4], [0, 9], [-0.7, 7.3], [-3, 2.5]] as const) {
+  test(`fake quant taking over a ReLU6 clip (range [${min}, ${max}]) equals TF.js's relu6 then fake quant bit for bit, with one Clip`, async () => {
+    const qp = computeQParams([min], [max], { bits: 8, symmetric: false, narrowRange: false, granularity: 'per-tensor' });
+    const random = rng(5);
+    // Ties of the grid, both clips' ends and values past them, zeros, random values around both ranges.
+    const special = [0, -0, 6, 6.000001, 5.999999, -1e-30, 1e-30, qp.nudgedMin[0]!, qp.nudgedMax[0]!, 1e3, -1e3];
+    const x = Float32Array.from({ length: C * H * W }, (_, i) =>
+      i < special.length ? special[i]! : i < special.length + 16 ? Math.fround(qp.nudgedMin[0]! + (i - special.length + 0.5) * qp.scale[0]!) : Math.fround(random() * 14 - 4),
+    );
+    const want = tf.tidy(() => Float32Array.from(fakeQuant(tf.clipByValue(tf.tensor(x, [1, C, H, W], 'float32'), 0, 6), qp, { rounding: 'half-up' }).dataSync() as Float32Array));
+    for (const alsoRead of [false, true]) {
+      let clips: number[][] = [];
+      const got = await runGraph((b) => {
+        const relu6 = b.op('Clip', ['x', b.f32(0, [], 'relu6_min'), b.f32(6, [], 'relu6_max')], {}, 'relu6');
+        if (alsoRead) b.output('relu6_out', relu6);
+        const out = fakeQuantNodes(b, onnxValue(relu6, [H, W, C], true), 'q', qp, null, 'half-up', { ownClip: true });
+        const graph = b.model('probe', { opset: 13, irVersion: 7, domain: 'test' }).graph!;
+        const scalar = (name: string) => new DataView(graph.initializer.find((t) => t.name === name)!.rawData.buffer, graph.initializer.find((t) => t.name === name)!.rawData.byteOffset).getFloat32(0, true);
+        clips = graph.node.filter((n) => n.opType === 'Clip').map((n) => [scalar(n.input[1]!), scalar(n.input[2]!)]);
+        assert.equal(graph.initializer.some((t) => t.name === 'relu6_min'), alsoRead, 'the ReLU6 bounds go with its clip');
+        return out;
+      }, x, [1, C, H, W], 'all');
+      got.forEach((v, i) => assert.ok(Object.is(v + 0, want[i]! + 0), `range [${min}, ${max}], value ${x[i]}: ${v} vs ${want[i]}`));
+      const inter = [Math.max(0, qp.nudgedMin[0]!), Math.min(6, qp.nudgedMax[0]!)];
+      assert.deepEqual(clips, alsoRead ? [[0, 6], [qp.nudgedMin[0]!, qp.nudgedMax[0]!]] : [inter], `clips when the ReLU6 output is ${alsoRead ? '' : 'not '}read elsewhere`);
+    }
+  });
+}
+
 /** x [1, C, H, W] → [1, H, W, C]. */
 function toNhwc(x: Float32Array): Float32Array {
   const out = new Float32Array(x.length);
