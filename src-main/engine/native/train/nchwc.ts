@@ -40,6 +40,18 @@ export function nchwcDepthwiseApplies(g: ConvGeometry, mult: number, block: numb
   return block !== null && mult === 1 && g.c % block === 0;
 }
 
+/** Each value's NCHWc copy per graph: the filter and input gradients of a depthwise convolution both read dy there. */
+const blockedCopies = new WeakMap<OnnxBuilder, Map<string, string>>();
+
+/** x [N, C, H, W] in NCHWc, one ReorderInput per value and graph (onnxruntime does not merge equal contrib nodes). */
+function blocked(b: OnnxBuilder, x: string): string {
+  let copies = blockedCopies.get(b);
+  if (!copies) blockedCopies.set(b, (copies = new Map()));
+  let out = copies.get(x);
+  if (!out) copies.set(x, (out = b.opIn(NCHWC_DOMAIN, 'ReorderInput', [x], 1)[0]!));
+  return out;
+}
+
 /** Numbers the Scan bodies (subgraph names are unique in a model). */
 let scans = 0;
 
@@ -50,11 +62,11 @@ let scans = 0;
  * Returns the output and x in NCHWc, which the filter gradient reads.
  */
 export function nchwcDepthwiseConv(b: OnnxBuilder, x: string, kernel: string, bias: string | undefined, attrs: { kernel_shape: number[]; strides: number[]; dilations: number[]; pads: number[] }, g: ConvGeometry, block: number): { y: string; blockedX: string } {
-  const [blockedX] = b.opIn(NCHWC_DOMAIN, 'ReorderInput', [x], 1);
+  const blockedX = blocked(b, x);
   const w = b.op('Reshape', [b.op('Transpose', [b.op('Reshape', [kernel, b.i64([g.kh * g.kw, g.c / block, block])])], { perm: [1, 0, 2] }), b.i64([g.c, 1, g.kh, g.kw])]);
-  const [conv] = b.opIn(NCHWC_DOMAIN, 'Conv', [blockedX!, w, ...(bias ? [bias] : [])], 1, { ...attrs, group: g.c });
+  const [conv] = b.opIn(NCHWC_DOMAIN, 'Conv', [blockedX, w, ...(bias ? [bias] : [])], 1, { ...attrs, group: g.c });
   const [y] = b.opIn(NCHWC_DOMAIN, 'ReorderOutput', [conv!], 1, { channels: g.c });
-  return { y: y!, blockedX: blockedX! };
+  return { y: y!, blockedX };
 }
 
 /**
@@ -71,8 +83,7 @@ export function nchwcDepthwiseFilterGradient(b: OnnxBuilder, blockedX: string, d
   // Per sample, already in NCHWc: x_n as [1, C, H, W], and dy_n, which in NCHWc ([C/B][oh][ow][B]) is the
   // depthwise filter format OIHWBo of a [C, 1, oh, ow] kernel. (A sample of an NCHWc tensor is one too, N outermost.)
   const samples = b.op('Reshape', [blockedX, b.i64([0, 1, g.c, g.h, g.w])]);
-  const [blockedDy] = b.opIn(NCHWC_DOMAIN, 'ReorderInput', [dy], 1);
-  const filters = b.op('Reshape', [blockedDy!, b.i64([0, g.c, 1, g.oh, g.ow])]);
+  const filters = b.op('Reshape', [blocked(b, dy), b.i64([0, g.c, 1, g.oh, g.ow])]);
   const body = new OnnxBuilder('fresh', p);
   const xi = body.input(`${p}x`, [1, g.c, g.h, g.w]);
   const wi = body.input(`${p}dy`, [g.c, 1, g.oh, g.ow]);
@@ -112,8 +123,7 @@ function blockedFilter(b: OnnxBuilder, kernel: string, g: ConvGeometry, block: n
  * does this for constant weights only; a training step's change every step.
  */
 export function nchwcConv(b: OnnxBuilder, x: string, kernel: string, bias: string | undefined, attrs: { kernel_shape: number[]; strides: number[]; dilations: number[]; pads: number[] }, g: ConvGeometry, block: number, swapped = false): string {
-  const [blockedX] = b.opIn(NCHWC_DOMAIN, 'ReorderInput', [x], 1);
-  const [conv] = b.opIn(NCHWC_DOMAIN, 'Conv', [blockedX!, blockedFilter(b, kernel, g, block, swapped), ...(bias ? [bias] : [])], 1, { ...attrs, group: 1 });
+  const [conv] = b.opIn(NCHWC_DOMAIN, 'Conv', [blocked(b, x), blockedFilter(b, kernel, g, block, swapped), ...(bias ? [bias] : [])], 1, { ...attrs, group: 1 });
   const [y] = b.opIn(NCHWC_DOMAIN, 'ReorderOutput', [conv!], 1, { channels: swapped ? g.c : g.o });
   return y!;
 }
