@@ -82,9 +82,11 @@ export function batchNorm(node: BatchNormNode, [x]: Value[], ctx: StepContext): 
   } else {
     const mean = b.op('ReduceMean', [x!.name], { axes, keepdims: 1 });
     centered = b.op('Sub', [x!.name, mean]);
-    // The biased variance Σ(x − mean)²/M without writing the squares out. (Summing H·W first, then the batch, is
-    // a little faster in onnxruntime but rounds the deep nets' first BatchNorm gradients further from TF.js's.)
-    const variance = asVector(b.op('Div', [b.op('ReduceSumSquare', [centered], { axes, keepdims: 1 }), count]));
+    // The biased variance Σ(x − mean)²/M, the squares written out and summed: onnxruntime's ReduceSumSquare only
+    // reads but is 4x slower than ReduceSum per element (measured: the MobileNetV2 0.35 step 2–4 % faster this way).
+    // (Summing H·W first, then the batch, is a little faster but rounds the deep nets' first BatchNorm gradients
+    // further from TF.js's.)
+    const variance = asVector(b.op('Div', [b.op('ReduceSum', [b.op('Mul', [centered, centered]), b.i64(axes)], { keepdims: 1 }), count]));
     inv = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [variance, eps])])]);
     const m = node.momentum;
     for (const [weight, batch] of [['movingMean', asVector(mean)], ['movingVariance', variance]] as const) {
