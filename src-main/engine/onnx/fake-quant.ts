@@ -28,14 +28,15 @@ import { DT } from './proto.js';
  * The fake quant of x with qparams held in the graph (broadcasting on x); nodes named `<name>/fq_*`, the output `<name>/fake_quant`.
  * `nudgedMin` null: it is 0 (zero point 0, e.g. a ReLU / ReLU6 output's range), so x − 0 and q·scale + 0
  * are left out: the same values (q·scale is never −0: q ≥ 0), two passes fewer over the tensor.
+ * `levels` null: x is already clipped to the nudged range (clipFirstFakeQuantNodes), so u is not clipped.
  */
-export function fakeQuantOps(b: OnnxBuilder, x: string, q: { scale: string; nudgedMin: string | null; levels: number | string }, name = 'fq'): string {
+export function fakeQuantOps(b: OnnxBuilder, x: string, q: { scale: string; nudgedMin: string | null; levels: number | string | null }, name = 'fq'): string {
   const p = (k: string) => `${name}/fq_${k}`;
   const shifted = q.nudgedMin === null ? x : b.op('Sub', [x, q.nudgedMin], {}, p('shifted'));
   const u = b.op('Div', [shifted, q.scale], {}, p('u'));
   // levels: qmax − qmin as a constant, or the name of a value holding it (a switched quantizer's input).
   const levels = typeof q.levels === 'number' ? b.f32(q.levels, [], p('levels')) : q.levels;
-  const clipped = b.op('Clip', [u, b.f32(0, [], p('zero')), levels], {}, p('clipped'));
+  const clipped = levels === null ? u : b.op('Clip', [u, b.f32(0, [], p('zero')), levels], {}, p('clipped'));
   const rounded = b.op('Floor', [b.op('Add', [clipped, b.f32(0.5, [], p('half'))], {}, p('halfway'))], {}, p('q'));
   if (q.nudgedMin === null) return b.op('Mul', [rounded, q.scale], {}, `${name}/fake_quant`);
   return b.op('Add', [b.op('Mul', [rounded, q.scale], {}, p('scaled')), q.nudgedMin], {}, `${name}/fake_quant`);
@@ -99,14 +100,8 @@ function clipFirstFakeQuantNodes(b: OnnxBuilder, x: OnnxValue, name: string, qp:
   const clipped = b.op('Clip', [own?.input ?? x.name, b.f32(lo, [], `${name}/fq_lo`), b.f32(hi, [], `${name}/fq_hi`)], {}, `${name}/fq_clipped`);
   const rows = rowsView(x.rank, null, 1);
   const flat = rows ? b.op('Reshape', [clipped, b.i64(rows.shape, `${name}/fq_rows_shape`)], {}, `${name}/fq_rows`) : clipped;
-  const p = (k: string) => `${rows ? `${name}/rows` : name}/fq_${k}`;
-  const scale = b.f32(step, [], `${name}/fq_scale`);
   const nudgedMin = nmin === 0 ? null : b.f32(nmin, [], `${name}/fq_nudged_min`);
-  const shifted = nudgedMin ? b.op('Sub', [flat, nudgedMin], {}, p('shifted')) : flat;
-  const u = b.op('Div', [shifted, scale], {}, p('u'));
-  const rounded = b.op('Floor', [b.op('Add', [u, b.f32(0.5, [], p('half'))], {}, p('halfway'))], {}, p('q'));
-  const last = rows ? `${name}/rows/fake_quant` : `${name}/fake_quant`;
-  const out = nudgedMin ? b.op('Add', [b.op('Mul', [rounded, scale], {}, p('scaled')), nudgedMin], {}, last) : b.op('Mul', [rounded, scale], {}, last);
+  const out = fakeQuantOps(b, flat, { scale: b.f32(step, [], `${name}/fq_scale`), nudgedMin, levels: null }, rows ? `${name}/rows` : name);
   return rows ? b.op('Reshape', [out, b.op('Shape', [clipped], {}, `${name}/fq_shape`)], {}, `${name}/fake_quant`) : out;
 }
 

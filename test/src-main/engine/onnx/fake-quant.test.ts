@@ -132,7 +132,10 @@ for (const [min, max] of [[0, 4], [0, 9], [-0.7, 7.3], [-3, 2.5]] as const) {
         if (alsoRead) b.output('relu6_out', relu6);
         const out = fakeQuantNodes(b, onnxValue(relu6, [H, W, C], true), 'q', qp, null, 'half-up', { ownClip: true });
         const graph = b.model('probe', { opset: 13, irVersion: 7, domain: 'test' }).graph!;
-        const scalar = (name: string) => new DataView(graph.initializer.find((t) => t.name === name)!.rawData.buffer, graph.initializer.find((t) => t.name === name)!.rawData.byteOffset).getFloat32(0, true);
+        const scalar = (name: string) => {
+          const raw = graph.initializer.find((t) => t.name === name)!.rawData;
+          return new DataView(raw.buffer, raw.byteOffset, 4).getFloat32(0, true);
+        };
         clips = graph.node.filter((n) => n.opType === 'Clip').map((n) => [scalar(n.input[1]!), scalar(n.input[2]!)]);
         assert.equal(graph.initializer.some((t) => t.name === 'relu6_min'), alsoRead, 'the ReLU6 bounds go with its clip');
         return out;
