@@ -11,14 +11,19 @@
  * activation estimators, float training (no quantizers), the update of
  * Adam / momentum / SGD against tf.train's on the same gradients, and a
  * layer it declines. DAGs: dag-step.test.ts; keras.applications models:
- * apps-step.test.ts and apps-float-step.test.ts.
+ * apps-step.test.ts and apps-float-step.test.ts. Last, the BatchNorm batch
+ * variance against float64 on 65k values per channel.
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { initBackend } from '../../../../../src-main/engine/backend.js';
 import type { Conv2DNode, Graph, GraphNode } from '../../../../../src-main/engine/graph/types.js';
 import { buildStepGraph, UnsupportedForNativeTraining } from '../../../../../src-main/engine/native/train/step-graph.js';
+import { NativeTrainer } from '../../../../../src-main/engine/native/train/native-trainer.js';
+import { GraphRuntime } from '../../../../../src-main/engine/graph/runtime.js';
+import { Training } from '../../../../../src-main/api/run-config.js';
 import { act, batchNorm, conv, dense, flatten, gap, graphOf, input, maxPool, randomizeStatistics, weight } from '../../transform/graphs.js';
+import { rng } from '../../graph/fixtures.js';
 import { compareStep } from './step-reference.js';
 
 before(async () => {
@@ -125,4 +130,39 @@ describe('ONNX training step against TF.js autodiff', () => {
       (e: Error) => e instanceof UnsupportedForNativeTraining && /layer layer_norm \(LayerNormalization\)/.test(e.message),
     );
   });
+});
+
+// Against float64 rather than TF.js: the statistic itself, on enough values for the summation order to show.
+test('the batch variance of a BatchNorm is the float64 one to a few float32 ulps, on 65k values per channel far from 0', async () => {
+  // Momentum 0.5 from a zero moving variance: the step's update is variance·0.5, exact, so the batch variance is read back.
+  const x = input('input', [32, 32, 8]);
+  const bn = batchNorm('bn', x);
+  bn.momentum = 0.5;
+  bn.weights.movingVariance!.values.fill(0);
+  const pooledBn = gap('gap', bn);
+  const graph = graphOf('bn_variance', x, bn, pooledBn, dense('dense', pooledBn, 3, { activation: 'softmax' }));
+  const n = 64;
+  const per = 32 * 32 * 8;
+  const random = rng(3);
+  // Channel c: mean 3 + 2c, spread 0.1 + 0.05c (a conv output's offset dwarfs its spread).
+  const xs = Float32Array.from({ length: n * per }, (_, i) => Math.fround(3 + 2 * (i % 8) + (random() - 0.5) * (0.1 + 0.05 * (i % 8))));
+  const runtime = new GraphRuntime(graph);
+  const trainer = await NativeTrainer.create({ graph, runtime, qat: null, training: Training.parse({ epochs: 1, batchSize: n, validationSplit: 0, optimizer: 'sgd', learningRate: 1e-3 }), inputShape: [32, 32, 8] });
+  try {
+    await trainer.step({ xs, ys: new Int32Array(n), size: n }, false);
+    const moving = trainer.snapshot().get('bn/movingVariance')!;
+    for (let c = 0; c < 8; c++) {
+      let sum = 0;
+      for (let i = c; i < xs.length; i += 8) sum += xs[i]!;
+      const mean = sum / (xs.length / 8);
+      let squares = 0;
+      for (let i = c; i < xs.length; i += 8) squares += (xs[i]! - mean) ** 2;
+      const exact = squares / (xs.length / 8);
+      // onnxruntime's ReduceSumSquare, summing one element after another, was 1e-5 off here.
+      assert.ok(Math.abs(2 * moving[c]! - exact) / exact < 2e-6, `channel ${c}: ${2 * moving[c]!} vs ${exact}`);
+    }
+  } finally {
+    await trainer.dispose();
+    runtime.dispose();
+  }
 });
