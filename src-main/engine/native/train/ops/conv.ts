@@ -135,11 +135,11 @@ function convInputGradient(b: OnnxBuilder, dy: string, weight: string, kernel: (
   if (pads.some((p) => p < 0)) return null;
   // On NCHWc kernels, the same correlation with the TF.js kernel [kh, kw, I, O] flipped in space
   // (a convolution's run from its O channels to its I).
-  const onNchwc = depthwise ? nchwcDepthwiseApplies(g, mult, block) : nchwcConvApplies(g, block);
-  if (onNchwc) {
+  const nchwcBlock = (depthwise ? nchwcDepthwiseApplies(g, mult, block) : nchwcConvApplies(g, block)) ? block : null;
+  if (nchwcBlock !== null) {
     const flippedKernel = b.op('Slice', [kernel(), b.i64([-1, -1]), b.i64([-g.kh - 1, -g.kw - 1]), b.i64([0, 1]), b.i64([-1, -1])]);
     const attrs = { kernel_shape: [g.kh, g.kw], strides: [1, 1], dilations: [g.dh, g.dw], pads };
-    return depthwise ? nchwcDepthwiseConv(b, dy, flippedKernel, undefined, attrs, g, block!).y : nchwcConv(b, dy, flippedKernel, undefined, attrs, g, block!, true);
+    return depthwise ? nchwcDepthwiseConv(b, dy, flippedKernel, undefined, attrs, g, nchwcBlock).y : nchwcConv(b, dy, flippedKernel, undefined, attrs, g, nchwcBlock, true);
   }
   const flipped = g.kh * g.kw === 1 ? weight : b.op('Slice', [weight, b.i64([-1, -1]), b.i64([-g.kh - 1, -g.kw - 1]), b.i64([2, 3]), b.i64([-1, -1])]);
   // [out, in/group, kh, kw] → [in, out/group, kh, kw]: depthwise [C·mult, 1] is [C, mult] as it lies.
