@@ -65,6 +65,7 @@ import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
 import { torchOnStudioWeights, writeStudioWeights } from './torch-same-weights.js';
 import { loadDataset, sampleSplit } from '../src-main/io/data/dataset.js';
+import { median } from './median.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -191,12 +192,6 @@ function seedFigures(accuracies: number[]): Record<string, number> {
   const sorted = [...accuracies].sort((a, b) => a - b);
   if (accuracies.length === 1) return { float: accuracies[0]! };
   return { float: median(accuracies), float_min: sorted[0]!, float_max: sorted.at(-1)!, float_seed0: accuracies[0]! };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** The train images a run calibrates on and the test images it evaluates (engine/ptq/run.ts draws them with the same sampleSplit), and how many train images there are. */

@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { LayerSummary } from '../src-main/api/contract.js';
 import type { RunConfigInput } from '../src-main/api/run-config.js';
 import { openStore, type Histogram, type TensorResult } from '../src-main/store/index.js';
+import { median } from './median.js';
 
 export interface SyntheticOptions {
   layers?: number;
@@ -217,11 +218,6 @@ export function buildSyntheticStore(dbPath: string, opts: SyntheticOptions = {})
 }
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 export async function benchCompare(): Promise<Record<string, number>> {
   const { chromium } = await import('playwright-core');

@@ -22,6 +22,7 @@ import '../src-main/engine/graph/tfjs-compat/index.js';
 import { writeLayersModelFiles } from '../src-main/io/models/tfjs-layers.js';
 import { edgesThroughNodes, type GraphLayout, type PlacedEdge, type PlacedNode } from '../src-renderer/lib/data/graph/layout-graph.js';
 import { denseNet121, efficientNetB0, mobileNetV2 } from '../test/helpers/applications/index.js';
+import { median } from './median.js';
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const GOAL_MS = 500;
@@ -33,10 +34,6 @@ const MODELS = [
   { name: 'DenseNet121', build: () => denseNet121({ seed: null }) },
 ];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
 /** "M1 2 L3 4 …" -> points. */

@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FASHION } from './ptq.js';
+import { median } from './median.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -25,11 +26,6 @@ function wall(cmd: string, args: string[], env: NodeJS.ProcessEnv): { seconds: n
   const r = spawnSync(cmd, args, { encoding: 'utf8', env, timeout: 600_000 });
   const seconds = (performance.now() - t) / 1000;
   return { seconds, ok: r.status === 0, tail: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-3).join(' | ') };
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 export async function benchJob(): Promise<Record<string, number>> {

@@ -33,7 +33,7 @@ import { trainLoop } from '../src-main/engine/train/loop.js';
 import { loadDataset, makeBatches, sampleSplit } from '../src-main/io/data/dataset.js';
 import { readTfjsLayersModel } from '../src-main/io/models/tfjs-layers.js';
 import { builtinModel } from '../src-main/io/models/builtins.js';
-import { median } from './job.js';
+import { median } from './median.js';
 import { FASHION, quietContext } from './ptq.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
