@@ -232,7 +232,11 @@ def bench_net(name, data):
     except Exception as e:  # torch's private bias correction: report why, keep the other cells
         out['w4a8_pt_cle_bc'] = f'n/a: {type(e).__name__}: {e}'
     for bits in (8, 4):
-        out[f'qat_w{bits}a8_pc'] = qat(model, fuse, data, bits, seed + 100)
+        # Seed 0's cell, and with several seeds each seed's QAT from its own float model (its data order: seed + 100), as the PTQ cells above.
+        cells = [qat(m, fuse, data, bits, s + 100) for s, m in enumerate(models)]
+        out[f'qat_w{bits}a8_pc'] = cells[0]
+        if len(models) > 1:
+            out[f'qat_w{bits}a8_pc_drop'] = float(np.median([c - f for c, f in zip(cells, floats)]))
     out['finetune'] = accuracy(train(copy.deepcopy(model), data, 1, 1e-4, seed + 100), data)
     out['seconds'] = time.perf_counter() - t0
     return out
