@@ -66,6 +66,7 @@ import { FASHION } from './ptq.js';
 import { torchOnStudioWeights, writeStudioWeights } from './torch-same-weights.js';
 import { loadDataset, sampleSplit } from '../src-main/io/data/dataset.js';
 import { median } from './median.js';
+import { signed } from './signed.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -385,7 +386,7 @@ function printTable(cells: Cell[]): void {
   // A cell that could not be measured shows "n/a" with a numbered note under the table saying why.
   const notes: string[] = [];
   const fmt = (v: number | string | null, unit?: 'points') => {
-    if (typeof v === 'number') return unit === 'points' ? `${v >= 0 ? '+' : ''}${(v * 100).toFixed(2)} pt` : pct(v);
+    if (typeof v === 'number') return unit === 'points' ? `${signed(v * 100)} pt` : pct(v);
     if (v === null || v === 'n/a') return v ?? '—';
     if (!notes.includes(v)) notes.push(v);
     return `n/a [${notes.indexOf(v) + 1}]`;
@@ -394,7 +395,7 @@ function printTable(cells: Cell[]): void {
   const body = cells.map((c) => {
     const d = typeof c.studio === 'number' && typeof c.torch === 'number' ? (c.studio - c.torch) * 100 : null;
     const v = verdict(c);
-    return [c.cell, fmt(c.studio, c.unit), fmt(c.torch, c.unit), d === null ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(2)} pt`, v.target, v.met];
+    return [c.cell, fmt(c.studio, c.unit), fmt(c.torch, c.unit), d === null ? '' : `${signed(d)} pt`, v.target, v.met];
   });
   const width = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   const line = (r: string[]) => `  ${r.map((x, i) => (i === 0 || i === 4 ? x.padEnd(width[i]!) : x.padStart(width[i]!))).join('  ')}`.trimEnd();

@@ -25,6 +25,7 @@ import { loadDataset, sampleSplit } from '../src-main/io/data/dataset.js';
 import { builtinModel } from '../src-main/io/models/builtins.js';
 import { readTfjsLayersModel } from '../src-main/io/models/tfjs-layers.js';
 import type { JobContext } from '../src-main/jobs/protocol.js';
+import { signed } from './signed.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -58,7 +59,7 @@ async function ptq(
 }
 
 function row(label: string, r: { float: number; quant: number; delta: number }): string {
-  return `  ${label.padEnd(34)} float ${(r.float * 100).toFixed(2)}%  quant ${(r.quant * 100).toFixed(2)}%  delta ${r.delta >= 0 ? '+' : ''}${r.delta.toFixed(2)} points`;
+  return `  ${label.padEnd(34)} float ${(r.float * 100).toFixed(2)}%  quant ${(r.quant * 100).toFixed(2)}%  delta ${signed(r.delta)} points`;
 }
 
 /** torch.ao figures, or null (with the reason printed) where python3-torch is missing. */

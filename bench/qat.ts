@@ -34,6 +34,7 @@ import { loadDataset, makeBatches, sampleSplit } from '../src-main/io/data/datas
 import { readTfjsLayersModel } from '../src-main/io/models/tfjs-layers.js';
 import { builtinModel } from '../src-main/io/models/builtins.js';
 import { median } from './median.js';
+import { signed } from './signed.js';
 import { FASHION, quietContext } from './ptq.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -147,8 +148,4 @@ export async function benchQat(peer: Record<string, number | string> | null): Pr
     }
   }
   return figures;
-}
-
-function signed(points: number): string {
-  return `${points >= 0 ? '+' : ''}${points.toFixed(2)}`;
 }

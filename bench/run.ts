@@ -13,6 +13,7 @@ import { benchQat } from './qat.js';
 import { benchJob } from './job.js';
 import { benchScale } from './scale.js';
 import { benchAccuracy } from './accuracy.js';
+import { benchLottery } from './w4-lottery.js';
 
 type Section = (peer: Record<string, number | string> | null) => Promise<Record<string, number>>;
 
@@ -25,12 +26,14 @@ const sections: Record<string, Section> = {
   compare: () => benchCompare(),
   graph: () => benchGraph(),
   accuracy: () => benchAccuracy(),
+  lottery: () => benchLottery(),
 };
 
 async function main(): Promise<void> {
   const picked = process.argv.slice(2).filter((a) => a in sections);
-  // `accuracy` (about 40 minutes of training) runs only when named.
-  const names = picked.length > 0 ? picked : Object.keys(sections).filter((n) => n !== 'accuracy');
+  // `accuracy` (about 40 minutes of training) and `lottery` (about 35) run only when named.
+  const namedOnly = new Set(['accuracy', 'lottery']);
+  const names = picked.length > 0 ? picked : Object.keys(sections).filter((n) => !namedOnly.has(n));
   const backend = await initBackend('auto');
   console.log(`backend: ${backend.name}${backend.fallbacks.length ? ` (not ${backend.fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})` : ''}`);
   const needsPeer = names.some((n) => n === 'ptq' || n === 'qat');

@@ -1,0 +1,116 @@
+/**
+ * `npm run bench -- lottery` (named only, about 3.5 minutes a seed): is the
+ * accuracy bench's W4A8 per-channel cell on fashion_cnn a property of the
+ * studio's training, or the draw of where a 4-bit grid falls?
+ *
+ * For each seed (BENCH_LOTTERY_SEEDS, default 10) the studio trains the
+ * network as the accuracy bench does (its torch recipe, that seed's draw of
+ * initial weights and data order, 2 epochs, through runs.start on a fresh
+ * SQLite file); torch's loop trains from the same start on the same batches
+ * (bench/torch_w4_lottery.py); then on each model every weighted layer alone
+ * goes to 4 bits per channel with its scales multiplied by 0.94 … 1.06. The
+ * factor 1 is the PTQ cell's minmax grid; the mean over the factors is the
+ * layer's drop without the draw of its grid. Prints, per seed and layer, both
+ * sides' drops at factor 1 and their means, and over the seeds the medians
+ * and the median paired difference (studio − torch from the same start).
+ * BENCH_LOTTERY_NET=dwsep runs the depthwise net instead.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { dispatch } from '../src-main/api/dispatch.js';
+import type { RunDetail } from '../src-main/api/contract.js';
+import { loadDataset, sampleSplit } from '../src-main/io/data/dataset.js';
+import { openStudio, type Studio } from '../src-main/studio.js';
+import { median } from './median.js';
+import { signed } from './signed.js';
+import { importBuiltinWithRecipe } from './peer-recipe-model.js';
+import { FASHION } from './ptq.js';
+import { writeStudioWeights } from './torch-same-weights.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SEEDS = Math.max(1, Math.floor(Number(process.env.BENCH_LOTTERY_SEEDS ?? '10')) || 10);
+const NET = process.env.BENCH_LOTTERY_NET === 'dwsep' ? { key: 'dwsep', builtin: 'fashion_dwsep' } : { key: 'cnn', builtin: 'fashion_cnn' };
+
+interface Side {
+  float: number;
+  layers: Record<string, { at1: number; mean: number }>;
+}
+
+async function call<T>(studio: Studio, method: string, input: unknown): Promise<T> {
+  const r = await dispatch(studio.handlers, method as never, input, { validateOutputs: true });
+  if (!r.ok) throw new Error(`${method}: ${r.error.code}: ${r.error.message}`);
+  return r.output as T;
+}
+
+function torchLottery(file: string): Promise<{ studio: Side; torch: Side }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/python3', [path.join(ROOT, 'bench', 'torch_w4_lottery.py'), FASHION, file], { env: { ...process.env, BENCH_ACCURACY_QUICK: '0' } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`torch_w4_lottery.py exit ${code}: ${err.trim().split('\n').pop()}`))));
+  });
+}
+
+const pt = (v: number) => signed(v * 100);
+
+export async function benchLottery(): Promise<Record<string, number>> {
+  if (!existsSync('/usr/bin/python3')) {
+    console.log('  no /usr/bin/python3 (apt install python3-torch): skipped');
+    return {};
+  }
+  console.log(`W4 per-channel, one layer at a time, scales × 0.94 … 1.06, ${NET.key}, ${SEEDS} seeds (studio's training vs torch's from the same start); drops in points from each model's float`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'studio-bench-lottery-'));
+  const drops: { layer: string; studio: number; torch: number }[] = [];
+  try {
+    const studio = await openStudio({ dbPath: path.join(dir, 'studio.sqlite'), host: 'cli', defaults: false });
+    try {
+      const dataset = await call<{ id: number }>(studio, 'datasets.import', { path: FASHION, name: 'fashion-mnist-full' });
+      const { train, test } = loadDataset({ path: FASHION, format: 'idx', preprocessing: {} }).parts;
+      // The accuracy bench's splits: 1,000 calibration images (unused here) and the whole test set.
+      const split = { calibration: sampleSplit(1000, train.count, 0), test: sampleSplit(10_000, test.count, 1) };
+      for (let seed = 0; seed < SEEDS; seed++) {
+        const fresh = importBuiltinWithRecipe(studio, NET.builtin, 'torch', seed);
+        const training = { epochs: 2, learningRate: 1e-3, batchSize: 64, validationSplit: 0, seed };
+        const config = { datasetId: dataset.id, modelId: fresh.id, calibration: { count: 1000, seed: 0 }, eval: { count: 10_000, seed: 1 }, training };
+        const started = await call<{ id: number }>(studio, 'runs.start', { kind: 'float', name: `${NET.key}_float_seed${seed}`, config });
+        await studio.runs.settled(started.id);
+        const run = await call<RunDetail>(studio, 'runs.get', { id: started.id });
+        if (run.status !== 'done') throw new Error(`float run of seed ${seed} ${run.status}: ${run.error}`);
+        const file = path.join(dir, `seed${seed}.json`);
+        writeStudioWeights(studio, run.summary.trainedModelId as number, NET.key, split, file, { modelId: fresh.id, training, trainCount: train.count });
+        const r = await torchLottery(file);
+        console.log(`  seed ${seed}: float studio ${(r.studio.float * 100).toFixed(2)} %, torch from the same start ${(r.torch.float * 100).toFixed(2)} %`);
+        for (const [layer, s] of Object.entries(r.studio.layers)) {
+          const t = r.torch.layers[layer]!;
+          drops.push({ layer, studio: s.mean - r.studio.float, torch: t.mean - r.torch.float });
+          console.log(`    ${layer.padEnd(12)} at ×1: studio ${pt(s.at1 - r.studio.float)}  torch ${pt(t.at1 - r.torch.float)}   mean over factors: studio ${pt(s.mean - r.studio.float)}  torch ${pt(t.mean - r.torch.float)}`);
+        }
+      }
+    } finally {
+      await studio.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const figures: Record<string, number> = {};
+  console.log('  over the seeds (mean over factors; median and range):');
+  for (const layer of [...new Set(drops.map((d) => d.layer))]) {
+    const mine = drops.filter((d) => d.layer === layer);
+    const range = (xs: number[]) => `${pt(Math.min(...xs))} to ${pt(Math.max(...xs))}`;
+    const s = mine.map((d) => d.studio);
+    const t = mine.map((d) => d.torch);
+    const diff = mine.map((d) => d.studio - d.torch);
+    const worse = diff.filter((x) => x < 0).length;
+    console.log(
+      `    ${layer.padEnd(12)} studio ${pt(median(s))} (${range(s)})  torch ${pt(median(t))} (${range(t)})  paired studio − torch ${pt(median(diff))} (${range(diff)}; studio lower on ${worse} of ${diff.length})`,
+    );
+    Object.assign(figures, { [`${layer}_studio`]: median(s), [`${layer}_torch`]: median(t), [`${layer}_paired`]: median(diff) });
+  }
+  return figures;
+}
