@@ -56,17 +56,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dispatch } from '../src-main/api/dispatch.js';
-import type { BudgetState, RunDetail } from '../src-main/api/contract.js';
+import type { BudgetState } from '../src-main/api/contract.js';
 import { Recovery, type RunConfigInput } from '../src-main/api/run-config.js';
 import { openStudio, type Studio } from '../src-main/studio.js';
 import type { BuiltinRecipe } from '../src-main/io/models/builtin-recipe.js';
 import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
 import { torchOnStudioWeights, writeStudioWeights } from './torch-same-weights.js';
-import { loadDataset, sampleSplit } from '../src-main/io/data/dataset.js';
 import { median } from './median.js';
 import { signed } from './signed.js';
+import { Api, pct, runSplits } from './studio-api.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -97,31 +96,6 @@ interface Cell {
 }
 type Target = { kind: 'near-torch'; points: number } | { kind: 'at-least-torch'; points: number } | { kind: 'at-least'; value: number } | { kind: 'near-float'; points: number; float: number };
 
-class Api {
-  constructor(readonly studio: Studio) {}
-
-  async call<T>(method: string, input: unknown): Promise<T> {
-    const r = await dispatch(this.studio.handlers, method as never, input, { validateOutputs: true });
-    if (!r.ok) throw new Error(`${method}: ${r.error.code}: ${r.error.message}`);
-    return r.output as T;
-  }
-
-  /** Starts a run, waits for it, and returns its detail; a failed run throws its error. */
-  async run(kind: 'float' | 'ptq' | 'qat', name: string, config: RunConfigInput): Promise<RunDetail> {
-    const t0 = performance.now();
-    const started = await this.call<{ id: number }>('runs.start', { kind, name, config });
-    await this.studio.runs.settled(started.id);
-    const detail = await this.call<RunDetail>('runs.get', { id: started.id });
-    if (detail.status !== 'done') throw new Error(`run ${name} ${detail.status}: ${detail.error}`);
-    const acc = kind === 'float' ? detail.floatAccuracy : detail.quantAccuracy;
-    // A QAT run also says how its trained model scores unquantized.
-    const qatFloat = kind === 'qat' ? `, its float model ${pct(detail.summary.qatFloatAccuracy as number)}` : '';
-    console.log(`    ${name}: ${pct(acc)}${qatFloat} (${Math.round((performance.now() - t0) / 1000)} s)`);
-    return detail;
-  }
-}
-
-const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(v * 100).toFixed(2)}%` : String(v));
 
 /** AdaRound's recovery field when the run config has one (another helper is adding it), else why not. */
 function adaroundRecovery(): Record<string, unknown> | string {
@@ -195,11 +169,6 @@ function seedFigures(accuracies: number[]): Record<string, number> {
   return { float: median(accuracies), float_min: sorted[0]!, float_max: sorted.at(-1)!, float_seed0: accuracies[0]! };
 }
 
-/** The train images a run calibrates on and the test images it evaluates (engine/ptq/run.ts draws them with the same sampleSplit), and how many train images there are. */
-function runSplits(base: { calibration: { count: number; seed: number }; eval: { count: number; seed: number } }): { calibration: Int32Array; test: Int32Array; trainCount: number } {
-  const { train, test } = loadDataset({ path: FASHION, format: 'idx', preprocessing: {} }).parts;
-  return { calibration: sampleSplit(base.calibration.count, train.count, base.calibration.seed), test: sampleSplit(base.eval.count, test.count, base.eval.seed), trainCount: train.count };
-}
 
 /** Every studio cell of one network, each a run of the studio's API. */
 async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: number, weightsFile: string): Promise<Record<string, number | string>> {

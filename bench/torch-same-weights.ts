@@ -69,16 +69,21 @@ function storedLayers(studio: Studio, modelId: number): { name: string; op: stri
 
 /** torch's cells on the studio's weights, or why there are none. */
 export function torchOnStudioWeights(root: string, fashion: string, file: string): Promise<Record<string, number> | string> {
+  return torchOnWeightsFile(root, 'torch_same_weights.py', fashion, file);
+}
+
+/** Runs a bench Python script on a weights file written above; its last line of output as JSON, or why there is none. */
+export function torchOnWeightsFile<T = Record<string, number>>(root: string, script: string, fashion: string, file: string): Promise<T | string> {
   const py = '/usr/bin/python3';
   if (!existsSync(py)) return Promise.resolve('no /usr/bin/python3 (apt install python3-torch)');
   return new Promise((resolve) => {
     // The test images come from the file (the whole test set loaded, not the quick mode's first 2,000).
-    const child = spawn(py, [path.join(root, 'bench', 'torch_same_weights.py'), fashion, file], { env: { ...process.env, BENCH_ACCURACY_QUICK: '0' } });
+    const child = spawn(py, [path.join(root, 'bench', script), fashion, file], { env: { ...process.env, BENCH_ACCURACY_QUICK: '0' } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) => resolve(e.message));
-    child.on('close', (code) => resolve(code === 0 ? (JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>) : `exit ${code}: ${err.trim().split('\n').pop()}`));
+    child.on('close', (code) => resolve(code === 0 ? (JSON.parse(out.trim().split('\n').pop()!) as T) : `${script} exit ${code}: ${err.trim().split('\n').pop()}`));
   });
 }

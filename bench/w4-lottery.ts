@@ -15,20 +15,17 @@
  * and the median paired difference (studio − torch from the same start).
  * BENCH_LOTTERY_NET=dwsep runs the depthwise net instead.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dispatch } from '../src-main/api/dispatch.js';
-import type { RunDetail } from '../src-main/api/contract.js';
-import { loadDataset, sampleSplit } from '../src-main/io/data/dataset.js';
-import { openStudio, type Studio } from '../src-main/studio.js';
+import { openStudio } from '../src-main/studio.js';
 import { median } from './median.js';
-import { signed } from './signed.js';
 import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
-import { writeStudioWeights } from './torch-same-weights.js';
+import { signed } from './signed.js';
+import { Api, runSplits } from './studio-api.js';
+import { torchOnWeightsFile, writeStudioWeights } from './torch-same-weights.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SEEDS = Math.max(1, Math.floor(Number(process.env.BENCH_LOTTERY_SEEDS ?? '10')) || 10);
@@ -39,52 +36,31 @@ interface Side {
   layers: Record<string, { at1: number; mean: number }>;
 }
 
-async function call<T>(studio: Studio, method: string, input: unknown): Promise<T> {
-  const r = await dispatch(studio.handlers, method as never, input, { validateOutputs: true });
-  if (!r.ok) throw new Error(`${method}: ${r.error.code}: ${r.error.message}`);
-  return r.output as T;
-}
-
-function torchLottery(file: string): Promise<{ studio: Side; torch: Side }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/python3', [path.join(ROOT, 'bench', 'torch_w4_lottery.py'), FASHION, file], { env: { ...process.env, BENCH_ACCURACY_QUICK: '0' } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`torch_w4_lottery.py exit ${code}: ${err.trim().split('\n').pop()}`))));
-  });
-}
-
 const pt = (v: number) => signed(v * 100);
 
 export async function benchLottery(): Promise<Record<string, number>> {
-  if (!existsSync('/usr/bin/python3')) {
-    console.log('  no /usr/bin/python3 (apt install python3-torch): skipped');
-    return {};
-  }
   console.log(`W4 per-channel, one layer at a time, scales × 0.94 … 1.06, ${NET.key}, ${SEEDS} seeds (studio's training vs torch's from the same start); drops in points from each model's float`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'studio-bench-lottery-'));
   const drops: { layer: string; studio: number; torch: number }[] = [];
   try {
     const studio = await openStudio({ dbPath: path.join(dir, 'studio.sqlite'), host: 'cli', defaults: false });
     try {
-      const dataset = await call<{ id: number }>(studio, 'datasets.import', { path: FASHION, name: 'fashion-mnist-full' });
-      const { train, test } = loadDataset({ path: FASHION, format: 'idx', preprocessing: {} }).parts;
-      // The accuracy bench's splits: 1,000 calibration images (unused here) and the whole test set.
-      const split = { calibration: sampleSplit(1000, train.count, 0), test: sampleSplit(10_000, test.count, 1) };
+      const api = new Api(studio);
+      const dataset = await api.call<{ id: number }>('datasets.import', { path: FASHION, name: 'fashion-mnist-full' });
+      // The accuracy bench's config and splits: 1,000 calibration images (unused here) and the whole test set.
+      const base = { datasetId: dataset.id, calibration: { count: 1000, seed: 0 }, eval: { count: 10_000, seed: 1 } };
+      const splits = runSplits(base);
       for (let seed = 0; seed < SEEDS; seed++) {
         const fresh = importBuiltinWithRecipe(studio, NET.builtin, 'torch', seed);
         const training = { epochs: 2, learningRate: 1e-3, batchSize: 64, validationSplit: 0, seed };
-        const config = { datasetId: dataset.id, modelId: fresh.id, calibration: { count: 1000, seed: 0 }, eval: { count: 10_000, seed: 1 }, training };
-        const started = await call<{ id: number }>(studio, 'runs.start', { kind: 'float', name: `${NET.key}_float_seed${seed}`, config });
-        await studio.runs.settled(started.id);
-        const run = await call<RunDetail>(studio, 'runs.get', { id: started.id });
-        if (run.status !== 'done') throw new Error(`float run of seed ${seed} ${run.status}: ${run.error}`);
+        const run = await api.run('float', `${NET.key}_float_seed${seed}`, { ...base, modelId: fresh.id, training });
         const file = path.join(dir, `seed${seed}.json`);
-        writeStudioWeights(studio, run.summary.trainedModelId as number, NET.key, split, file, { modelId: fresh.id, training, trainCount: train.count });
-        const r = await torchLottery(file);
+        writeStudioWeights(studio, run.summary.trainedModelId as number, NET.key, splits, file, { modelId: fresh.id, training, trainCount: splits.trainCount });
+        const r = await torchOnWeightsFile<{ studio: Side; torch: Side }>(ROOT, 'torch_w4_lottery.py', FASHION, file);
+        if (typeof r === 'string') {
+          console.log(`  torch side unavailable: ${r}`);
+          return {};
+        }
         console.log(`  seed ${seed}: float studio ${(r.studio.float * 100).toFixed(2)} %, torch from the same start ${(r.torch.float * 100).toFixed(2)} %`);
         for (const [layer, s] of Object.entries(r.studio.layers)) {
           const t = r.torch.layers[layer]!;
