@@ -73,6 +73,10 @@ const QUICK = process.env.BENCH_ACCURACY_QUICK === '1';
 const EPOCH_FRACTION = QUICK ? 0.05 : 1;
 const EVAL_COUNT = QUICK ? 2000 : 10000;
 const SEEDS = Math.max(1, Math.floor(Number(process.env.BENCH_ACCURACY_SEEDS ?? '1')) || 1);
+/** Data orders per seed for the QAT cells' change rows: one QAT run is one draw of a chaotic path (a W4A8 run on one float model spreads over 2.5 points by its data order alone). */
+const QAT_ORDERS = Math.max(1, Math.floor(Number(process.env.BENCH_ACCURACY_QAT_ORDERS ?? '3')) || 1);
+/** The k-th QAT data order of a seed (k = 0: seed + 1, as seed 0's QAT cell always took order 1); torch's are seed + 100 + 1000·k. */
+const qatOrder = (seed: number, k: number) => seed + 1 + 1000 * k;
 const RECIPE: BuiltinRecipe = process.env.BENCH_ACCURACY_RECIPE === 'keras' ? 'keras' : 'torch';
 
 /** The three networks: the peer's name, the studio built-in. */
@@ -189,7 +193,7 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
   Object.assign(out, seedFigures(floats));
   const modelId = trained[0]!;
   const splits = runSplits(base);
-  writeStudioWeights(api.studio, modelId, key, splits, weightsFile, { modelId: starts[0]!, training: training(0), trainCount: splits.trainCount });
+  writeStudioWeights(api.studio, modelId, key, splits, weightsFile, { modelId: starts[0]!, training: training(0), trainCount: splits.trainCount }, { epochs: EPOCH_FRACTION, orders: QAT_ORDERS });
   const ptqRun = (name: string, bits: number, granularity: 'per-tensor' | 'per-channel', extra: Partial<RunConfigInput> = {}) =>
     api.run('ptq', `${key}_${name}`, { ...base, modelId, weights: weights(bits, granularity), estimator: { kind: 'minmax' }, ...extra });
   const ptq = (...args: Parameters<typeof ptqRun>) => attempt(async () => (await ptqRun(...args)).quantAccuracy!);
@@ -226,29 +230,35 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
   out.w4a8_pt_cle_ada_wmse =
     typeof ada === 'string' ? ada : await ptq('w4a8_pt_cle_ada_wmse', 4, 'per-tensor', { estimator: wmse, recovery: { cle: true, relu6, ...(ada as Partial<Recovery>) } });
   out.w4a8_pc_adaround = typeof ada === 'string' ? ada : await ptq('w4a8_pc_adaround', 4, 'per-channel', { recovery: ada as RunConfigInput['recovery'] });
-  const qat = (bits: number, seed: number) =>
+  const qat = (bits: number, seed: number, k: number) =>
     attempt(async () => {
-      const run = await api.run('qat', `${key}_qat_w${bits}a8_pc${seed > 0 ? `_seed${seed}` : ''}`, {
+      const run = await api.run('qat', `${key}_qat_w${bits}a8_pc${seed > 0 ? `_seed${seed}` : ''}${k > 0 ? `_order${k}` : ''}`, {
         ...base,
         modelId: trained[seed]!,
         weights: weights(bits, 'per-channel'),
         estimator: { kind: 'movingaverage', decay: 0.99 },
-        // Its data order: seed + 1 (seed 0's QAT takes order 1, as it always has).
-        training: { epochs: EPOCH_FRACTION, learningRate: 1e-4, batchSize: 64, validationSplit: 0, bnFreezeStep: 200, seed: seed + 1 },
+        training: { epochs: EPOCH_FRACTION, learningRate: 1e-4, batchSize: 64, validationSplit: 0, bnFreezeStep: 200, seed: qatOrder(seed, k) },
       });
       return run.quantAccuracy!;
     });
   for (const bits of [8, 4]) {
     const cell = `qat_w${bits}a8_pc`;
-    out[cell] = await qat(bits, 0);
-    if (SEEDS === 1 || typeof out[cell] !== 'number') continue;
-    // As the PTQ cells: each seed's QAT from its own float model, the median of its change from that float (one QAT run is one draw of a chaotic path).
-    const drops = [(out[cell] as number) - floats[0]!];
-    for (let seed = 1; seed < SEEDS; seed++) {
-      const r = await qat(bits, seed);
-      if (typeof r === 'number') drops.push(r - floats[seed]!);
+    out[cell] = await qat(bits, 0, 0);
+    if (SEEDS * QAT_ORDERS === 1 || typeof out[cell] !== 'number') continue;
+    // As the PTQ cells: each seed's QAT from its own float model, in QAT_ORDERS data orders; the median of the changes from
+    // that float, over all (and over seed 0's alone: the row beside torch's QAT on the same float model).
+    const changes: number[][] = [];
+    for (let seed = 0; seed < SEEDS; seed++) {
+      const own: number[] = [];
+      for (let k = 0; k < QAT_ORDERS; k++) {
+        const r = seed === 0 && k === 0 ? out[cell] : await qat(bits, seed, k);
+        if (typeof r === 'number') own.push(r - floats[seed]!);
+      }
+      changes.push(own);
     }
-    if (drops.length === SEEDS) out[`${cell}_drop`] = median(drops);
+    console.log(`    ${cell}: change from its own float by seed, each data order: ${changes.map((c) => c.map((x) => signed(x * 100)).join(' ')).join(' | ')} pt`);
+    if (changes[0]!.length === QAT_ORDERS) out[`${cell}_seed0_drop`] = median(changes[0]!);
+    if (changes.every((c) => c.length === QAT_ORDERS)) out[`${cell}_drop`] = median(changes.flat());
   }
   out.finetune = await attempt(async () => {
     const tuned = await api.run('float', `${key}_finetune`, {
@@ -315,8 +325,18 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
       ? PLAIN_PTQ.map(([label, k]): Cell => ({ ...cell(`${label}: drop from its own float, median of ${SEEDS} seeds`, `${k}_drop`, near), unit: 'points' }))
       : []),
     ...QAT_CELLS.map(([label, k]) => cell(label, k, near)),
-    ...(SEEDS > 1
-      ? QAT_CELLS.map(([label, k]): Cell => ({ ...cell(`${label}: change from its own float, median of ${SEEDS} seeds`, `${k}_drop`, near), unit: 'points' }))
+    ...(SEEDS * QAT_ORDERS > 1
+      ? QAT_CELLS.map(([label, k]): Cell => ({ ...cell(`${label}: change from its own float, median of ${SEEDS} seed${SEEDS > 1 ? 's' : ''} × ${QAT_ORDERS} data orders`, `${k}_drop`, near), unit: 'points' }))
+      : []),
+    // The two QAT implementations on one float model (the studio's seed 0), each in its own data orders: no draw of a float start.
+    ...(same !== undefined && QAT_ORDERS > 1
+      ? QAT_CELLS.map(([label, k]): Cell => ({
+          cell: `${key} ${label}: change from the studio's ${SEEDS > 1 ? 'seed-0 ' : ''}float, median of ${QAT_ORDERS} data orders, torch on the same float model`,
+          studio: s[`${k}_seed0_drop`] ?? null,
+          torch: typeof same === 'string' ? same : (same[`${k}_drop`] ?? 'n/a'),
+          target: near,
+          unit: 'points',
+        }))
       : []),
     cell('fine-tune 1 epoch (control)', 'finetune', null),
     ...(key === 'dwsep' ? [cell('float, ReLU6 as ReLU (CLE reference)', 'float_relu', null)] : []),
@@ -419,7 +439,7 @@ export async function benchAccuracy(): Promise<Record<string, number>> {
     for (const [k, v] of Object.entries(results[n.key]!)) if (typeof v === 'number') figures[`${n.key}_${k}`] = v;
     for (const [k, v] of Object.entries(peerNets[n.key] ?? {})) if (typeof v === 'number') figures[`torch_${n.key}_${k}`] = v;
     const same = sameWeights[n.key];
-    if (typeof same === 'object') for (const [k, v] of Object.entries(same)) figures[`torch_same_${n.key}_${k}`] = v;
+    if (typeof same === 'object') for (const [k, v] of Object.entries(same)) if (typeof v === 'number') figures[`torch_same_${n.key}_${k}`] = v;
   }
   return figures;
 }

@@ -28,6 +28,12 @@ export interface StudioStart {
   trainCount: number;
 }
 
+/** The QAT cells the studio runs on the model: torch's QAT takes as many data orders of as many epochs on the same weights. */
+export interface StudioQat {
+  epochs: number;
+  orders: number;
+}
+
 /**
  * The stored model's layers in graph order with their weights as plain
  * arrays (what the Python side maps onto torch's network), and the train
@@ -35,10 +41,21 @@ export interface StudioStart {
  * so torch uses the same. With `start`: the untrained model's layers, each
  * epoch's order of the train images, the number of steps and Adam's ε, as
  * the studio's training loop takes them (engine/train: holdOut, epochOrder,
- * trainingSchedule), so torch's loop can train from the same start.
+ * trainingSchedule), so torch's loop can train from the same start. With
+ * `qat`: the QAT cells' epochs and number of data orders, for torch's QAT on
+ * the same float model.
  */
-export function writeStudioWeights(studio: Studio, modelId: number, net: string, split: { calibration: Int32Array; test: Int32Array }, file: string, start?: StudioStart): void {
+export function writeStudioWeights(
+  studio: Studio,
+  modelId: number,
+  net: string,
+  split: { calibration: Int32Array; test: Int32Array },
+  file: string,
+  start?: StudioStart,
+  qat?: StudioQat,
+): void {
   const out: Record<string, unknown> = { net, layers: storedLayers(studio, modelId), calibration: Array.from(split.calibration), test: Array.from(split.test) };
+  if (qat) out.qat = qat;
   if (start) {
     const { training, trainCount } = start;
     const { trainIdx } = holdOut(trainCount, training.validationSplit, training.seed, 'train images');

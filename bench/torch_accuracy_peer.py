@@ -32,7 +32,9 @@ BENCH_ACCURACY_SEEDS=N trains the float cell with seeds 0..N-1 (initial
 weights and data order) and reports the median as `float`, with float_min,
 float_max and float_seed0; every other cell starts from seed 0's model, and
 the four plain PTQ cells also run on every seed's model: `<cell>_drop` is the
-median of each seed's drop from its own float.
+median of each seed's drop from its own float. BENCH_ACCURACY_QAT_ORDERS=K
+(default 3) runs each seed's QAT cells in K data orders (seed + 100 + 1000·k):
+`qat_w{8,4}a8_pc_drop` is the median change over seeds and orders.
 """
 import copy, json, os, sys, time
 import numpy as np
@@ -48,6 +50,7 @@ EPOCH_FRACTION = 0.05 if QUICK else 1.0
 CALIBRATION = 1000
 BN_FREEZE_STEP = 200
 SEEDS = max(1, int(os.environ.get('BENCH_ACCURACY_SEEDS', '1') or 1))
+QAT_ORDERS = max(1, int(os.environ.get('BENCH_ACCURACY_QAT_ORDERS', '3') or 1))
 
 
 class Mlp(nn.Module):
@@ -232,11 +235,14 @@ def bench_net(name, data):
     except Exception as e:  # torch's private bias correction: report why, keep the other cells
         out['w4a8_pt_cle_bc'] = f'n/a: {type(e).__name__}: {e}'
     for bits in (8, 4):
-        # Seed 0's cell, and with several seeds each seed's QAT from its own float model (its data order: seed + 100), as the PTQ cells above.
-        cells = [qat(m, fuse, data, bits, s + 100) for s, m in enumerate(models)]
-        out[f'qat_w{bits}a8_pc'] = cells[0]
-        if len(models) > 1:
-            out[f'qat_w{bits}a8_pc_drop'] = float(np.median([c - f for c, f in zip(cells, floats)]))
+        # Seed 0's cell, and each seed's QAT from its own float model in QAT_ORDERS data orders (seed + 100 + 1000·k): the median
+        # change from its float over all, as bench/accuracy.ts (one QAT run is one draw of a chaotic path).
+        cells = [[qat(m, fuse, data, bits, s + 100 + 1000 * k) for k in range(QAT_ORDERS)] for s, m in enumerate(models)]
+        changes = [[c - floats[s] for c in row] for s, row in enumerate(cells)]
+        out[f'qat_w{bits}a8_pc'] = cells[0][0]
+        if len(models) * QAT_ORDERS > 1:
+            out[f'qat_w{bits}a8_pc_drop'] = float(np.median(changes))
+            out[f'qat_w{bits}a8_pc_changes'] = changes
     out['finetune'] = accuracy(train(copy.deepcopy(model), data, 1, 1e-4, seed + 100), data)
     out['seconds'] = time.perf_counter() - t0
     return out

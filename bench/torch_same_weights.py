@@ -17,7 +17,10 @@ Prints one JSON object: {float, w8a8_pt, w8a8_pc, w4a8_pt, w4a8_pc,
 w4a8_pt_cle, w4a8_pt_cle_bc} (the last two: torch's _equalize and
 _correct_bias on the same model, as the peer runs them). `float`
 is the loaded model's own accuracy in torch: the studio's float figure when
-the mapping below is right. When the file also holds the studio's `start`
+the mapping below is right. When the file holds the studio's QAT settings
+(`qat`: epochs and number of data orders), torch's QAT cells also run on the
+same float model and add qat_w8a8_pc_drop and qat_w4a8_pc_drop (the median
+change from that float over the orders). When the file also holds the studio's `start`
 (its untrained model, each epoch's order of the train images, its steps and
 Adam's ε), torch's training loop trains from there and adds start_float and
 start_w8a8_pt ... start_w4a8_pc: the two trainers from one start and one
@@ -36,7 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
-from torch_accuracy_peer import CLE_PAIRS, NETS, Data, accuracy, ptq, train
+import torch_accuracy_peer as peer
+from torch_accuracy_peer import CLE_PAIRS, NETS, Data, accuracy, ptq, qat, train
 
 
 def tensor(w):
@@ -119,9 +123,25 @@ def main():
         out['w4a8_pt_cle_bc'] = ptq(net, fuse, data, 4, False, pairs, bias_correction=True, relu6_to_relu=relu6)[0]
     except Exception as e:  # torch's private bias correction: report why, keep the other cells
         out['w4a8_pt_cle_bc'] = f'n/a: {type(e).__name__}: {e}'
+    if 'qat' in model:
+        out.update(same_float_qat(model, net, fuse, data, out['float']))
     if 'start' in model:
         out.update(same_start(model, data))
     print(json.dumps(out))
+
+
+def same_float_qat(model, net, fuse, data, float_accuracy):
+    """The peer's QAT cells (per-channel W8A8 and W4A8) on the studio's float model, in as many data orders as the studio ran
+    (torch's: 100 + 1000·k, as the peer's seed 0) of as many epochs: qat_w{8,4}a8_pc_drop, the median change from that float,
+    beside the studio's own median over its orders on the same model."""
+    q = model['qat']
+    peer.EPOCH_FRACTION = q['epochs']  # the studio's quick mode trains a fraction of the epoch: torch's loop the same
+    out = {}
+    for bits in (8, 4):
+        changes = [qat(net, fuse, data, bits, 100 + 1000 * k) - float_accuracy for k in range(q['orders'])]
+        out[f'qat_w{bits}a8_pc_drop'] = float(np.median(changes))
+        out[f'qat_w{bits}a8_pc_changes'] = changes
+    return out
 
 
 def same_start(model, data):
