@@ -432,6 +432,12 @@ export async function benchAccuracy(): Promise<Record<string, number>> {
   if (!torch.json) console.log(`  torch.ao peer unavailable: ${torch.why}`);
   else console.log(`  torch.ao ${torch.json.torch} (${torch.json.threads} threads, ${torch.json.engine} engine)${torch.json.quick !== QUICK || (torch.json.seeds ?? 1) !== SEEDS ? ' — NOTE: peer and studio ran in different modes (quick, seeds)' : ''}`);
   const peerNets = (torch.json?.nets ?? {}) as Record<string, Record<string, unknown>>;
+  // torch's QAT changes run by run, as the studio's are printed beside its runs (the table keeps the medians).
+  for (const [net, cells] of Object.entries(peerNets)) {
+    for (const [k, v] of Object.entries(cells)) {
+      if (k.endsWith('_changes') && Array.isArray(v)) console.log(`  torch ${net} ${k.replace(/_changes$/, '')}: change from its own float by seed, each data order: ${(v as number[][]).map((c) => c.map((x) => signed(x * 100)).join(' ')).join(' | ')} pt`);
+    }
+  }
   const cells = nets.flatMap((n) => rows(n.key, results[n.key]!, torch.json ? (peerNets[n.key] ?? {}) : null, sameWeights[n.key]));
   printTable(cells);
   const figures: Record<string, number> = {};
