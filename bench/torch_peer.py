@@ -16,6 +16,7 @@ import gzip, json, os, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torch.ao.quantization as tq
 
 def load_idx(path):
@@ -47,23 +48,30 @@ FUSE = [['c1', 'b1', 'r1'], ['c2', 'b2', 'r2'], ['fc1', 'r3']]
 
 class DwsepNet(nn.Module):
     """The studio's fashion_dwsep: stride-2 conv16, three depthwise + pointwise blocks (32, 64 s2, 64),
-    each conv bias-free with BN and ReLU6, global average pooling, dense 10."""
-    def __init__(self):
+    each conv bias-free with BN and ReLU6, global average pooling, dense 10. With tf_padding its stride-2
+    convs pad as TF's 'same' does (one row and column of zeros after, none before: the studio's network
+    layer for layer); without, torch's padding=1 (both sides)."""
+    def __init__(self, tf_padding=False):
         super().__init__()
         self.quant = tq.QuantStub()
-        layers = [nn.Conv2d(1, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU6()]
+        pad = lambda stride: 0 if tf_padding and stride == 2 else 1
+        layers = [nn.Conv2d(1, 16, 3, stride=2, padding=pad(2), bias=False), nn.BatchNorm2d(16), nn.ReLU6()]
         cin = 16
         for cout, stride in [(32, 1), (64, 2), (64, 1)]:
-            layers += [nn.Conv2d(cin, cin, 3, stride=stride, padding=1, groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(),
+            layers += [nn.Conv2d(cin, cin, 3, stride=stride, padding=pad(stride), groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(),
                        nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU6()]
             cin = cout
         self.features = nn.Sequential(*layers)
+        # The layers TF's padding goes before (by index: fusing keeps the Sequential's positions).
+        self.padded = {i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d) and m.stride == (2, 2)} if tf_padding else set()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(64, 10)
         self.dequant = tq.DeQuantStub()
     def forward(self, x):
-        x = self.pool(self.features(self.quant(x)))
-        return self.dequant(self.fc(torch.flatten(x, 1)))
+        x = self.quant(x)
+        for i, m in enumerate(self.features):
+            x = m(F.pad(x, (0, 1, 0, 1)) if i in self.padded else x)
+        return self.dequant(self.fc(torch.flatten(self.pool(x), 1)))
 
 # Conv + BN pairs (ReLU6 has no fused QAT module in torch.ao; it stays a module of its own).
 DWSEP_FUSE = [[f'features.{i}', f'features.{i + 1}'] for i in range(0, 21, 3)]

@@ -31,13 +31,12 @@ CNN's first Dense reads a Flatten of NHWC, torch's of NCHW, so its rows are
 permuted; Conv2D kernels HWIO -> OIHW, depthwise [kh, kw, C, 1] -> [C, 1, kh,
 kw]; BatchNorm gamma, beta, moving mean and variance as they are (ε 1e-5 on
 both sides: the bench's torch recipe). The depthwise net's stride-2 convs pad
-as TF's 'same' does (bottom and right only), where torch's padding=1 pads
-both sides: those convs get padding 0 and an explicit pad before them.
+as TF's 'same' does (bottom and right only), as the peer's net does too
+(torch_peer.DwsepNet(tf_padding=True)).
 """
 import json, sys
 import numpy as np
 import torch
-import torch.nn.functional as F
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
 import torch_accuracy_peer as peer
 from torch_accuracy_peer import CLE_PAIRS, NETS, Data, accuracy, ptq, qat, train
@@ -50,22 +49,6 @@ def tensor(w):
 def conv_kernel(layer):
     k = tensor(layer['weights']['kernel'])
     return k.permute(2, 3, 0, 1).contiguous() if layer['op'] == 'depthwiseConv2d' else k.permute(3, 2, 0, 1).contiguous()
-
-
-class TfSamePad(torch.nn.Module):
-    """The depthwise net with TF's 'same' padding at stride 2: one row and column of zeros after, none before."""
-    def __init__(self, net, padded):
-        super().__init__()
-        self.net, self.padded = net, set(padded)
-        for i in self.padded:
-            net.features[i].padding = (0, 0)
-
-    def forward(self, x):
-        n = self.net
-        x = n.quant(x)
-        for i, m in enumerate(n.features):
-            x = m(F.pad(x, (0, 1, 0, 1)) if i in self.padded else x)
-        return n.dequant(n.fc(torch.flatten(n.pool(x), 1)))
 
 
 def load(name, layers):
@@ -94,11 +77,7 @@ def load(name, layers):
             if name == 'cnn' and i == 0:  # Flatten of NHWC [7, 7, 64] -> torch's NCHW order
                 k = k.reshape(7, 7, 64, -1).permute(2, 0, 1, 3).reshape(7 * 7 * 64, -1)
             m.weight.copy_(k.t()); m.bias.copy_(tensor(l['weights']['bias']))
-    if name != 'dwsep':
-        return net, fuse, CLE_PAIRS[name]
-    strided = [i for i, m in enumerate(net.features) if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
-    inside = lambda pairs: [[f'net.{a}', f'net.{b}'] for a, b in pairs]
-    return TfSamePad(net, strided), inside(fuse), inside(CLE_PAIRS[name])
+    return net, fuse, CLE_PAIRS[name]
 
 
 def main():
