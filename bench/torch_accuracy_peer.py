@@ -121,8 +121,8 @@ def accuracy(model, data):
     return correct / len(data.ty)
 
 
-def train(model, data, epochs, lr, seed, on_step=None, orders=None, total_steps=None, eps=1e-8):
-    """Adam (ε torch's default 1e-8), batch 64, the train set shuffled each epoch (torch.randperm seeded with seed + epoch); a fraction of an epoch in quick mode.
+def train(model, data, epochs, lr, seed, on_step=None, orders=None, total_steps=None, eps=1e-8, fraction=None):
+    """Adam (ε torch's default 1e-8), batch 64, the train set shuffled each epoch (torch.randperm seeded with seed + epoch); a fraction of an epoch in quick mode (`fraction`: another fraction, e.g. the studio's QAT epochs).
     With `orders` (one permutation of the train images per epoch) and `total_steps`: those orders and that many steps instead (the studio's, for the same-start rows)."""
     opt = torch.optim.Adam(model.parameters(), lr, eps=eps)
     loss_fn = nn.CrossEntropyLoss()
@@ -131,7 +131,7 @@ def train(model, data, epochs, lr, seed, on_step=None, orders=None, total_steps=
     for epoch in range(epochs):
         if orders is None:
             order = torch.randperm(len(data.y), generator=torch.Generator().manual_seed(seed + epoch))
-            steps = int(np.ceil(len(order) / 64 * EPOCH_FRACTION))
+            steps = int(np.ceil(len(order) / 64 * (EPOCH_FRACTION if fraction is None else fraction)))
         else:
             order = torch.as_tensor(orders[epoch], dtype=torch.long)
             steps = min(int(np.ceil(len(order) / 64)), total_steps - step)
@@ -180,7 +180,7 @@ def ptq(float_model, fuse, data, bits, per_channel, cle_pairs=None, bias_correct
     return accuracy(q, data), (accuracy(reference, data) if relu6_to_relu else None)
 
 
-def qat(float_model, fuse, data, bits, seed):
+def qat(float_model, fuse, data, bits, seed, fraction=None):
     m = copy.deepcopy(float_model).train()
     m = tq.fuse_modules_qat(m, fuse)
     m.qconfig = qat_qconfig(bits)
@@ -188,7 +188,7 @@ def qat(float_model, fuse, data, bits, seed):
     def freeze(step):
         if step == BN_FREEZE_STEP:
             m.apply(nniqat.freeze_bn_stats)
-    train(m, data, 1, 1e-4, seed, freeze)
+    train(m, data, 1, 1e-4, seed, freeze, fraction=fraction)
     return accuracy(tq.convert(m.eval()), data)
 
 

@@ -38,7 +38,6 @@ import json, sys
 import numpy as np
 import torch
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
-import torch_accuracy_peer as peer
 from torch_accuracy_peer import CLE_PAIRS, NETS, Data, accuracy, ptq, qat, train
 
 
@@ -114,10 +113,10 @@ def same_float_qat(model, net, fuse, data, float_accuracy):
     (torch's: 100 + 1000·k, as the peer's seed 0) of as many epochs: qat_w{8,4}a8_pc_drop, the median change from that float,
     beside the studio's own median over its orders on the same model."""
     q = model['qat']
-    peer.EPOCH_FRACTION = q['epochs']  # the studio's quick mode trains a fraction of the epoch: torch's loop the same
     out = {}
     for bits in (8, 4):
-        changes = [qat(net, fuse, data, bits, 100 + 1000 * k) - float_accuracy for k in range(q['orders'])]
+        # The studio's epochs (its quick mode trains a fraction of one): torch's loop the same.
+        changes = [qat(net, fuse, data, bits, 100 + 1000 * k, fraction=q['epochs']) - float_accuracy for k in range(q['orders'])]
         out[f'qat_w{bits}a8_pc_drop'] = float(np.median(changes))
         out[f'qat_w{bits}a8_pc_changes'] = changes
     return out
