@@ -14,6 +14,7 @@ import { benchJob } from './job.js';
 import { benchScale } from './scale.js';
 import { benchAccuracy } from './accuracy.js';
 import { benchLottery } from './w4-lottery.js';
+import { benchTrainer } from './trainer-agreement.js';
 
 type Section = (peer: Record<string, number | string> | null) => Promise<Record<string, number>>;
 
@@ -27,12 +28,13 @@ const sections: Record<string, Section> = {
   graph: () => benchGraph(),
   accuracy: () => benchAccuracy(),
   lottery: () => benchLottery(),
+  trainer: () => benchTrainer(),
 };
 
 async function main(): Promise<void> {
   const picked = process.argv.slice(2).filter((a) => a in sections);
-  // `accuracy` (about 40 minutes of training) and `lottery` (about 35) run only when named.
-  const namedOnly = new Set(['accuracy', 'lottery']);
+  // `accuracy` (about 40 minutes of training), `lottery` (about 35) and `trainer` (about 3) run only when named.
+  const namedOnly = new Set(['accuracy', 'lottery', 'trainer']);
   const names = picked.length > 0 ? picked : Object.keys(sections).filter((n) => !namedOnly.has(n));
   const backend = await initBackend('auto');
   console.log(`backend: ${backend.name}${backend.fallbacks.length ? ` (not ${backend.fallbacks.map((f) => `${f.name}: ${f.reason}`).join('; ')})` : ''}`);
