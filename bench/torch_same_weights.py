@@ -127,17 +127,31 @@ def same_start(model, data):
     studio's order for the studio's number of steps, with the studio's Adam ε (1e-7, TensorFlow's; torch's default 1e-8
     alone moved a CNN trained so by 0.35 pt), so only the two implementations differ; then its float accuracy and four
     plain PTQ cells."""
-    start = model['start']
-    if start['batchSize'] != 64:
-        raise SystemExit(f'the studio trained with batch {start["batchSize"]}; the peer\'s loop takes 64')
-    torch.manual_seed(0)
-    net, fuse, _ = load(model['net'], start['layers'])
-    train(net, data, len(start['orders']), start['learningRate'], 0, orders=start['orders'], total_steps=start['steps'], eps=start['adamEpsilon'])
+    net = train_from_start(model, data)
+    fuse = NETS[model['net']][1]
     out = {'start_float': accuracy(net, data)}
     for bits in (8, 4):
         for per_channel in (False, True):
             out[f'start_w{bits}a8_{"pc" if per_channel else "pt"}'] = ptq(net, fuse, data, bits, per_channel)[0]
     return out
+
+
+def train_from_start(model, data, double=False):
+    """torch's loop from the studio's start (`start` in the weights file) on the studio's batches for its steps, with its
+    Adam ε; `double`: in float64, whose only difference is rounding (the net stays float64)."""
+    start = model['start']
+    if start['batchSize'] != 64:
+        raise SystemExit(f'the studio trained with batch {start["batchSize"]}; the peer\'s loop takes 64')
+    torch.manual_seed(0)
+    net, _, _ = load(model['net'], start['layers'])
+    images = data.x
+    if double:
+        net, data.x = net.double(), data.x.double()
+    try:
+        train(net, data, len(start['orders']), start['learningRate'], 0, orders=start['orders'], total_steps=start['steps'], eps=start['adamEpsilon'])
+    finally:
+        data.x = images
+    return net
 
 
 if __name__ == '__main__':

@@ -21,21 +21,11 @@ float32 it wanders on rounding alone).
 import json, sys
 import torch
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
-from torch_accuracy_peer import Data, train
-from torch_same_weights import load
+from torch_accuracy_peer import Data
+from torch_same_weights import load, train_from_start
 
 
-def trained(model, data, double):
-    start = model['start']
-    torch.manual_seed(0)
-    net, _, _ = load(model['net'], start['layers'])
-    images = data.x
-    if double:
-        net, data.x = net.double(), data.x.double()
-    try:
-        train(net, data, len(start['orders']), start['learningRate'], 0, orders=start['orders'], total_steps=start['steps'], eps=start['adamEpsilon'])
-    finally:
-        data.x = images
+def weights(net):
     return {k: v.double() for k, v in net.state_dict().items() if v.is_floating_point()}
 
 
@@ -44,10 +34,10 @@ def main():
     torch.set_num_threads(2)
     model = json.load(open(path))
     data = Data(root)
-    begin = {k: v.double() for k, v in load(model['net'], model['start']['layers'])[0].state_dict().items() if v.is_floating_point()}
-    studio = {k: v.double() for k, v in load(model['net'], model['layers'])[0].state_dict().items() if v.is_floating_point()}
-    f32 = trained(model, data, False)
-    f64 = trained(model, data, True)
+    begin = weights(load(model['net'], model['start']['layers'])[0])
+    studio = weights(load(model['net'], model['layers'])[0])
+    f32 = weights(train_from_start(model, data))
+    f64 = weights(train_from_start(model, data, double=True))
     params = {}
     for k, w in f32.items():
         moved = (w - begin[k]).norm().item()

@@ -13,14 +13,19 @@ cells use; the others move every channel's grid by a few percent, which no
 one would call a different quantizer. Their mean is the layer's expected
 drop, apart from the draw of where the grid happens to fall.
 
-Prints one JSON object: {studio: {float, layers: {name: {at1, mean, by: {factor: accuracy}}}}, torch: {...}}.
+Torch's loop also trains the same start in float64 (then read back as
+float32): a third model whose only difference from torch's is rounding, so
+its paired difference from torch's is how far two models of the same math
+fall apart (BENCH_LOTTERY_FLOAT64=0 skips it).
+
+Prints one JSON object: {studio: {float, layers: {name: {at1, mean, by: {factor: accuracy}}}}, torch: {...}[, float64: {...}]}.
 """
-import copy, json, sys
+import copy, json, os, sys
 import torch
 import torch.ao.quantization as tq
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
 from torch_accuracy_peer import Data, accuracy, train
-from torch_same_weights import load
+from torch_same_weights import load, train_from_start
 
 FACTORS = (0.94, 0.96, 0.98, 0.99, 1.0, 1.01, 1.02, 1.04, 1.06)
 
@@ -65,11 +70,10 @@ def main():
     test = torch.tensor(model['test'], dtype=torch.long)
     data.tx, data.ty = data.tx[test], data.ty[test]
     studio, fuse, _ = load(model['net'], model['layers'])
-    start = model['start']
-    torch.manual_seed(0)
-    peer, _, _ = load(model['net'], start['layers'])
-    train(peer, data, len(start['orders']), start['learningRate'], 0, orders=start['orders'], total_steps=start['steps'], eps=start['adamEpsilon'])
-    print(json.dumps({'studio': lottery(studio, fuse, data), 'torch': lottery(peer, fuse, data)}))
+    out = {'studio': lottery(studio, fuse, data), 'torch': lottery(train_from_start(model, data), fuse, data)}
+    if os.environ.get('BENCH_LOTTERY_FLOAT64') != '0':
+        out['float64'] = lottery(train_from_start(model, data, double=True).float(), fuse, data)
+    print(json.dumps(out))
 
 
 if __name__ == '__main__':

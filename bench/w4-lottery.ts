@@ -13,6 +13,9 @@
  * layer's drop without the draw of its grid. Prints, per seed and layer, both
  * sides' drops at factor 1 and their means, and over the seeds the medians
  * and the median paired difference (studio − torch from the same start).
+ * Torch's loop also trains each start in float64 (BENCH_LOTTERY_FLOAT64=0
+ * skips it): the paired float64 − float32 difference is what rounding alone
+ * gives two trainings of the same math, the yardstick for studio − torch.
  * BENCH_LOTTERY_NET=dwsep runs the depthwise net instead.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -41,7 +44,7 @@ const pt = (v: number) => signed(v * 100);
 export async function benchLottery(): Promise<Record<string, number>> {
   console.log(`W4 per-channel, one layer at a time, scales × 0.94 … 1.06, ${NET.key}, ${SEEDS} seeds (studio's training vs torch's from the same start); drops in points from each model's float`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'studio-bench-lottery-'));
-  const drops: { layer: string; studio: number; torch: number }[] = [];
+  const drops: { layer: string; studio: number; torch: number; float64?: number }[] = [];
   try {
     const studio = await openStudio({ dbPath: path.join(dir, 'studio.sqlite'), host: 'cli', defaults: false });
     try {
@@ -56,16 +59,20 @@ export async function benchLottery(): Promise<Record<string, number>> {
         const run = await api.run('float', `${NET.key}_float_seed${seed}`, { ...base, modelId: fresh.id, training });
         const file = path.join(dir, `seed${seed}.json`);
         writeStudioWeights(studio, run.summary.trainedModelId as number, NET.key, splits, file, { modelId: fresh.id, training, trainCount: splits.trainCount });
-        const r = await torchOnWeightsFile<{ studio: Side; torch: Side }>(ROOT, 'torch_w4_lottery.py', FASHION, file);
+        const r = await torchOnWeightsFile<{ studio: Side; torch: Side; float64?: Side }>(ROOT, 'torch_w4_lottery.py', FASHION, file);
         if (typeof r === 'string') {
           console.log(`  torch side unavailable: ${r}`);
           return {};
         }
-        console.log(`  seed ${seed}: float studio ${(r.studio.float * 100).toFixed(2)} %, torch from the same start ${(r.torch.float * 100).toFixed(2)} %`);
+        const f64 = r.float64;
+        console.log(`  seed ${seed}: float studio ${(r.studio.float * 100).toFixed(2)} %, torch from the same start ${(r.torch.float * 100).toFixed(2)} %${f64 ? `, torch in float64 ${(f64.float * 100).toFixed(2)} %` : ''}`);
         for (const [layer, s] of Object.entries(r.studio.layers)) {
           const t = r.torch.layers[layer]!;
-          drops.push({ layer, studio: s.mean - r.studio.float, torch: t.mean - r.torch.float });
-          console.log(`    ${layer.padEnd(12)} at ×1: studio ${pt(s.at1 - r.studio.float)}  torch ${pt(t.at1 - r.torch.float)}   mean over factors: studio ${pt(s.mean - r.studio.float)}  torch ${pt(t.mean - r.torch.float)}`);
+          const d = f64?.layers[layer];
+          drops.push({ layer, studio: s.mean - r.studio.float, torch: t.mean - r.torch.float, ...(d && f64 ? { float64: d.mean - f64.float } : {}) });
+          console.log(
+            `    ${layer.padEnd(12)} at ×1: studio ${pt(s.at1 - r.studio.float)}  torch ${pt(t.at1 - r.torch.float)}${d && f64 ? `  float64 ${pt(d.at1 - f64.float)}` : ''}   mean over factors: studio ${pt(s.mean - r.studio.float)}  torch ${pt(t.mean - r.torch.float)}${d && f64 ? `  float64 ${pt(d.mean - f64.float)}` : ''}`,
+          );
         }
       }
     } finally {
@@ -87,6 +94,13 @@ export async function benchLottery(): Promise<Record<string, number>> {
       `    ${layer.padEnd(12)} studio ${pt(median(s))} (${range(s)})  torch ${pt(median(t))} (${range(t)})  paired studio − torch ${pt(median(diff))} (${range(diff)}; studio lower on ${worse} of ${diff.length})`,
     );
     Object.assign(figures, { [`${layer}_studio`]: median(s), [`${layer}_torch`]: median(t), [`${layer}_paired`]: median(diff) });
+    // The yardstick: the same math, rounded differently.
+    const rounding = mine.flatMap((d) => (d.float64 === undefined ? [] : [d.float64 - d.torch]));
+    if (rounding.length) {
+      const lower = rounding.filter((x) => x < 0).length;
+      console.log(`    ${''.padEnd(12)} paired float64 − torch ${pt(median(rounding))} (${range(rounding)}; float64 lower on ${lower} of ${rounding.length})`);
+      figures[`${layer}_paired_float64`] = median(rounding);
+    }
   }
   return figures;
 }
