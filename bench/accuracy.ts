@@ -23,9 +23,9 @@
  *              0.5-point accuracy budget at W4 when the run config offers them.
  * The studio's networks start as the peer's do (bench/peer-recipe-model.ts:
  * PyTorch's initial weights, BN ε 1e-5 and momentum 0.1 ≙ 0.9), not from the
- * built-ins' Keras defaults; the differences left (Adam ε, stride-2 'same'
- * padding, data order, fused activations, softmax) are listed in README.md's
- * Benchmarks, with what each was measured to cost.
+ * built-ins' Keras defaults; the differences left (Adam ε, data order,
+ * fused activations, softmax) are listed in bench/ACCURACY.md ("How the two
+ * sides match"), with what each was measured to cost.
  *
  * BENCH_ACCURACY_QUICK=1: a twentieth of each epoch and 2,000 test images
  * (checks the harness, not the figures: the studio draws its 2,000, torch
