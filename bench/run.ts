@@ -33,7 +33,7 @@ const sections: Record<string, Section> = {
 
 async function main(): Promise<void> {
   const picked = process.argv.slice(2).filter((a) => a in sections);
-  // `accuracy` (about 40 minutes of training), `lottery` (about 35) and `trainer` (about 3) run only when named.
+  // `accuracy` (about 40 minutes of training), `lottery` (about 75, 35 without its float64 run) and `trainer` (about 1) run only when named.
   const namedOnly = new Set(['accuracy', 'lottery', 'trainer']);
   const names = picked.length > 0 ? picked : Object.keys(sections).filter((n) => !namedOnly.has(n));
   const backend = await initBackend('auto');

@@ -24,7 +24,7 @@ import copy, json, os, sys
 import torch
 import torch.ao.quantization as tq
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
-from torch_accuracy_peer import Data, accuracy, train
+from torch_accuracy_peer import Data, accuracy
 from torch_same_weights import load, train_from_start
 
 FACTORS = (0.94, 0.96, 0.98, 0.99, 1.0, 1.01, 1.02, 1.04, 1.06)

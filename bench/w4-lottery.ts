@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- lottery` (named only, about 3.5 minutes a seed): is the
+ * `npm run bench -- lottery` (named only, about 7.5 minutes a seed, 3.5 without the float64 run): is the
  * accuracy bench's W4A8 per-channel cell on fashion_cnn a property of the
  * studio's training, or the draw of where a 4-bit grid falls?
  *
