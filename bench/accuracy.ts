@@ -52,20 +52,19 @@
  * own Keras defaults instead (what users get).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BudgetState } from '../src-main/api/contract.js';
 import { Recovery, type RunConfigInput } from '../src-main/api/run-config.js';
-import { openStudio, type Studio } from '../src-main/studio.js';
+import type { Studio } from '../src-main/studio.js';
 import type { BuiltinRecipe } from '../src-main/io/models/builtin-recipe.js';
 import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
 import { torchOnStudioWeights, writeStudioWeights } from './torch-same-weights.js';
 import { median } from './median.js';
 import { signed } from './signed.js';
-import { Api, pct, runSplits } from './studio-api.js';
+import { type Api, pct, runSplits, withBenchStudio } from './studio-api.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, '..', '..');
@@ -400,33 +399,25 @@ export async function benchAccuracy(): Promise<Record<string, number>> {
     `accuracy beside torch.ao on Fashion-MNIST (${QUICK ? 'QUICK: a twentieth of each epoch, ' : ''}${EVAL_COUNT} test images, 1,000 calibration, float over ${SEEDS} seed${SEEDS > 1 ? 's' : ''}, studio networks from the ${RECIPE} recipe), networks: ${nets.map((n) => n.key).join(', ')}`,
   );
   const peer = torchPeer(nets.map((n) => n.key));
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'studio-bench-accuracy-'));
   const results: Partial<Record<NetKey, Record<string, number | string>>> = {};
   const sameWeights: Partial<Record<NetKey, Record<string, number> | string>> = {};
   try {
-    const studio = await openStudio({ dbPath: path.join(dir, 'studio.sqlite'), host: 'cli', defaults: false });
-    try {
-      const api = new Api(studio);
-      const dataset = await api.call<{ id: number }>('datasets.import', { path: FASHION, name: 'fashion-mnist-full' });
+    await withBenchStudio('accuracy', async (api, datasetId, dir) => {
       for (const n of nets) {
         console.log(`  studio ${n.key} (${n.builtin}):`);
         // Without its float model a network has no other cell.
         const weightsFile = path.join(dir, `${n.key}-float.json`);
-        results[n.key] = await studioNet(api, n.key, n.builtin, dataset.id, weightsFile).catch((e: unknown) => ({ float: `failed: ${e instanceof Error ? e.message : String(e)}` }));
+        results[n.key] = await studioNet(api, n.key, n.builtin, datasetId, weightsFile).catch((e: unknown) => ({ float: `failed: ${e instanceof Error ? e.message : String(e)}` }));
         if (existsSync(weightsFile)) {
           console.log(`  torch.ao's PTQ cells on the studio's ${n.key} float model:`);
           sameWeights[n.key] = await torchOnStudioWeights(ROOT, FASHION, weightsFile);
           console.log(`    ${JSON.stringify(sameWeights[n.key])}`);
         }
       }
-    } finally {
-      await studio.close();
-    }
+    });
   } catch (err) {
     peer.stop();
     throw err;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
   const torch = await peer.result;
   if (!torch.json) console.log(`  torch.ao peer unavailable: ${torch.why}`);

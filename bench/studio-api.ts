@@ -3,11 +3,14 @@
  * same handlers the hosts serve), a run started and waited for, and the
  * train and test images a run's config draws, so torch can take the same.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { dispatch } from '../src-main/api/dispatch.js';
 import type { RunDetail } from '../src-main/api/contract.js';
 import type { RunConfigInput } from '../src-main/api/run-config.js';
 import { loadDataset, sampleSplit } from '../src-main/io/data/dataset.js';
-import type { Studio } from '../src-main/studio.js';
+import { openStudio, type Studio } from '../src-main/studio.js';
 import { FASHION } from './ptq.js';
 
 export const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(v * 100).toFixed(2)}%` : String(v));
@@ -40,4 +43,21 @@ export class Api {
 export function runSplits(base: { calibration: { count: number; seed: number }; eval: { count: number; seed: number } }): { calibration: Int32Array; test: Int32Array; trainCount: number } {
   const { train, test } = loadDataset({ path: FASHION, format: 'idx', preprocessing: {} }).parts;
   return { calibration: sampleSplit(base.calibration.count, train.count, base.calibration.seed), test: sampleSplit(base.eval.count, test.count, base.eval.seed), trainCount: train.count };
+}
+
+/** A fresh studio on its own temporary SQLite file with the full Fashion-MNIST imported; `use` gets it, the dataset's id and the temporary folder (for files torch reads), and both are gone afterwards. */
+export async function withBenchStudio<T>(name: string, use: (api: Api, datasetId: number, dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `studio-bench-${name}-`));
+  try {
+    const studio = await openStudio({ dbPath: path.join(dir, 'studio.sqlite'), host: 'cli', defaults: false });
+    try {
+      const api = new Api(studio);
+      const dataset = await api.call<{ id: number }>('datasets.import', { path: FASHION, name: 'fashion-mnist-full' });
+      return await use(api, dataset.id, dir);
+    } finally {
+      await studio.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

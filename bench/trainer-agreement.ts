@@ -15,15 +15,12 @@
  * the parameters are the figures. Same math shows as studio ≈ float64:
  * rounding, grown by the steps, and nothing else.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openStudio } from '../src-main/studio.js';
 import { median } from './median.js';
 import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
-import { Api, runSplits } from './studio-api.js';
+import { runSplits, withBenchStudio } from './studio-api.js';
 import { torchOnWeightsFile, writeStudioWeights } from './torch-same-weights.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -41,45 +38,35 @@ const sci = (v: number) => v.toExponential(1);
 
 export async function benchTrainer(): Promise<Record<string, number>> {
   console.log(`the studio's trainer against torch's from one start on the same batches (seed 0, torch recipe, Adam 1e-3, batch ${BATCH}); distance from torch's float32 weights relative to how far float32 moved them`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'studio-bench-trainer-'));
   const figures: Record<string, number> = {};
-  try {
-    const studio = await openStudio({ dbPath: path.join(dir, 'studio.sqlite'), host: 'cli', defaults: false });
-    try {
-      const api = new Api(studio);
-      const dataset = await api.call<{ id: number }>('datasets.import', { path: FASHION, name: 'fashion-mnist-full' });
-      const base = { datasetId: dataset.id, calibration: { count: 1000, seed: 0 }, eval: { count: 1000, seed: 1 } };
-      const splits = runSplits(base);
-      const stepsPerEpoch = Math.ceil(splits.trainCount / BATCH);
-      for (const net of NETS) {
-        for (const steps of STEPS) {
-          const fresh = importBuiltinWithRecipe(studio, BUILTINS[net]!, 'torch', 0);
-          // Half a step short of `steps`: the schedule rounds the step count up (engine/train/loop.ts trainingSchedule).
-          const training = { epochs: (steps - 0.5) / stepsPerEpoch, learningRate: 1e-3, batchSize: BATCH, validationSplit: 0, seed: 0 };
-          const run = await api.run('float', `${net}_${steps}_steps`, { ...base, modelId: fresh.id, training });
-          const file = path.join(dir, `${net}-${steps}.json`);
-          writeStudioWeights(studio, run.summary.trainedModelId as number, net, splits, file, { modelId: fresh.id, training, trainCount: splits.trainCount });
-          const r = await torchOnWeightsFile<Agreement>(ROOT, 'torch_trainer_agreement.py', FASHION, file);
-          if (typeof r === 'string') {
-            console.log(`  torch side unavailable: ${r}`);
-            return figures;
-          }
-          if (r.steps !== steps) throw new Error(`the studio trained ${r.steps} steps, not ${steps}`);
-          const moved = Object.entries(r.params).filter(([, p]) => p.moved);
-          const still = Object.keys(r.params).filter((k) => !r.params[k]!.moved);
-          const s = median(moved.map(([, p]) => p.studio));
-          const f = median(moved.map(([, p]) => p.float64));
-          console.log(`  ${net}, ${steps} step${steps > 1 ? 's' : ''}: median over ${moved.length} parameters studio ${sci(s)}, torch float64 ${sci(f)} (ratio ${(s / f).toFixed(2)})`);
-          for (const [name, p] of moved) console.log(`    ${name.padEnd(24)} studio ${sci(p.studio)}  float64 ${sci(p.float64)}`);
-          if (still.length) console.log(`    not compared (no gradient in exact arithmetic; float32 moves them on rounding alone): ${still.join(', ')}`);
-          Object.assign(figures, { [`${net}_${steps}_studio`]: s, [`${net}_${steps}_float64`]: f });
+  await withBenchStudio('trainer', async (api, datasetId, dir) => {
+    const base = { datasetId, calibration: { count: 1000, seed: 0 }, eval: { count: 1000, seed: 1 } };
+    const splits = runSplits(base);
+    const stepsPerEpoch = Math.ceil(splits.trainCount / BATCH);
+    for (const net of NETS) {
+      for (const steps of STEPS) {
+        const fresh = importBuiltinWithRecipe(api.studio, BUILTINS[net]!, 'torch', 0);
+        // Half a step short of `steps`: the schedule rounds the step count up (engine/train/loop.ts trainingSchedule).
+        const training = { epochs: (steps - 0.5) / stepsPerEpoch, learningRate: 1e-3, batchSize: BATCH, validationSplit: 0, seed: 0 };
+        const run = await api.run('float', `${net}_${steps}_steps`, { ...base, modelId: fresh.id, training });
+        const file = path.join(dir, `${net}-${steps}.json`);
+        writeStudioWeights(api.studio, run.summary.trainedModelId as number, net, splits, file, { modelId: fresh.id, training, trainCount: splits.trainCount });
+        const r = await torchOnWeightsFile<Agreement>(ROOT, 'torch_trainer_agreement.py', FASHION, file);
+        if (typeof r === 'string') {
+          console.log(`  torch side unavailable: ${r}`);
+          return;
         }
+        if (r.steps !== steps) throw new Error(`the studio trained ${r.steps} steps, not ${steps}`);
+        const moved = Object.entries(r.params).filter(([, p]) => p.moved);
+        const still = Object.keys(r.params).filter((k) => !r.params[k]!.moved);
+        const s = median(moved.map(([, p]) => p.studio));
+        const f = median(moved.map(([, p]) => p.float64));
+        console.log(`  ${net}, ${steps} step${steps > 1 ? 's' : ''}: median over ${moved.length} parameters studio ${sci(s)}, torch float64 ${sci(f)} (ratio ${(s / f).toFixed(2)})`);
+        for (const [name, p] of moved) console.log(`    ${name.padEnd(24)} studio ${sci(p.studio)}  float64 ${sci(p.float64)}`);
+        if (still.length) console.log(`    not compared (no gradient in exact arithmetic; float32 moves them on rounding alone): ${still.join(', ')}`);
+        Object.assign(figures, { [`${net}_${steps}_studio`]: s, [`${net}_${steps}_float64`]: f });
       }
-    } finally {
-      await studio.close();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
   return figures;
 }

@@ -18,16 +18,13 @@
  * gives two trainings of the same math, the yardstick for studio − torch.
  * BENCH_LOTTERY_NET=dwsep runs the depthwise net instead.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openStudio } from '../src-main/studio.js';
 import { median } from './median.js';
 import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
 import { signed } from './signed.js';
-import { Api, runSplits } from './studio-api.js';
+import { runSplits, withBenchStudio } from './studio-api.js';
 import { torchOnWeightsFile, writeStudioWeights } from './torch-same-weights.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -43,44 +40,37 @@ const pt = (v: number) => signed(v * 100);
 
 export async function benchLottery(): Promise<Record<string, number>> {
   console.log(`W4 per-channel, one layer at a time, scales × 0.94 … 1.06, ${NET.key}, ${SEEDS} seeds (studio's training vs torch's from the same start); drops in points from each model's float`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'studio-bench-lottery-'));
   const drops: { layer: string; studio: number; torch: number; float64?: number }[] = [];
-  try {
-    const studio = await openStudio({ dbPath: path.join(dir, 'studio.sqlite'), host: 'cli', defaults: false });
-    try {
-      const api = new Api(studio);
-      const dataset = await api.call<{ id: number }>('datasets.import', { path: FASHION, name: 'fashion-mnist-full' });
-      // The accuracy bench's config and splits: 1,000 calibration images (unused here) and the whole test set.
-      const base = { datasetId: dataset.id, calibration: { count: 1000, seed: 0 }, eval: { count: 10_000, seed: 1 } };
-      const splits = runSplits(base);
-      for (let seed = 0; seed < SEEDS; seed++) {
-        const fresh = importBuiltinWithRecipe(studio, NET.builtin, 'torch', seed);
-        const training = { epochs: 2, learningRate: 1e-3, batchSize: 64, validationSplit: 0, seed };
-        const run = await api.run('float', `${NET.key}_float_seed${seed}`, { ...base, modelId: fresh.id, training });
-        const file = path.join(dir, `seed${seed}.json`);
-        writeStudioWeights(studio, run.summary.trainedModelId as number, NET.key, splits, file, { modelId: fresh.id, training, trainCount: splits.trainCount });
-        const r = await torchOnWeightsFile<{ studio: Side; torch: Side; float64?: Side }>(ROOT, 'torch_w4_lottery.py', FASHION, file);
-        if (typeof r === 'string') {
-          console.log(`  torch side unavailable: ${r}`);
-          return {};
-        }
-        const f64 = r.float64;
-        console.log(`  seed ${seed}: float studio ${(r.studio.float * 100).toFixed(2)} %, torch from the same start ${(r.torch.float * 100).toFixed(2)} %${f64 ? `, torch in float64 ${(f64.float * 100).toFixed(2)} %` : ''}`);
-        for (const [layer, s] of Object.entries(r.studio.layers)) {
-          const t = r.torch.layers[layer]!;
-          const d = f64?.layers[layer];
-          drops.push({ layer, studio: s.mean - r.studio.float, torch: t.mean - r.torch.float, ...(d && f64 ? { float64: d.mean - f64.float } : {}) });
-          console.log(
-            `    ${layer.padEnd(12)} at ×1: studio ${pt(s.at1 - r.studio.float)}  torch ${pt(t.at1 - r.torch.float)}${d && f64 ? `  float64 ${pt(d.at1 - f64.float)}` : ''}   mean over factors: studio ${pt(s.mean - r.studio.float)}  torch ${pt(t.mean - r.torch.float)}${d && f64 ? `  float64 ${pt(d.mean - f64.float)}` : ''}`,
-          );
-        }
+  // false when torch's side is unavailable: no figures then.
+  const complete = await withBenchStudio('lottery', async (api, datasetId, dir) => {
+    // The accuracy bench's config and splits: 1,000 calibration images (unused here) and the whole test set.
+    const base = { datasetId, calibration: { count: 1000, seed: 0 }, eval: { count: 10_000, seed: 1 } };
+    const splits = runSplits(base);
+    for (let seed = 0; seed < SEEDS; seed++) {
+      const fresh = importBuiltinWithRecipe(api.studio, NET.builtin, 'torch', seed);
+      const training = { epochs: 2, learningRate: 1e-3, batchSize: 64, validationSplit: 0, seed };
+      const run = await api.run('float', `${NET.key}_float_seed${seed}`, { ...base, modelId: fresh.id, training });
+      const file = path.join(dir, `seed${seed}.json`);
+      writeStudioWeights(api.studio, run.summary.trainedModelId as number, NET.key, splits, file, { modelId: fresh.id, training, trainCount: splits.trainCount });
+      const r = await torchOnWeightsFile<{ studio: Side; torch: Side; float64?: Side }>(ROOT, 'torch_w4_lottery.py', FASHION, file);
+      if (typeof r === 'string') {
+        console.log(`  torch side unavailable: ${r}`);
+        return false;
       }
-    } finally {
-      await studio.close();
+      const f64 = r.float64;
+      console.log(`  seed ${seed}: float studio ${(r.studio.float * 100).toFixed(2)} %, torch from the same start ${(r.torch.float * 100).toFixed(2)} %${f64 ? `, torch in float64 ${(f64.float * 100).toFixed(2)} %` : ''}`);
+      for (const [layer, s] of Object.entries(r.studio.layers)) {
+        const t = r.torch.layers[layer]!;
+        const d = f64?.layers[layer];
+        drops.push({ layer, studio: s.mean - r.studio.float, torch: t.mean - r.torch.float, ...(d && f64 ? { float64: d.mean - f64.float } : {}) });
+        console.log(
+          `    ${layer.padEnd(12)} at ×1: studio ${pt(s.at1 - r.studio.float)}  torch ${pt(t.at1 - r.torch.float)}${d && f64 ? `  float64 ${pt(d.at1 - f64.float)}` : ''}   mean over factors: studio ${pt(s.mean - r.studio.float)}  torch ${pt(t.mean - r.torch.float)}${d && f64 ? `  float64 ${pt(d.mean - f64.float)}` : ''}`,
+        );
+      }
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    return true;
+  });
+  if (!complete) return {};
   const figures: Record<string, number> = {};
   console.log('  over the seeds (mean over factors; median and range):');
   for (const layer of [...new Set(drops.map((d) => d.layer))]) {
