@@ -24,7 +24,7 @@ import { runSplits, withBenchStudio } from './studio-api.js';
 import { torchOnWeightsFile, writeStudioWeights } from './torch-same-weights.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BUILTINS: Record<string, string> = { mlp: 'fashion_mlp', cnn: 'fashion_cnn', dwsep: 'fashion_dwsep' };
+const BUILTINS: Record<string, string> = { mlp: 'dense_784_256_128_10', cnn: 'fashion_cnn', dwsep: 'fashion_dwsep' };
 const NETS = (process.env.BENCH_TRAINER_NETS ?? 'cnn,dwsep').split(',').filter((n) => n in BUILTINS);
 const STEPS = (process.env.BENCH_TRAINER_STEPS ?? '1,20,200').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
 const BATCH = 64;
