@@ -37,7 +37,9 @@
  * about 2 points. The other cells start from seed 0's float model; the
  * four plain PTQ cells and the two QAT cells also run on every seed's and
  * print the median change from its own float beside torch's, so a cell is
- * not read through two different float starts nor one draw of a chaotic run.
+ * not read through two different float starts nor one draw of a chaotic run;
+ * each such median row also prints a permutation p (bench/draw-test.ts):
+ * whether its gap between the two sides is more than their draws spread.
  * After each network's studio cells, torch.ao's four plain PTQ cells, its CLE
  * and CLE + BC also run on the studio's seed-0 float model with the studio's
  * calibration and test images (bench/torch-same-weights.ts): the same weights
@@ -62,6 +64,7 @@ import type { BuiltinRecipe } from '../src-main/io/models/builtin-recipe.js';
 import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
 import { torchOnStudioWeights, writeStudioWeights } from './torch-same-weights.js';
+import { permutationP, type Side } from './draw-test.js';
 import { median } from './median.js';
 import { signed } from './signed.js';
 import { type Api, pct, runSplits, withBenchStudio } from './studio-api.js';
@@ -96,6 +99,8 @@ interface Cell {
   target: Target | null;
   /** 'points': a drop (accuracy points), printed as such. */
   unit?: 'points';
+  /** A median row's draws on each side (one per seed, or per seed and data order): the table prints whether its gap is more than the draw. */
+  draws?: { studio: number[]; torch: number[] };
 }
 type Target = { kind: 'near-torch'; points: number } | { kind: 'at-least-torch'; points: number } | { kind: 'at-least'; value: number } | { kind: 'near-float'; points: number; float: number };
 
@@ -173,8 +178,8 @@ function seedFigures(accuracies: number[]): Record<string, number> {
 }
 
 
-/** Every studio cell of one network, each a run of the studio's API. */
-async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: number, weightsFile: string): Promise<Record<string, number | string>> {
+/** Every studio cell of one network, each a run of the studio's API; the median rows' draws go to `draws` under the same keys. */
+async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: number, weightsFile: string, draws: Record<string, number[]>): Promise<Record<string, number | string>> {
   const out: Record<string, number | string> = {};
   const base = { datasetId, calibration: { count: 1000, seed: 0 }, eval: { count: EVAL_COUNT, seed: 1 } };
   const floats: number[] = [];
@@ -190,6 +195,7 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
     trained.push(float.summary.trainedModelId as number);
   }
   Object.assign(out, seedFigures(floats));
+  draws.float = floats;
   const modelId = trained[0]!;
   const splits = runSplits(base);
   writeStudioWeights(api.studio, modelId, key, splits, weightsFile, { modelId: starts[0]!, training: training(0), trainCount: splits.trainCount }, { epochs: EPOCH_FRACTION, orders: QAT_ORDERS });
@@ -207,7 +213,10 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
         const r = await attempt(async () => (await ptqRun(`${cell}_seed${seed}`, bits, granularity, { modelId: trained[seed]! })).quantAccuracy!);
         if (typeof r === 'number') drops.push(r - floats[seed]!);
       }
-      if (drops.length === SEEDS) out[`${cell}_drop`] = median(drops);
+      if (drops.length === SEEDS) {
+        out[`${cell}_drop`] = median(drops);
+        draws[`${cell}_drop`] = drops;
+      }
     }
   }
   const relu6 = key === 'dwsep' ? 'as-relu' : 'skip';
@@ -257,7 +266,10 @@ async function studioNet(api: Api, key: NetKey, builtin: string, datasetId: numb
     }
     console.log(`    ${cell}: change from its own float by seed, each data order: ${changes.map((c) => c.map((x) => signed(x * 100)).join(' ')).join(' | ')} pt`);
     if (changes[0]!.length === QAT_ORDERS) out[`${cell}_seed0_drop`] = median(changes[0]!);
-    if (changes.every((c) => c.length === QAT_ORDERS)) out[`${cell}_drop`] = median(changes.flat());
+    if (changes.every((c) => c.length === QAT_ORDERS)) {
+      out[`${cell}_drop`] = median(changes.flat());
+      draws[`${cell}_drop`] = changes.flat();
+    }
   }
   out.finetune = await attempt(async () => {
     const tuned = await api.run('float', `${key}_finetune`, {
@@ -286,8 +298,14 @@ const QAT_CELLS: readonly (readonly [string, string])[] = [
 ];
 
 /** The rows of one network: cell label, the key in both sides' results, and the target. */
-function rows(key: NetKey, s: Record<string, number | string>, t: Record<string, unknown> | null, same: Record<string, number> | string | undefined): Cell[] {
+function rows(key: NetKey, s: Record<string, number | string>, sd: Record<string, number[]>, t: Record<string, unknown> | null, same: Record<string, number> | string | undefined): Cell[] {
   const torch = (k: string): number | string | null => (t ? ((t[k] as number | string | undefined) ?? 'n/a') : null);
+  // Both sides' draws of a median row, when both have them (the peer's QAT changes come by seed, then data order).
+  const withDraws = (c: Cell, k: string): Cell => {
+    const theirs = t?.[k === 'float' ? 'float_draws' : k.startsWith('qat_') ? k.replace(/_drop$/, '_changes') : `${k}_draws`];
+    const torchDraws = Array.isArray(theirs) ? (theirs as unknown[]).flat().filter((x): x is number => typeof x === 'number') : [];
+    return sd[k] && torchDraws.length > 1 ? { ...c, draws: { studio: sd[k]!, torch: torchDraws } } : c;
+  };
   // The near-float targets compare with the float model the cells start from (seed 0's when several seeds ran).
   const start = s.float_seed0 ?? s.float;
   const float = typeof start === 'number' ? start : NaN;
@@ -297,7 +315,7 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
   const out: Cell[] = [
     ...(SEEDS > 1
       ? [
-          cell(`float, median of ${SEEDS} seeds (studio ${range(s)}, torch ${range(t)})`, 'float', { kind: 'near-torch', points: 0.5 }),
+          withDraws(cell(`float, median of ${SEEDS} seeds (studio ${range(s)}, torch ${range(t)})`, 'float', { kind: 'near-torch', points: 0.5 }), 'float'),
           cell('float, seed 0 (the model the cells below start from)', 'float_seed0', null),
         ]
       : [cell('float', 'float', { kind: 'near-torch', points: 0.5 })]),
@@ -321,11 +339,13 @@ function rows(key: NetKey, s: Record<string, number | string>, t: Record<string,
         }))
       : []),
     ...(SEEDS > 1
-      ? PLAIN_PTQ.map(([label, k]): Cell => ({ ...cell(`${label}: drop from its own float, median of ${SEEDS} seeds`, `${k}_drop`, near), unit: 'points' }))
+      ? PLAIN_PTQ.map(([label, k]): Cell => withDraws({ ...cell(`${label}: drop from its own float, median of ${SEEDS} seeds`, `${k}_drop`, near), unit: 'points' }, `${k}_drop`))
       : []),
     ...QAT_CELLS.map(([label, k]) => cell(label, k, near)),
     ...(SEEDS * QAT_ORDERS > 1
-      ? QAT_CELLS.map(([label, k]): Cell => ({ ...cell(`${label}: change from its own float, median of ${SEEDS} seed${SEEDS > 1 ? 's' : ''} × ${QAT_ORDERS} data orders`, `${k}_drop`, near), unit: 'points' }))
+      ? QAT_CELLS.map(([label, k]): Cell =>
+          withDraws({ ...cell(`${label}: change from its own float, median of ${SEEDS} seed${SEEDS > 1 ? 's' : ''} × ${QAT_ORDERS} data orders`, `${k}_drop`, near), unit: 'points' }, `${k}_drop`),
+        )
       : []),
     // The two QAT implementations on one float model (the studio's seed 0), each in its own data orders: no draw of a float start.
     ...(same !== undefined && QAT_ORDERS > 1
@@ -370,6 +390,18 @@ function verdict(c: Cell): { target: string; met: string } {
   return { target: label, met: ok ? 'met' : 'MISSED' };
 }
 
+/**
+ * A median row's permutation p (bench/draw-test.ts): how often relabelling the two sides' pooled draws puts the studio
+ * at least this far below torch (the ≥ torch − x rows), or this far from it either way (the ± rows). A row met or
+ * missed at p well above 0.05 is within the draw: more draws, not another implementation, would decide it.
+ * The QAT rows pool seeds and data orders; the orders of one seed share its float, so their p reads somewhat low.
+ */
+function drawP(c: Cell): string {
+  if (!c.draws || c.draws.studio.length < 2) return '';
+  const side: Side = c.target?.kind === 'near-torch' ? 'either' : 'lower';
+  return permutationP(c.draws.studio, c.draws.torch, side).toFixed(2);
+}
+
 function printTable(cells: Cell[]): void {
   // A cell that could not be measured shows "n/a" with a numbered note under the table saying why.
   const notes: string[] = [];
@@ -379,11 +411,11 @@ function printTable(cells: Cell[]): void {
     if (!notes.includes(v)) notes.push(v);
     return `n/a [${notes.indexOf(v) + 1}]`;
   };
-  const head = ['cell', 'studio', 'torch.ao', 'difference', 'target', ''];
+  const head = ['cell', 'studio', 'torch.ao', 'difference', 'target', '', 'draw p'];
   const body = cells.map((c) => {
     const d = typeof c.studio === 'number' && typeof c.torch === 'number' ? (c.studio - c.torch) * 100 : null;
     const v = verdict(c);
-    return [c.cell, fmt(c.studio, c.unit), fmt(c.torch, c.unit), d === null ? '' : `${signed(d)} pt`, v.target, v.met];
+    return [c.cell, fmt(c.studio, c.unit), fmt(c.torch, c.unit), d === null ? '' : `${signed(d)} pt`, v.target, v.met, drawP(c)];
   });
   const width = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   const line = (r: string[]) => `  ${r.map((x, i) => (i === 0 || i === 4 ? x.padEnd(width[i]!) : x.padStart(width[i]!))).join('  ')}`.trimEnd();
@@ -401,13 +433,15 @@ export async function benchAccuracy(): Promise<Record<string, number>> {
   const peer = torchPeer(nets.map((n) => n.key));
   const results: Partial<Record<NetKey, Record<string, number | string>>> = {};
   const sameWeights: Partial<Record<NetKey, Record<string, number> | string>> = {};
+  const draws: Partial<Record<NetKey, Record<string, number[]>>> = {};
   try {
     await withBenchStudio('accuracy', async (api, datasetId, dir) => {
       for (const n of nets) {
         console.log(`  studio ${n.key} (${n.builtin}):`);
         // Without its float model a network has no other cell.
         const weightsFile = path.join(dir, `${n.key}-float.json`);
-        results[n.key] = await studioNet(api, n.key, n.builtin, datasetId, weightsFile).catch((e: unknown) => ({ float: `failed: ${e instanceof Error ? e.message : String(e)}` }));
+        draws[n.key] = {};
+        results[n.key] = await studioNet(api, n.key, n.builtin, datasetId, weightsFile, draws[n.key]!).catch((e: unknown) => ({ float: `failed: ${e instanceof Error ? e.message : String(e)}` }));
         if (existsSync(weightsFile)) {
           console.log(`  torch.ao's PTQ cells on the studio's ${n.key} float model:`);
           sameWeights[n.key] = await torchOnStudioWeights(ROOT, FASHION, weightsFile);
@@ -429,7 +463,7 @@ export async function benchAccuracy(): Promise<Record<string, number>> {
       if (k.endsWith('_changes') && Array.isArray(v)) console.log(`  torch ${net} ${k.replace(/_changes$/, '')}: change from its own float by seed, each data order: ${(v as number[][]).map((c) => c.map((x) => signed(x * 100)).join(' ')).join(' | ')} pt`);
     }
   }
-  const cells = nets.flatMap((n) => rows(n.key, results[n.key]!, torch.json ? (peerNets[n.key] ?? {}) : null, sameWeights[n.key]));
+  const cells = nets.flatMap((n) => rows(n.key, results[n.key]!, draws[n.key] ?? {}, torch.json ? (peerNets[n.key] ?? {}) : null, sameWeights[n.key]));
   printTable(cells);
   const figures: Record<string, number> = {};
   for (const n of nets) {

@@ -32,9 +32,11 @@ BENCH_ACCURACY_SEEDS=N trains the float cell with seeds 0..N-1 (initial
 weights and data order) and reports the median as `float`, with float_min,
 float_max and float_seed0; every other cell starts from seed 0's model, and
 the four plain PTQ cells also run on every seed's model: `<cell>_drop` is the
-median of each seed's drop from its own float. BENCH_ACCURACY_QAT_ORDERS=K
+median of each seed's drop from its own float (`<cell>_drop_draws`, and
+`float_draws`: each seed's figure). BENCH_ACCURACY_QAT_ORDERS=K
 (default 3) runs each seed's QAT cells in K data orders (seed + 100 + 1000·k):
-`qat_w{8,4}a8_pc_drop` is the median change over seeds and orders.
+`qat_w{8,4}a8_pc_drop` is the median change over seeds and orders
+(`qat_w{8,4}a8_pc_changes`: each, by seed).
 """
 import copy, json, os, sys, time
 import numpy as np
@@ -218,6 +220,8 @@ def bench_net(name, data):
     models, floats, train_seconds = float_models(make, data, SEEDS)
     model = models[0]
     out = {**seed_figures(floats), 'train_seconds': train_seconds}
+    if len(floats) > 1:
+        out['float_draws'] = floats  # each seed's float: bench/accuracy.ts's permutation test of the median rows
     seed = 0  # the cells below start from seed 0's model and its seeds
     for bits in (8, 4):
         for per_channel in (False, True):
@@ -226,7 +230,8 @@ def bench_net(name, data):
             cells = [ptq(m, fuse, data, bits, per_channel)[0] for m in models]
             out[key] = cells[0]
             if len(models) > 1:
-                out[f'{key}_drop'] = float(np.median([c - f for c, f in zip(cells, floats)]))
+                out[f'{key}_drop_draws'] = [c - f for c, f in zip(cells, floats)]
+                out[f'{key}_drop'] = float(np.median(out[f'{key}_drop_draws']))
     relu6 = name == 'dwsep'
     cle, cle_float = ptq(model, fuse, data, 4, False, CLE_PAIRS[name], relu6_to_relu=relu6)
     out['w4a8_pt_cle'] = cle
