@@ -422,6 +422,11 @@ function printTable(cells: Cell[]): void {
   console.log(line(head));
   for (const r of body) console.log(line(r));
   notes.forEach((n, i) => console.log(`  [${i + 1}] ${n}`));
+  // Each median row's draws, so its p can be read again from the log.
+  for (const c of cells.filter((c) => c.draws)) {
+    const show = (xs: number[]) => xs.map((x) => (c.unit === 'points' ? signed(x * 100) : (x * 100).toFixed(2))).join(' ');
+    console.log(`  draws of ${c.cell}: studio ${show(c.draws!.studio)} | torch ${show(c.draws!.torch)}`);
+  }
 }
 
 export async function benchAccuracy(): Promise<Record<string, number>> {

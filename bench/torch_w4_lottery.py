@@ -18,13 +18,18 @@ float32): a third model whose only difference from torch's is rounding, so
 its paired difference from torch's is how far two models of the same math
 fall apart (BENCH_LOTTERY_FLOAT64=0 skips it).
 
-Prints one JSON object: {studio: {float, layers: {name: {at1, mean, by: {factor: accuracy}}}}, torch: {...}[, float64: {...}]}.
+Each model also runs the accuracy bench's whole W4A8 per-tensor and
+per-channel PTQ cells on torch's int8 kernels (torch_accuracy_peer.ptq:
+every layer, activations at 8 bits, 1,000 calibration images): the cells
+the accuracy table compares, here on three trainings from one start.
+
+Prints one JSON object: {studio: {float, cells: {w4a8_pt, w4a8_pc}, layers: {name: {at1, mean, by: {factor: accuracy}}}}, torch: {...}[, float64: {...}]}.
 """
 import copy, json, os, sys
 import torch
 import torch.ao.quantization as tq
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
-from torch_accuracy_peer import Data, accuracy
+from torch_accuracy_peer import Data, accuracy, ptq
 from torch_same_weights import load, train_from_start
 
 FACTORS = (0.94, 0.96, 0.98, 0.99, 1.0, 1.01, 1.02, 1.04, 1.06)
@@ -50,6 +55,7 @@ def weighted(module):
 def lottery(net, fuse, data):
     fused = tq.fuse_modules(copy.deepcopy(net).eval(), fuse)
     out = {'float': accuracy(fused, data), 'layers': {}}
+    out['cells'] = {f'w4a8_{g}': ptq(net, fuse, data, 4, g == 'pc')[0] for g in ('pt', 'pc')}
     for name, m in weighted(fused).items():
         w = m.weight.data.clone()
         by = {}

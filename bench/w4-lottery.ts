@@ -16,10 +16,16 @@
  * Torch's loop also trains each start in float64 (BENCH_LOTTERY_FLOAT64=0
  * skips it): the paired float64 − float32 difference is what rounding alone
  * gives two trainings of the same math, the yardstick for studio − torch.
+ * Each model also runs the accuracy bench's whole W4A8 per-tensor and
+ * per-channel cells on torch's int8 kernels: their drops over the seeds,
+ * with the permutation p the accuracy table prints (bench/draw-test.ts), say
+ * whether the studio's models and torch's float64 ones part from torch's
+ * float32 ones alike.
  * BENCH_LOTTERY_NET=dwsep runs the depthwise net instead.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { permutationP } from './draw-test.js';
 import { median } from './median.js';
 import { importBuiltinWithRecipe } from './peer-recipe-model.js';
 import { FASHION } from './ptq.js';
@@ -33,6 +39,8 @@ const NET = process.env.BENCH_LOTTERY_NET === 'dwsep' ? { key: 'dwsep', builtin:
 
 interface Side {
   float: number;
+  /** The accuracy bench's whole W4A8 cells (per-tensor, per-channel) on torch's kernels. */
+  cells: Record<string, number>;
   layers: Record<string, { at1: number; mean: number }>;
 }
 
@@ -41,6 +49,7 @@ const pt = (v: number) => signed(v * 100);
 export async function benchLottery(): Promise<Record<string, number>> {
   console.log(`W4 per-channel, one layer at a time, scales × 0.94 … 1.06, ${NET.key}, ${SEEDS} seeds (studio's training vs torch's from the same start); drops in points from each model's float`);
   const drops: { layer: string; studio: number; torch: number; float64?: number }[] = [];
+  const cellDrops: { cell: string; studio: number; torch: number; float64?: number }[] = [];
   // false when torch's side is unavailable: no figures then.
   const complete = await withBenchStudio('lottery', async (api, datasetId, dir) => {
     // The accuracy bench's config and splits: 1,000 calibration images (unused here) and the whole test set.
@@ -59,6 +68,12 @@ export async function benchLottery(): Promise<Record<string, number>> {
       }
       const f64 = r.float64;
       console.log(`  seed ${seed}: float studio ${(r.studio.float * 100).toFixed(2)} %, torch from the same start ${(r.torch.float * 100).toFixed(2)} %${f64 ? `, torch in float64 ${(f64.float * 100).toFixed(2)} %` : ''}`);
+      for (const [cell, s] of Object.entries(r.studio.cells)) {
+        const t = r.torch.cells[cell]!;
+        const d = f64?.cells[cell];
+        cellDrops.push({ cell, studio: s - r.studio.float, torch: t - r.torch.float, ...(d !== undefined && f64 ? { float64: d - f64.float } : {}) });
+        console.log(`    ${cell} (whole cell): studio ${pt(s - r.studio.float)}  torch ${pt(t - r.torch.float)}${d !== undefined && f64 ? `  float64 ${pt(d - f64.float)}` : ''}`);
+      }
       for (const [layer, s] of Object.entries(r.studio.layers)) {
         const t = r.torch.layers[layer]!;
         const d = f64?.layers[layer];
@@ -91,6 +106,20 @@ export async function benchLottery(): Promise<Record<string, number>> {
       console.log(`    ${''.padEnd(12)} paired float64 − torch ${pt(median(rounding))} (${range(rounding)}; float64 lower on ${lower} of ${rounding.length})`);
       figures[`${layer}_paired_float64`] = median(rounding);
     }
+  }
+  console.log('  the whole W4A8 cells over the seeds (median and range; p: bench/draw-test.ts, this side below torch):');
+  for (const cell of [...new Set(cellDrops.map((d) => d.cell))]) {
+    const mine = cellDrops.filter((d) => d.cell === cell);
+    const range = (xs: number[]) => `${pt(Math.min(...xs))} to ${pt(Math.max(...xs))}`;
+    const t = mine.map((d) => d.torch);
+    const side = (name: string, xs: number[]) =>
+      `${name} ${pt(median(xs))} (${range(xs)}; paired − torch ${pt(median(xs.map((x, i) => x - t[i]!)))}, lower on ${xs.filter((x, i) => x < t[i]!).length} of ${xs.length}, p ${permutationP(xs, t, 'lower').toFixed(2)})`;
+    const s = mine.map((d) => d.studio);
+    const f64 = mine.flatMap((d) => (d.float64 === undefined ? [] : [d.float64]));
+    console.log(`    ${cell}  torch ${pt(median(t))} (${range(t)})`);
+    console.log(`    ${''.padEnd(cell.length)}  ${side('studio', s)}`);
+    if (f64.length === t.length) console.log(`    ${''.padEnd(cell.length)}  ${side('float64', f64)}`);
+    Object.assign(figures, { [`${cell}_studio`]: median(s), [`${cell}_torch`]: median(t), ...(f64.length === t.length ? { [`${cell}_float64`]: median(f64) } : {}) });
   }
   return figures;
 }
