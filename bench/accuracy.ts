@@ -300,9 +300,9 @@ const QAT_CELLS: readonly (readonly [string, string])[] = [
 /** The rows of one network: cell label, the key in both sides' results, and the target. */
 function rows(key: NetKey, s: Record<string, number | string>, sd: Record<string, number[]>, t: Record<string, unknown> | null, same: Record<string, number> | string | undefined): Cell[] {
   const torch = (k: string): number | string | null => (t ? ((t[k] as number | string | undefined) ?? 'n/a') : null);
-  // Both sides' draws of a median row, when both have them (the peer's QAT changes come by seed, then data order).
+  // Both sides' draws of a median row, when both have them: the peer's `<key>_draws`, its QAT changes by seed, then data order.
   const withDraws = (c: Cell, k: string): Cell => {
-    const theirs = t?.[k === 'float' ? 'float_draws' : k.startsWith('qat_') ? k.replace(/_drop$/, '_changes') : `${k}_draws`];
+    const theirs = t?.[k.startsWith('qat_') ? k.replace(/_drop$/, '_changes') : `${k}_draws`];
     const torchDraws = Array.isArray(theirs) ? (theirs as unknown[]).flat().filter((x): x is number => typeof x === 'number') : [];
     return sd[k] && torchDraws.length > 1 ? { ...c, draws: { studio: sd[k]!, torch: torchDraws } } : c;
   };

@@ -45,6 +45,7 @@ interface Side {
 }
 
 const pt = (v: number) => signed(v * 100);
+const range = (xs: number[]) => `${pt(Math.min(...xs))} to ${pt(Math.max(...xs))}`;
 
 export async function benchLottery(): Promise<Record<string, number>> {
   console.log(`W4 per-channel, one layer at a time, scales × 0.94 … 1.06, ${NET.key}, ${SEEDS} seeds (studio's training vs torch's from the same start); drops in points from each model's float`);
@@ -90,7 +91,6 @@ export async function benchLottery(): Promise<Record<string, number>> {
   console.log('  over the seeds (mean over factors; median and range):');
   for (const layer of [...new Set(drops.map((d) => d.layer))]) {
     const mine = drops.filter((d) => d.layer === layer);
-    const range = (xs: number[]) => `${pt(Math.min(...xs))} to ${pt(Math.max(...xs))}`;
     const s = mine.map((d) => d.studio);
     const t = mine.map((d) => d.torch);
     const diff = mine.map((d) => d.studio - d.torch);
@@ -110,7 +110,6 @@ export async function benchLottery(): Promise<Record<string, number>> {
   console.log('  the whole W4A8 cells over the seeds (median and range; p: bench/draw-test.ts, this side below torch):');
   for (const cell of [...new Set(cellDrops.map((d) => d.cell))]) {
     const mine = cellDrops.filter((d) => d.cell === cell);
-    const range = (xs: number[]) => `${pt(Math.min(...xs))} to ${pt(Math.max(...xs))}`;
     const t = mine.map((d) => d.torch);
     const side = (name: string, xs: number[]) =>
       `${name} ${pt(median(xs))} (${range(xs)}; paired − torch ${pt(median(xs.map((x, i) => x - t[i]!)))}, lower on ${xs.filter((x, i) => x < t[i]!).length} of ${xs.length}, p ${permutationP(xs, t, 'lower').toFixed(2)})`;
